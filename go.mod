@@ -1,0 +1,3 @@
+module nergateway
+
+go 1.26.0
