@@ -1,0 +1,276 @@
+// Package region holds what the gateway knows about one Azure Language
+// region: where it is, its key, its circuit breaker, whether a 429 parked it,
+// and its recent history for /status. It sits below both the proxy and the
+// health prober so that client calls and probes feed the same breaker.
+package region
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"nergateway/internal/secret"
+)
+
+// Roles a region plays.
+const (
+	RolePrimary   = "primary"
+	RoleSecondary = "secondary"
+)
+
+// State is a breaker state as /status, metrics and traces spell it.
+type State string
+
+// Breaker states.
+const (
+	StateClosed   State = "closed"
+	StateHalfOpen State = "half-open"
+	StateOpen     State = "open"
+)
+
+// Value is the number the breaker-state metric reports: 0 closed, 1
+// half-open, 2 open.
+func (s State) Value() int64 {
+	switch s {
+	case StateHalfOpen:
+		return 1
+	case StateOpen:
+		return 2
+	}
+	return 0
+}
+
+// ErrBreakerOpen is returned by Begin when the region's breaker refuses the
+// call (open, or half-open with its trial already taken).
+var ErrBreakerOpen = errors.New("region breaker open")
+
+// errNotRegionFault is reported to the breaker for calls whose outcome says
+// nothing about the region's health (the client went away, a 429).
+var errNotRegionFault = errors.New("outcome not attributable to the region")
+
+// errRegionFault is reported to the breaker for failed calls.
+var errRegionFault = errors.New("region fault")
+
+// recentLimit bounds the failures kept for /status.
+const recentLimit = 10
+
+// Config describes one region. Zero values take the defaults of DESIGN.md.
+type Config struct {
+	// Name labels the region in status, metrics and traces ("westus2").
+	Name string
+	// Role is RolePrimary or RoleSecondary.
+	Role string
+	// Endpoint is the absolute base URL of the Language resource.
+	Endpoint *url.URL
+	// Key is the resource key sent as Ocp-Apim-Subscription-Key.
+	Key secret.Secret
+	// ConsecutiveFailures opens the breaker; zero means 5.
+	ConsecutiveFailures uint32
+	// OpenTimeout is how long the breaker stays open before a half-open
+	// trial; zero means 30s.
+	OpenTimeout time.Duration
+	// OnStateChange, if set, is called on every breaker transition (for
+	// span events, metrics and logs). It must not block.
+	OnStateChange func(region string, from, to State)
+}
+
+// Region is one configured region. It is safe for concurrent use.
+type Region struct {
+	name     string
+	role     string
+	endpoint *url.URL
+	key      secret.Secret
+	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+
+	mu          sync.Mutex
+	parkedUntil time.Time
+	recent      []Failure // newest last, at most recentLimit
+	lastProbe   *ProbeResult
+}
+
+// Failure is one recent failure, kept for /status.
+type Failure struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+}
+
+// ProbeResult is the outcome of one active health probe.
+type ProbeResult struct {
+	At      time.Time     `json:"at"`
+	Healthy bool          `json:"healthy"`
+	Status  int           `json:"status,omitempty"`
+	Latency time.Duration `json:"-"`
+	// LatencyMS is Latency for JSON readers.
+	LatencyMS float64 `json:"latencyMs"`
+	// Error says why the probe failed, without hostnames or keys.
+	Error string `json:"error,omitempty"`
+	// Skipped is true when the breaker was open and the probe waited for
+	// the open timeout to pass.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// New validates cfg and builds the region.
+func New(cfg Config) (*Region, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("region: name is empty")
+	}
+	if cfg.Endpoint == nil || (cfg.Endpoint.Scheme != "http" && cfg.Endpoint.Scheme != "https") || cfg.Endpoint.Host == "" {
+		return nil, fmt.Errorf("region %s: endpoint must be an absolute http(s) URL", cfg.Name)
+	}
+	if cfg.Key == "" {
+		return nil, fmt.Errorf("region %s: key is empty", cfg.Name)
+	}
+	if cfg.ConsecutiveFailures == 0 {
+		cfg.ConsecutiveFailures = 5
+	}
+	if cfg.OpenTimeout == 0 {
+		cfg.OpenTimeout = 30 * time.Second
+	}
+	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key}
+	threshold := cfg.ConsecutiveFailures
+	onChange := cfg.OnStateChange
+	r.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:        cfg.Name,
+		MaxRequests: 1, // one trial in half-open; one success closes
+		Timeout:     cfg.OpenTimeout,
+		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
+		IsExcluded:  func(err error) bool { return errors.Is(err, errNotRegionFault) },
+		OnStateChange: func(name string, from, to gobreaker.State) {
+			if onChange != nil {
+				onChange(name, stateOf(from), stateOf(to))
+			}
+		},
+	})
+	return r, nil
+}
+
+func stateOf(s gobreaker.State) State {
+	switch s {
+	case gobreaker.StateOpen:
+		return StateOpen
+	case gobreaker.StateHalfOpen:
+		return StateHalfOpen
+	}
+	return StateClosed
+}
+
+// Name is the region's label.
+func (r *Region) Name() string { return r.name }
+
+// Role is RolePrimary or RoleSecondary.
+func (r *Region) Role() string { return r.role }
+
+// Endpoint is the region's base URL. Callers must not modify it.
+func (r *Region) Endpoint() *url.URL { return r.endpoint }
+
+// Key is the region's resource key.
+func (r *Region) Key() secret.Secret { return r.key }
+
+// State is the breaker's state now (an expired open state reads half-open).
+func (r *Region) State() State { return stateOf(r.breaker.State()) }
+
+// Park keeps new calls away from the region until t (a 429's Retry-After).
+// A later deadline wins over an earlier one.
+func (r *Region) Park(until time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if until.After(r.parkedUntil) {
+		r.parkedUntil = until
+	}
+}
+
+// ParkedUntil is the end of the current 429 parking, or the zero time.
+func (r *Region) ParkedUntil() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parkedUntil
+}
+
+// Attempt is one admitted call to the region. Exactly one of Succeed, Fail
+// or Release must be called.
+type Attempt struct {
+	r    *Region
+	done func(error)
+	once sync.Once
+}
+
+// Begin admits one call through the breaker. It returns an error wrapping
+// ErrBreakerOpen when the breaker refuses.
+func (r *Region) Begin() (*Attempt, error) {
+	done, err := r.breaker.Allow()
+	if err != nil {
+		return nil, fmt.Errorf("region %s: %w (%w)", r.name, ErrBreakerOpen, err)
+	}
+	return &Attempt{r: r, done: done}, nil
+}
+
+// Succeed reports that the region answered as a healthy region does.
+func (a *Attempt) Succeed() { a.once.Do(func() { a.done(nil) }) }
+
+// Fail reports a failure that is the region's fault; reason (a class such
+// as "timeout" or "status_503", never a hostname) is kept for /status.
+func (a *Attempt) Fail(reason string) {
+	a.once.Do(func() {
+		a.r.noteFailure(reason)
+		a.done(errRegionFault)
+	})
+}
+
+// Release ends the attempt without judging the region: the client went
+// away, or the region asked to be left alone for a while (429).
+func (a *Attempt) Release() { a.once.Do(func() { a.done(errNotRegionFault) }) }
+
+func (r *Region) noteFailure(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.recent) == recentLimit {
+		copy(r.recent, r.recent[1:])
+		r.recent = r.recent[:recentLimit-1]
+	}
+	r.recent = append(r.recent, Failure{At: time.Now().UTC(), Reason: reason})
+}
+
+// RecordProbe keeps the latest probe result for /status.
+func (r *Region) RecordProbe(p ProbeResult) {
+	p.LatencyMS = float64(p.Latency.Microseconds()) / 1000
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastProbe = &p
+}
+
+// Status is a region's entry in /status. It holds no key and no hostname.
+type Status struct {
+	Name                string       `json:"name"`
+	Role                string       `json:"role"`
+	Breaker             State        `json:"breaker"`
+	ConsecutiveFailures uint32       `json:"consecutiveFailures"`
+	ParkedUntil         *time.Time   `json:"parkedUntil,omitempty"`
+	RecentFailures      []Failure    `json:"recentFailures"`
+	LastProbe           *ProbeResult `json:"lastProbe,omitempty"`
+}
+
+// Status reports the region for /status.
+func (r *Region) Status() Status {
+	s := Status{
+		Name:                r.name,
+		Role:                r.role,
+		Breaker:             r.State(),
+		ConsecutiveFailures: r.breaker.Counts().ConsecutiveFailures,
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.parkedUntil.After(time.Now()) {
+		t := r.parkedUntil.UTC()
+		s.ParkedUntil = &t
+	}
+	s.RecentFailures = append([]Failure{}, r.recent...)
+	if r.lastProbe != nil {
+		p := *r.lastProbe
+		s.LastProbe = &p
+	}
+	return s
+}
