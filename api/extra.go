@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode"
 )
 
 // Extra holds the JSON members of an object that its Go type does not
@@ -13,7 +14,7 @@ import (
 // worker rewriting an exported project) never drops what it does not know.
 type Extra map[string]json.RawMessage
 
-// knownFieldNames caches, per struct type, the lower-cased JSON names of its
+// knownFieldNames caches, per struct type, the folded JSON names of its
 // declared fields; encoding/json matches names case-insensitively, so do we.
 var knownFieldNames sync.Map // reflect.Type -> map[string]bool
 
@@ -34,7 +35,7 @@ func knownFields(t reflect.Type) map[string]bool {
 		case "":
 			name = f.Name
 		}
-		names[strings.ToLower(name)] = true
+		names[foldName(name)] = true
 	}
 	knownFieldNames.Store(t, names)
 	return names
@@ -53,7 +54,7 @@ func unmarshalKeeping(data []byte, v any, extra *Extra) error {
 	}
 	known := knownFields(reflect.TypeOf(v).Elem())
 	for k := range all {
-		if known[strings.ToLower(k)] {
+		if known[foldName(k)] {
 			delete(all, k)
 		}
 	}
@@ -75,10 +76,32 @@ func marshalKeeping(v any, extra Extra) ([]byte, error) {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return nil, err
 	}
+	// A member that matches a declared field only case-insensitively (an
+	// Extra filled by hand, say "Status") would become a second spelling of
+	// that field, and decoders disagree on which duplicate wins: the field
+	// wins.
+	known := knownFields(reflect.TypeOf(v))
 	for k, raw := range extra {
-		if _, ok := all[k]; !ok {
+		if _, ok := all[k]; !ok && !known[foldName(k)] {
 			all[k] = raw
 		}
 	}
 	return json.Marshal(all)
+}
+
+// foldName folds s the way encoding/json matches member names to fields
+// (bytes.EqualFold: simple Unicode case folding, not strings.ToLower, which
+// misses pairs such as "s" and U+017F LATIN SMALL LETTER LONG S).
+func foldName(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		// Map every rune to the smallest of its fold orbit.
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
 }

@@ -80,10 +80,10 @@ type TaskParameters struct {
 
 // JobState is the body of GET /language/analyze-text/jobs/{jobId}.
 type JobState struct {
-	JobID              string            `json:"jobId"`
-	DisplayName        string            `json:"displayName,omitempty"`
-	CreatedDateTime    time.Time         `json:"createdDateTime"`
-	ExpirationDateTime time.Time         `json:"expirationDateTime,omitzero"`
+	JobID              string    `json:"jobId"`
+	DisplayName        string    `json:"displayName,omitempty"`
+	CreatedDateTime    time.Time `json:"createdDateTime"`
+	ExpirationDateTime time.Time `json:"expirationDateTime,omitzero"`
 	// LastUpdatedDateTime is the 2023-04-01 spec's name; LastUpdateDateTime
 	// the docs' and the regenerated 2022-05-01 spec's. Azure's SDKs read
 	// either, so the emulator writes both.

@@ -1,0 +1,173 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+)
+
+// list GETs path and follows nextLink until the list ends.
+func list[T any](ctx context.Context, c *Client, path string) ([]T, error) {
+	r, err := c.newRequest(http.MethodGet, path, c.authoring, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	var all []T
+	seen := map[string]bool{}
+	for range maxListPages {
+		var p Page[T]
+		if _, err := c.getJSON(ctx, r, &p); err != nil {
+			return nil, err
+		}
+		all = append(all, p.Value...)
+		if p.NextLink == "" {
+			return all, nil
+		}
+		if seen[p.NextLink] {
+			return nil, errors.New("nextLink repeats an earlier page")
+		}
+		seen[p.NextLink] = true
+		if r, err = c.absoluteRequest(p.NextLink, c.authoring); err != nil {
+			return nil, fmt.Errorf("nextLink: %w", err)
+		}
+	}
+	return nil, fmt.Errorf("more than %d pages", maxListPages)
+}
+
+// get GETs path and decodes it into a new T.
+func get[T any](ctx context.Context, c *Client, path string) (*T, error) {
+	r, err := c.newRequest(http.MethodGet, path, c.authoring, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	v := new(T)
+	if _, err := c.getJSON(ctx, r, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// start sends an authoring call that answers 202 with operation-location.
+func (c *Client) start(ctx context.Context, method, path string, q url.Values, body any) (*Operation, error) {
+	r, err := c.newRequest(method, path, c.authoring, q, body)
+	if err != nil {
+		return nil, err
+	}
+	return c.startOperation(ctx, r)
+}
+
+// ListProjects lists every authoring project of the resource, following
+// nextLink across pages.
+func (c *Client) ListProjects(ctx context.Context) ([]Project, error) {
+	ps, err := list[Project](ctx, c, AuthoringProjectsPath)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	return ps, nil
+}
+
+// GetProject reads one project; its lastModifiedDateTime is what the sync
+// check compares. IsNotFound tells a missing project.
+func (c *Client) GetProject(ctx context.Context, name string) (*Project, error) {
+	p, err := get[Project](ctx, c, ProjectPath(name))
+	if err != nil {
+		return nil, fmt.Errorf("get project %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// ListDeployments lists a project's deployments across pages.
+func (c *Client) ListDeployments(ctx context.Context, project string) ([]Deployment, error) {
+	ds, err := list[Deployment](ctx, c, ProjectPath(project)+"/deployments")
+	if err != nil {
+		return nil, fmt.Errorf("list deployments of project %q: %w", project, err)
+	}
+	return ds, nil
+}
+
+// GetDeployment reads one deployment. It names the modelId, not the
+// trained model label; find the label with ListModels.
+func (c *Client) GetDeployment(ctx context.Context, project, deployment string) (*Deployment, error) {
+	d, err := get[Deployment](ctx, c, DeploymentPath(project, deployment))
+	if err != nil {
+		return nil, fmt.Errorf("get deployment %q of project %q: %w", deployment, project, err)
+	}
+	return d, nil
+}
+
+// ListModels lists a project's trained models across pages.
+func (c *Client) ListModels(ctx context.Context, project string) ([]TrainedModel, error) {
+	ms, err := list[TrainedModel](ctx, c, ProjectPath(project)+"/models")
+	if err != nil {
+		return nil, fmt.Errorf("list models of project %q: %w", project, err)
+	}
+	return ms, nil
+}
+
+// GetModel reads one trained model by label.
+func (c *Client) GetModel(ctx context.Context, project, label string) (*TrainedModel, error) {
+	m, err := get[TrainedModel](ctx, c, ProjectPath(project)+"/models/"+url.PathEscape(label))
+	if err != nil {
+		return nil, fmt.Errorf("get model %q of project %q: %w", label, project, err)
+	}
+	return m, nil
+}
+
+// Export starts exporting a project with UTF-16 offsets, the only string
+// index type import accepts. Wait for it, then read the job's ResultURL
+// with ExportResult.
+func (c *Client) Export(ctx context.Context, project string) (*Operation, error) {
+	q := url.Values{"stringIndexType": {StringIndexUTF16}}
+	op, err := c.start(ctx, http.MethodPost, ProjectPath(project)+"/:export", q, nil)
+	if err != nil {
+		return nil, fmt.Errorf("export project %q: %w", project, err)
+	}
+	return op, nil
+}
+
+// ExportResult downloads the exported project from a succeeded export
+// job's resultUrl. Unknown members at every level are kept, so the project
+// can be imported elsewhere after renaming without losing anything.
+func (c *Client) ExportResult(ctx context.Context, resultURL string) (*ExportedProject, error) {
+	r, err := c.absoluteRequest(resultURL, c.authoring)
+	if err != nil {
+		return nil, fmt.Errorf("get export result: %w", err)
+	}
+	var p ExportedProject
+	if _, err := c.getJSON(ctx, r, &p); err != nil {
+		return nil, fmt.Errorf("get export result: %w", err)
+	}
+	return &p, nil
+}
+
+// Import starts importing p as project, replacing a project of that name.
+// The caller sets p.Metadata.ProjectName and StorageInputContainerName for
+// the target resource; Import sends p as it is.
+func (c *Client) Import(ctx context.Context, project string, p ExportedProject) (*Operation, error) {
+	op, err := c.start(ctx, http.MethodPost, ProjectPath(project)+"/:import", nil, p)
+	if err != nil {
+		return nil, fmt.Errorf("import project %q: %w", project, err)
+	}
+	return op, nil
+}
+
+// Train starts training a model of project.
+func (c *Client) Train(ctx context.Context, project string, r TrainRequest) (*Operation, error) {
+	op, err := c.start(ctx, http.MethodPost, ProjectPath(project)+"/:train", nil, r)
+	if err != nil {
+		return nil, fmt.Errorf("train project %q model %q: %w", project, r.ModelLabel, err)
+	}
+	return op, nil
+}
+
+// Deploy starts deploying a trained model as deployment (created or
+// replaced).
+func (c *Client) Deploy(ctx context.Context, project, deployment string, r DeployRequest) (*Operation, error) {
+	op, err := c.start(ctx, http.MethodPut, DeploymentPath(project, deployment), nil, r)
+	if err != nil {
+		return nil, fmt.Errorf("deploy model %q as %q in project %q: %w", r.TrainedModelLabel, deployment, project, err)
+	}
+	return op, nil
+}
