@@ -1,0 +1,305 @@
+// Package config reads the gateway's environment variables (DESIGN.md,
+// "Configuration") into one validated Config. Bad configuration is reported
+// as one clear line per problem, so an operator fixes everything in one go.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"nergateway/internal/secret"
+)
+
+// Config is every setting of the gateway. Field tags name the variables and
+// their defaults; DESIGN.md's table is the contract.
+type Config struct {
+	Addr            string          `env:"GATEWAY_ADDR" envDefault:":8080"`
+	APIKeys         []secret.Secret `env:"GATEWAY_API_KEYS,required" envSeparator:","`
+	AdminKey        secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
+	PublicURLRaw    string          `env:"GATEWAY_PUBLIC_URL"`
+	TrustForwarded  bool            `env:"GATEWAY_TRUST_FORWARDED_HEADERS" envDefault:"false"`
+	DrainTimeout    time.Duration   `env:"GATEWAY_DRAIN_TIMEOUT" envDefault:"25s"`
+	LogFormat       string          `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel        string          `env:"LOG_LEVEL" envDefault:"info"`
+	UpstreamCAFile  string          `env:"UPSTREAM_CA_FILE"`
+	RateLimitPerKey int             `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
+
+	PrimaryName          string        `env:"PRIMARY_NAME" envDefault:"primary"`
+	PrimaryEndpointRaw   string        `env:"PRIMARY_ENDPOINT,required"`
+	PrimaryKey           secret.Secret `env:"PRIMARY_RESOURCE_KEY,required"`
+	PrimaryContainer     string        `env:"PRIMARY_CONTAINER_NAME"`
+	SecondaryName        string        `env:"SECONDARY_NAME" envDefault:"secondary"`
+	SecondaryEndpointRaw string        `env:"SECONDARY_ENDPOINT,required"`
+	SecondaryKey         secret.Secret `env:"SECONDARY_RESOURCE_KEY,required"`
+	SecondaryContainer   string        `env:"SECONDARY_CONTAINER_NAME"`
+
+	ProjectNamesRaw    string   `env:"SECONDARY_PROJECT_NAMES"`
+	DeploymentNamesRaw string   `env:"SECONDARY_DEPLOYMENT_NAMES"`
+	Projects           []string `env:"PROJECT_NAMES" envSeparator:","`
+
+	ReplicationInterval time.Duration `env:"REPLICATION_INTERVAL" envDefault:"24h"`
+	ReplicationEnabled  bool          `env:"REPLICATION_ENABLED" envDefault:"true"`
+	AuthoringAPIVersion string        `env:"AUTHORING_API_VERSION" envDefault:"2022-05-01"`
+
+	UpstreamTimeout     time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
+	BreakerFailures     uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
+	BreakerOpenTimeout  time.Duration `env:"BREAKER_OPEN_TIMEOUT" envDefault:"30s"`
+	HealthProbeInterval time.Duration `env:"HEALTH_PROBE_INTERVAL" envDefault:"10s"`
+	MaxRequestBytes     ByteSize      `env:"MAX_REQUEST_BYTES" envDefault:"8MiB"`
+
+	// Derived by Load from the raw fields above.
+	PublicURL         *url.URL          `env:"-"`
+	PrimaryEndpoint   *url.URL          `env:"-"`
+	SecondaryEndpoint *url.URL          `env:"-"`
+	ProjectNames      map[string]string `env:"-"`
+	DeploymentNames   map[string]string `env:"-"`
+}
+
+// Variables lists every variable name Config reads (OTEL_* are read by the
+// telemetry setup and are not listed). Deployment manifests are checked
+// against it.
+func Variables() []string {
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		panic(fmt.Sprintf("config: bad struct tags: %v", err)) // a programming error, caught by tests
+	}
+	names := make([]string, 0, len(params))
+	for _, p := range params {
+		names = append(names, p.Key)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads the configuration through getenv. Variables set to the empty
+// string count as unset. The error, if any, has one line per problem.
+func Load(getenv func(string) string) (*Config, error) {
+	environ := map[string]string{}
+	for _, name := range Variables() {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			environ[name] = v
+		}
+	}
+	var cfg Config
+	var problems []error
+	failed := map[string]bool{} // variables already reported; later checks skip them
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		var agg env.AggregateError
+		if !errors.As(err, &agg) {
+			return nil, fmt.Errorf("invalid configuration: %w", err)
+		}
+		for _, e := range agg.Errors {
+			name, msg := describe(e)
+			failed[name] = true
+			problems = append(problems, errors.New(msg))
+		}
+	}
+	problems = append(problems, cfg.derive(failed)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(problems...))
+	}
+	return &cfg, nil
+}
+
+// describe turns one error of the env library into a line that names the
+// variable (not the Go field) and never repeats the value of a key.
+func describe(err error) (variable, line string) {
+	var unset env.EnvVarIsNotSetError
+	var parse env.ParseError
+	switch {
+	case errors.As(err, &unset):
+		return unset.Key, unset.Key + ": required but not set"
+	case errors.As(err, &parse):
+		name := parse.Name
+		if f, ok := reflect.TypeOf(Config{}).FieldByName(parse.Name); ok {
+			name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+		}
+		return name, fmt.Sprintf("%s: %v", name, parse.Err)
+	}
+	return "", strings.TrimPrefix(err.Error(), "env: ")
+}
+
+func (c *Config) derive(failed map[string]bool) []error {
+	var problems []error
+	add := func(format string, a ...any) {
+		name, _, _ := strings.Cut(format, ":")
+		if !failed[name] {
+			problems = append(problems, fmt.Errorf(format, a...))
+		}
+	}
+
+	var err error
+	if c.PrimaryEndpointRaw != "" {
+		if c.PrimaryEndpoint, err = parseEndpoint(c.PrimaryEndpointRaw); err != nil {
+			add("PRIMARY_ENDPOINT: %v", err)
+		}
+	}
+	if c.SecondaryEndpointRaw != "" {
+		if c.SecondaryEndpoint, err = parseEndpoint(c.SecondaryEndpointRaw); err != nil {
+			add("SECONDARY_ENDPOINT: %v", err)
+		}
+	}
+	if c.PublicURLRaw != "" {
+		if c.PublicURL, err = parseEndpoint(c.PublicURLRaw); err != nil {
+			add("GATEWAY_PUBLIC_URL: %v", err)
+		}
+	}
+	if c.ProjectNames, err = parseNameMap(c.ProjectNamesRaw); err != nil {
+		add("SECONDARY_PROJECT_NAMES: %v", err)
+	}
+	if c.DeploymentNames, err = parseNameMap(c.DeploymentNamesRaw); err != nil {
+		add("SECONDARY_DEPLOYMENT_NAMES: %v", err)
+	}
+	for i, k := range c.APIKeys {
+		if strings.TrimSpace(k.Reveal()) == "" {
+			add("GATEWAY_API_KEYS: key %d is empty", i+1)
+		}
+	}
+	projects := c.Projects[:0]
+	for _, p := range c.Projects {
+		if p = strings.TrimSpace(p); p != "" {
+			if !validName(p) {
+				add("PROJECT_NAMES: %q is not a valid project name (letters, digits, _ . -, at most 50)", p)
+			}
+			projects = append(projects, p)
+		}
+	}
+	c.Projects = projects
+	if c.PrimaryName == c.SecondaryName {
+		add("PRIMARY_NAME and SECONDARY_NAME must differ (both %q)", c.PrimaryName)
+	}
+	positive := map[string]time.Duration{
+		"UPSTREAM_TIMEOUT":      c.UpstreamTimeout,
+		"BREAKER_OPEN_TIMEOUT":  c.BreakerOpenTimeout,
+		"HEALTH_PROBE_INTERVAL": c.HealthProbeInterval,
+		"REPLICATION_INTERVAL":  c.ReplicationInterval,
+		"GATEWAY_DRAIN_TIMEOUT": c.DrainTimeout,
+	}
+	for _, name := range sortedKeys(positive) {
+		if positive[name] <= 0 && !failed[name] {
+			add("%s: must be a positive duration, got %s", name, positive[name])
+		}
+	}
+	if c.BreakerFailures == 0 {
+		add("BREAKER_CONSECUTIVE_FAILURES: must be at least 1")
+	}
+	if c.MaxRequestBytes <= 0 {
+		add("MAX_REQUEST_BYTES: must be positive")
+	}
+	if c.RateLimitPerKey < 0 {
+		add("GATEWAY_RATE_LIMIT_PER_MINUTE: must not be negative")
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		add("LOG_FORMAT: %q is neither json nor text", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+	return problems
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// parseEndpoint accepts an absolute http(s) URL with a host and no query,
+// and drops a trailing slash so paths can be appended.
+func parseEndpoint(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a URL", raw)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%q is not an absolute http(s) URL", raw)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("%q must not carry a query, fragment or credentials", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+// parseNameMap reads "primaryName:secondaryName,..." into a map.
+func parseNameMap(raw string) (map[string]string, error) {
+	m := map[string]string{}
+	if strings.TrimSpace(raw) == "" {
+		return m, nil
+	}
+	for _, pair := range strings.Split(raw, ",") {
+		from, to, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		from, to = strings.TrimSpace(from), strings.TrimSpace(to)
+		switch {
+		case !ok || from == "" || to == "":
+			return nil, fmt.Errorf("%q is not primaryName:secondaryName", pair)
+		case !validName(from) || !validName(to):
+			return nil, fmt.Errorf("%q holds a name that is not letters, digits, _ . - (at most 50)", pair)
+		case m[from] != "":
+			return nil, fmt.Errorf("%q maps %q a second time", pair, from)
+		}
+		m[from] = to
+	}
+	return m, nil
+}
+
+// validName follows Azure's rule for project and deployment names.
+func validName(s string) bool {
+	if s == "" || len(s) > 50 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ByteSize is a size in bytes written as "8MiB", "512KiB", "1GB" or "1048576".
+type ByteSize int64
+
+// UnmarshalText parses the size.
+func (b *ByteSize) UnmarshalText(text []byte) error {
+	s := strings.TrimSpace(string(text))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000},
+		{"B", 1}, {"", 1},
+	}
+	for _, u := range units {
+		num, ok := strings.CutSuffix(s, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+		if err != nil || n < 0 || n > (1<<62)/u.mult {
+			return fmt.Errorf("%q is not a size such as 8MiB or 1048576", s)
+		}
+		*b = ByteSize(n * u.mult)
+		return nil
+	}
+	return fmt.Errorf("%q is not a size such as 8MiB or 1048576", s)
+}
+
+// String prints the size in bytes.
+func (b ByteSize) String() string { return strconv.FormatInt(int64(b), 10) }

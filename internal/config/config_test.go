@@ -1,0 +1,141 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func getenv(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func minimal() map[string]string {
+	return map[string]string{
+		"GATEWAY_API_KEYS":       "key-a, key-b",
+		"PRIMARY_ENDPOINT":       "https://primary.example.com/",
+		"PRIMARY_RESOURCE_KEY":   "pk",
+		"SECONDARY_ENDPOINT":     "http://127.0.0.1:5002",
+		"SECONDARY_RESOURCE_KEY": "sk",
+	}
+}
+
+func TestDefaultsFollowDesign(t *testing.T) {
+	cfg, err := Load(getenv(minimal()))
+	require.NoError(t, err)
+	assert.Equal(t, ":8080", cfg.Addr)
+	assert.Equal(t, "primary", cfg.PrimaryName)
+	assert.Equal(t, "secondary", cfg.SecondaryName)
+	assert.Equal(t, 24*time.Hour, cfg.ReplicationInterval)
+	assert.True(t, cfg.ReplicationEnabled)
+	assert.Equal(t, "2022-05-01", cfg.AuthoringAPIVersion)
+	assert.Equal(t, 10*time.Second, cfg.UpstreamTimeout)
+	assert.Equal(t, uint32(5), cfg.BreakerFailures)
+	assert.Equal(t, 30*time.Second, cfg.BreakerOpenTimeout)
+	assert.Equal(t, 10*time.Second, cfg.HealthProbeInterval)
+	assert.Equal(t, ByteSize(8<<20), cfg.MaxRequestBytes)
+	assert.Empty(t, cfg.AdminKey)
+	assert.Nil(t, cfg.PublicURL)
+	assert.Empty(t, cfg.Projects)
+	require.Len(t, cfg.APIKeys, 2)
+	assert.Equal(t, "key-b", strings.TrimSpace(cfg.APIKeys[1].Reveal()))
+	assert.Equal(t, "https://primary.example.com", cfg.PrimaryEndpoint.String(), "trailing slash dropped")
+	assert.Equal(t, "127.0.0.1:5002", cfg.SecondaryEndpoint.Host)
+}
+
+func TestEverySettingIsRead(t *testing.T) {
+	m := minimal()
+	m["GATEWAY_ADDR"] = "127.0.0.1:9000"
+	m["GATEWAY_ADMIN_KEY"] = "admin"
+	m["GATEWAY_PUBLIC_URL"] = "https://ner.example.com"
+	m["SECONDARY_PROJECT_NAMES"] = "demo:demo-dr, other:other2"
+	m["SECONDARY_DEPLOYMENT_NAMES"] = "production:prod"
+	m["PROJECT_NAMES"] = "demo,other"
+	m["REPLICATION_INTERVAL"] = "1h"
+	m["REPLICATION_ENABLED"] = "false"
+	m["MAX_REQUEST_BYTES"] = "512KiB"
+	m["BREAKER_CONSECUTIVE_FAILURES"] = "3"
+	cfg, err := Load(getenv(m))
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:9000", cfg.Addr)
+	assert.Equal(t, "admin", cfg.AdminKey.Reveal())
+	assert.Equal(t, "ner.example.com", cfg.PublicURL.Host)
+	assert.Equal(t, map[string]string{"demo": "demo-dr", "other": "other2"}, cfg.ProjectNames)
+	assert.Equal(t, map[string]string{"production": "prod"}, cfg.DeploymentNames)
+	assert.Equal(t, []string{"demo", "other"}, cfg.Projects)
+	assert.Equal(t, time.Hour, cfg.ReplicationInterval)
+	assert.False(t, cfg.ReplicationEnabled)
+	assert.Equal(t, ByteSize(512<<10), cfg.MaxRequestBytes)
+	assert.Equal(t, uint32(3), cfg.BreakerFailures)
+}
+
+func TestBadConfigGivesOneLinePerProblem(t *testing.T) {
+	m := map[string]string{
+		"PRIMARY_ENDPOINT":        "primary.example.com",
+		"PRIMARY_RESOURCE_KEY":    "pk",
+		"SECONDARY_ENDPOINT":      "ftp://x",
+		"SECONDARY_RESOURCE_KEY":  "sk",
+		"SECONDARY_PROJECT_NAMES": "demo",
+		"UPSTREAM_TIMEOUT":        "soon",
+		"MAX_REQUEST_BYTES":       "lots",
+	}
+	_, err := Load(getenv(m))
+	require.Error(t, err)
+	lines := strings.Split(err.Error(), "\n")
+	msg := err.Error()
+	for _, want := range []string{"GATEWAY_API_KEYS", "PRIMARY_ENDPOINT", "SECONDARY_ENDPOINT", "SECONDARY_PROJECT_NAMES", "UPSTREAM_TIMEOUT", "MAX_REQUEST_BYTES"} {
+		n := 0
+		for _, l := range lines {
+			if strings.Contains(l, want) {
+				n++
+			}
+		}
+		assert.Equal(t, 1, n, "want exactly one line naming %s in:\n%s", want, msg)
+	}
+	assert.NotContains(t, msg, "pk")
+	assert.NotContains(t, msg, "sk\"")
+}
+
+func TestSecretsNeverInErrors(t *testing.T) {
+	m := minimal()
+	m["PRIMARY_RESOURCE_KEY"] = "super-secret-primary"
+	m["BREAKER_CONSECUTIVE_FAILURES"] = "0"
+	_, err := Load(getenv(m))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "super-secret-primary")
+}
+
+func TestNameMapRejectsMalformed(t *testing.T) {
+	for _, raw := range []string{"a", "a:", ":b", "a:b,a:c", "a b:c", "a:b/c"} {
+		_, err := parseNameMap(raw)
+		assert.Error(t, err, raw)
+	}
+	m, err := parseNameMap(" a:b , c.d:e_f ")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"a": "b", "c.d": "e_f"}, m)
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"8MiB": 8 << 20, "1048576": 1 << 20, "1KB": 1000, "2GiB": 2 << 30, "10B": 10} {
+		var b ByteSize
+		require.NoError(t, b.UnmarshalText([]byte(in)), in)
+		assert.Equal(t, want, b, in)
+	}
+	for _, in := range []string{"", "MiB", "-1", "1.5MiB", "1TiB"} {
+		var b ByteSize
+		assert.Error(t, b.UnmarshalText([]byte(in)), in)
+	}
+}
+
+func TestVariablesCoverDesignTable(t *testing.T) {
+	design := []string{"GATEWAY_ADDR", "GATEWAY_API_KEYS", "GATEWAY_ADMIN_KEY", "GATEWAY_PUBLIC_URL",
+		"PRIMARY_NAME", "SECONDARY_NAME", "PRIMARY_ENDPOINT", "PRIMARY_RESOURCE_KEY", "SECONDARY_ENDPOINT",
+		"SECONDARY_RESOURCE_KEY", "PRIMARY_CONTAINER_NAME", "SECONDARY_CONTAINER_NAME", "SECONDARY_PROJECT_NAMES",
+		"SECONDARY_DEPLOYMENT_NAMES", "PROJECT_NAMES", "REPLICATION_INTERVAL", "REPLICATION_ENABLED",
+		"AUTHORING_API_VERSION", "UPSTREAM_TIMEOUT", "BREAKER_CONSECUTIVE_FAILURES", "BREAKER_OPEN_TIMEOUT",
+		"HEALTH_PROBE_INTERVAL", "MAX_REQUEST_BYTES"}
+	assert.Subset(t, Variables(), design)
+}
