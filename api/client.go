@@ -174,6 +174,14 @@ func (c *Client) guardRedirects(hc *http.Client) *http.Client {
 	return &cp
 }
 
+// String keeps the client's key (and the region's hostname) out of fmt and
+// slog output: fmt does not call Secret.String on an unexported field, so
+// printing the struct would show the key.
+func (c *Client) String() string { return "api.Client{" + secret.Redacted + "}" }
+
+// GoString does for %#v what String does for %v.
+func (c *Client) GoString() string { return c.String() }
+
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
@@ -298,27 +306,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, redactURLError(err)
-	}
-	return resp, nil
-}
-
-// redactURLError drops the host and query from the *url.Error that
-// http.Client returns, so region hostnames do not travel into status pages
-// and logs through error text. The cause chain (timeouts, context errors,
-// *net.OpError) is kept for errors.Is and errors.As.
-func redactURLError(err error) error {
-	var ue *url.Error
-	if !errors.As(err, &ue) {
-		return err
-	}
-	path := "request"
-	if u, perr := url.Parse(ue.URL); perr == nil {
-		path = u.Path
-	}
-	return &url.Error{Op: ue.Op, URL: path, Err: ue.Err}
+	return c.http.Do(req)
 }
 
 // readError turns a non-2xx answer into an *Error and closes its body. A
