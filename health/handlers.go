@@ -1,0 +1,106 @@
+package health
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"nergateway/internal/region"
+)
+
+// RegionStatus is what the handlers need of a region.
+type RegionStatus interface {
+	State() region.State
+	Status() region.Status
+}
+
+// Checker answers /healthz, /readyz and /status.
+type Checker struct {
+	regions     []RegionStatus
+	replication func() any
+	draining    atomic.Bool
+	started     time.Time
+}
+
+// NewChecker builds the handlers' state. replication, if not nil, returns
+// the replication worker's per-project status for /status.
+func NewChecker(regions []RegionStatus, replication func() any) *Checker {
+	return &Checker{regions: regions, replication: replication, started: time.Now().UTC()}
+}
+
+// Drain makes /readyz answer 503 so load balancers stop sending new
+// requests while in-flight ones finish.
+func (c *Checker) Drain() { c.draining.Store(true) }
+
+// Ready reports whether the gateway should receive traffic: not draining,
+// and at least one region's breaker is not open.
+func (c *Checker) Ready() (bool, string) {
+	if c.draining.Load() {
+		return false, "draining"
+	}
+	for _, r := range c.regions {
+		if r.State() != region.StateOpen {
+			return true, "ok"
+		}
+	}
+	return false, "no region can take traffic"
+}
+
+// HandleHealthz answers 200 while the process serves.
+func (c *Checker) HandleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+// HandleReadyz answers 200 while at least one region can take traffic and
+// the gateway is not draining, else 503.
+func (c *Checker) HandleReadyz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ok, why := c.Ready()
+		status := http.StatusOK
+		if !ok {
+			status = http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, map[string]string{"status": why})
+	})
+}
+
+// StatusReport is the body of /status. It holds no keys and no hostnames.
+type StatusReport struct {
+	Ready       bool            `json:"ready"`
+	Draining    bool            `json:"draining"`
+	StartedAt   time.Time       `json:"startedAt"`
+	Regions     []region.Status `json:"regions"`
+	Replication any             `json:"replication"`
+}
+
+// Report assembles the current status.
+func (c *Checker) Report() StatusReport {
+	ready, _ := c.Ready()
+	rep := StatusReport{Ready: ready, Draining: c.draining.Load(), StartedAt: c.started}
+	for _, r := range c.regions {
+		rep.Regions = append(rep.Regions, r.Status())
+	}
+	if c.replication != nil {
+		rep.Replication = c.replication()
+	}
+	return rep
+}
+
+// HandleStatus serves the JSON status report.
+func (c *Checker) HandleStatus() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, c.Report())
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

@@ -1,0 +1,214 @@
+// Package health actively probes each region and serves the load
+// balancer's and the operator's views of the gateway: /healthz, /readyz and
+// /status. Probe verdicts go through the same breaker as client calls, so an
+// open breaker half-opens and closes by probe (failback) without a client
+// request paying for the trial.
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+)
+
+// Region is what the prober needs of a region; *region.Region has it. It is
+// declared here so health does not depend on how regions are wired.
+type Region interface {
+	Name() string
+	Endpoint() *url.URL
+	Key() secret.Secret
+	Begin() (*region.Attempt, error)
+	Park(until time.Time)
+	RecordProbe(region.ProbeResult)
+}
+
+// ProberConfig configures the active probes. Zero values take DESIGN.md's
+// defaults.
+type ProberConfig struct {
+	// Regions are probed independently, each on its own goroutine.
+	Regions []Region
+	// Interval between probes of one region; zero means 10s.
+	Interval time.Duration
+	// Timeout of one probe; zero means 10s (UPSTREAM_TIMEOUT).
+	Timeout time.Duration
+	// APIVersion is AUTHORING_API_VERSION; empty means 2022-05-01.
+	APIVersion string
+	// Client sends the probes; nil means a client with no timeout of its own.
+	Client *http.Client
+	// Logger gets one line per verdict change; nil discards.
+	Logger *slog.Logger
+}
+
+// Prober probes every region every Interval.
+type Prober struct {
+	cfg ProberConfig
+	log *slog.Logger
+}
+
+// NewProber validates cfg and applies defaults.
+func NewProber(cfg ProberConfig) (*Prober, error) {
+	if len(cfg.Regions) == 0 {
+		return nil, errors.New("health: no regions to probe")
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 10 * time.Second
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = "2022-05-01"
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Prober{cfg: cfg, log: log}, nil
+}
+
+// Run probes until ctx is done, then returns after every probe stopped.
+func (p *Prober) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, r := range p.cfg.Regions {
+		wg.Go(func() { p.loop(ctx, r) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (p *Prober) loop(ctx context.Context, r Region) {
+	t := time.NewTicker(p.cfg.Interval)
+	defer t.Stop()
+	wasHealthy := true
+	for {
+		res := p.Probe(ctx, r)
+		if ctx.Err() != nil {
+			return
+		}
+		if !res.Skipped && res.Healthy != wasHealthy {
+			wasHealthy = res.Healthy
+			p.log.LogAttrs(ctx, levelFor(res.Healthy), "region probe verdict changed",
+				slog.String("region", r.Name()), slog.Bool("healthy", res.Healthy),
+				slog.Int("status", res.Status), slog.String("error", res.Error))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func levelFor(healthy bool) slog.Level {
+	if healthy {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}
+
+// Probe sends one probe to r through its breaker and records the result.
+// While the breaker is open the probe is skipped: the breaker's open
+// timeout decides when the next trial may go.
+func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
+	res := region.ProbeResult{At: time.Now().UTC()}
+	attempt, err := r.Begin()
+	if err != nil {
+		res.Skipped = true
+		res.Error = "breaker open"
+		r.RecordProbe(res)
+		return res
+	}
+	start := time.Now()
+	status, retryAfter, err := p.send(ctx, r)
+	res.Latency = time.Since(start)
+	res.Status = status
+	switch {
+	case err != nil && ctx.Err() != nil:
+		attempt.Release() // shutting down says nothing about the region
+		return res
+	case err != nil:
+		res.Error = err.Error()
+		attempt.Fail("probe_" + res.Error)
+	case status == http.StatusOK:
+		res.Healthy = true
+		attempt.Succeed()
+	case status >= 500 || status == http.StatusUnauthorized || status == http.StatusForbidden:
+		res.Error = "status " + strconv.Itoa(status)
+		attempt.Fail("probe_status_" + strconv.Itoa(status))
+	case status == http.StatusTooManyRequests:
+		// Rate limited: the region is alive but wants to be left alone.
+		res.Error = "status 429"
+		r.Park(time.Now().Add(retryAfter))
+		attempt.Release()
+	default:
+		// An answer DESIGN.md does not classify (404, 400...): the region
+		// is reachable, so it is not counted against it, but not healthy.
+		res.Error = "unexpected status " + strconv.Itoa(status)
+		attempt.Release()
+	}
+	r.RecordProbe(res)
+	return res
+}
+
+// send performs the probe call of DESIGN.md: GET the authoring project list
+// with top=1 and the region's key.
+func (p *Prober) send(ctx context.Context, r Region) (status int, retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+	u := *r.Endpoint()
+	u.Path += api.AuthoringProjectsPath
+	u.RawQuery = url.Values{"api-version": {p.cfg.APIVersion}, "top": {"1"}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("build probe: %w", err)
+	}
+	req.Header.Set(api.SubscriptionKeyHeader, r.Key().Reveal())
+	resp, err := p.cfg.Client.Do(req)
+	if err != nil {
+		return 0, 0, errors.New(classify(err)) // never the URL: it names the region's host
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), nil
+}
+
+// classify names a transport error without revealing the address.
+func classify(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	default:
+		return "connection_error"
+	}
+}
+
+// parseRetryAfter reads seconds or an HTTP date; absent or bad means 1s.
+func parseRetryAfter(v string) time.Duration {
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := time.Until(t); d > 0 {
+			return d
+		}
+	}
+	return time.Second
+}
