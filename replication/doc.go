@@ -1,0 +1,47 @@
+// Package replication keeps custom NER projects of a primary Azure AI
+// Language resource trained and deployed in a secondary one, so that the
+// gateway has somewhere to fail over to. It automates Microsoft's runbook
+// "Back up and recover your custom NER models": check whether the copies
+// drifted, and when they did, export, import, train and deploy.
+//
+// # When it acts
+//
+// A check reads the project and its deployments in both regions (GETs only,
+// which cost nothing). The secondary is out of date when
+//
+//   - it lacks the project,
+//   - the primary project's lastModifiedDateTime is newer than the
+//     secondary's (an import moves the secondary's), or
+//   - a primary deployment's mapped secondary deployment is missing, or the
+//     primary one was trained or deployed after it.
+//
+// Only then do POSTs and PUTs follow, and only those the drift needs: a
+// project change exports, imports, and then trains and deploys every
+// deployment (an import replaces the project, models included); a
+// retrain or redeploy alone trains and deploys just the drifted deployments.
+// Training is billed, so an in-sync check never trains.
+//
+// # What it never does
+//
+// It never deletes or undeploys anything in the secondary: a failed
+// training leaves the previous deployment serving. It never imports a
+// half-read export: every primary read must succeed before the secondary
+// is written, so a primary outage pauses replication.
+//
+// # Storage
+//
+// An import refers to documents by their location in the secondary's
+// storage container, and training reads them there. Copying blobs is out of
+// scope: the operator keeps the secondary container holding the same .txt
+// files as the primary's (for example with Azure Storage object
+// replication). A missing document shows up as a failed training with
+// Azure's error code in the project's status.
+//
+// # Concurrency
+//
+// Run owns every goroutine it starts and stops them when its context ends.
+// A project never has two runs at once: a trigger while one is running is
+// remembered and served by one more run when it ends. At most
+// Config.MaxConcurrentProjects projects replicate at the same time, and
+// authoring POST/PUTs are paced per region to Azure's limit.
+package replication

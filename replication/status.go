@@ -1,0 +1,232 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"nergateway/api"
+)
+
+// States of a project, as /status shows them.
+const (
+	// StateUnknown: not checked yet, or the last check could not read
+	// both regions and nothing was known before.
+	StateUnknown = "unknown"
+	// StateInSync: the last check found nothing to copy.
+	StateInSync = "in-sync"
+	// StateOutOfSync: the last check found drift and no run is copying it
+	// (a check-only pass, or a run that was interrupted by shutdown).
+	StateOutOfSync = "out-of-sync"
+	// StateReplicating: a run is copying the project; Stage and JobID say
+	// where it is.
+	StateReplicating = "replicating"
+	// StateFailed: the last run failed; LastError says why and the next
+	// interval retries.
+	StateFailed = "failed"
+)
+
+// Stages of a replication run.
+const (
+	StageExport = "export"
+	StageImport = "import"
+	StageTrain  = "train"
+	StageDeploy = "deploy"
+)
+
+// ProjectStatus is one project's replication state for /status. Times are
+// UTC; pointers are nil when not known yet.
+type ProjectStatus struct {
+	Project          string `json:"project"`
+	SecondaryProject string `json:"secondaryProject"`
+	// State is one of the State* constants.
+	State string `json:"state"`
+	// Stage is the step running (replicating) or the step that failed
+	// (failed); empty otherwise, and for a failure while checking.
+	Stage string `json:"stage,omitempty"`
+	// JobID is Azure's id of the authoring job of Stage.
+	JobID                 string     `json:"jobId,omitempty"`
+	PrimaryLastModified   *time.Time `json:"primaryLastModified,omitempty"`
+	SecondaryLastModified *time.Time `json:"secondaryLastModified,omitempty"`
+	// LagSeconds is how long the oldest primary change the secondary lacks
+	// has been waiting; zero when in sync.
+	LagSeconds  float64      `json:"lagSeconds"`
+	LastCheck   *time.Time   `json:"lastCheck,omitempty"`
+	LastSuccess *time.Time   `json:"lastSuccess,omitempty"`
+	LastError   *StatusError `json:"lastError,omitempty"`
+}
+
+// StatusError is the error of a project's last failed run: Azure's error
+// code and message when Azure gave one.
+type StatusError struct {
+	Code    string    `json:"code"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+// Codes for failures that did not come with an Azure error.
+const (
+	CodeTimeout  = "Timeout"
+	CodeCanceled = "Canceled"
+	CodeFailed   = "ReplicationFailed"
+)
+
+// newStatusError turns err into what /status shows: the code and message of
+// the innermost Azure error when there is one (errors.As finds it through a
+// failed job's *api.JobFailedError), else a generic code and err's text.
+func newStatusError(err error, at time.Time) *StatusError {
+	var ae *api.Error
+	switch {
+	case errors.As(err, &ae):
+		return &StatusError{Code: ae.Code, Message: ae.Message, At: at}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &StatusError{Code: CodeTimeout, Message: err.Error(), At: at}
+	case errors.Is(err, context.Canceled):
+		return &StatusError{Code: CodeCanceled, Message: err.Error(), At: at}
+	}
+	return &StatusError{Code: CodeFailed, Message: err.Error(), At: at}
+}
+
+// tracker holds one project's status. Its methods are the only writers.
+type tracker struct {
+	mu sync.Mutex
+	st ProjectStatus
+	// changedAt is the time of the oldest primary change the secondary
+	// lacks; zero when in sync or unknown. Lag is measured from it.
+	changedAt time.Time
+}
+
+func newTracker(project, secondary string) *tracker {
+	return &tracker{st: ProjectStatus{Project: project, SecondaryProject: secondary, State: StateUnknown}}
+}
+
+// snapshot returns a copy of the status with the lag as of now.
+func (t *tracker) snapshot(now time.Time) ProjectStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.st
+	s.PrimaryLastModified = clonePtr(s.PrimaryLastModified)
+	s.SecondaryLastModified = clonePtr(s.SecondaryLastModified)
+	s.LastCheck = clonePtr(s.LastCheck)
+	s.LastSuccess = clonePtr(s.LastSuccess)
+	if s.LastError != nil {
+		e := *s.LastError
+		s.LastError = &e
+	}
+	s.LagSeconds = t.lag(now)
+	return s
+}
+
+// lagSeconds is the lag as of now; the metric callback reads it.
+func (t *tracker) lagSeconds(now time.Time) float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lag(now)
+}
+
+func (t *tracker) lag(now time.Time) float64 {
+	if t.st.State == StateInSync || t.changedAt.IsZero() {
+		return 0
+	}
+	return max(now.Sub(t.changedAt).Seconds(), 0)
+}
+
+// checked records what a check found.
+func (t *tracker) checked(at time.Time, d *drift) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.LastCheck = ptr(at.UTC())
+	t.st.PrimaryLastModified = timePtr(d.primary.LastModifiedDateTime)
+	t.st.SecondaryLastModified = nil
+	if d.secondary != nil {
+		t.st.SecondaryLastModified = timePtr(d.secondary.LastModifiedDateTime)
+	}
+	t.st.Stage, t.st.JobID = "", ""
+	if d.inSync() {
+		t.st.State = StateInSync
+		t.changedAt = time.Time{}
+		t.st.LastSuccess = ptr(at.UTC())
+		t.st.LastError = nil
+		return
+	}
+	t.st.State = StateOutOfSync
+	t.changedAt = d.changedAt
+}
+
+// checkFailed records a check that could not read both regions; what was
+// known before stays.
+func (t *tracker) checkFailed(at time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.LastCheck = ptr(at.UTC())
+	t.st.State, t.st.Stage, t.st.JobID = StateFailed, "", ""
+	t.st.LastError = newStatusError(err, at.UTC())
+}
+
+// stage records that a run started a step.
+func (t *tracker) stage(stage string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.State, t.st.Stage, t.st.JobID = StateReplicating, stage, ""
+}
+
+// job records the authoring job of the running step.
+func (t *tracker) job(id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.st.State == StateReplicating {
+		t.st.JobID = id
+	}
+}
+
+// succeeded records a run that copied everything it found drifted.
+// secondaryModified is the secondary's lastModifiedDateTime afterwards, if
+// read.
+func (t *tracker) succeeded(at time.Time, secondaryModified time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.State, t.st.Stage, t.st.JobID = StateInSync, "", ""
+	t.st.LastSuccess = ptr(at.UTC())
+	t.st.LastError = nil
+	t.changedAt = time.Time{}
+	if !secondaryModified.IsZero() {
+		t.st.SecondaryLastModified = timePtr(secondaryModified)
+	}
+}
+
+// failed records a run that failed in the current stage; the stage and job
+// id stay so an operator sees which step and job failed.
+func (t *tracker) failed(at time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.State = StateFailed
+	t.st.LastError = newStatusError(err, at.UTC())
+}
+
+// interrupted records a run stopped by shutdown: the drift is still there
+// but nothing failed.
+func (t *tracker) interrupted() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.st.State == StateReplicating {
+		t.st.State, t.st.Stage, t.st.JobID = StateOutOfSync, "", ""
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return ptr(t.UTC())
+}

@@ -1,0 +1,316 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+)
+
+// maxPassesPerRun bounds how often one run starts over because the primary
+// changed while it was being copied; past it the next check catches up.
+const maxPassesPerRun = 3
+
+// Worker keeps the configured projects replicated. Build it with New; run
+// it with Run inside a serving gateway, or call SyncOnce for one pass (a
+// CronJob). Status is safe to call at any time.
+type Worker struct {
+	cfg      Config
+	projects []*project
+	// sem bounds the projects that run at once, across Run and SyncOnce.
+	sem chan struct{}
+	// trigger carries Trigger's requests to Run; its buffer of one is what
+	// coalesces them.
+	trigger chan struct{}
+	// running makes a second concurrent Run an error instead of a race.
+	running atomic.Bool
+
+	// primaryPosts and secondaryPosts pace authoring POST/PUTs per
+	// region, shared by every project's run.
+	primaryPosts, secondaryPosts *rate.Limiter
+
+	tracer trace.Tracer
+	meters *meters
+}
+
+// project is one replicated project and its run bookkeeping.
+type project struct {
+	name, secondary string
+	// lock is held (a value sent into it) by the one run of this project.
+	lock chan struct{}
+	// pending records a request to run while a run held lock; that run
+	// does one more pass before it lets go.
+	pending atomic.Bool
+	// forceReimport is set when the primary changed while a run copied
+	// it: the secondary's import is then newer than the change, so the
+	// timestamps alone would no longer show the drift.
+	forceReimport atomic.Bool
+	status        *tracker
+}
+
+func (p *project) tryLock() bool {
+	select {
+	case p.lock <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *project) lockCtx(ctx context.Context) error {
+	select {
+	case p.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *project) unlock() { <-p.lock }
+
+// New validates cfg, fills its defaults and returns a worker that has not
+// started anything yet.
+func New(cfg Config) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// Even spacing with no burst: the gateway passes users' authoring
+	// calls to the primary too, so the worker should not use a minute's
+	// budget in one go.
+	every := time.Minute / time.Duration(cfg.AuthoringPostsPerMinute)
+	w := &Worker{
+		cfg:            cfg,
+		sem:            make(chan struct{}, cfg.MaxConcurrentProjects),
+		trigger:        make(chan struct{}, 1),
+		primaryPosts:   rate.NewLimiter(rate.Every(every), 1),
+		secondaryPosts: rate.NewLimiter(rate.Every(every), 1),
+		tracer:         tracerFrom(cfg.TracerProvider),
+	}
+	for _, name := range cfg.Projects {
+		to := secondaryName(cfg.ProjectNames, name)
+		w.projects = append(w.projects, &project{
+			name: name, secondary: to,
+			lock:   make(chan struct{}, 1),
+			status: newTracker(name, to),
+		})
+	}
+	if w.meters, err = newMeters(cfg.MeterProvider, w); err != nil {
+		return nil, fmt.Errorf("replication metrics: %w", err)
+	}
+	return w, nil
+}
+
+// Run checks every project at once and then every Interval, or sooner when
+// Trigger asks, replicating what drifted. It returns nil once ctx is done
+// and every run it started has stopped; runs in flight are cancelled with
+// ctx, leaving the secondary as it was (a cancelled job's old deployment
+// keeps serving).
+func (w *Worker) Run(ctx context.Context) error {
+	if !w.running.CompareAndSwap(false, true) {
+		return errors.New("replication: Run is already running")
+	}
+	defer w.running.Store(false)
+
+	// Not errgroup.WithContext: one project's failure must not cancel the
+	// others; runs record their errors in Status instead.
+	var g errgroup.Group
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	select { // the first pass below serves a trigger sent before Run
+	case <-w.trigger:
+	default:
+	}
+	for {
+		w.schedule(ctx, &g)
+		select {
+		case <-ctx.Done():
+			_ = g.Wait()
+			return nil
+		case <-t.C:
+		case <-w.trigger:
+		}
+	}
+}
+
+// schedule starts a run for every project that has none; a project that is
+// running is asked for one more pass instead.
+func (w *Worker) schedule(ctx context.Context, g *errgroup.Group) {
+	for _, p := range w.projects {
+		// Mark first, then try the lock: the holder clears pending only
+		// after it let go of the lock, so either it sees the mark or we
+		// get the lock.
+		p.pending.Store(true)
+		if !p.tryLock() {
+			continue
+		}
+		p.pending.Store(false)
+		g.Go(func() error {
+			for {
+				_ = w.runProject(ctx, p, true) // recorded in Status and logged
+				p.unlock()
+				if ctx.Err() != nil || !p.pending.Swap(false) || !p.tryLock() {
+					return nil
+				}
+			}
+		})
+	}
+}
+
+// Trigger asks Run to check every project now, as POST
+// /admin/replication/sync does. It never blocks; requests made while a
+// check is pending are served by that one check, and a project that is
+// running gets one more pass when its run ends.
+func (w *Worker) Trigger() {
+	select {
+	case w.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// SyncOnce checks and, where needed, replicates every project once, waiting
+// for all of them; it is `gateway replicate --once`. It returns the joined
+// errors of the projects that failed, nil when all are in sync afterwards.
+func (w *Worker) SyncOnce(ctx context.Context) error {
+	return w.pass(ctx, true)
+}
+
+// Check reads both regions for every project and records in Status whether
+// each is in sync, without replicating anything: a dry run that costs
+// nothing. It returns the joined errors of the projects it could not read.
+func (w *Worker) Check(ctx context.Context) error {
+	return w.pass(ctx, false)
+}
+
+func (w *Worker) pass(ctx context.Context, replicate bool) error {
+	errs := make([]error, len(w.projects))
+	var g errgroup.Group
+	for i, p := range w.projects {
+		g.Go(func() error {
+			if err := p.lockCtx(ctx); err != nil {
+				errs[i] = fmt.Errorf("project %q: %w", p.name, err)
+				return nil
+			}
+			defer p.unlock()
+			if err := w.runProject(ctx, p, replicate); err != nil {
+				errs[i] = fmt.Errorf("project %q: %w", p.name, err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return errors.Join(errs...)
+}
+
+// Status returns every project's state, in configuration order.
+func (w *Worker) Status() []ProjectStatus {
+	now := w.cfg.Now()
+	out := make([]ProjectStatus, len(w.projects))
+	for i, p := range w.projects {
+		out[i] = p.status.snapshot(now)
+	}
+	return out
+}
+
+// runProject checks one project and, when replicate is set and it drifted,
+// copies it. The caller holds p's lock.
+func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) error {
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.sem }()
+
+	name := "replication.run"
+	if !replicate {
+		name = "replication.check"
+	}
+	ctx, span := w.tracer.Start(ctx, name, trace.WithAttributes(w.projectAttrs(p)...))
+	defer span.End()
+	log := w.cfg.Logger.With("project", p.name, "secondary_project", p.secondary)
+
+	for passNo := 1; ; passNo++ {
+		d, err := w.check(ctx, p, p.forceReimport.Load())
+		if err != nil {
+			if ctx.Err() != nil {
+				p.status.interrupted()
+				return err
+			}
+			p.status.checkFailed(w.cfg.Now(), err)
+			endSpan(span, err)
+			w.meters.run(ctx, p.name, outcomeFailed)
+			log.Error("replication check failed", "error", err)
+			return err
+		}
+		p.status.checked(w.cfg.Now(), d)
+		if d.inSync() {
+			if passNo == 1 {
+				w.meters.run(ctx, p.name, outcomeInSync)
+				log.Debug("replication check: in sync")
+				span.SetAttributes(attribute.String("replication.outcome", outcomeInSync))
+			}
+			return nil
+		}
+		log.Info("replication check: out of sync", "reasons", d.reasons,
+			"reimport", d.reimport, "deployments", len(d.deployments))
+		if !replicate {
+			return nil
+		}
+		changed, err := w.replicate(ctx, p, d, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				p.status.interrupted()
+				log.Info("replication interrupted", "error", err)
+				return err
+			}
+			p.status.failed(w.cfg.Now(), err)
+			endSpan(span, err)
+			w.meters.run(ctx, p.name, outcomeFailed)
+			var se *stepError
+			if errors.As(err, &se) {
+				log = log.With("stage", se.stage, "job_id", se.jobID)
+			}
+			log.Error("replication failed", "error", err)
+			return err
+		}
+		if !changed || passNo == maxPassesPerRun {
+			if changed {
+				log.Warn("primary keeps changing during replication; the next check continues")
+			}
+			p.status.succeeded(w.cfg.Now(), time.Time{})
+			w.meters.run(ctx, p.name, outcomeReplicated)
+			span.SetAttributes(attribute.String("replication.outcome", outcomeReplicated))
+			log.Info("replication succeeded")
+			return nil
+		}
+		log.Info("primary changed during replication; copying again")
+	}
+}
+
+// projectAttrs name a project and the regions on spans. Region names are
+// the operator's labels, never hostnames.
+func (w *Worker) projectAttrs(p *project) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("replication.project", p.name),
+		attribute.String("replication.secondary_project", p.secondary),
+		attribute.String("replication.primary_region", w.cfg.PrimaryName),
+		attribute.String("replication.secondary_region", w.cfg.SecondaryName),
+	}
+}
+
+// endSpan marks span failed with Azure's code when there is one.
+func endSpan(span trace.Span, err error) {
+	if err == nil {
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, newStatusError(err, time.Time{}).Code)
+}
