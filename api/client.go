@@ -391,7 +391,11 @@ func (c *Client) getJSON(ctx context.Context, r request, out any) (http.Header, 
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Drain a little so the connection can be reused.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		resp.Body.Close()
+	}()
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponseBytes)).Decode(out); err != nil {
 		return nil, fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 )
@@ -56,6 +57,28 @@ func (c *Client) start(ctx context.Context, method, path string, q url.Values, b
 		return nil, err
 	}
 	return c.startOperation(ctx, r)
+}
+
+// Probe checks that the region serves authoring calls with this key: one
+// GET of the project list with top=1, the call DESIGN.md names for health
+// probes. Unlike other calls it does not wait out a 429, so a probe reports
+// at once and the caller decides (park the region, count a failure). It
+// returns nil for 200 and an *Error for any other status.
+func (c *Client) Probe(ctx context.Context) error {
+	r, err := c.newRequest(http.MethodGet, AuthoringProjectsPath, c.authoring, url.Values{"top": {"1"}}, nil)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	resp, err := c.send(ctx, r)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: %w", c.readError(resp))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return nil
 }
 
 // ListProjects lists every authoring project of the resource, following

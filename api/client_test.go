@@ -742,3 +742,26 @@ func TestRetryAfterParsing(t *testing.T) {
 		}
 	}
 }
+
+func TestProbe(t *testing.T) {
+	f := newFakeRegion(t, map[string][]reply{"GET " + AuthoringProjectsPath: {
+		{status: 200, body: `{"value":[{"projectName":"p"}],"nextLink":"{{URL}}/next"}`},
+		{status: 429, header: map[string]string{"Retry-After": "5"}, body: `{"error":{"code":"429","message":"slow down"}}`},
+		{status: 503, body: `<html>down</html>`},
+	}})
+	c, sl := newTestClient(t, f.URL, ClientOptions{})
+	if err := c.Probe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []int{429, 503} {
+		err := c.Probe(t.Context())
+		var ae *Error
+		if !errors.As(err, &ae) || ae.StatusCode != want {
+			t.Errorf("probe err = %v, want status %d", err, want)
+		}
+	}
+	reqs := f.requests()
+	if len(reqs) != 3 || reqs[0].query != "api-version=2022-05-01&top=1" || len(sl.all()) != 0 {
+		t.Errorf("probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all())
+	}
+}
