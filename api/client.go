@@ -464,6 +464,8 @@ type JobFailedError struct {
 	Errors []Error
 }
 
+// Error names the job, its final status and the codes and messages of its
+// errors (never their targets or details, which can quote request data).
 func (e *JobFailedError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "job %s ended %s", e.JobID, e.Status)
