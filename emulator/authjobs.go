@@ -1,0 +1,194 @@
+package emulator
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"nergateway/api"
+)
+
+// authoringJobLifetime is how long an authoring job stays visible (the
+// reference's examples expire them after 7 days).
+const authoringJobLifetime = 7 * 24 * time.Hour
+
+// Kinds of authoring jobs; each has its own status URL.
+const (
+	jobExport       = "export"
+	jobImport       = "import"
+	jobTrain        = "train"
+	jobDeploy       = "deploy" // deploy and delete deployment share a URL
+	jobSwap         = "swap"
+	jobDeletion     = "deletion"
+	jobLoadSnapshot = "loadSnapshot"
+)
+
+// authJob is an authoring long-running operation. Its effect on the region
+// (import the project, add the model, ...) runs once, the first time a
+// request arrives after the job's end (see settle), so what the job does is
+// visible exactly when its status says succeeded.
+type authJob struct {
+	id         string
+	kind       string
+	project    string
+	target     string // deployment or model name in the status URL
+	apiVersion string
+	created    time.Time
+	cancelAt   time.Time
+	effect     func(j *authJob, at time.Time) *api.Error // nil once run
+	failed     *api.Error
+	exported   []byte // export result
+	train      *api.TrainRequest
+	warnings   []api.Warning
+}
+
+func (j *authJob) end(d time.Duration) time.Time { return j.created.Add(d) }
+
+func (j *authJob) cancelled(d time.Duration) bool {
+	return !j.cancelAt.IsZero() && j.cancelAt.Before(j.end(d))
+}
+
+// settle brings the region up to now: it runs the effects of the authoring
+// jobs that have ended, in the order they ended, and forgets expired jobs.
+// Every request calls it under e.mu before it reads any state.
+func (e *Emulator) settle(now time.Time) {
+	d := e.opts.AuthoringJobDuration
+	var due []*authJob
+	for id, j := range e.authJobs {
+		if !now.Before(j.created.Add(authoringJobLifetime)) {
+			delete(e.authJobs, id)
+			continue
+		}
+		if j.effect != nil && !now.Before(j.end(d)) && !j.cancelled(d) {
+			due = append(due, j)
+		}
+	}
+	sort.Slice(due, func(a, b int) bool {
+		if !due[a].created.Equal(due[b].created) {
+			return due[a].created.Before(due[b].created)
+		}
+		return due[a].id < due[b].id
+	})
+	for _, j := range due {
+		j.failed = j.effect(j, j.end(d))
+		j.effect = nil
+	}
+	for id, j := range e.jobs {
+		if !now.Before(j.created.Add(runtimeJobLifetime)) {
+			delete(e.jobs, id)
+		}
+	}
+}
+
+// startJob registers an authoring job whose effect runs when it ends and
+// returns its 202. With no AuthoringJobDuration the effect runs when the
+// next request arrives, which is before anyone can observe it.
+func (e *Emulator) startJob(c *call, kind, projectName, target string, effect func(j *authJob, at time.Time) *api.Error) (*authJob, reply) {
+	j := &authJob{id: authoringJobID(c.now), kind: kind, project: projectName, target: target,
+		apiVersion: c.apiVersion, created: c.now, effect: effect}
+	e.authJobs[j.id] = j
+	return j, accepted(c.url(e.jobPath(j), nil))
+}
+
+// jobPath is the status path of j (reference section 2's table).
+func (e *Emulator) jobPath(j *authJob) string {
+	p := api.ProjectPath(j.project)
+	switch j.kind {
+	case jobExport:
+		return p + "/export/jobs/" + j.id
+	case jobImport:
+		return p + "/import/jobs/" + j.id
+	case jobTrain:
+		return p + "/train/jobs/" + j.id
+	case jobDeploy:
+		return api.DeploymentPath(j.project, j.target) + "/jobs/" + j.id
+	case jobSwap:
+		return p + "/deployments/swap/jobs/" + j.id
+	case jobLoadSnapshot:
+		return p + "/models/" + j.target + "/load-snapshot/jobs/" + j.id
+	default: // jobDeletion
+		return api.AuthoringProjectsPath + "/global/deletion-jobs/" + j.id
+	}
+}
+
+// lookupAuthJob finds the job of the status URL being read; the kind,
+// project and target must match the URL the job was given.
+func (e *Emulator) lookupAuthJob(c *call, kind string) (*authJob, reply, bool) {
+	id := c.vars["jobId"]
+	j, ok := e.authJobs[id]
+	if !ok {
+		j, ok = e.authJobs[strings.ToLower(id)]
+	}
+	target := c.vars["deployment"] + c.vars["model"]
+	if !ok || j.kind != kind || (kind != jobDeletion && j.project != c.vars["project"]) || j.target != target {
+		return nil, failure(http.StatusNotFound, api.CodeNotFound, "The specified job '"+id+"' was not found."), false
+	}
+	return j, reply{}, true
+}
+
+// state renders j at c.now.
+func (e *Emulator) jobState(c *call, j *authJob) api.AuthoringJob {
+	d := e.opts.AuthoringJobDuration
+	final := api.StatusSucceeded
+	if j.failed != nil {
+		final = api.StatusFailed
+	}
+	ph := lifecycle(c.now, j.created, d, j.cancelAt, final)
+	st := api.AuthoringJob{
+		JobID:               j.id,
+		CreatedDateTime:     j.created,
+		LastUpdatedDateTime: ph.updated,
+		ExpirationDateTime:  j.created.Add(authoringJobLifetime),
+		Status:              ph.status,
+		Warnings:            append([]api.Warning{}, j.warnings...),
+		Errors:              []api.Error{},
+	}
+	if ph.status == api.StatusFailed {
+		st.Errors = append(st.Errors, *j.failed)
+	}
+	if j.kind == jobExport && ph.status == api.StatusSucceeded {
+		st.ResultURL = c.url(e.jobPath(j)+"/result", nil)
+	}
+	if j.kind == jobTrain {
+		st.Result = trainResult(j, ph, d, c.now)
+	}
+	return st
+}
+
+func trainResult(j *authJob, ph phase, d time.Duration, now time.Time) *api.TrainResult {
+	version := j.train.TrainingConfigVersion
+	if version == "latest" {
+		version = latestTrainingConfigVersion
+	}
+	started := j.created.Add(d / 3)
+	res := &api.TrainResult{
+		ModelLabel:            j.train.ModelLabel,
+		TrainingConfigVersion: version,
+		EstimatedEndDateTime:  j.end(d),
+	}
+	ts := &api.SubTaskStatus{Status: ph.status, StartDateTime: started}
+	es := &api.SubTaskStatus{Status: api.StatusNotStarted}
+	switch ph.status {
+	case api.StatusNotStarted:
+		ts.StartDateTime = time.Time{}
+	case api.StatusRunning:
+		if span := j.end(d).Sub(started); span > 0 {
+			ts.PercentComplete = int(100 * now.Sub(started) / span)
+		}
+	case api.StatusSucceeded:
+		ts.PercentComplete, ts.EndDateTime = 100, ph.updated
+		es.PercentComplete, es.Status, es.StartDateTime, es.EndDateTime = 100, api.StatusSucceeded, ph.updated, ph.updated
+	default:
+		ts.EndDateTime = ph.updated
+	}
+	res.TrainingStatus, res.EvaluationStatus = ts, es
+	return res
+}
+
+// cancelJob asks j to stop; a job that already ended is left alone.
+func (e *Emulator) cancelJob(c *call, j *authJob) {
+	if j.effect != nil && j.cancelAt.IsZero() && c.now.Before(j.end(e.opts.AuthoringJobDuration)) {
+		j.cancelAt = c.now
+	}
+}

@@ -1,0 +1,157 @@
+package emulator
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"nergateway/api"
+)
+
+func deploymentNotFound(name string) reply {
+	return failure(http.StatusNotFound, api.CodeNotFound, "The deployment '"+name+"' could not be found.")
+}
+
+func (e *Emulator) handleListDeployments(c *call) reply {
+	p, rep, found := e.lookupProject(c)
+	if !found {
+		return rep
+	}
+	names := make([]string, 0, len(p.deployments))
+	for n := range p.deployments {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	items := make([]api.Deployment, 0, len(names))
+	for _, n := range names {
+		items = append(items, p.deployments[n].body())
+	}
+	return listPage(c, items, e.opts.ListPageSize)
+}
+
+// handleGetDeployment answers modelId and no trainedModelLabel, as the
+// spec says Azure does.
+func (e *Emulator) handleGetDeployment(c *call) reply {
+	p, rep, found := e.lookupProject(c)
+	if !found {
+		return rep
+	}
+	d, ok := p.deployments[c.vars["deployment"]]
+	if !ok {
+		return deploymentNotFound(c.vars["deployment"])
+	}
+	return respond(d.body())
+}
+
+// handleDeploy deploys an existing trained model (404 otherwise); the
+// deployment serves it once the job succeeds.
+func (e *Emulator) handleDeploy(c *call) reply {
+	p, rep, found := e.lookupProject(c)
+	if !found {
+		return rep
+	}
+	name := c.vars["deployment"]
+	if err := validName("deployment", name); err != nil {
+		return invalidArgument(err.Error())
+	}
+	var req api.DeployRequest
+	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+		return badJSON(err)
+	}
+	if req.TrainedModelLabel == "" {
+		return missing("trainedModelLabel")
+	}
+	if _, ok := p.models[req.TrainedModelLabel]; !ok {
+		return modelNotFound(req.TrainedModelLabel)
+	}
+	_, rep = e.startJob(c, jobDeploy, c.vars["project"], name, func(j *authJob, at time.Time) *api.Error {
+		p, ok := e.projects[j.project]
+		if !ok {
+			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+		}
+		m, ok := p.models[req.TrainedModelLabel]
+		if !ok {
+			return &api.Error{Code: api.CodeNotFound, Message: "The trained model '" + req.TrainedModelLabel + "' could not be found."}
+		}
+		p.deploy(j.target, m, at)
+		return nil
+	})
+	return rep
+}
+
+func (e *Emulator) handleDeleteDeployment(c *call) reply {
+	p, rep, found := e.lookupProject(c)
+	if !found {
+		return rep
+	}
+	if _, ok := p.deployments[c.vars["deployment"]]; !ok {
+		return deploymentNotFound(c.vars["deployment"])
+	}
+	_, rep = e.startJob(c, jobDeploy, c.vars["project"], c.vars["deployment"], func(j *authJob, at time.Time) *api.Error {
+		if p, ok := e.projects[j.project]; ok {
+			delete(p.deployments, j.target)
+		}
+		return nil
+	})
+	return rep
+}
+
+func (e *Emulator) handleDeployJob(c *call) reply {
+	j, rep, found := e.lookupAuthJob(c, jobDeploy)
+	if !found {
+		return rep
+	}
+	return respond(e.jobState(c, j))
+}
+
+// swapRequest is the body of POST {p}/deployments/:swap.
+type swapRequest struct {
+	FirstDeploymentName  string `json:"firstDeploymentName"`
+	SecondDeploymentName string `json:"secondDeploymentName"`
+}
+
+func (e *Emulator) handleSwap(c *call) reply {
+	p, rep, found := e.lookupProject(c)
+	if !found {
+		return rep
+	}
+	var req swapRequest
+	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+		return badJSON(err)
+	}
+	switch {
+	case req.FirstDeploymentName == "":
+		return missing("firstDeploymentName")
+	case req.SecondDeploymentName == "":
+		return missing("secondDeploymentName")
+	}
+	for _, n := range []string{req.FirstDeploymentName, req.SecondDeploymentName} {
+		if _, ok := p.deployments[n]; !ok {
+			return deploymentNotFound(n)
+		}
+	}
+	_, rep = e.startJob(c, jobSwap, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
+		p, ok := e.projects[j.project]
+		if !ok {
+			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+		}
+		a, b := p.deployments[req.FirstDeploymentName], p.deployments[req.SecondDeploymentName]
+		if a == nil || b == nil {
+			return &api.Error{Code: api.CodeNotFound, Message: "A deployment to swap could not be found."}
+		}
+		a.model, b.model = b.model, a.model
+		a.deployed, b.deployed = at, at
+		p.deployed = at
+		return nil
+	})
+	return rep
+}
+
+func (e *Emulator) handleSwapJob(c *call) reply {
+	j, rep, found := e.lookupAuthJob(c, jobSwap)
+	if !found {
+		return rep
+	}
+	return respond(e.jobState(c, j))
+}

@@ -1,0 +1,120 @@
+// Package emulator is one Azure AI Language region in process: the runtime
+// and authoring calls of custom NER (reference/azure-language-api.md),
+// with fault injection and call counting for tests, the demo and compose.
+//
+// Use New for an http.Handler, NewServer for a region on 127.0.0.1 (like
+// httptest.Server), or cmd/emulator for a binary. Every request except the
+// admin API needs the region's key in Ocp-Apim-Subscription-Key (else 401
+// in the front-door shape) and an api-version (2022-05-01, 2023-04-01,
+// 2024-11-01 or any preview; else 400).
+//
+// # Behaviour
+//
+// Job states come from the Clock: a runtime job is notStarted for the first
+// third of Options.JobDuration, running until its end, then succeeded (or
+// failed); authoring jobs likewise with AuthoringJobDuration, and what they
+// do (import the project, add the model, deploy) happens when they succeed.
+// A cancelled job shows cancelling for a third of the duration, then
+// cancelled. Runtime jobs expire 24 h after creation, authoring jobs after
+// 7 days (404 afterwards). There are no background goroutines.
+//
+// Training reads the project's labelled documents from the region's storage
+// container (metadata.storageInputContainerName; fill it with PutDocument,
+// Seed or the admin API) and fails when one is missing. The trained model is
+// a dictionary of the labelled spans (each exact text with its most frequent
+// category); a deployed model reports every occurrence of those texts in a
+// job's documents, leftmost-longest, without overlaps, on word boundaries,
+// with confidenceScore 1. Offsets and lengths follow the task's
+// stringIndexType: Utf16CodeUnit, UnicodeCodePoint, or TextElements_v8 (the
+// default), which is approximated: a code point starts a new element unless
+// it is a combining mark, a zero-width joiner or follows one, a variation
+// selector, an emoji modifier or tag, the LF of CR LF, or the second
+// regional indicator of a flag.
+//
+// A custom NER task naming an unknown project or deployment is accepted
+// (202) and the job fails: status failed, the task item failed, and the
+// job's errors carry ProjectNotFound or NotFound. The reference lists no
+// 404 for submit, so the emulator does not invent one.
+//
+// The synchronous POST /language/:analyze-text answers the prebuilt kinds
+// (EntityRecognition, PiiEntityRecognition, KeyPhraseExtraction,
+// LanguageDetection, SentimentAnalysis, EntityLinking) with simple,
+// deterministic results; the same kinds work as async tasks. Custom kinds
+// get 400 there.
+//
+// # Route names
+//
+// Calls, Fault.Routes and the logs name routes as follows (A is
+// /language/authoring/analyze-text/projects):
+//
+//	submit                  POST   /language/analyze-text/jobs
+//	job                     GET    /language/analyze-text/jobs/{jobId}
+//	cancel                  POST   /language/analyze-text/jobs/{jobId}:cancel
+//	analyze                 POST   /language/:analyze-text
+//	listProjects            GET    A
+//	getProject              GET    A/{p}
+//	patchProject            PATCH  A/{p}
+//	deleteProject           DELETE A/{p}
+//	deletionJob             GET    A/global/deletion-jobs/{jobId}
+//	trainingConfigVersions  GET    A/global/training-config-versions
+//	export                  POST   A/{p}/:export
+//	exportJob               GET    A/{p}/export/jobs/{jobId}
+//	exportResult            GET    A/{p}/export/jobs/{jobId}/result
+//	import                  POST   A/{p}/:import
+//	importJob               GET    A/{p}/import/jobs/{jobId}
+//	train                   POST   A/{p}/:train
+//	listTrainJobs           GET    A/{p}/train/jobs
+//	trainJob                GET    A/{p}/train/jobs/{jobId}
+//	cancelTrainJob          POST   A/{p}/train/jobs/{jobId}/:cancel
+//	listDeployments         GET    A/{p}/deployments
+//	getDeployment           GET    A/{p}/deployments/{d}
+//	deploy                  PUT    A/{p}/deployments/{d}
+//	deleteDeployment        DELETE A/{p}/deployments/{d}
+//	deployJob               GET    A/{p}/deployments/{d}/jobs/{jobId}  (deploy and delete)
+//	swap                    POST   A/{p}/deployments/:swap
+//	swapJob                 GET    A/{p}/deployments/swap/jobs/{jobId}
+//	listModels              GET    A/{p}/models
+//	getModel                GET    A/{p}/models/{m}
+//	deleteModel             DELETE A/{p}/models/{m}
+//	evaluationSummary       GET    A/{p}/models/{m}/evaluation/summary-result
+//	evaluationResult        GET    A/{p}/models/{m}/evaluation/result
+//	loadSnapshot            POST   A/{p}/models/{m}/:load-snapshot
+//	loadSnapshotJob         GET    A/{p}/models/{m}/load-snapshot/jobs/{jobId}
+//	unknown                 anything else (404 in the front-door shape)
+//
+// A request is counted before faults and the key check, so faulted and
+// unauthorized requests count too; admin requests are not counted.
+//
+// # Admin API
+//
+// Test-only endpoints under /_emulator/ need no key, are never faulted and
+// are served on the region's address and, for a Server, also on AdminURL
+// (which stays up while the region refuses connections):
+//
+//	PUT    /_emulator/storage/{container}/{name}  body = the document's text (204)
+//	GET    /_emulator/storage/{container}/{name}  the text, or 404
+//	POST   /_emulator/faults                      body = a Fault as JSON; adds it (200, the faults in force)
+//	GET    /_emulator/faults                      the faults in force
+//	DELETE /_emulator/faults                      clears every fault (204)
+//	GET    /_emulator/calls                       {"route": count, ...}
+//	DELETE /_emulator/calls                       resets the counts (204)
+//	POST   /_emulator/clock/advance?d=5s          moves a ManualClock (409 on real time)
+//	POST   /_emulator/seed                        body = a SeedProject as JSON; Seed (204)
+//
+// For example, to take a region down and bring it back:
+//
+//	curl -X POST localhost:5001/_emulator/faults -d '{"down":"reset"}'
+//	curl -X DELETE localhost:5001/_emulator/faults
+//
+// # Not emulated
+//
+// Entra ID bearer tokens (only the subscription key is accepted); the
+// per-document and per-request limits other than 25 documents and 125,000
+// characters; the 500-project, 10-model and 10-deployment quotas; import
+// failing on a missing storage container (training fails instead); the
+// export options assetKind and trainedModelLabel (the whole project is
+// exported); per-document evaluation results (an empty list); the
+// Train/Test split (every labelled document trains the dictionary); and
+// prebuilt tasks beyond their response shape. Error messages are plausible,
+// not Azure's exact text, which the reference marks UNVERIFIED.
+package emulator

@@ -1,0 +1,263 @@
+package emulator
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"nergateway/api"
+)
+
+// call is one request being served by a route handler. Handlers run with
+// e.mu held and return a reply, which is written after the lock is released.
+type call struct {
+	r          *http.Request
+	vars       map[string]string
+	now        time.Time
+	apiVersion string
+	base       string // scheme://host the client used
+}
+
+// reply is what a handler answers.
+type reply struct {
+	status     int
+	body       any    // encoded as JSON when non-nil
+	raw        []byte // sent as is when non-nil
+	location   string // Operation-Location
+	retryAfter int    // seconds; 0: no Retry-After
+	err        *api.Error
+}
+
+func respond(body any) reply { return reply{status: http.StatusOK, body: body} }
+
+func accepted(location string) reply {
+	return reply{status: http.StatusAccepted, location: location}
+}
+
+func failure(status int, code, msg string) reply {
+	return reply{status: status, err: &api.Error{Code: code, Message: msg}}
+}
+
+func failureInner(status int, code, msg, inner, innerMsg string) reply {
+	return reply{status: status, err: &api.Error{Code: code, Message: msg,
+		InnerError: &api.InnerError{Code: inner, Message: innerMsg}}}
+}
+
+// badJSON is Azure's answer to a body that is not the JSON it expects.
+func badJSON(err error) reply {
+	return failureInner(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid Request.",
+		api.InnerInvalidRequestBodyFormat, "Request body is invalid: "+err.Error())
+}
+
+func missing(field string) reply {
+	return failure(http.StatusBadRequest, api.CodeInvalidArgument,
+		"The request is missing the required field '"+field+"'.")
+}
+
+// url returns the absolute URL of path on the host the client used, with
+// the request's api-version and q, so operation-location, resultUrl and
+// nextLink lead back to this region whether it runs in process or as a
+// binary.
+func (c *call) url(path string, q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	q.Set("api-version", c.apiVersion)
+	return c.base + path + "?" + q.Encode()
+}
+
+func requestBase(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}
+
+// Front-door (API management) answers; their codes are numeric strings.
+const (
+	msgUnauthorized = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."
+	msgNotFound     = "Resource not found"
+)
+
+func frontDoor401() reply {
+	return failure(http.StatusUnauthorized, api.CodeFrontDoorUnauthorized, msgUnauthorized)
+}
+
+func frontDoor429(retryAfter int) reply {
+	rep := failure(http.StatusTooManyRequests, api.CodeFrontDoorTooManyRequests,
+		"Requests to the Authoring Operation under Azure AI Language API have exceeded rate limit of your current Standard pricing tier. Please retry after "+
+			strconv.Itoa(retryAfter)+" second(s). Please contact Azure support service if you would like to further increase the default rate limit.")
+	rep.retryAfter = retryAfter
+	return rep
+}
+
+// ServeHTTP serves one request: admin paths go to the admin API; every
+// other request is counted under its route, meets the faults, then the key
+// check, the api-version check and the rate limit, in that order.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	h := sw.Header()
+	h.Set(api.RequestIDHeader, newUUID())
+	h.Set("X-Content-Type-Options", "nosniff")
+
+	if strings.HasPrefix(r.URL.Path, adminPrefix) {
+		e.admin.ServeHTTP(sw, r)
+		e.logRequest(r, "admin", sw.status, start)
+		return
+	}
+
+	rt, vars, found := e.findRoute(r)
+	e.count(rt.name)
+	if e.applyFaults(sw, r, rt.name) {
+		e.logRequest(r, rt.name, sw.status, start)
+		return
+	}
+	e.write(sw, e.dispatch(r, rt, vars, found))
+	e.logRequest(r, rt.name, sw.status, start)
+}
+
+// dispatch runs the checks every Azure call goes through, then the route.
+func (e *Emulator) dispatch(r *http.Request, rt route, vars map[string]string, found bool) (res reply) {
+	if !e.authorized(r) {
+		return frontDoor401()
+	}
+	if !found {
+		return failure(http.StatusNotFound, "404", msgNotFound)
+	}
+	v := apiVersion(r)
+	if v == "" {
+		return failureInner(http.StatusBadRequest, api.CodeInvalidRequest,
+			"The api-version query parameter (?api-version=) is required for all requests.",
+			api.InnerInvalidParameterValue, "Missing api-version.")
+	}
+	if !supportedAPIVersion(v) {
+		return failureInner(http.StatusBadRequest, api.CodeInvalidRequest,
+			"The api-version '"+v+"' is not supported. Supported versions: 2022-05-01, 2023-04-01, 2024-11-01 and previews.",
+			api.InnerInvalidParameterValue, "Unsupported api-version.")
+	}
+	c := &call{r: r, vars: vars, apiVersion: v, base: requestBase(r)}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c.now = e.now()
+	e.settle(c.now)
+	if isAuthoringPost(rt) {
+		if wait := e.takePostToken(c.now); wait > 0 {
+			return frontDoor429(wait)
+		}
+	}
+	res = rt.handle(c)
+	// Encode under the lock: bodies may share slices and maps with the
+	// region's state.
+	if res.body != nil && res.err == nil {
+		b, err := json.Marshal(res.body)
+		if err != nil {
+			e.log.Error("encoding response", "route", rt.name, "err", err)
+			return failure(http.StatusInternalServerError, api.CodeInternalServerError, "Internal Server Error.")
+		}
+		res.raw, res.body = b, nil
+	}
+	return res
+}
+
+func (e *Emulator) write(w http.ResponseWriter, res reply) {
+	h := w.Header()
+	if res.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(res.retryAfter))
+	}
+	if res.err != nil {
+		api.WriteError(w, res.status, *res.err)
+		return
+	}
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	if res.location != "" {
+		h.Set(api.OperationLocationHeader, res.location)
+	}
+	w.WriteHeader(res.status)
+	if res.raw != nil {
+		_, _ = w.Write(res.raw)
+	}
+}
+
+func (e *Emulator) authorized(r *http.Request) bool {
+	got := r.Header.Get(api.SubscriptionKeyHeader)
+	return subtle.ConstantTimeCompare([]byte(got), []byte(e.opts.Key)) == 1
+}
+
+func apiVersion(r *http.Request) string { return r.URL.Query().Get("api-version") }
+
+var previewVersion = regexp.MustCompile(`^20[2-9][0-9]-[01][0-9]-[0-3][0-9]-preview$`)
+
+// supportedAPIVersion accepts the GA versions of the runtime and authoring
+// specs and any preview.
+func supportedAPIVersion(v string) bool {
+	switch v {
+	case "2022-05-01", "2023-04-01", "2024-11-01":
+		return true
+	}
+	return previewVersion.MatchString(v)
+}
+
+// takePostToken applies the authoring POST rate limit: it returns 0 and
+// records the POST when allowed, else the seconds until a slot frees.
+func (e *Emulator) takePostToken(now time.Time) int {
+	limit := e.opts.AuthoringPostsPerMinute
+	if limit == 0 {
+		return 0
+	}
+	keep := e.postTimes[:0]
+	for _, t := range e.postTimes {
+		if now.Sub(t) < time.Minute {
+			keep = append(keep, t)
+		}
+	}
+	e.postTimes = keep
+	if len(keep) < limit {
+		e.postTimes = append(e.postTimes, now)
+		return 0
+	}
+	wait := keep[0].Add(time.Minute).Sub(now)
+	return max(1, int((wait+time.Second-1)/time.Second))
+}
+
+func (e *Emulator) logRequest(r *http.Request, route string, status int, start time.Time) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	e.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", route,
+		"status", status, "duration", time.Since(start))
+}
+
+// statusWriter remembers the status for the log; Unwrap lets
+// http.ResponseController reach the connection for a reset fault.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
