@@ -3,6 +3,8 @@ package replication
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"nergateway/api"
@@ -23,6 +25,9 @@ type drift struct {
 	// changedAt is the time of the oldest primary change the secondary
 	// lacks, for the lag.
 	changedAt time.Time
+	// primaryState sums up what was read from the primary, so a run can
+	// tell whether the primary changed while it copied.
+	primaryState string
 }
 
 func (d *drift) inSync() bool { return !d.reimport && len(d.deployments) == 0 }
@@ -39,7 +44,11 @@ func (d *drift) addChange(t time.Time, reason string) {
 // what to copy. It only sends GETs. Any failed read is an error: acting on a
 // half-read primary could copy the wrong thing, and on a half-read secondary
 // could retrain what is already there.
-func (w *Worker) check(ctx context.Context, p *project, forceReimport bool) (*drift, error) {
+//
+// exported is the primary's lastModifiedDateTime when this run exported it,
+// zero if it did not. An import is newer than any change made after the
+// export, so the timestamps alone would call such a change in sync.
+func (w *Worker) check(ctx context.Context, p *project, exported time.Time) (*drift, error) {
 	pp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Primary.GetProject(ctx, p.name)
 	})
@@ -52,7 +61,13 @@ func (w *Worker) check(ctx context.Context, p *project, forceReimport bool) (*dr
 	if err != nil {
 		return nil, fmt.Errorf("list primary deployments: %w", err)
 	}
-	d := &drift{primary: pp}
+	d := &drift{primary: pp, primaryState: primaryState(pp, pds)}
+	if !exported.IsZero() && !pp.LastModifiedDateTime.Equal(exported) {
+		// Remembered beyond this run, so a failure or shutdown before the
+		// next import does not lose the change.
+		p.forceReimport.Store(true)
+	}
+	forceReimport := p.forceReimport.Load()
 
 	sp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Secondary.GetProject(ctx, p.secondary)
@@ -115,6 +130,17 @@ func (w *Worker) check(ctx context.Context, p *project, forceReimport bool) (*dr
 		d.deployments = append(d.deployments, pd)
 	}
 	return d, nil
+}
+
+// primaryState is a fingerprint of the primary's project and deployments.
+func primaryState(pp *api.Project, pds []api.Deployment) string {
+	parts := []string{pp.LastModifiedDateTime.UTC().Format(time.RFC3339Nano)}
+	for _, d := range pds {
+		parts = append(parts, d.DeploymentName+"="+d.ModelID+"@"+
+			d.LastTrainedDateTime.UTC().Format(time.RFC3339Nano)+"/"+d.LastDeployedDateTime.UTC().Format(time.RFC3339Nano))
+	}
+	slices.Sort(parts[1:])
+	return strings.Join(parts, ";")
 }
 
 func latest(a, b time.Time) time.Time {

@@ -31,41 +31,19 @@ func (e *stepError) Error() string {
 func (e *stepError) Unwrap() error { return e.err }
 
 // replicate copies what d found drifted: export and import when the project
-// changed, then training and deployment. changed reports that the primary
-// project was modified while it was being copied, so another pass is due.
-func (w *Worker) replicate(ctx context.Context, p *project, d *drift, log *slog.Logger) (changed bool, err error) {
+// changed, then training and deployment.
+func (w *Worker) replicate(ctx context.Context, p *project, d *drift, log *slog.Logger) error {
 	if d.reimport {
 		exported, err := w.export(ctx, p, log)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if err := w.importProject(ctx, p, exported, log); err != nil {
-			return false, err
+			return err
 		}
 		p.forceReimport.Store(false)
 	}
-	if err := w.trainAndDeploy(ctx, p, d.deployments, log); err != nil {
-		return false, err
-	}
-	if !d.reimport {
-		return false, nil
-	}
-	// The export is a snapshot; a change made after it has an older
-	// timestamp than the import we just did, so the next check would miss
-	// it. Compare with what the check read.
-	now, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
-		return w.cfg.Primary.GetProject(ctx, p.name)
-	})
-	if err != nil {
-		// Everything was copied; the next check reads it again.
-		log.Warn("could not re-read the primary project after replicating", "error", err)
-		return false, nil
-	}
-	if !now.LastModifiedDateTime.Equal(d.primary.LastModifiedDateTime) {
-		p.forceReimport.Store(true)
-		return true, nil
-	}
-	return false, nil
+	return w.trainAndDeploy(ctx, p, d.deployments, log)
 }
 
 // export exports the primary project and downloads it whole. Any failure

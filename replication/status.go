@@ -180,21 +180,6 @@ func (t *tracker) job(id string) {
 	}
 }
 
-// succeeded records a run that copied everything it found drifted.
-// secondaryModified is the secondary's lastModifiedDateTime afterwards, if
-// read.
-func (t *tracker) succeeded(at time.Time, secondaryModified time.Time) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.st.State, t.st.Stage, t.st.JobID = StateInSync, "", ""
-	t.st.LastSuccess = ptr(at.UTC())
-	t.st.LastError = nil
-	t.changedAt = time.Time{}
-	if !secondaryModified.IsZero() {
-		t.st.SecondaryLastModified = timePtr(secondaryModified)
-	}
-}
-
 // failed records a run that failed in the current stage; the stage and job
 // id stay so an operator sees which step and job failed.
 func (t *tracker) failed(at time.Time, err error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -237,26 +238,50 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 	defer span.End()
 	log := w.cfg.Logger.With("project", p.name, "secondary_project", p.secondary)
 
-	for passNo := 1; ; passNo++ {
-		d, err := w.check(ctx, p, p.forceReimport.Load())
-		if err != nil {
-			if ctx.Err() != nil {
-				p.status.interrupted()
-				return err
-			}
-			p.status.checkFailed(w.cfg.Now(), err)
-			endSpan(span, err)
-			w.meters.run(ctx, p.name, outcomeFailed)
-			log.Error("replication check failed", "error", err)
+	// fail records a failed run; stage and job come from a step's error.
+	fail := func(err error, msg string) error {
+		if ctx.Err() != nil {
+			p.status.interrupted()
+			log.Info("replication interrupted", "error", err)
 			return err
+		}
+		endSpan(span, err)
+		w.meters.run(ctx, p.name, outcomeFailed)
+		l := log
+		var se *stepError
+		if errors.As(err, &se) {
+			l = l.With("stage", se.stage, "job_id", se.jobID)
+		}
+		l.Error(msg, "error", err)
+		return err
+	}
+
+	// Each pass checks; a pass after a replication is the verification
+	// that the copy took, and it records both regions' fresh timestamps.
+	var (
+		replicated bool
+		exported   time.Time // the primary's lastModifiedDateTime this run exported
+		copied     string    // the primary's state the last pass copied
+	)
+	for passNo := 1; ; passNo++ {
+		d, err := w.check(ctx, p, exported)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.status.checkFailed(w.cfg.Now(), err)
+			}
+			return fail(err, "replication check failed")
 		}
 		p.status.checked(w.cfg.Now(), d)
 		if d.inSync() {
-			if passNo == 1 {
-				w.meters.run(ctx, p.name, outcomeInSync)
+			outcome := outcomeInSync
+			if replicated {
+				outcome = outcomeReplicated
+				log.Info("replication succeeded")
+			} else {
 				log.Debug("replication check: in sync")
-				span.SetAttributes(attribute.String("replication.outcome", outcomeInSync))
 			}
+			w.meters.run(ctx, p.name, outcome)
+			span.SetAttributes(attribute.String("replication.outcome", outcome))
 			return nil
 		}
 		log.Info("replication check: out of sync", "reasons", d.reasons,
@@ -264,34 +289,28 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 		if !replicate {
 			return nil
 		}
-		changed, err := w.replicate(ctx, p, d, log)
-		if err != nil {
-			if ctx.Err() != nil {
-				p.status.interrupted()
-				log.Info("replication interrupted", "error", err)
-				return err
-			}
+		changed := d.primaryState != copied
+		if replicated && (!changed || passNo > maxPassesPerRun) {
+			// Training is billed: never train twice in one run for
+			// drift the first pass should have copied. A primary that
+			// keeps changing, or region clocks far apart, end here.
+			err := fmt.Errorf("still out of sync after replicating (%s)", strings.Join(d.reasons, "; "))
 			p.status.failed(w.cfg.Now(), err)
-			endSpan(span, err)
-			w.meters.run(ctx, p.name, outcomeFailed)
-			var se *stepError
-			if errors.As(err, &se) {
-				log = log.With("stage", se.stage, "job_id", se.jobID)
-			}
-			log.Error("replication failed", "error", err)
-			return err
+			return fail(err, "replication did not converge")
 		}
-		if !changed || passNo == maxPassesPerRun {
-			if changed {
-				log.Warn("primary keeps changing during replication; the next check continues")
-			}
-			p.status.succeeded(w.cfg.Now(), time.Time{})
-			w.meters.run(ctx, p.name, outcomeReplicated)
-			span.SetAttributes(attribute.String("replication.outcome", outcomeReplicated))
-			log.Info("replication succeeded")
-			return nil
+		if replicated {
+			log.Info("primary changed during replication; copying again")
 		}
-		log.Info("primary changed during replication; copying again")
+		if err := w.replicate(ctx, p, d, log); err != nil {
+			if ctx.Err() == nil {
+				p.status.failed(w.cfg.Now(), err)
+			}
+			return fail(err, "replication failed")
+		}
+		if d.reimport {
+			exported = d.primary.LastModifiedDateTime
+		}
+		replicated, copied = true, d.primaryState
 	}
 }
 

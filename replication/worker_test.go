@@ -124,7 +124,7 @@ func TestCheckFindsDrift(t *testing.T) {
 			fp.primary.seed("p", "prod")
 			tt.setup(fp)
 			w := mustNew(t, fp.cfg)
-			d, err := w.check(context.Background(), w.projects[0], false)
+			d, err := w.check(context.Background(), w.projects[0], time.Time{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -386,8 +386,9 @@ func TestTriggersCoalesce(t *testing.T) {
 	if err := g.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	// The first run read the primary project twice (check, re-read after
-	// the import); the one coalesced pass once, finding it in sync.
+	// The first run read the primary project twice (check, and the check
+	// that verifies the copy); the one coalesced pass once, finding it in
+	// sync.
 	if got := fp.primary.count("getProject"); got != 3 {
 		t.Fatalf("primary project read %d times, want 3 (five schedules coalesced into one pass)", got)
 	}
@@ -449,5 +450,62 @@ func TestStatusJSON(t *testing.T) {
 	}
 	if got, want := string(b), `[{"project":"p","secondaryProject":"p","state":"unknown","lagSeconds":0}]`; got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestPrimaryChangedDuringRunIsCopiedAgain(t *testing.T) {
+	fp := newFakePair("p")
+	fp.primary.seed("p", "prod")
+	gate := make(chan struct{})
+	fp.secondary.gate = gate
+	w := mustNew(t, fp.cfg)
+	done := make(chan error, 1)
+	go func() { done <- w.SyncOnce(context.Background()) }()
+
+	waitStatus(t, w, "p", func(s ProjectStatus) bool { return s.Stage == StageImport && s.JobID != "" })
+	// A label edit after the export: the import that follows is newer
+	// than it, so only the run's memory of what it exported can tell.
+	fp.primary.modify("p")
+	for range 3 { // import, train, deploy of the first pass
+		gate <- struct{}{}
+	}
+	for range 3 { // and of the second
+		gate <- struct{}{}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := fp.primary.count("export"); n != 2 {
+		t.Fatalf("%d exports, want 2", n)
+	}
+	if st := statusOf(t, w, "p"); st.State != StateInSync {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestNoSecondTrainingForDriftThatPersists(t *testing.T) {
+	fp := newFakePair("p")
+	fp.primary.seed("p", "prod")
+	w := mustNew(t, fp.cfg)
+	if err := w.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A secondary whose clock runs far behind: whatever it trains looks
+	// older than the primary's model.
+	fp.primary.mu.Lock()
+	d := fp.primary.projects["p"].deployments["prod"]
+	d.LastTrainedDateTime = d.LastTrainedDateTime.Add(240 * time.Hour)
+	fp.primary.projects["p"].deployments["prod"] = d
+	fp.primary.mu.Unlock()
+
+	err := w.SyncOnce(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "still out of sync") {
+		t.Fatalf("SyncOnce: %v, want a not-converged error", err)
+	}
+	if n := fp.secondary.count("train"); n != 2 {
+		t.Fatalf("%d trainings, want 2 (one per run, never two in one run)", n)
+	}
+	if st := statusOf(t, w, "p"); st.State != StateFailed || st.LastError.Code != CodeFailed {
+		t.Fatalf("status %+v", st)
 	}
 }
