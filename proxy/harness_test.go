@@ -1,0 +1,322 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+)
+
+const gatewayKey = "gateway-client-key-7f3a9c"
+
+// upstream is a region's endpoint and key as the gateway is configured.
+type upstream struct{ url, key string }
+
+func (f *fakeRegion) upstream() upstream { return upstream{url: f.URL(), key: f.key} }
+
+// deadUpstream is a region that refuses connections.
+func deadUpstream(t testing.TB) upstream {
+	return upstream{url: "http://" + deadAddr(t), key: "dead-region-key-" + randHex(8)}
+}
+
+// harness is the proxy behind a real loopback server, with everything it
+// emits captured: every answer a client got, every log line, every span.
+// At the end of the test all of it is scanned for region keys, the
+// gateway key and region hosts.
+type harness struct {
+	t       testing.TB
+	regions []*region.Region
+	proxy   *Proxy
+	gw      *httptest.Server
+	client  *http.Client
+	spans   *tracetest.SpanRecorder
+	metrics *sdkmetric.ManualReader
+	logs    *lockedBuffer
+
+	mu       sync.Mutex
+	answers  []string // every status line, header and body a client saw
+	secrets  []string
+	requests []*http.Request
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type harnessOptions struct {
+	failures    uint32        // breaker threshold; zero means 3
+	openTimeout time.Duration // zero means 1 minute: no test waits for it
+	config      func(*Config)
+}
+
+func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, spans: tracetest.NewSpanRecorder(), metrics: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
+	h.secrets = append(h.secrets, gatewayKey)
+	for i, u := range ups {
+		eu, err := url.Parse(u.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		role := region.RolePrimary
+		if i > 0 {
+			role = region.RoleSecondary
+		}
+		r, err := region.New(region.Config{
+			Name: []string{"westus2", "eastus", "third"}[i], Role: role, Endpoint: eu, Key: secret.Secret(u.key),
+			ConsecutiveFailures: cmpOr(opts.failures, 3), OpenTimeout: cmpOr(opts.openTimeout, time.Minute),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.regions = append(h.regions, r)
+		h.secrets = append(h.secrets, u.key, eu.Host)
+		if !strings.HasPrefix(eu.Hostname(), "127.") {
+			h.secrets = append(h.secrets, eu.Hostname())
+		}
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.metrics))
+	transport := newTransport()
+	cfg := Config{
+		Regions:         h.regions,
+		UpstreamTimeout: 5 * time.Second,
+		Transport:       transport,
+		TracerProvider:  tp,
+		MeterProvider:   mp,
+		Logger:          slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if opts.config != nil {
+		opts.config(&cfg)
+	}
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.proxy = p
+	tracer := tp.Tracer("test-server")
+	h.gw = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// What cmd/gateway does in front of the proxy: a server span and
+		// client authentication.
+		ctx, span := tracer.Start(r.Context(), "gateway "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		if r.Header.Get(api.SubscriptionKeyHeader) != gatewayKey {
+			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized, Message: "bad gateway key"})
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/language/") {
+			http.NotFound(w, r)
+			return
+		}
+		p.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	h.client = &http.Client{
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       20 * time.Second,
+	}
+	t.Cleanup(func() {
+		h.gw.Close()
+		transport.CloseIdleConnections()
+		_ = tp.Shutdown(context.Background())
+		h.assertNoSecrets()
+	})
+	return h
+}
+
+// reply is what a client got.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, r.body)
+	}
+	return m
+}
+
+func (r reply) errorCode(t testing.TB) string {
+	t.Helper()
+	var e api.ErrorResponse
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("body is not Azure's error shape: %v: %s", err, r.body)
+	}
+	return e.Error.Code
+}
+
+// do sends one client request through the gateway. path may be absolute
+// (a URL the gateway handed out) or relative to the gateway.
+func (h *harness) do(method, path string, body string, hdr ...string) reply {
+	h.t.Helper()
+	return h.doCtx(context.Background(), method, path, body, hdr...)
+}
+
+func (h *harness) doCtx(ctx context.Context, method, path string, body string, hdr ...string) reply {
+	h.t.Helper()
+	target := path
+	if !strings.HasPrefix(path, "http") {
+		target = h.gw.URL + path
+	}
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
+	req.Header.Set("Authorization", "Bearer client-token-should-not-travel")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if strings.EqualFold(hdr[i], "Host") {
+			req.Host = hdr[i+1]
+			continue
+		}
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return reply{status: -1, body: []byte(err.Error())}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var dump strings.Builder
+	dump.WriteString(resp.Status + "\n")
+	_ = resp.Header.Write(&dump)
+	dump.Write(b)
+	h.mu.Lock()
+	h.answers = append(h.answers, dump.String())
+	h.mu.Unlock()
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// submit is a custom NER submit with one document.
+func (h *harness) submit(project, deployment string) reply {
+	h.t.Helper()
+	return h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", submitBody(project, deployment))
+}
+
+func submitBody(project, deployment string) string {
+	return `{"displayName":"t","analysisInput":{"documents":[{"id":"1","language":"en","text":"Contoso signed in Seattle."}]},` +
+		`"tasks":[{"kind":"CustomEntityRecognition","taskName":"ner","parameters":{"projectName":"` + project +
+		`","deploymentName":"` + deployment + `","stringIndexType":"Utf16CodeUnit"},"futureTaskField":{"a":1}}],"futureTopField":[1,2]}`
+}
+
+// assertNoSecrets scans every answer, log line and span for a region key,
+// the gateway key or a region host.
+func (h *harness) assertNoSecrets() {
+	h.t.Helper()
+	var corpus []string
+	h.mu.Lock()
+	corpus = append(corpus, h.answers...)
+	h.mu.Unlock()
+	corpus = append(corpus, h.logs.String())
+	for _, s := range h.spans.Ended() {
+		var b strings.Builder
+		b.WriteString(s.Name() + " " + s.Status().Description)
+		for _, a := range s.Attributes() {
+			b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
+		}
+		for _, e := range s.Events() {
+			b.WriteString(" " + e.Name)
+			for _, a := range e.Attributes {
+				b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
+			}
+		}
+		corpus = append(corpus, b.String())
+	}
+	var rm metricdata.ResourceMetrics
+	_ = h.metrics.Collect(context.Background(), &rm)
+	mb, _ := json.Marshal(rm)
+	corpus = append(corpus, string(mb))
+	for _, text := range corpus {
+		lower := strings.ToLower(text)
+		for _, s := range h.secrets {
+			if s != "" && strings.Contains(lower, strings.ToLower(s)) {
+				h.t.Errorf("secret or region host %q leaked in:\n%s", s, text)
+			}
+		}
+	}
+}
+
+// counter sums a counter's data points whose attributes include all of
+// want.
+func (h *harness) counter(name string, want map[string]string) int64 {
+	h.t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
+		h.t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			sum, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+		points:
+			for _, dp := range sum.DataPoints {
+				for k, v := range want {
+					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
+						continue points
+					}
+				}
+				n += dp.Value
+			}
+		}
+	}
+	return n
+}
+
+// jobID is the last path segment of an operation-location.
+func jobID(t testing.TB, opLoc string) string {
+	t.Helper()
+	u, err := url.Parse(opLoc)
+	if err != nil {
+		t.Fatalf("operation-location %q: %v", opLoc, err)
+	}
+	seg := u.Path[strings.LastIndex(u.Path, "/")+1:]
+	return strings.TrimSuffix(seg, api.CancelSuffix)
+}

@@ -1,0 +1,432 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+)
+
+// Rewriting between the client's view (the gateway's URL, tokens, primary
+// names) and a region's (its endpoint, its job ids, its names). The hot
+// path is byte search and copy: a body is parsed only when a name mapping
+// applies to it, and even then only the mapped values change.
+
+// regionURL is how one region's URLs look in what it returns.
+type regionURL struct {
+	// prefix is scheme://host[:port][/path] of the endpoint, without a
+	// trailing slash: what region URLs in bodies start with.
+	prefix string
+	// prefixEscaped is prefix as a JSON encoder that escapes '/' writes it.
+	prefixEscaped string
+	// path is the endpoint's path without a trailing slash ("" usually).
+	path string
+	// host is the endpoint's host[:port], lowercased, for spotting header
+	// values and bodies that carry it.
+	host string
+}
+
+func newRegionURL(u *url.URL) regionURL {
+	p := strings.TrimSuffix(u.EscapedPath(), "/")
+	prefix := u.Scheme + "://" + u.Host + p
+	return regionURL{
+		prefix:        prefix,
+		prefixEscaped: strings.ReplaceAll(prefix, "/", `\/`),
+		path:          p,
+		host:          strings.ToLower(u.Host),
+	}
+}
+
+// replacement is one needle to replace in a body. hostBoundary requires the
+// byte after a match not to continue a host name or port, so the prefix
+// "http://10.0.0.1:80" does not match inside "http://10.0.0.1:8080".
+type replacement struct {
+	old, new     string
+	hostBoundary bool
+}
+
+// maxReplacements bounds the needles of one rewrite, so their positions fit
+// a fixed array and cost no allocation.
+const maxReplacements = 3*MaxRegions + 1
+
+// replaceAll appends src to dst with every occurrence of each needle
+// replaced, leftmost first. It reports whether anything was replaced; when
+// not, dst holds an unchanged copy of src.
+func replaceAll(dst, src []byte, reps []replacement) ([]byte, bool) {
+	var next [maxReplacements]int
+	reps = reps[:min(len(reps), maxReplacements)]
+	for i := range reps {
+		next[i] = findNeedle(src, 0, reps[i])
+	}
+	pos, changed := 0, false
+	for {
+		best := -1
+		for i := range reps {
+			if next[i] >= 0 && (best < 0 || next[i] < next[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		at := next[best]
+		dst = append(dst, src[pos:at]...)
+		dst = append(dst, reps[best].new...)
+		pos = at + len(reps[best].old)
+		changed = true
+		for i := range reps {
+			if next[i] >= 0 && next[i] < pos {
+				next[i] = findNeedle(src, pos, reps[i])
+			}
+		}
+	}
+	return append(dst, src[pos:]...), changed
+}
+
+// containsAny reports whether src holds any needle; the hot path asks this
+// before it copies anything.
+func containsAny(src []byte, reps []replacement) bool {
+	for _, r := range reps {
+		if findNeedle(src, 0, r) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func findNeedle(src []byte, from int, r replacement) int {
+	if r.old == "" {
+		return -1
+	}
+	for from <= len(src) {
+		i := bytes.Index(src[from:], []byte(r.old))
+		if i < 0 {
+			return -1
+		}
+		at := from + i
+		end := at + len(r.old)
+		if !r.hostBoundary || end == len(src) || !continuesHost(src[end]) {
+			return at
+		}
+		from = at + 1
+	}
+	return -1
+}
+
+// continuesHost reports whether c could extend a host or port.
+func continuesHost(c byte) bool {
+	return c == '.' || c == '-' || c == ':' || c == '_' ||
+		('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
+}
+
+// hopHeaders are the hop-by-hop headers of RFC 9110 section 7.6.1 (the
+// list httputil.ReverseProxy strips), never forwarded either way.
+var hopHeaders = []string{
+	"Connection",
+	"Proxy-Connection",
+	"Keep-Alive",
+	"Proxy-Authenticate",
+	"Proxy-Authorization",
+	"Te",
+	"Trailer",
+	"Transfer-Encoding",
+	"Upgrade",
+}
+
+// removeHopHeaders deletes hop-by-hop headers, including those Connection
+// names.
+func removeHopHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = strings.TrimSpace(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+// upstreamHeader builds the headers every attempt starts from: the client's,
+// minus hop-by-hop headers, minus the client's credentials (the gateway key
+// or a bearer token that means nothing to the region), minus
+// Accept-Encoding so the transport negotiates compression itself and hands
+// the gateway plain bytes to rewrite.
+func upstreamHeader(client http.Header) http.Header {
+	h := client.Clone()
+	if h == nil {
+		h = make(http.Header)
+	}
+	removeHopHeaders(h)
+	h.Del(api.SubscriptionKeyHeader)
+	h.Del("Authorization")
+	h.Del("Accept-Encoding")
+	h.Del("Expect")
+	h.Del("Content-Length")
+	h.Del("X-Forwarded-Host")
+	h.Del("X-Forwarded-Proto")
+	h.Del("Forwarded")
+	return h
+}
+
+// locationHeaders carry absolute URLs of long-running operations; they are
+// rewritten to the gateway, never dropped blindly (an SDK treats a 202
+// without operation-location as done).
+var locationHeaders = []string{"Operation-Location", "Location", "Azure-Asyncoperation"}
+
+// nameMap maps project or deployment names one way: primary to secondary
+// for requests, secondary to primary for results.
+type nameMap struct {
+	to     map[string][]byte // name -> JSON-encoded replacement
+	needle [][]byte          // `"name"` for each key: the parse-or-not test
+}
+
+func newNameMap(m map[string]string) nameMap {
+	nm := nameMap{to: make(map[string][]byte, len(m))}
+	for from, to := range m {
+		enc, _ := json.Marshal(to) // a string always encodes
+		nm.to[from] = enc
+		q, _ := json.Marshal(from)
+		nm.needle = append(nm.needle, q)
+	}
+	return nm
+}
+
+func (m nameMap) empty() bool { return len(m.to) == 0 }
+
+// mentioned reports whether body holds any mapped name as a JSON string
+// (names are letters, digits and _.- so their JSON form is literal). When it
+// does not, no value at any path can need mapping and the body is not
+// parsed.
+func (m nameMap) mentioned(body []byte) bool {
+	for _, n := range m.needle {
+		if bytes.Contains(body, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// Paths of the names to map. Each list is (projectName paths...,
+// deploymentName paths...) split at the index given.
+var (
+	// Requests: the async submit's tasks, and a sync call's parameters.
+	requestNamePaths = []jsonPath{
+		{"tasks", "[]", "parameters", "projectName"},
+		{"parameters", "projectName"},
+		{"tasks", "[]", "parameters", "deploymentName"},
+		{"parameters", "deploymentName"},
+	}
+	// Results: the async job's task items, and a sync call's results.
+	resultNamePaths = []jsonPath{
+		{"tasks", "items", "[]", "results", "projectName"},
+		{"results", "projectName"},
+		{"tasks", "items", "[]", "results", "deploymentName"},
+		{"results", "deploymentName"},
+	}
+)
+
+// namePathsSplit is where deploymentName paths start in the lists above.
+const namePathsSplit = 2
+
+// mapNames rewrites projectName/deploymentName values at paths through the
+// two maps. It returns body itself when nothing applies or body is not
+// JSON (the region answers a malformed request with its own 400).
+func mapNames(body []byte, paths []jsonPath, projects, deployments nameMap) []byte {
+	if !projects.mentioned(body) && !deployments.mentioned(body) {
+		return body
+	}
+	out, _, err := rewriteJSONStrings(body, paths, func(path int, v []byte) ([]byte, bool) {
+		m := projects
+		if path >= namePathsSplit {
+			m = deployments
+		}
+		repl, ok := m.to[string(v)]
+		return repl, ok
+	})
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// invert reverses a primary->secondary map. New rejects maps that are not
+// one-to-one, since a result could not be mapped back.
+func invert(m map[string]string) (map[string]string, error) {
+	inv := make(map[string]string, len(m))
+	for from, to := range m {
+		if prev, dup := inv[to]; dup {
+			return nil, fmt.Errorf("names %q and %q both map to %q", prev, from, to)
+		}
+		inv[to] = from
+	}
+	return inv, nil
+}
+
+// respond relays a region's answer: headers without hop-by-hop ones and
+// without anything naming the region, URLs pointing at the gateway, job ids
+// as tokens, names as the client asked for them, Content-Length recomputed.
+func (p *Proxy) respond(w http.ResponseWriter, c *call, idx int, res *upstreamResponse) {
+	h := w.Header()
+	removeHopHeaders(res.header)
+	for k, vv := range res.header {
+		switch k {
+		case "Content-Length":
+			continue
+		case "Operation-Location", "Location", "Azure-Asyncoperation":
+			out := make([]string, 0, len(vv))
+			for _, v := range vv {
+				if nv, ok := p.rewriteLocation(v, c, idx); ok {
+					out = append(out, nv)
+				}
+			}
+			if len(out) > 0 {
+				h[k] = out
+			}
+			continue
+		}
+		if p.mentionsRegion(vv) {
+			continue
+		}
+		h[k] = vv
+	}
+	if c.r.Method == http.MethodHead {
+		if v := res.header.Get("Content-Length"); v != "" {
+			h.Set("Content-Length", v)
+		}
+		w.WriteHeader(res.status)
+		return
+	}
+	bp := p.getOut()
+	body := p.responseBody((*bp)[:0], c, idx, res.body.Bytes())
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(res.status)
+	_, _ = w.Write(body) // a client gone mid-write is not the region's failure
+	if cap(body) <= 1<<20 {
+		*bp = body[:0]
+		p.outs.Put(bp)
+	}
+}
+
+func (p *Proxy) getOut() *[]byte {
+	if bp, ok := p.outs.Get().(*[]byte); ok {
+		return bp
+	}
+	b := make([]byte, 0, 4096)
+	return &b
+}
+
+// responseBody rewrites an answer's body into dst, or returns src when it
+// needs no change (the usual case for all but job bodies).
+func (p *Proxy) responseBody(dst []byte, c *call, idx int, src []byte) []byte {
+	if len(src) == 0 {
+		return src
+	}
+	var reps [maxReplacements]replacement
+	n := 0
+	for i := range p.urls {
+		if n+3 > maxReplacements-1 {
+			break
+		}
+		// Leftmost match wins, so a URL is rewritten whole before its host
+		// alone could match; a bare host (in an error message, say) becomes
+		// the gateway's.
+		reps[n] = replacement{old: p.urls[i].prefix, new: c.public, hostBoundary: true}
+		reps[n+1] = replacement{old: p.urls[i].prefixEscaped, new: c.public, hostBoundary: true}
+		reps[n+2] = replacement{old: p.urls[i].host, new: c.publicHost, hostBoundary: true}
+		n += 3
+	}
+	if c.upstreamID != "" && c.upstreamID != c.clientID {
+		reps[n] = replacement{old: c.upstreamID, new: c.clientID}
+		n++
+	}
+	out := src
+	if containsAny(src, reps[:n]) {
+		out, _ = replaceAll(dst, src, reps[:n])
+	}
+	if p.regions[idx].Role() == region.RoleSecondary && (c.route == RouteJob || c.route == RouteAnalyze) &&
+		(!p.fromSecondary[0].empty() || !p.fromSecondary[1].empty()) {
+		out = mapNames(out, resultNamePaths, p.fromSecondary[0], p.fromSecondary[1])
+	}
+	return out
+}
+
+// rewriteLocation points an operation URL at the gateway: the public base,
+// the path after the region's endpoint path, a token for a runtime job id,
+// the query as the region wrote it. ok=false drops the value (a URL that
+// names a region host but is no Language path).
+func (p *Proxy) rewriteLocation(v string, c *call, idx int) (string, bool) {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme == "" && u.Host == "") {
+		return v, !p.mentionsRegion([]string{v})
+	}
+	path := u.EscapedPath()
+	if rp := p.urls[idx].path; rp != "" && strings.HasPrefix(path, rp+"/") {
+		path = path[len(rp):]
+	}
+	if !strings.HasPrefix(path, "/language/") {
+		return v, !p.mentionsRegion([]string{v})
+	}
+	if rest, ok := strings.CutPrefix(path, api.JobsPath+"/"); ok {
+		id, cancel := strings.CutSuffix(rest, api.CancelSuffix)
+		if validJobID(id) {
+			path = api.JobsPath + "/" + p.clientJobID(c, id, idx)
+			if cancel {
+				path += api.CancelSuffix
+			}
+		}
+	}
+	out := c.public + path
+	if u.RawQuery != "" {
+		out += "?" + u.RawQuery
+	}
+	return out, true
+}
+
+// clientJobID is the id a client sees for the runtime job id that region
+// idx issued: the token, or, for an id that does not fit one, the id itself
+// with its owner remembered.
+func (p *Proxy) clientJobID(c *call, id string, idx int) string {
+	if c.upstreamID != "" && id == c.upstreamID {
+		return c.clientID
+	}
+	if tok, ok := encodeToken(id, idx); ok {
+		return tok
+	}
+	p.owners.put(id, idx, time.Now())
+	return id
+}
+
+// mentionsRegion reports whether any value names a region's host.
+func (p *Proxy) mentionsRegion(vv []string) bool {
+	for _, v := range vv {
+		for i := range p.urls {
+			if containsFold(v, p.urls[i].host) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// containsFold is strings.Contains ignoring ASCII case, without
+// allocating (hosts are ASCII).
+func containsFold(s, sub string) bool {
+	if sub == "" {
+		return false
+	}
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if asciiEqualFold([]byte(s[i:i+len(sub)]), sub) {
+			return true
+		}
+	}
+	return false
+}
