@@ -476,19 +476,41 @@ func TestEmulatorFailedStepsRecordAzureCode(t *testing.T) {
 }
 
 func TestEmulatorPrimaryOutagePauses(t *testing.T) {
-	rp := newRegionPair(t, pairOptions{})
-	rp.primary.SetFault(emulator.Fault{Down: emulator.DownReset})
-	w := mustNew(t, rp.cfg)
-	if err := w.SyncOnce(context.Background()); err == nil {
-		t.Fatal("SyncOnce succeeded with the primary down")
-	}
-	for route, n := range rp.writes() {
-		if n != 0 {
-			t.Errorf("%d %s calls with the primary down", n, route)
-		}
-	}
-	if st := statusOf(t, w, projectName); st.State != StateFailed || st.LastError == nil {
-		t.Fatalf("status %+v", st)
+	for _, down := range []string{emulator.DownReset, emulator.DownRefuse} {
+		t.Run(down, func(t *testing.T) {
+			rp := newRegionPair(t, pairOptions{})
+			var logs bytes.Buffer
+			rp.cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			rp.primary.SetFault(emulator.Fault{Down: down})
+			w := mustNew(t, rp.cfg)
+			err := w.SyncOnce(context.Background())
+			if err == nil {
+				t.Fatal("SyncOnce succeeded with the primary down")
+			}
+			for route, n := range rp.writes() {
+				if n != 0 {
+					t.Errorf("%d %s calls with the primary down", n, route)
+				}
+			}
+			st := statusOf(t, w, projectName)
+			if st.State != StateFailed || st.LastError == nil {
+				t.Fatalf("status %+v", st)
+			}
+			// Go's HTTP errors name the host; none of it may leak.
+			status, _ := json.Marshal(w.Status())
+			for _, text := range []string{err.Error(), string(status), logs.String()} {
+				if host := hostOf(t, rp.primary.URL); strings.Contains(text, host) || strings.Contains(text, "127.0.0.1") {
+					t.Errorf("region address in %q", text)
+				}
+			}
+
+			// The region comes back: the next pass catches up.
+			rp.primary.ClearFaults()
+			if err := w.SyncOnce(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rp.sameAnswers(t, "City:Zürich@")
+		})
 	}
 }
 

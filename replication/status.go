@@ -79,13 +79,13 @@ func newStatusError(err error, at time.Time) *StatusError {
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae):
-		return &StatusError{Code: ae.Code, Message: ae.Message, At: at}
+		return &StatusError{Code: scrubText(ae.Code), Message: scrubText(ae.Message), At: at}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &StatusError{Code: CodeTimeout, Message: err.Error(), At: at}
+		return &StatusError{Code: CodeTimeout, Message: scrubText(err.Error()), At: at}
 	case errors.Is(err, context.Canceled):
-		return &StatusError{Code: CodeCanceled, Message: err.Error(), At: at}
+		return &StatusError{Code: CodeCanceled, Message: scrubText(err.Error()), At: at}
 	}
-	return &StatusError{Code: CodeFailed, Message: err.Error(), At: at}
+	return &StatusError{Code: CodeFailed, Message: scrubText(err.Error()), At: at}
 }
 
 // tracker holds one project's status. Its methods are the only writers.

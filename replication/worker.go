@@ -83,6 +83,7 @@ func New(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.Primary, cfg.Secondary = scrubbing{cfg.Primary}, scrubbing{cfg.Secondary}
 	// Even spacing with no burst: the gateway passes users' authoring
 	// calls to the primary too, so the worker should not use a minute's
 	// budget in one go.
