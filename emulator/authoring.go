@@ -181,6 +181,10 @@ func (e *Emulator) handleExport(c *call) reply {
 		file := p.file
 		file.ProjectFileVersion = j.apiVersion
 		file.StringIndexType = api.StringIndexUTF16
+		if file.Assets == nil { // a project created by PATCH has no labels yet
+			file.Assets = &api.ProjectAssets{ProjectKind: api.ProjectKindCustomNER,
+				Entities: []api.EntityType{}, Documents: []api.LabeledDocument{}}
+		}
 		b, err := json.Marshal(file)
 		if err != nil {
 			e.log.Error("export", "project", j.project, "err", err)

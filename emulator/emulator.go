@@ -38,7 +38,8 @@ type Options struct {
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
 	// Rand returns a number in [0, 1) to decide whether a fault with a
-	// FailureRate applies; nil uses math/rand/v2.
+	// FailureRate applies; it must be safe for concurrent use. Nil uses
+	// math/rand/v2.
 	Rand func() float64
 }
 

@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -48,8 +49,17 @@ func failureInner(status int, code, msg, inner, innerMsg string) reply {
 		InnerError: &api.InnerError{Code: inner, Message: innerMsg}}}
 }
 
-// badJSON is Azure's answer to a body that is not the JSON it expects.
+// maxBodyBytes caps request bodies; Azure refuses far smaller ones, so
+// nothing legitimate comes near it.
+const maxBodyBytes = 8 << 20
+
+// badJSON is Azure's answer to a body that is not the JSON it expects (or
+// is too large to read).
 func badJSON(err error) reply {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return failure(http.StatusRequestEntityTooLarge, api.CodeRequestTooLarge,
+			"Request Payload sent is too large to be processed.")
+	}
 	return failureInner(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid Request.",
 		api.InnerInvalidRequestBodyFormat, "Request body is invalid: "+err.Error())
 }
@@ -146,6 +156,7 @@ func (e *Emulator) dispatch(r *http.Request, rt route, vars map[string]string, f
 			"The api-version '"+v+"' is not supported. Supported versions: 2022-05-01, 2023-04-01, 2024-11-01 and previews.",
 			api.InnerInvalidParameterValue, "Unsupported api-version.")
 	}
+	r.Body = http.MaxBytesReader(nil, r.Body, maxBodyBytes)
 	c := &call{r: r, vars: vars, apiVersion: v, base: requestBase(r)}
 
 	e.mu.Lock()
@@ -231,10 +242,9 @@ func (e *Emulator) takePostToken(now time.Time) int {
 	return max(1, int((wait+time.Second-1)/time.Second))
 }
 
+// logRequest logs one request; status 0 means the connection was dropped
+// (a reset fault, or a client that left during injected latency).
 func (e *Emulator) logRequest(r *http.Request, route string, status int, start time.Time) {
-	if status == 0 {
-		status = http.StatusOK
-	}
 	e.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", route,
 		"status", status, "duration", time.Since(start))
 }
