@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"nergateway/api"
+	"nergateway/emulator"
+	"nergateway/internal/config"
+)
+
+// Demo names: DESIGN.md's "Commands" section.
+const (
+	demoProject    = "demo"
+	demoDeployment = "production"
+	demoKey        = "demo-key"
+	demoModel      = "model1"
+	demoPrimaryBox = "ner-docs-primary"
+	demoSecondBox  = "ner-docs-secondary"
+)
+
+// demoTexts are the labelled training documents of the demo project; each
+// label is the exact text to mark and its category.
+var demoTexts = []struct {
+	name, text string
+	labels     [][2]string
+}{
+	{"01.txt", "Contoso hired Zoë Müller in Köln last spring.", [][2]string{{"Contoso", "Company"}, {"Zoë Müller", "Person"}, {"Köln", "City"}}},
+	{"02.txt", "Fabrikam opened an office in São Paulo, led by Anil Kumar.", [][2]string{{"Fabrikam", "Company"}, {"São Paulo", "City"}, {"Anil Kumar", "Person"}}},
+	{"03.txt", "Zoë Müller met the Fabrikam team in Seattle.", [][2]string{{"Zoë Müller", "Person"}, {"Fabrikam", "Company"}, {"Seattle", "City"}}},
+	{"04.txt", "Northwind Traders signed with Contoso in Zürich.", [][2]string{{"Northwind Traders", "Company"}, {"Contoso", "Company"}, {"Zürich", "City"}}},
+}
+
+// utf16Label marks the first occurrence of sub in text, in UTF-16 code
+// units as Azure's labels are.
+func utf16Label(text, sub, category string) api.Label {
+	i := strings.Index(text, sub)
+	if i < 0 {
+		panic(fmt.Sprintf("demo label %q not in %q", sub, text)) // a typo in demoTexts
+	}
+	return api.Label{Category: category, Offset: len(utf16.Encode([]rune(text[:i]))), Length: len(utf16.Encode([]rune(sub)))}
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// runDemo starts two emulated regions in process, fills the primary with
+// the demo project, and serves the gateway in front of them; replication
+// copies the project to the secondary within seconds.
+func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	primaryKey, secondaryKey := randomKey(), randomKey()
+	primary, err := emulator.NewServer(emulator.Options{Name: "primary", Key: primaryKey,
+		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second})
+	if err != nil {
+		return fmt.Errorf("demo: start primary emulator: %w", err)
+	}
+	defer primary.Close()
+	secondary, err := emulator.NewServer(emulator.Options{Name: "secondary", Key: secondaryKey,
+		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second})
+	if err != nil {
+		return fmt.Errorf("demo: start secondary emulator: %w", err)
+	}
+	defer secondary.Close()
+
+	seed := emulator.SeedProject{Name: demoProject, Language: "en", Container: demoPrimaryBox,
+		Entities: []string{"Company", "Person", "City"}, ModelLabel: demoModel, DeploymentName: demoDeployment}
+	for _, d := range demoTexts {
+		doc := emulator.SeedDocument{Name: d.name, Text: d.text}
+		for _, l := range d.labels {
+			doc.Labels = append(doc.Labels, utf16Label(d.text, l[0], l[1]))
+		}
+		seed.Documents = append(seed.Documents, doc)
+		// Storage is replicated outside the gateway (see README); the demo
+		// puts the texts into the secondary's container itself.
+		secondary.PutDocument(demoSecondBox, d.name, d.text)
+	}
+	if err := primary.Seed(seed); err != nil {
+		return fmt.Errorf("demo: seed primary: %w", err)
+	}
+
+	// The user's environment wins, except for what only the demo knows.
+	fixed := map[string]string{
+		"PRIMARY_ENDPOINT": primary.URL, "PRIMARY_RESOURCE_KEY": primaryKey,
+		"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": secondaryKey,
+		"PRIMARY_CONTAINER_NAME": demoPrimaryBox, "SECONDARY_CONTAINER_NAME": demoSecondBox,
+	}
+	defaults := map[string]string{
+		"GATEWAY_API_KEYS": demoKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
+		"HEALTH_PROBE_INTERVAL": "2s", "BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "5s",
+		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s",
+	}
+	demoEnv := func(name string) string {
+		if v, ok := fixed[name]; ok {
+			return v
+		}
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return defaults[name]
+	}
+	cfg, err := config.Load(demoEnv)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("demo: listen on %s: %w", cfg.Addr, err)
+	}
+	return serve(ctx, cfg, options{
+		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text", listener: ln,
+		ready: func(addr string) {
+			printDemoHelp(stdout, addr, cfg.APIKeys[0].Reveal(), primary.AdminURL)
+		},
+	})
+}
+
+func printDemoHelp(w io.Writer, addr, key, primaryAdminURL string) {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	gw := "http://" + net.JoinHostPort(host, port)
+	fmt.Fprintf(w, `
+nergateway demo: gateway on %[1]s, two emulated regions in process.
+Project %[3]q (deployment %[4]q) lives in the primary; the replication worker copies it to the
+secondary now (watch "replication" in %[1]s/status).
+
+1. Submit a custom NER job (note the operation-location header):
+
+   curl -si -X POST '%[1]s/language/analyze-text/jobs?api-version=2023-04-01' \
+     -H 'Ocp-Apim-Subscription-Key: %[2]s' -H 'Content-Type: application/json' \
+     -d '{"displayName":"demo","analysisInput":{"documents":[{"id":"1","language":"en","text":"Zoë Müller of Contoso flew from Köln to Seattle."}]},"tasks":[{"kind":"CustomEntityRecognition","parameters":{"projectName":"%[3]s","deploymentName":"%[4]s"}}]}'
+
+2. Poll it (paste the operation-location URL):
+
+   curl -s '<operation-location>' -H 'Ocp-Apim-Subscription-Key: %[2]s'
+
+3. Take the primary down (connections refused), then submit again: the secondary answers.
+
+   curl -s -X POST '%[5]s/_emulator/faults' -d '{"down":"refuse"}'
+
+4. Bring the primary back; within a few probes the gateway fails back to it.
+
+   curl -s -X DELETE '%[5]s/_emulator/faults'
+
+Region state: curl -s %[1]s/status    Metrics: curl -s %[1]s/metrics    Stop: Ctrl-C
+`, gw, key, demoProject, demoDeployment, primaryAdminURL)
+}

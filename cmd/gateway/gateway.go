@@ -1,0 +1,301 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sync/errgroup"
+
+	"nergateway/api"
+	"nergateway/health"
+	"nergateway/internal/config"
+	"nergateway/internal/region"
+	"nergateway/internal/telemetry"
+	"nergateway/proxy"
+	"nergateway/replication"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// options are the process-level inputs of serve that are not configuration.
+type options struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+	// logFormat overrides LOG_FORMAT (the demo logs text).
+	logFormat string
+	// listener, if set, is used instead of listening on cfg.Addr (tests,
+	// and the demo, which must know its address before it prints curls).
+	listener net.Listener
+	// ready, if set, is called with the served address once serving.
+	ready func(addr string)
+}
+
+// gateway is every part of a serving gateway, wired.
+type gateway struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	tel       *telemetry.Telemetry
+	regions   []*region.Region
+	proxy     *proxy.Proxy
+	prober    *health.Prober
+	checker   *health.Checker
+	worker    *replication.Worker // nil when this replica does not replicate
+	transport *http.Transport
+}
+
+func newLogger(cfg *config.Config, o options) *slog.Logger {
+	format := cfg.LogFormat
+	if o.logFormat != "" {
+		format = o.logFormat
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
+	return telemetry.NewLogger(o.stderr, format, level)
+}
+
+// build wires the parts from cfg. Nothing runs until serve starts it.
+func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) (*gateway, error) {
+	tel, err := telemetry.Setup(ctx, telemetry.Options{
+		ServiceName: "nergateway", ServiceVersion: version, Getenv: o.getenv, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("telemetry: %w", err)
+	}
+	g := &gateway{cfg: cfg, log: log, tel: tel}
+	meter := tel.MeterProvider.Meter("nergateway/gateway")
+	transitions, err := meter.Int64Counter("gateway.breaker.transitions",
+		metric.WithDescription("Breaker state changes per region."))
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	onChange := func(name string, from, to region.State) {
+		log.Warn("region breaker changed state", "region", name, "from", string(from), "to", string(to))
+		transitions.Add(context.Background(), 1, metric.WithAttributes(
+			attribute.String("region", name), attribute.String("from", string(from)), attribute.String("to", string(to))))
+	}
+	for _, rc := range []region.Config{
+		{Name: cfg.PrimaryName, Role: region.RolePrimary, Endpoint: cfg.PrimaryEndpoint, Key: cfg.PrimaryKey},
+		{Name: cfg.SecondaryName, Role: region.RoleSecondary, Endpoint: cfg.SecondaryEndpoint, Key: cfg.SecondaryKey},
+	} {
+		rc.ConsecutiveFailures = cfg.BreakerFailures
+		rc.OpenTimeout = cfg.BreakerOpenTimeout
+		rc.OnStateChange = onChange
+		r, err := region.New(rc)
+		if err != nil {
+			return nil, err
+		}
+		g.regions = append(g.regions, r)
+	}
+	if _, err := meter.Int64ObservableGauge("gateway.breaker.state",
+		metric.WithDescription("Breaker state per region: 0 closed, 1 half-open, 2 open."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for _, r := range g.regions {
+				o.Observe(r.State().Value(), metric.WithAttributes(attribute.String("region", r.Name())))
+			}
+			return nil
+		})); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+
+	g.transport, err = upstreamTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.proxy, err = proxy.New(proxy.Config{
+		Regions:               g.regions,
+		UpstreamTimeout:       cfg.UpstreamTimeout,
+		MaxRequestBytes:       int64(cfg.MaxRequestBytes),
+		PublicURL:             cfg.PublicURL,
+		TrustForwardedHeaders: cfg.TrustForwarded,
+		ProjectNames:          cfg.ProjectNames,
+		DeploymentNames:       cfg.DeploymentNames,
+		Transport:             g.transport,
+		TracerProvider:        tel.TracerProvider,
+		MeterProvider:         tel.MeterProvider,
+		Propagator:            tel.Propagator,
+		Logger:                log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	probed := make([]health.Region, len(g.regions))
+	statuses := make([]health.RegionStatus, len(g.regions))
+	for i, r := range g.regions {
+		probed[i], statuses[i] = r, r
+	}
+	g.prober, err = health.NewProber(health.ProberConfig{
+		Regions:    probed,
+		Interval:   cfg.HealthProbeInterval,
+		Timeout:    cfg.UpstreamTimeout,
+		APIVersion: cfg.AuthoringAPIVersion,
+		Client:     &http.Client{Transport: g.transport},
+		Logger:     log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ReplicationEnabled && len(cfg.Projects) > 0 {
+		if g.worker, err = newWorker(cfg, g.transport, tel, log); err != nil {
+			return nil, err
+		}
+	}
+	var replicationStatus func() any
+	if g.worker != nil {
+		replicationStatus = func() any { return map[string]any{"enabled": true, "projects": g.worker.Status()} }
+	} else {
+		replicationStatus = func() any { return map[string]any{"enabled": false} }
+	}
+	g.checker = health.NewChecker(statuses, replicationStatus)
+	return g, nil
+}
+
+// newWorker builds the replication worker with a client per region.
+func newWorker(cfg *config.Config, transport http.RoundTripper, tel *telemetry.Telemetry, log *slog.Logger) (*replication.Worker, error) {
+	httpClient := &http.Client{Transport: transport}
+	opts := api.ClientOptions{HTTPClient: httpClient, AuthoringAPIVersion: cfg.AuthoringAPIVersion}
+	primary, err := api.NewClient(cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, opts)
+	if err != nil {
+		return nil, fmt.Errorf("primary client: %w", err)
+	}
+	secondary, err := api.NewClient(cfg.SecondaryEndpoint.String(), cfg.SecondaryKey, opts)
+	if err != nil {
+		return nil, fmt.Errorf("secondary client: %w", err)
+	}
+	return replication.New(replication.Config{
+		Primary:            primary,
+		Secondary:          secondary,
+		PrimaryName:        cfg.PrimaryName,
+		SecondaryName:      cfg.SecondaryName,
+		Projects:           cfg.Projects,
+		ProjectNames:       cfg.ProjectNames,
+		DeploymentNames:    cfg.DeploymentNames,
+		SecondaryContainer: cfg.SecondaryContainer,
+		Interval:           cfg.ReplicationInterval,
+		CallTimeout:        cfg.UpstreamTimeout,
+		TracerProvider:     tel.TracerProvider,
+		MeterProvider:      tel.MeterProvider,
+		Logger:             log,
+	})
+}
+
+// serve runs the gateway until ctx is done, then drains: readiness turns
+// 503, in-flight requests finish within GATEWAY_DRAIN_TIMEOUT, background
+// work stops, telemetry is flushed. It returns once everything stopped.
+func serve(ctx context.Context, cfg *config.Config, o options) error {
+	log := newLogger(cfg, o)
+	g, err := build(ctx, cfg, o, log)
+	if err != nil {
+		return err
+	}
+	defer g.transport.CloseIdleConnections()
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := g.tel.Shutdown(flushCtx); err != nil {
+			log.Warn("telemetry flush failed", "error", err)
+		}
+	}()
+
+	ln := o.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           g.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	runCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	group, gctx := errgroup.WithContext(runCtx)
+	group.Go(func() error { return g.prober.Run(gctx) })
+	if g.worker != nil {
+		group.Go(func() error { return g.worker.Run(gctx) })
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }() // stopped by srv.Shutdown below
+	log.Info("gateway serving", "addr", ln.Addr().String(), "version", version,
+		"regions", strings.Join([]string{cfg.PrimaryName, cfg.SecondaryName}, ","),
+		"replication", g.worker != nil)
+	if o.ready != nil {
+		o.ready(ln.Addr().String())
+	}
+
+	var failure error
+	select {
+	case <-ctx.Done():
+	case <-gctx.Done(): // a background part failed
+	case err := <-serveErr:
+		failure = fmt.Errorf("serve: %w", err)
+	}
+	log.Info("gateway draining", "bound", cfg.DrainTimeout.String())
+	g.checker.Drain()
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		failure = errors.Join(failure, fmt.Errorf("drain: %w", err))
+		_ = srv.Close()
+	}
+	if failure == nil {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failure = fmt.Errorf("serve: %w", err)
+		}
+	}
+	stopBackground()
+	if err := group.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		failure = errors.Join(failure, err)
+	}
+	log.Info("gateway stopped")
+	return failure
+}
+
+// replicateOnce runs one replication pass for `gateway replicate --once`.
+func replicateOnce(ctx context.Context, cfg *config.Config, o options) error {
+	log := newLogger(cfg, o)
+	if len(cfg.Projects) == 0 {
+		return errors.New("replicate: PROJECT_NAMES is empty: nothing to replicate")
+	}
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "nergateway-replicate", ServiceVersion: version, Getenv: o.getenv, Logger: log})
+	if err != nil {
+		return fmt.Errorf("telemetry: %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(flushCtx)
+	}()
+	transport, err := upstreamTransport(cfg)
+	if err != nil {
+		return err
+	}
+	defer transport.CloseIdleConnections()
+	w, err := newWorker(cfg, transport, tel, log)
+	if err != nil {
+		return err
+	}
+	err = w.SyncOnce(ctx)
+	for _, p := range w.Status() {
+		log.Info("replication result", "project", p.Project, "state", p.State)
+	}
+	if err != nil {
+		return fmt.Errorf("replicate: %w", err)
+	}
+	return nil
+}

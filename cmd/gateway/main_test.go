@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// regionHosts collects the host:port of every emulated region the suite
+// started; none may appear in anything the gateway returned or logged.
+var regionHosts sync.Map
+
+// TestMain runs the suite, then scans every response and log line of every
+// gateway the suite started for region keys, the gateway keys and region
+// hostnames, and finally checks that no goroutine outlived its owner.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if leaks := scanForSecrets(); len(leaks) > 0 {
+			fmt.Fprintln(os.Stderr, "secret scan failed:")
+			for _, l := range leaks {
+				fmt.Fprintln(os.Stderr, "  "+l)
+			}
+			code = 1
+		}
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func scanForSecrets() []string {
+	needles := []string{testPrimaryKey, testSecondaryKey, testAdminKey}
+	regionHosts.Range(func(k, _ any) bool {
+		needles = append(needles, k.(string))
+		return true
+	})
+	seenTraffic.Lock()
+	defer seenTraffic.Unlock()
+	var leaks []string
+	check := func(kind, text string) {
+		for _, n := range needles {
+			if i := strings.Index(text, n); i >= 0 {
+				lo, hi := max(0, i-80), min(len(text), i+len(n)+40)
+				leaks = append(leaks, fmt.Sprintf("%s contains %q: ...%s...", kind, n, text[lo:hi]))
+			}
+		}
+		// The client's own gateway key may be in what the client sent, never
+		// in what the gateway answered or logged.
+		if strings.Contains(text, testGatewayKey) {
+			leaks = append(leaks, kind+" contains the gateway key")
+		}
+	}
+	for _, r := range seenTraffic.responses {
+		check("response", r)
+	}
+	for _, l := range seenTraffic.logs {
+		check("log", l.String())
+	}
+	if len(seenTraffic.responses) == 0 {
+		leaks = append(leaks, "no responses were recorded: the scan saw nothing")
+	}
+	return leaks
+}

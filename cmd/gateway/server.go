@@ -1,0 +1,145 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/httprate"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"nergateway/api"
+	"nergateway/internal/auth"
+	"nergateway/internal/config"
+)
+
+// handler lists every route the gateway serves.
+func (g *gateway) handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "Resource not found."})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, http.StatusMethodNotAllowed, api.Error{Code: api.CodeInvalidRequest, Message: "Method " + r.Method + " is not allowed on this path."})
+	})
+
+	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
+	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
+	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
+	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
+	if g.cfg.AdminKey.Reveal() != "" {
+		admin := auth.NewKeys(g.cfg.AdminKey)
+		r.Method(http.MethodPost, "/admin/replication/sync", admin.Require(g.handleSync()))
+	}
+	clients := auth.NewKeys(g.cfg.APIKeys...)
+	var language http.Handler = g.proxy
+	if n := g.cfg.RateLimitPerKey; n > 0 {
+		language = limitPerKey(n)(language)
+	}
+	r.Handle("/language/*", clients.Require(language))
+
+	return otelhttp.NewHandler(r, "gateway",
+		otelhttp.WithTracerProvider(g.tel.TracerProvider),
+		otelhttp.WithMeterProvider(g.tel.MeterProvider),
+		otelhttp.WithPropagators(g.tel.Propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }),
+	)
+}
+
+// routeOf names a request by its route template, never by its job id, so
+// span names stay few and carry no identifiers.
+func routeOf(r *http.Request) string {
+	p := r.URL.Path
+	switch {
+	case p == api.JobsPath:
+		return api.JobsPath
+	case strings.HasPrefix(p, api.JobsPath+"/"):
+		if strings.HasSuffix(p, api.CancelSuffix) {
+			return api.JobsPath + "/{jobId}:cancel"
+		}
+		return api.JobsPath + "/{jobId}"
+	case p == api.SyncAnalyzePath:
+		return p
+	case strings.HasPrefix(p, api.AuthoringPrefix):
+		return api.AuthoringPrefix + "..."
+	case p == "/healthz", p == "/readyz", p == "/status", p == "/metrics", p == "/admin/replication/sync":
+		return p
+	}
+	return "other"
+}
+
+// limitPerKey caps requests per gateway key per minute, so one noisy
+// application cannot spend the regions' shared quota. Keys are hashed
+// before they become limiter keys; the 429 carries Retry-After, in Azure's
+// shape, which Azure's SDKs need to retry.
+func limitPerKey(perMinute int) func(http.Handler) http.Handler {
+	return httprate.Limit(perMinute, time.Minute,
+		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+			sum := sha256.Sum256([]byte(r.Header.Get(api.SubscriptionKeyHeader)))
+			return hex.EncodeToString(sum[:8]), nil
+		}),
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			api.WriteError(w, http.StatusTooManyRequests, api.Error{Code: api.CodeTooManyRequests,
+				Message: "Rate limit of this gateway key exceeded. Please retry after the time in Retry-After."})
+		}),
+	)
+}
+
+// handleSync asks the replication worker for a check now.
+func (g *gateway) handleSync() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.worker == nil {
+			api.WriteError(w, http.StatusConflict, api.Error{Code: api.CodeConflict,
+				Message: "Replication is not enabled on this replica (REPLICATION_ENABLED=false or PROJECT_NAMES empty)."})
+			return
+		}
+		g.worker.Trigger()
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"status":"sync requested"}` + "\n"))
+	})
+}
+
+// upstreamTransport is the one connection pool to the regions: keep-alives,
+// HTTP/2 where the region offers it, verified TLS (with UPSTREAM_CA_FILE
+// added to the system roots when set; verification is never switched off).
+func upstreamTransport(cfg *config.Config) (*http.Transport, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.UpstreamCAFile != "" {
+		pem, err := os.ReadFile(cfg.UpstreamCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("UPSTREAM_CA_FILE: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("UPSTREAM_CA_FILE: no PEM certificate found")
+		}
+		tlsCfg.RootCAs = pool
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		TLSClientConfig:       tlsCfg,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ResponseHeaderTimeout: 0, // the per-attempt context bounds each call
+	}, nil
+}
