@@ -44,11 +44,7 @@ func (d *drift) addChange(t time.Time, reason string) {
 // what to copy. It only sends GETs. Any failed read is an error: acting on a
 // half-read primary could copy the wrong thing, and on a half-read secondary
 // could retrain what is already there.
-//
-// exported is the primary's lastModifiedDateTime when this run exported it,
-// zero if it did not. An import is newer than any change made after the
-// export, so the timestamps alone would call such a change in sync.
-func (w *Worker) check(ctx context.Context, p *project, exported time.Time) (*drift, error) {
+func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 	pp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Primary.GetProject(ctx, p.name)
 	})
@@ -62,12 +58,10 @@ func (w *Worker) check(ctx context.Context, p *project, exported time.Time) (*dr
 		return nil, fmt.Errorf("list primary deployments: %w", err)
 	}
 	d := &drift{primary: pp, primaryState: primaryState(pp, pds)}
-	if !exported.IsZero() && !pp.LastModifiedDateTime.Equal(exported) {
-		// Remembered beyond this run, so a failure or shutdown before the
-		// next import does not lose the change.
-		p.forceReimport.Store(true)
-	}
-	forceReimport := p.forceReimport.Load()
+	// An import is newer than any change made to the primary while it
+	// was being exported, so compare with what the last import copied too.
+	ex := p.exported.Load()
+	changedSinceImport := ex != nil && !pp.LastModifiedDateTime.Equal(*ex)
 
 	sp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Secondary.GetProject(ctx, p.secondary)
@@ -83,9 +77,7 @@ func (w *Worker) check(ctx context.Context, p *project, exported time.Time) (*dr
 		if pp.LastModifiedDateTime.After(sp.LastModifiedDateTime) {
 			d.reimport = true
 			d.addChange(pp.LastModifiedDateTime, "primary project modified after the last import")
-		} else if forceReimport {
-			// The primary changed while the last run copied it; its
-			// timestamp may now be older than that import.
+		} else if changedSinceImport {
 			d.reimport = true
 			d.addChange(pp.LastModifiedDateTime, "primary project changed during the last run")
 		}

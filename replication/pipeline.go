@@ -41,7 +41,10 @@ func (w *Worker) replicate(ctx context.Context, p *project, d *drift, log *slog.
 		if err := w.importProject(ctx, p, exported, log); err != nil {
 			return err
 		}
-		p.forceReimport.Store(false)
+		// What the check read before exporting: if the primary changed
+		// in between, the next check re-imports once more than needed,
+		// never once fewer.
+		p.exported.Store(ptr(d.primary.LastModifiedDateTime))
 	}
 	return w.trainAndDeploy(ctx, p, d.deployments, log)
 }

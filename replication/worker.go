@@ -49,11 +49,12 @@ type project struct {
 	// pending records a request to run while a run held lock; that run
 	// does one more pass before it lets go.
 	pending atomic.Bool
-	// forceReimport is set when the primary changed while a run copied
-	// it: the secondary's import is then newer than the change, so the
-	// timestamps alone would no longer show the drift.
-	forceReimport atomic.Bool
-	status        *tracker
+	// exported is the primary's lastModifiedDateTime that the last
+	// successful import copied; nil until then. A change made while a run
+	// copied the project is older than that import, so the timestamps
+	// alone would call it in sync; this memory does not.
+	exported atomic.Pointer[time.Time]
+	status   *tracker
 }
 
 func (p *project) tryLock() bool {
@@ -247,7 +248,9 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 			return err
 		}
 		endSpan(span, err)
-		w.meters.run(ctx, p.name, outcomeFailed)
+		if replicate {
+			w.meters.run(ctx, p.name, outcomeFailed)
+		}
 		l := log
 		var se *stepError
 		if errors.As(err, &se) {
@@ -261,11 +264,10 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 	// that the copy took, and it records both regions' fresh timestamps.
 	var (
 		replicated bool
-		exported   time.Time // the primary's lastModifiedDateTime this run exported
-		copied     string    // the primary's state the last pass copied
+		copied     string // the primary's state the last pass copied
 	)
 	for passNo := 1; ; passNo++ {
-		d, err := w.check(ctx, p, exported)
+		d, err := w.check(ctx, p)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.status.checkFailed(w.cfg.Now(), err)
@@ -279,9 +281,11 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 				outcome = outcomeReplicated
 				log.Info("replication succeeded")
 			} else {
-				log.Debug("replication check: in sync")
+				log.Info("replication check: in sync")
 			}
-			w.meters.run(ctx, p.name, outcome)
+			if replicate {
+				w.meters.run(ctx, p.name, outcome)
+			}
 			span.SetAttributes(attribute.String("replication.outcome", outcome))
 			return nil
 		}
@@ -307,9 +311,6 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 				p.status.failed(w.cfg.Now(), err)
 			}
 			return fail(err, "replication failed")
-		}
-		if d.reimport {
-			exported = d.primary.LastModifiedDateTime
 		}
 		replicated, copied = true, d.primaryState
 	}

@@ -124,7 +124,7 @@ func TestCheckFindsDrift(t *testing.T) {
 			fp.primary.seed("p", "prod")
 			tt.setup(fp)
 			w := mustNew(t, fp.cfg)
-			d, err := w.check(context.Background(), w.projects[0], time.Time{})
+			d, err := w.check(context.Background(), w.projects[0])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -507,5 +507,70 @@ func TestNoSecondTrainingForDriftThatPersists(t *testing.T) {
 	}
 	if st := statusOf(t, w, "p"); st.State != StateFailed || st.LastError.Code != CodeFailed {
 		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestAtMostMaxConcurrentProjectsRun(t *testing.T) {
+	fp := newFakePair("a", "b", "c")
+	for _, p := range []string{"a", "b", "c"} {
+		fp.primary.seed(p, "prod")
+	}
+	gate := make(chan struct{})
+	fp.primary.gate, fp.secondary.gate = gate, gate
+	fp.cfg.MaxConcurrentProjects = 2
+	w := mustNew(t, fp.cfg)
+	done := make(chan error, 1)
+	go func() { done <- w.SyncOnce(context.Background()) }()
+
+	// Two projects reach their export; the third waits its turn unchecked.
+	waitFor(t, func() bool {
+		n := 0
+		for _, st := range w.Status() {
+			if st.State == StateReplicating {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, st := range w.Status() {
+		if st.State != StateReplicating && st.State != StateUnknown {
+			t.Fatalf("third project ran: %+v", st)
+		}
+	}
+	for range 3 * 4 { // export, import, train, deploy of each project
+		gate <- struct{}{}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := fp.primary.waits.peak(); n != 2 {
+		t.Fatalf("%d jobs at once, want 2", n)
+	}
+}
+
+func TestChangeDuringFailedRunIsNotLost(t *testing.T) {
+	fp := newFakePair("p")
+	fp.primary.seed("p", "prod")
+	gate := make(chan struct{})
+	fp.secondary.gate = gate
+	fp.secondary.jobErr["train"] = &api.Error{Code: "InvalidRequest", Message: "document missing"}
+	w := mustNew(t, fp.cfg)
+	done := make(chan error, 1)
+	go func() { done <- w.SyncOnce(context.Background()) }()
+	waitStatus(t, w, "p", func(s ProjectStatus) bool { return s.Stage == StageImport && s.JobID != "" })
+	fp.primary.modify("p") // after the export, before the import ends
+	gate <- struct{}{}     // import
+	gate <- struct{}{}     // train, which fails
+	if err := <-done; err == nil {
+		t.Fatal("want the training failure")
+	}
+
+	fp.secondary.gate = nil
+	delete(fp.secondary.jobErr, "train")
+	if err := w.SyncOnce(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := fp.primary.count("export"); n != 2 {
+		t.Fatalf("%d exports, want 2: the change made during the failed run was lost", n)
 	}
 }
