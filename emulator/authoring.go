@@ -58,7 +58,7 @@ func (e *Emulator) handlePatchProject(c *call) reply {
 		return invalidArgument(err.Error())
 	}
 	var patch map[string]json.RawMessage
-	if err := json.NewDecoder(c.r.Body).Decode(&patch); err != nil {
+	if err := c.decode(&patch); err != nil {
 		return badJSON(err)
 	}
 	p, exists := e.projects[name]
@@ -226,7 +226,7 @@ func (e *Emulator) handleImport(c *call) reply {
 		return invalidArgument(err.Error())
 	}
 	var file api.ExportedProject
-	if err := json.NewDecoder(c.r.Body).Decode(&file); err != nil {
+	if err := c.decode(&file); err != nil {
 		return badJSON(err)
 	}
 	switch {

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/json"
 	"net/http"
 	"sort"
 	"time"
@@ -56,7 +55,7 @@ func (e *Emulator) handleDeploy(c *call) reply {
 		return invalidArgument(err.Error())
 	}
 	var req api.DeployRequest
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	if req.TrainedModelLabel == "" {
@@ -117,7 +116,7 @@ func (e *Emulator) handleSwap(c *call) reply {
 		return rep
 	}
 	var req swapRequest
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	switch {

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"unicode"
@@ -35,7 +34,7 @@ type analyzeRequest struct {
 // async-only on Azure and get 400.
 func (e *Emulator) handleAnalyze(c *call) reply {
 	var req analyzeRequest
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	if req.Kind == "" {
@@ -99,8 +98,6 @@ func prebuilt(kind string, d api.Document, indexType string) (map[string]any, *a
 		res["keyPhrases"] = keyPhrases(d.Text)
 	case "LanguageDetection":
 		res["detectedLanguage"] = detectLanguage(d.Text)
-		delete(res, "warnings")
-		res["warnings"] = []api.Warning{}
 	case "SentimentAnalysis":
 		scores := map[string]float64{"positive": 0.1, "neutral": 0.8, "negative": 0.1}
 		res["sentiment"] = "neutral"

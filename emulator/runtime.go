@@ -63,7 +63,7 @@ func (e *Emulator) runtimePhase(j *runtimeJob, now time.Time) phase {
 
 func (e *Emulator) handleSubmit(c *call) reply {
 	var req api.SubmitRequest
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	docs := req.AnalysisInput.Documents

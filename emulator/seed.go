@@ -18,10 +18,10 @@ type SeedProject struct {
 	// Entities are the categories; empty means those the labels use.
 	Entities  []string       `json:"entities,omitempty"`
 	Documents []SeedDocument `json:"documents"`
-	// ModelLabel is the trained model's label; it defaults to "model" when
-	// DeploymentName is set. With both empty the project is not trained.
+	// ModelLabel is the trained model's label; empty means "model".
 	ModelLabel string `json:"modelLabel,omitempty"`
-	// DeploymentName, when set, deploys the trained model under this name.
+	// DeploymentName, when set, trains the project and deploys the model
+	// under this name; empty leaves the project untrained.
 	DeploymentName string `json:"deploymentName,omitempty"`
 }
 
@@ -45,13 +45,18 @@ func (e *Emulator) Seed(sp SeedProject) error {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
+	if sp.ModelLabel != "" {
+		if err := validName("model", sp.ModelLabel); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
 	if sp.Language == "" {
 		sp.Language = "en"
 	}
 	if sp.Container == "" {
 		sp.Container = sp.Name
 	}
-	if sp.ModelLabel == "" && sp.DeploymentName != "" {
+	if sp.ModelLabel == "" {
 		sp.ModelLabel = "model"
 	}
 	file := sp.exported()
@@ -67,16 +72,14 @@ func (e *Emulator) Seed(sp SeedProject) error {
 	if old, ok := e.projects[sp.Name]; ok {
 		p.created = old.created
 	}
-	if sp.ModelLabel != "" {
+	if sp.DeploymentName != "" {
 		m, aerr := train(p, e.storage, sp.ModelLabel, latestTrainingConfigVersion, now, 0)
 		if aerr != nil {
 			return fmt.Errorf("seed %s: %w", sp.Name, aerr)
 		}
 		p.models[m.label] = m
 		p.trained = now
-		if sp.DeploymentName != "" {
-			p.deploy(sp.DeploymentName, m, now)
-		}
+		p.deploy(sp.DeploymentName, m, now)
 	}
 	e.projects[sp.Name] = p
 	return nil

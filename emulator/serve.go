@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -22,7 +24,11 @@ type call struct {
 	now        time.Time
 	apiVersion string
 	base       string // scheme://host the client used
+	body       []byte
 }
+
+// decode reads the request body as JSON into v; trailing data is an error.
+func (c *call) decode(v any) error { return json.Unmarshal(c.body, v) }
 
 // reply is what a handler answers.
 type reply struct {
@@ -156,8 +162,13 @@ func (e *Emulator) dispatch(r *http.Request, rt route, vars map[string]string, f
 			"The api-version '"+v+"' is not supported. Supported versions: 2022-05-01, 2023-04-01, 2024-11-01 and previews.",
 			api.InnerInvalidParameterValue, "Unsupported api-version.")
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxBodyBytes)
-	c := &call{r: r, vars: vars, apiVersion: v, base: requestBase(r)}
+	// Read the body before taking the lock, so a slow client holds up only
+	// itself.
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))
+	if err != nil {
+		return badJSON(fmt.Errorf("reading the request body: %w", err))
+	}
+	c := &call{r: r, vars: vars, apiVersion: v, base: requestBase(r), body: body}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"sort"
@@ -22,7 +21,7 @@ func (e *Emulator) handleTrain(c *call) reply {
 		return rep
 	}
 	var req api.TrainRequest
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil {
+	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	switch {
