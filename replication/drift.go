@@ -112,10 +112,10 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 			d.addChange(pd.LastDeployedDateTime, fmt.Sprintf("deployment %q redeployed in the primary", pd.DeploymentName))
 		case sd.LastTrainedDateTime.Before(pp.LastModifiedDateTime):
 			// The secondary serves a model trained before the primary's
-			// current labels were imported: a run imported them and then
-			// failed to train. Comparing with the primary alone would
-			// call that in sync.
-			d.addChange(pp.LastModifiedDateTime, fmt.Sprintf("deployment %q predates the last import", to))
+			// current labels: a run imported them and then failed to
+			// train. The deployments' timestamps alone would call that
+			// in sync.
+			d.addChange(pp.LastModifiedDateTime, fmt.Sprintf("deployment %q serves a model older than the primary's labels", to))
 		default:
 			continue
 		}
