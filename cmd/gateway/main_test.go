@@ -63,7 +63,14 @@ func scanForSecrets() []string {
 		check("response", r)
 	}
 	for _, l := range seenTraffic.logs {
-		check("log", l.String())
+		text := l.String()
+		check("log", text)
+		// Document texts are the customer's data: answered, never logged.
+		for _, doc := range []string{probeText, "Fabrikam in São Paulo."} {
+			if strings.Contains(text, doc) {
+				leaks = append(leaks, fmt.Sprintf("log contains the document text %q", doc))
+			}
+		}
 	}
 	if len(seenTraffic.responses) == 0 {
 		leaks = append(leaks, "no responses were recorded: the scan saw nothing")
