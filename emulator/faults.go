@@ -16,7 +16,10 @@ import (
 // Values of Fault.Down.
 const (
 	// DownReset closes the connection of every matching request without an
-	// answer (a TCP reset where the connection allows it).
+	// answer (a TCP reset where the connection allows it). Served through a
+	// ResponseWriter that cannot be hijacked (an httptest.ResponseRecorder,
+	// HTTP/2), the handler panics with http.ErrAbortHandler instead, which
+	// net/http turns into a dropped connection or stream.
 	DownReset = "reset"
 	// DownRefuse closes a Server's listener so new connections are refused,
 	// and resets requests that still arrive on open connections. Clearing
@@ -80,6 +83,10 @@ func (f Fault) Validate() error {
 // SetFault adds f to the region's faults. A DownRefuse fault also closes the
 // listener when the emulator runs in a Server.
 func (e *Emulator) SetFault(f Fault) {
+	if err := f.Validate(); err != nil {
+		// Still added: a test that sets an odd fault sees what it asked for.
+		e.log.Warn("questionable fault", "err", err)
+	}
 	e.mu.Lock()
 	e.faults = append(e.faults, f)
 	hook := e.refuseHook

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"testing"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,4 +107,39 @@ func TestTextLength(t *testing.T) {
 		assert.Equal(t, tc.points, textLength(tc.text, api.StringIndexCodePoint), tc.text)
 		assert.Equal(t, tc.elements, textLength(tc.text, api.StringIndexTextElements), tc.text)
 	}
+}
+
+// FuzzFindOffsets checks that every entity found, read back from the text
+// at its UTF-16 and code point offsets, is the entity's text, and that
+// offsets in every index type grow with the text.
+func FuzzFindOffsets(f *testing.F) {
+	for _, s := range []string{"Müller met 😀 Zoë in Köln", "🇫🇷Paris🇫🇷 Paris", "e\u0301Anna Anna\u0301", "a\r\nAnna\r\n", "\xff Anna \xfe"} {
+		f.Add(s)
+	}
+	spans := spanCounts{}
+	for _, w := range []string{"Anna", "Paris", "Köln", "Zoë", "😀", "Zoë in Köln"} {
+		spans.add(w, "C")
+	}
+	d := spans.build()
+	f.Fuzz(func(t *testing.T, text string) {
+		u16 := utf16.Encode([]rune(text))
+		runes := []rune(text)
+		byU16 := d.find(text, api.StringIndexUTF16)
+		byCP := d.find(text, api.StringIndexCodePoint)
+		byTE := d.find(text, api.StringIndexTextElements)
+		require.Len(t, byCP, len(byU16))
+		require.Len(t, byTE, len(byU16))
+		prev := [3]int{-1, -1, -1}
+		for i, e := range byU16 {
+			require.LessOrEqual(t, e.Offset+e.Length, len(u16))
+			assert.Equal(t, string(utf16.Decode(u16[e.Offset:e.Offset+e.Length])), string([]rune(e.Text)))
+			c := byCP[i]
+			assert.Equal(t, string([]rune(e.Text)), string(runes[c.Offset:c.Offset+c.Length]))
+			for k, off := range []int{e.Offset, c.Offset, byTE[i].Offset} {
+				assert.Greater(t, off, prev[k])
+				prev[k] = off
+			}
+			assert.LessOrEqual(t, byTE[i].Length, c.Length)
+		}
+	})
 }

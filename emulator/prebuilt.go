@@ -74,7 +74,7 @@ func (e *Emulator) handleAnalyze(c *call) reply {
 	}
 	return respond(map[string]any{
 		"kind":    run.kind,
-		"results": run.page(0, len(run.docs), c.r.URL.Query().Get("showStats") == "true"),
+		"results": run.page(0, len(run.docs), strings.EqualFold(c.r.URL.Query().Get("showStats"), "true")),
 	})
 }
 

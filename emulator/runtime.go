@@ -214,7 +214,7 @@ func (e *Emulator) handleJob(c *call) reply {
 	if !valid {
 		return rep
 	}
-	showStats := q.Get("showStats") == "true"
+	showStats := strings.EqualFold(q.Get("showStats"), "true")
 	ph := e.runtimePhase(j, c.now)
 	st := api.JobState{
 		JobID:               j.id,
