@@ -97,7 +97,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	defaults := map[string]string{
 		"GATEWAY_API_KEYS": demoKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
 		"HEALTH_PROBE_INTERVAL": "2s", "BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "5s",
-		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s",
+		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s", "AUTHORING_POSTS_PER_MINUTE": "120",
 	}
 	demoEnv := func(name string) string {
 		if v, ok := fixed[name]; ok {

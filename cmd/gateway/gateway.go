@@ -172,19 +172,20 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, tel *telemetry.T
 		return nil, fmt.Errorf("secondary client: %w", err)
 	}
 	return replication.New(replication.Config{
-		Primary:            primary,
-		Secondary:          secondary,
-		PrimaryName:        cfg.PrimaryName,
-		SecondaryName:      cfg.SecondaryName,
-		Projects:           cfg.Projects,
-		ProjectNames:       cfg.ProjectNames,
-		DeploymentNames:    cfg.DeploymentNames,
-		SecondaryContainer: cfg.SecondaryContainer,
-		Interval:           cfg.ReplicationInterval,
-		CallTimeout:        cfg.UpstreamTimeout,
-		TracerProvider:     tel.TracerProvider,
-		MeterProvider:      tel.MeterProvider,
-		Logger:             log,
+		Primary:                 primary,
+		Secondary:               secondary,
+		PrimaryName:             cfg.PrimaryName,
+		SecondaryName:           cfg.SecondaryName,
+		Projects:                cfg.Projects,
+		ProjectNames:            cfg.ProjectNames,
+		DeploymentNames:         cfg.DeploymentNames,
+		SecondaryContainer:      cfg.SecondaryContainer,
+		Interval:                cfg.ReplicationInterval,
+		CallTimeout:             cfg.UpstreamTimeout,
+		AuthoringPostsPerMinute: cfg.AuthoringPostsPerMin,
+		TracerProvider:          tel.TracerProvider,
+		MeterProvider:           tel.MeterProvider,
+		Logger:                  log,
 	})
 }
 

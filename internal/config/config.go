@@ -45,9 +45,10 @@ type Config struct {
 	DeploymentNamesRaw string   `env:"SECONDARY_DEPLOYMENT_NAMES"`
 	Projects           []string `env:"PROJECT_NAMES" envSeparator:","`
 
-	ReplicationInterval time.Duration `env:"REPLICATION_INTERVAL" envDefault:"24h"`
-	ReplicationEnabled  bool          `env:"REPLICATION_ENABLED" envDefault:"true"`
-	AuthoringAPIVersion string        `env:"AUTHORING_API_VERSION" envDefault:"2022-05-01"`
+	ReplicationInterval  time.Duration `env:"REPLICATION_INTERVAL" envDefault:"24h"`
+	ReplicationEnabled   bool          `env:"REPLICATION_ENABLED" envDefault:"true"`
+	AuthoringAPIVersion  string        `env:"AUTHORING_API_VERSION" envDefault:"2022-05-01"`
+	AuthoringPostsPerMin int           `env:"AUTHORING_POSTS_PER_MINUTE" envDefault:"10"`
 
 	UpstreamTimeout     time.Duration `env:"UPSTREAM_TIMEOUT" envDefault:"10s"`
 	BreakerFailures     uint32        `env:"BREAKER_CONSECUTIVE_FAILURES" envDefault:"5"`
@@ -193,6 +194,9 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		add("MAX_REQUEST_BYTES: must be positive")
+	}
+	if c.AuthoringPostsPerMin < 1 {
+		add("AUTHORING_POSTS_PER_MINUTE: must be at least 1")
 	}
 	if c.RateLimitPerKey < 0 {
 		add("GATEWAY_RATE_LIMIT_PER_MINUTE: must not be negative")

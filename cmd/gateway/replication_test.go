@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"nergateway/emulator"
+)
+
+// replicationRegions returns a primary holding the test project and an
+// empty secondary whose storage container holds the same texts (storage is
+// replicated outside the gateway), unless withoutDocs.
+func replicationRegions(t *testing.T, withoutDocs bool) (*emulator.Server, *emulator.Server) {
+	t.Helper()
+	primary := testRegion(t, "westus2", testPrimaryKey, 0)
+	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
+	seedTestProject(t, primary, testProject, testDeployment)
+	if !withoutDocs {
+		secondary.PutDocument("docs-dr", "01.txt", "Contoso signs the lease in Köln.")
+		secondary.PutDocument("docs-dr", "02.txt", "Fabrikam and Contoso meet in São Paulo.")
+	}
+	return primary, secondary
+}
+
+func replicationEnv(primary, secondary *emulator.Server) map[string]string {
+	return map[string]string{
+		"GATEWAY_API_KEYS":           testGatewayKey,
+		"PRIMARY_ENDPOINT":           primary.URL,
+		"PRIMARY_RESOURCE_KEY":       testPrimaryKey,
+		"SECONDARY_ENDPOINT":         secondary.URL,
+		"SECONDARY_RESOURCE_KEY":     testSecondaryKey,
+		"SECONDARY_CONTAINER_NAME":   "docs-dr",
+		"PROJECT_NAMES":              testProject,
+		"AUTHORING_POSTS_PER_MINUTE": "6000",
+	}
+}
+
+func TestReplicateOnceExitStatus(t *testing.T) {
+	t.Run("success", func(t *testing.T) {
+		primary, secondary := replicationRegions(t, false)
+		env := replicationEnv(primary, secondary)
+		var logs syncBuffer
+		seenTraffic.Lock()
+		seenTraffic.logs = append(seenTraffic.logs, &logs)
+		seenTraffic.Unlock()
+		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs)
+		require.NoError(t, err, logs.String())
+		assert.Equal(t, 1, secondary.Calls("import"))
+		assert.Equal(t, 1, secondary.Calls("train"))
+		assert.Equal(t, 1, secondary.Calls("deploy"))
+
+		// The secondary now answers through the gateway as the primary did.
+		primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
+		gw := startGatewayWith(t, primary, secondary)
+		assertEntities(t, gw.wait(t, gw.submit(t, probeText)))
+
+		// In sync: a second pass costs nothing billable.
+		primary.ClearFaults()
+		require.NoError(t, run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs))
+		assert.Equal(t, 1, secondary.Calls("import"), "no import when in sync")
+		assert.Equal(t, 1, secondary.Calls("train"), "no training when in sync")
+		assert.Equal(t, 1, secondary.Calls("deploy"), "no deployment when in sync")
+	})
+	t.Run("failed project exits non-zero", func(t *testing.T) {
+		primary, secondary := replicationRegions(t, true) // training fails: texts missing
+		env := replicationEnv(primary, secondary)
+		var logs syncBuffer
+		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs)
+		require.Error(t, err)
+		assert.Contains(t, logs.String(), `"state":"failed"`)
+		assert.NotContains(t, err.Error(), testSecondaryKey)
+	})
+	t.Run("usage errors", func(t *testing.T) {
+		primary, secondary := replicationRegions(t, false)
+		env := replicationEnv(primary, secondary)
+		assert.Error(t, run(t.Context(), []string{"replicate"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{}), "--once is required")
+		delete(env, "PROJECT_NAMES")
+		assert.Error(t, run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{}), "nothing to replicate")
+	})
+}
+
+// projectStatus reads one project's replication entry from /status.
+func (g *testGateway) projectStatus(t *testing.T) map[string]any {
+	t.Helper()
+	_, body := g.do(t, http.MethodGet, "/status", nil)
+	var st struct {
+		Replication struct {
+			Enabled  bool             `json:"enabled"`
+			Projects []map[string]any `json:"projects"`
+		} `json:"replication"`
+	}
+	require.NoError(t, json.Unmarshal(body, &st), string(body))
+	require.True(t, st.Replication.Enabled, string(body))
+	require.Len(t, st.Replication.Projects, 1)
+	return st.Replication.Projects[0]
+}
+
+func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
+	primary, secondary := replicationRegions(t, false)
+	env := replicationEnv(primary, secondary)
+	opts := []gatewayOption{withEnv("SECONDARY_CONTAINER_NAME", "docs-dr", "PROJECT_NAMES", testProject,
+		"AUTHORING_POSTS_PER_MINUTE", env["AUTHORING_POSTS_PER_MINUTE"], "REPLICATION_INTERVAL", "1h")}
+	gw := startGatewayWith(t, primary, secondary, opts...)
+
+	eventually(t, "the worker to copy the project at start", func() bool {
+		return gw.projectStatus(t)["state"] == "in-sync"
+	})
+	st := gw.projectStatus(t)
+	assert.NotEmpty(t, st["primaryLastModified"])
+	assert.NotEmpty(t, st["secondaryLastModified"])
+	assert.EqualValues(t, 0, st["lagSeconds"])
+	assert.NotEmpty(t, st["lastSuccess"])
+
+	// A later change in the primary that cannot be trained in the secondary
+	// (its text is missing there) shows as failed with Azure's error code,
+	// once the admin endpoint asks for a check.
+	primary.PutDocument("docs", "03.txt", "Northwind in Zürich.")
+	seedWith := emulator.SeedProject{Name: testProject, Language: "en", Container: "docs", Entities: []string{"Party"},
+		ModelLabel: "m1", DeploymentName: testDeployment,
+		Documents: []emulator.SeedDocument{{Name: "03.txt", Text: "Northwind in Zürich.", Labels: nil}}}
+	seedWith.Documents[0].Labels = append(seedWith.Documents[0].Labels, utf16Label("Northwind in Zürich.", "Northwind", "Party"))
+	require.NoError(t, primary.Seed(seedWith))
+
+	resp, body := gw.do(t, http.MethodPost, "/admin/replication/sync", nil) // gateway key: refused
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, string(body))
+	resp, body = gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	assert.Equal(t, http.StatusAccepted, resp.StatusCode, string(body))
+	eventually(t, "the triggered run to fail on the missing text", func() bool {
+		return gw.projectStatus(t)["state"] == "failed"
+	})
+	st = gw.projectStatus(t)
+	lastErr, _ := st["lastError"].(map[string]any)
+	require.NotNil(t, lastErr, "failed state carries the error: %v", st)
+	assert.NotEmpty(t, lastErr["code"])
+	assert.Equal(t, "train", st["stage"])
+
+	// Once the text is in the secondary's container, the next check heals it.
+	secondary.PutDocument("docs-dr", "03.txt", "Northwind in Zürich.")
+	gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	eventually(t, "the retry to bring the project in sync", func() bool {
+		return gw.projectStatus(t)["state"] == "in-sync"
+	})
+}
+
+func TestAdminAPIOffWithoutAdminKey(t *testing.T) {
+	gw := startGateway(t, withEnv("GATEWAY_ADMIN_KEY", ""))
+	resp, body := gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
+	assert.True(t, strings.Contains(string(body), `"error"`), "Azure-shaped error: %s", body)
+}
