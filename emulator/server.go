@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -133,19 +134,49 @@ func (s *Server) setRefusing(on bool) {
 // Close stops the listeners, closes every connection and waits for the
 // serving goroutines to end.
 func (s *Server) Close() {
+	if !s.markClosed() {
+		return
+	}
+	_ = s.hs.Close()
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+	s.wg.Wait()
+}
+
+// Shutdown stops the listeners and waits for requests in flight to finish
+// or ctx to end, then closes what is left (as Close).
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.markClosed() {
+		return nil
+	}
+	err := s.hs.Shutdown(ctx)
+	if s.admin != nil {
+		err = errors.Join(err, s.admin.Shutdown(ctx))
+	}
+	_ = s.hs.Close()
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+	s.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("emulator %s: shutting down: %w", s.Name(), err)
+	}
+	return nil
+}
+
+// markClosed records that the server is closing and detaches it from the
+// emulator's refuse faults; false if it was already closing.
+func (s *Server) markClosed() bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	s.closed = true
 	s.mu.Unlock()
 	s.Emulator.mu.Lock()
 	s.Emulator.refuseHook = nil
 	s.Emulator.mu.Unlock()
-	_ = s.hs.Close()
-	if s.admin != nil {
-		_ = s.admin.Close()
-	}
-	s.wg.Wait()
+	return true
 }

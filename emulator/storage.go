@@ -24,6 +24,8 @@ func (s storage) get(container, name string) (string, bool) {
 func (e *Emulator) PutDocument(container, name, text string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Jobs that ended before this write must not see it.
+	e.settle(e.now())
 	e.storage.put(container, name, text)
 }
 

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)
 	}
-	defer s.Close()
+	defer s.Close() // after Shutdown, or when seeding fails
 	for _, sp := range seeds {
 		if err := s.Seed(sp); err != nil {
 			return fmt.Errorf("seeding %s: %w", c.seedFile, err)
@@ -94,8 +94,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintln(stdout)
 	<-ctx.Done()
-	return nil
+	// A fresh context: ctx is already done.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return s.Shutdown(shutdownCtx)
 }
+
+// shutdownTimeout bounds how long requests in flight (a latency fault, say)
+// may hold up the exit.
+const shutdownTimeout = 5 * time.Second
 
 // readSeeds reads one SeedProject or a JSON list of them.
 func readSeeds(path string) ([]emulator.SeedProject, error) {
