@@ -1,6 +1,14 @@
 package proxy
 
 import (
+	"context"
+	"io"
+	"net/url"
+	"runtime"
+	"strconv"
+	"time"
+
+	"nergateway/internal/region"
 	"net/http"
 	"strings"
 	"testing"
@@ -107,5 +115,458 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 	}
 	if !event {
 		t.Error("no failover event on the request span")
+	}
+}
+
+func TestBreakerOpensAfterFailuresThenPrimaryGetsNoTraffic(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	primary.Always(http.StatusServiceUnavailable)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 3})
+
+	for i := range 10 {
+		sub := h.submit("proj", "prod")
+		if sub.status != http.StatusAccepted {
+			t.Fatalf("submit %d: %d %s", i, sub.status, sub.body)
+		}
+		if _, idx, _ := decodeToken(jobID(t, sub.header.Get("Operation-Location"))); idx != 1 {
+			t.Fatalf("submit %d owned by region %d", i, idx)
+		}
+	}
+	if got := primary.Calls(RouteSubmit); got != 3 {
+		t.Errorf("primary got %d submits, want 3 (then its breaker is open)", got)
+	}
+	if h.regions[0].State() != region.StateOpen {
+		t.Errorf("primary breaker %s", h.regions[0].State())
+	}
+	if got := secondary.Calls(RouteSubmit); got != 10 {
+		t.Errorf("secondary got %d submits, want 10", got)
+	}
+	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_503"}); n != 3 {
+		t.Errorf("failovers with reason status_503: %d", n)
+	}
+}
+
+func TestRateLimitParksPrimary(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	primary.retryAft = "120"
+	primary.Script(http.StatusTooManyRequests)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1})
+
+	for range 3 {
+		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", sub.status, sub.body)
+		}
+	}
+	if primary.TotalCalls() != 1 || secondary.Calls(RouteSubmit) != 3 {
+		t.Errorf("primary calls %d (want 1), secondary submits %d (want 3)", primary.TotalCalls(), secondary.Calls(RouteSubmit))
+	}
+	// A 429 does not trip the breaker, even with a threshold of 1.
+	if h.regions[0].State() != region.StateClosed {
+		t.Errorf("breaker %s after a 429", h.regions[0].State())
+	}
+	if until := h.regions[0].ParkedUntil(); time.Until(until) < 100*time.Second {
+		t.Errorf("parked until %v, want about 120s from now", until)
+	}
+	// Polls of a job the parked primary owns get 503 + Retry-After, no call.
+	tok, _ := encodeToken(newV4(), 0)
+	poll := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
+	if poll.status != http.StatusServiceUnavailable || poll.errorCode(t) != api.CodeServiceUnavailable {
+		t.Fatalf("poll of a parked owner: %d %s", poll.status, poll.body)
+	}
+	if ra, _ := strconv.Atoi(poll.header.Get("Retry-After")); ra < 100 || ra > 120 {
+		t.Errorf("Retry-After %q, want about 120", poll.header.Get("Retry-After"))
+	}
+	if primary.TotalCalls() != 1 {
+		t.Errorf("parked primary was called")
+	}
+}
+
+func TestClientErrorPassedThroughWithoutFailover(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1})
+
+	bad := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", `{"tasks":"not an array"}`)
+	if bad.status != http.StatusBadRequest || bad.errorCode(t) != api.CodeInvalidRequest {
+		t.Fatalf("got %d %s", bad.status, bad.body)
+	}
+	if bad.header.Get("apim-request-id") != "req-p" {
+		t.Errorf("apim-request-id not relayed: %q", bad.header.Get("apim-request-id"))
+	}
+	if secondary.TotalCalls() != 0 {
+		t.Errorf("secondary called %d times for a client error", secondary.TotalCalls())
+	}
+	if h.regions[0].State() != region.StateClosed {
+		t.Errorf("a client error tripped the breaker")
+	}
+	// A scripted 409 with a body that names the region's host: relayed,
+	// host replaced.
+	primary.Script(http.StatusConflict)
+	conflict := h.submit("proj", "prod")
+	if conflict.status != http.StatusConflict || strings.Contains(string(conflict.body), primary.host) {
+		t.Fatalf("got %d %s", conflict.status, conflict.body)
+	}
+	if !strings.Contains(string(conflict.body), "Scripted409") {
+		t.Errorf("the region's error body was not relayed: %s", conflict.body)
+	}
+}
+
+func TestRegionKeyRejectedFailsOver(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	up := primary.upstream()
+	up.key = "wrong-region-key-" + randHex(6)
+	h := newHarness(t, []upstream{up, secondary.upstream()}, harnessOptions{})
+	if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", sub.status, sub.body)
+	}
+	if primary.Calls(RouteSubmit) != 1 || secondary.Calls(RouteSubmit) != 1 {
+		t.Errorf("calls: primary %d secondary %d", primary.Calls(RouteSubmit), secondary.Calls(RouteSubmit))
+	}
+	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_401"}); n != 1 {
+		t.Errorf("failovers for 401: %d", n)
+	}
+}
+
+func TestStickyPollsAcrossFailover(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 5})
+
+	a := h.submit("proj", "prod")
+	primary.Script(http.StatusInternalServerError)
+	b := h.submit("proj", "prod")
+	if a.status != 202 || b.status != 202 {
+		t.Fatalf("submits: %d %d", a.status, b.status)
+	}
+	idA, idB := jobID(t, a.header.Get("Operation-Location")), jobID(t, b.header.Get("Operation-Location"))
+	if _, i, _ := decodeToken(idA); i != 0 {
+		t.Fatalf("job A on region %d", i)
+	}
+	if _, i, _ := decodeToken(idB); i != 1 {
+		t.Fatalf("job B on region %d", i)
+	}
+	// The primary is healthy again: each job is polled where it lives.
+	for _, tt := range []struct {
+		opLoc, id string
+		f         *fakeRegion
+	}{{a.header.Get("Operation-Location"), idA, primary}, {b.header.Get("Operation-Location"), idB, secondary}} {
+		before := tt.f.Calls(RouteJob)
+		poll := h.do(http.MethodGet, tt.opLoc, "")
+		if poll.status != 200 || poll.json(t)["jobId"] != tt.id {
+			t.Fatalf("poll %s: %d %s", tt.id, poll.status, poll.body)
+		}
+		if tt.f.Calls(RouteJob) != before+1 {
+			t.Errorf("poll of %s did not reach its owner", tt.id)
+		}
+	}
+	// The primary fails while job B is polled: B is unaffected; A's poll
+	// is a 503 (never failed over to a region without the job).
+	primary.Always(http.StatusServiceUnavailable)
+	if poll := h.do(http.MethodGet, b.header.Get("Operation-Location"), ""); poll.status != 200 {
+		t.Fatalf("poll B while the primary fails: %d", poll.status)
+	}
+	pollA := h.do(http.MethodGet, a.header.Get("Operation-Location"), "")
+	if pollA.status != http.StatusServiceUnavailable || pollA.header.Get("Retry-After") == "" {
+		t.Fatalf("poll A while its owner fails: %d %v", pollA.status, pollA.header)
+	}
+	if secondary.Calls(RouteJob) != 2 {
+		t.Errorf("A's poll failed over to the secondary")
+	}
+}
+
+func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 2, config: func(c *Config) { c.OpenRetryAfter = 30 * time.Second }})
+	a := h.submit("proj", "prod")
+	primary.Always(http.StatusBadGateway)
+	h.submit("proj", "prod")
+	h.submit("proj", "prod")
+	if h.regions[0].State() != region.StateOpen {
+		t.Fatalf("primary breaker %s", h.regions[0].State())
+	}
+	calls := primary.TotalCalls()
+	for _, path := range []string{a.header.Get("Operation-Location"),
+		h.gw.URL + api.JobsPath + "/" + jobID(t, a.header.Get("Operation-Location")) + ":cancel?api-version=2023-04-01"} {
+		method := http.MethodGet
+		if strings.Contains(path, ":cancel") {
+			method = http.MethodPost
+		}
+		got := h.do(method, path, "")
+		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "30" || got.errorCode(t) != api.CodeServiceUnavailable {
+			t.Errorf("%s %s: %d Retry-After %q %s", method, path, got.status, got.header.Get("Retry-After"), got.body)
+		}
+	}
+	if primary.TotalCalls() != calls || secondary.Calls(RouteJob)+secondary.Calls(RouteCancel) != 0 {
+		t.Errorf("a region was called for a job whose owner is open")
+	}
+	if n := h.counter("gateway.requests", map[string]string{"route": RouteJob, "outcome": "breaker_open"}); n != 1 {
+		t.Errorf("requests{job, breaker_open} = %d", n)
+	}
+}
+
+func TestCancelRoutedToOwner(t *testing.T) {
+	secondary := newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
+	sub := h.submit("proj", "prod")
+	id := jobID(t, sub.header.Get("Operation-Location"))
+	c := h.do(http.MethodPost, api.JobsPath+"/"+id+":cancel?api-version=2023-04-01", "")
+	if c.status != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", c.status, c.body)
+	}
+	if want := h.gw.URL + api.JobsPath + "/" + id + "?api-version=2023-04-01"; c.header.Get("Operation-Location") != want {
+		t.Errorf("cancel operation-location %q, want %q", c.header.Get("Operation-Location"), want)
+	}
+	if secondary.Calls(RouteCancel) != 1 {
+		t.Errorf("cancel did not reach the owner")
+	}
+	if got := h.do(http.MethodGet, c.header.Get("Operation-Location"), ""); got.json(t)["status"] != "cancelled" {
+		t.Errorf("status after cancel: %s", got.body)
+	}
+	if got := h.do(http.MethodGet, api.JobsPath+"/"+id+":cancel", ""); got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != "POST" {
+		t.Errorf("GET on cancel: %d Allow %q", got.status, got.header.Get("Allow"))
+	}
+}
+
+func TestSyncAnalyzeFailsOver(t *testing.T) {
+	secondary := newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
+	got := h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
+		`{"kind":"EntityRecognition","analysisInput":{"documents":[{"id":"1","text":"hi"}]}}`)
+	if got.status != http.StatusOK || got.json(t)["kind"] != "EntityRecognitionResults" {
+		t.Fatalf("sync: %d %s", got.status, got.body)
+	}
+	if secondary.Calls(RouteAnalyze) != 1 {
+		t.Errorf("secondary analyze calls %d", secondary.Calls(RouteAnalyze))
+	}
+}
+
+func TestMalformedAndForeignJobIDsAre404WithoutCalls(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{})
+	tok5, _ := encodeToken(newV4(), 5)
+	for _, path := range []string{
+		api.JobsPath + "/" + tok5,                     // a token of a region not configured
+		api.JobsPath + "/not%2Fa%2Fjob",               // encoded slash
+		api.JobsPath + "/..%2F..%2Fauthoring",         // traversal
+		api.JobsPath + "/a.b",                         // dot
+		api.JobsPath + "/%0d%0aX-Injected:%201",       // CR/LF
+		api.JobsPath + "/" + strings.Repeat("a", 200), // too long
+		api.JobsPath + "/",                            // empty
+		api.JobsPath + "/a/b",                         // extra segment
+		api.JobsPath + "/%41BC%25",                    // percent in the id
+		"/language/analyze-text/other",
+		"/language/unknown",
+	} {
+		got := h.do(http.MethodGet, path+"?api-version=2023-04-01", "")
+		if got.status != http.StatusNotFound || got.errorCode(t) != api.CodeNotFound {
+			t.Errorf("GET %s: %d %s", path, got.status, got.body)
+		}
+	}
+	if n := primary.TotalCalls() + secondary.TotalCalls(); n != 0 {
+		t.Errorf("%d upstream calls for malformed ids", n)
+	}
+	// Wrong methods on known paths.
+	for _, tt := range []struct{ method, path, allow string }{
+		{http.MethodGet, api.JobsPath, "POST"},
+		{http.MethodDelete, api.JobsPath + "/" + tok5[:0] + newV4(), "GET"},
+		{http.MethodGet, api.SyncAnalyzePath, "POST"},
+	} {
+		got := h.do(tt.method, tt.path, "")
+		if got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: %d Allow %q", tt.method, tt.path, got.status, got.header.Get("Allow"))
+		}
+	}
+}
+
+func TestPassthroughIDsResolvedByAsking(t *testing.T) {
+	secondary := newFakeRegion(t, "s")
+	n := 0
+	secondary.newID = func() string { n++; return "legacy_job_" + strconv.Itoa(n) } // not a UUID
+	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{failures: 1})
+	sub := h.submit("proj", "prod")
+	id := jobID(t, sub.header.Get("Operation-Location"))
+	if id != "legacy_job_1" {
+		t.Fatalf("passthrough id changed: %s", id)
+	}
+	// The replica that issued it remembers the owner: one call.
+	if got := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); got.status != 200 || secondary.Calls(RouteJob) != 1 {
+		t.Fatalf("poll: %d, secondary job calls %d", got.status, secondary.Calls(RouteJob))
+	}
+
+	// Another replica (a fresh proxy, both regions up) asks in order.
+	primary2 := newFakeRegion(t, "p2")
+	h2 := newHarness(t, []upstream{primary2.upstream(), secondary.upstream()}, harnessOptions{})
+	got := h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
+	if got.status != 200 || got.json(t)["jobId"] != id {
+		t.Fatalf("fallback poll: %d %s", got.status, got.body)
+	}
+	if primary2.Calls(RouteJob) != 1 || secondary.Calls(RouteJob) != 2 {
+		t.Errorf("fallback calls: primary %d, secondary %d", primary2.Calls(RouteJob), secondary.Calls(RouteJob))
+	}
+	// Now cached: the next poll goes straight to the owner.
+	h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
+	if primary2.Calls(RouteJob) != 1 {
+		t.Errorf("cached owner not used")
+	}
+	// A UUID nobody has: every region says 404, so does the gateway.
+	if got := h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", ""); got.status != http.StatusNotFound {
+		t.Errorf("unknown job: %d %s", got.status, got.body)
+	}
+	// With the primary failing, an unknown id is not declared gone.
+	primary2.Always(http.StatusInternalServerError)
+	if got := h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", ""); got.status != http.StatusServiceUnavailable {
+		t.Errorf("unknown job while the primary fails: %d %s", got.status, got.body)
+	}
+}
+
+func TestOversizedBodyIs413(t *testing.T) {
+	primary := newFakeRegion(t, "p")
+	h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.MaxRequestBytes = 1024 }})
+	big := `{"tasks":[],"analysisInput":{"documents":[{"id":"1","text":"` + strings.Repeat("x", 2000) + `"}]}}`
+	got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", big)
+	if got.status != http.StatusRequestEntityTooLarge || got.errorCode(t) != api.CodeRequestTooLarge {
+		t.Fatalf("got %d %s", got.status, got.body)
+	}
+	// Without Content-Length (chunked), the cap still holds.
+	req, _ := http.NewRequest(http.MethodPost, h.gw.URL+api.JobsPath, io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked: %d", resp.StatusCode)
+	}
+	if primary.TotalCalls() != 0 {
+		t.Errorf("oversized body reached the region")
+	}
+}
+
+func TestNameMappingBothWays(t *testing.T) {
+	secondary := newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{config: func(c *Config) {
+		c.ProjectNames = map[string]string{"proj": "proj-dr"}
+		c.DeploymentNames = map[string]string{"prod": "prod-dr"}
+	}})
+	sub := h.submit("proj", "prod")
+	if sub.status != 202 {
+		t.Fatalf("submit: %d %s", sub.status, sub.body)
+	}
+	want := strings.Replace(submitBody("proj", "prod"), `"projectName":"proj"`, `"projectName":"proj-dr"`, 1)
+	want = strings.Replace(want, `"deploymentName":"prod"`, `"deploymentName":"prod-dr"`, 1)
+	if got := string(secondary.LastBody()); got != want {
+		t.Fatalf("secondary received\n%s\nwant\n%s", got, want)
+	}
+	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
+	body := poll.json(t)
+	results := body["tasks"].(map[string]any)["items"].([]any)[0].(map[string]any)["results"].(map[string]any)
+	if results["projectName"] != "proj" || results["deploymentName"] != "prod" {
+		t.Errorf("results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
+	}
+	if body["futureField"] == nil || !strings.Contains(string(poll.body), `"newThing":"x"`) || !strings.Contains(string(poll.body), `[1,2.50,true]`) {
+		t.Errorf("unknown members changed: %s", poll.body)
+	}
+}
+
+func TestForwardedHeadersOnlyWhenTrusted(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		primary := newFakeRegion(t, "p")
+		h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.TrustForwardedHeaders = trusted }})
+		sub := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", submitBody("proj", "prod"),
+			"X-Forwarded-Proto", "https", "X-Forwarded-Host", "ner.example.com, inner.local")
+		opLoc := sub.header.Get("Operation-Location")
+		want := h.gw.URL + api.JobsPath + "/"
+		if trusted {
+			want = "https://ner.example.com" + api.JobsPath + "/"
+		}
+		if !strings.HasPrefix(opLoc, want) {
+			t.Errorf("trusted=%v: operation-location %q, want prefix %q", trusted, opLoc, want)
+		}
+		if primary.LastHeader().Get("X-Forwarded-Host") != "" {
+			t.Errorf("X-Forwarded-Host forwarded to the region")
+		}
+	}
+	// A configured public URL wins over everything.
+	primary := newFakeRegion(t, "p")
+	pub, _ := url.Parse("https://gw.example.com/ner/")
+	h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.PublicURL = pub; c.TrustForwardedHeaders = true }})
+	sub := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", submitBody("proj", "prod"), "X-Forwarded-Host", "evil.example.com")
+	if got := sub.header.Get("Operation-Location"); !strings.HasPrefix(got, "https://gw.example.com/ner"+api.JobsPath+"/") {
+		t.Errorf("operation-location %q ignores PublicURL", got)
+	}
+	// A Host that cannot go into a URL is refused.
+	if got := h.do(http.MethodPost, api.JobsPath, submitBody("p", "d"), "Host", "a b"); got.status != http.StatusBadRequest {
+		t.Logf("bad Host: %d (the Go client may refuse to send it)", got.status)
+	}
+}
+
+func TestAuthoringGoesToThePrimaryOnly(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 2})
+	list := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01&top=1", "")
+	if list.status != 200 {
+		t.Fatalf("list: %d %s", list.status, list.body)
+	}
+	next, _ := list.json(t)["nextLink"].(string)
+	if !strings.HasPrefix(next, h.gw.URL+api.AuthoringProjectsPath+"?") {
+		t.Errorf("nextLink %q not rewritten", next)
+	}
+	exp := h.do(http.MethodPost, api.ProjectPath("p1")+"/:export?api-version=2022-05-01&stringIndexType=Utf16CodeUnit", `{"assetsToExport":["*"]}`)
+	opLoc := exp.header.Get("Operation-Location")
+	if exp.status != 202 || !strings.HasPrefix(opLoc, h.gw.URL+api.ProjectPath("p1")+"/export/jobs/") || !strings.Contains(opLoc, "_637858368000000000") {
+		t.Fatalf("export: %d %q", exp.status, opLoc)
+	}
+	st := h.do(http.MethodGet, opLoc, "")
+	if ru, _ := st.json(t)["resultUrl"].(string); !strings.HasPrefix(ru, h.gw.URL+"/language/authoring/") {
+		t.Errorf("resultUrl %q not rewritten", ru)
+	}
+	// The primary fails: 503 + Retry-After, never the secondary.
+	primary.Always(http.StatusInternalServerError)
+	for range 3 {
+		got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
+		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") == "" {
+			t.Errorf("authoring while the primary fails: %d %v", got.status, got.header)
+		}
+	}
+	if secondary.TotalCalls() != 0 {
+		t.Errorf("authoring reached the secondary")
+	}
+	if got := h.do(http.MethodGet, "/language/authoring/analyze-text/projects/../../analyze-text/jobs", ""); got.status != http.StatusNotFound {
+		t.Errorf("dot segments: %d", got.status)
+	}
+}
+
+func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	primary.block, secondary.block = block, block
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 5, config: func(c *Config) { c.UpstreamTimeout = 50 * time.Millisecond }})
+	got := h.submit("proj", "prod")
+	if got.status != http.StatusGatewayTimeout || got.errorCode(t) != api.CodeTimeout {
+		t.Fatalf("both regions time out: %d %s", got.status, got.body)
+	}
+	if primary.Calls(RouteSubmit) != 1 || secondary.Calls(RouteSubmit) != 1 {
+		t.Errorf("calls %d %d", primary.Calls(RouteSubmit), secondary.Calls(RouteSubmit))
+	}
+
+	// A client that gives up: nothing charged to the region.
+	h2 := newHarness(t, []upstream{primary.upstream()}, harnessOptions{failures: 1, config: func(c *Config) { c.UpstreamTimeout = time.Minute }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan reply)
+	go func() { done <- h2.doCtx(ctx, http.MethodPost, api.JobsPath, submitBody("p", "d")) }()
+	for primary.Calls(RouteSubmit) < 2 {
+		runtime.Gosched()
+	}
+	cancel()
+	<-done
+	waitFor := func(cond func() bool) {
+		for !cond() {
+			runtime.Gosched()
+		}
+	}
+	waitFor(func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
+	if h2.regions[0].State() != region.StateClosed {
+		t.Errorf("a client's cancel tripped the breaker (threshold 1)")
 	}
 }

@@ -112,12 +112,22 @@ func findNeedle(src []byte, from int, r replacement) int {
 		}
 		at := from + i
 		end := at + len(r.old)
-		if !r.hostBoundary || end == len(src) || !continuesHost(src[end]) {
+		if !r.hostBoundary || end == len(src) || !continues(r.old, src[end]) {
 			return at
 		}
 		from = at + 1
 	}
 	return -1
+}
+
+// continues reports whether c, right after needle, would make the match
+// part of a longer host or port: after a port only a digit can, after a
+// host name any host character or a port can.
+func continues(needle string, c byte) bool {
+	if i := strings.LastIndexByte(needle, ':'); i >= 0 && !strings.Contains(needle[i:], "/") {
+		return '0' <= c && c <= '9'
+	}
+	return continuesHost(c)
 }
 
 // continuesHost reports whether c could extend a host or port.
@@ -202,11 +212,15 @@ func newNameMap(m map[string]string) nameMap {
 
 func (m nameMap) empty() bool { return len(m.to) == 0 }
 
-// mentioned reports whether body holds any mapped name as a JSON string
-// (names are letters, digits and _.- so their JSON form is literal). When it
+// mentioned reports whether body may hold a mapped name as a JSON string:
+// the name quoted (names are letters, digits and _.- so their JSON form is
+// literal), or any \u escape, behind which a name could hide. When it
 // does not, no value at any path can need mapping and the body is not
 // parsed.
 func (m nameMap) mentioned(body []byte) bool {
+	if len(m.needle) > 0 && bytes.Contains(body, []byte(`\u`)) {
+		return true // a name could hide behind an escape
+	}
 	for _, n := range m.needle {
 		if bytes.Contains(body, n) {
 			return true

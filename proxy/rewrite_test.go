@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+)
+
+func TestMapNamesKeepsEverythingElse(t *testing.T) {
+	projects := newNameMap(map[string]string{"proj": "proj-dr"})
+	deployments := newNameMap(map[string]string{"prod": "prod-dr"})
+	in := `{ "displayName" : "proj",
+  "analysisInput":{"documents":[{"id":"1","text":"proj and prod are words here","language":"en"}]},
+  "tasks":[
+    {"kind":"CustomEntityRecognition","parameters":{"projectName":"proj","deploymentName":"prod","stringIndexType":"Utf16CodeUnit","x":1.50e3}},
+    {"kind":"CustomEntityRecognition","parameters":{"projectName":"other","deploymentName":"prod"},"futureTaskField":{"nested":[null,true]}}
+  ],
+  "futureTopField":"\u00e9\"proj\""}`
+	want := strings.Replace(in, `"projectName":"proj"`, `"projectName":"proj-dr"`, 1)
+	want = strings.ReplaceAll(want, `"deploymentName":"prod"`, `"deploymentName":"prod-dr"`)
+	got := mapNames([]byte(in), requestNamePaths, projects, deployments)
+	if string(got) != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+
+	// Mapping back restores the client's names in results.
+	back := mapNames([]byte(`{"jobId":"x","tasks":{"items":[{"results":{"projectName":"proj-dr","deploymentName":"prod-dr","documents":[{"id":"1","entities":[{"text":"proj-dr"}]}]}}]}}`),
+		resultNamePaths, newNameMap(map[string]string{"proj-dr": "proj"}), newNameMap(map[string]string{"prod-dr": "prod"}))
+	if want := `{"jobId":"x","tasks":{"items":[{"results":{"projectName":"proj","deploymentName":"prod","documents":[{"id":"1","entities":[{"text":"proj-dr"}]}]}}]}}`; string(back) != want {
+		t.Fatalf("mapped back:\n%s\nwant\n%s", back, want)
+	}
+
+	// Sync calls: parameters at the top.
+	sync := mapNames([]byte(`{"kind":"EntityRecognition","parameters":{"projectName":"proj","modelVersion":"latest"}}`), requestNamePaths, projects, deployments)
+	if !bytes.Contains(sync, []byte(`"projectName":"proj-dr"`)) {
+		t.Errorf("sync parameters not mapped: %s", sync)
+	}
+
+	// Escaped and differently-cased member names still match; escaped
+	// values are compared unescaped.
+	esc := mapNames([]byte(`{"tasks":[{"parameters":{"ProjectName":"pr\u006fj"}}]}`), requestNamePaths, projects, deployments)
+	if string(esc) != `{"tasks":[{"parameters":{"ProjectName":"proj-dr"}}]}` {
+		t.Errorf("escaped: %s", esc)
+	}
+
+	// Not JSON, or nothing mentioned: the very same bytes come back.
+	for _, s := range []string{`{"tasks":[{"parameters":{"projectName":"proj"}}]`, `{"tasks":[]}`, ``, `proj`} {
+		if got := mapNames([]byte(s), requestNamePaths, projects, deployments); string(got) != s {
+			t.Errorf("mapNames(%q) = %q", s, got)
+		}
+	}
+}
+
+func TestRewriteJSONStringsAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range []string{`{}`, `[]`, `""`, `0`, `-0.5e+10`, `true`, `null`, ` {"a" : [1, {"b":"c\n"}] } `,
+		`{"a":}`, `[1,]`, `{"a" 1}`, `01`, `1.`, `"\x"`, `"` + "\x01" + `"`, `[`, `{"a":1}x`, `tru`, `"\u12"`} {
+		_, _, err := rewriteJSONStrings([]byte(s), nil, nil)
+		if (err == nil) != json.Valid([]byte(s)) {
+			t.Errorf("%q: scanner err %v, json.Valid %v", s, err, json.Valid([]byte(s)))
+		}
+	}
+	deep := strings.Repeat("[", maxJSONDepth+10) + strings.Repeat("]", maxJSONDepth+10)
+	if _, _, err := rewriteJSONStrings([]byte(deep), nil, nil); err == nil {
+		t.Error("no depth limit")
+	}
+}
+
+// FuzzRewriteJSON: the scanner accepts exactly the texts encoding/json
+// accepts (below the depth limit), an identity rewrite changes nothing, and
+// a real mapping keeps the text valid JSON with the same value elsewhere.
+func FuzzRewriteJSON(f *testing.F) {
+	f.Add(submitBody("proj", "prod"))
+	f.Add(`{"tasks":{"items":[{"results":{"projectName":"proj","deploymentName":"prod"}}]}}`)
+	f.Add(`{"parameters":{"projectName":"pr\u006fj"}}`)
+	f.Add(`[1, 2.5e-3, "x", null, true, {"a":[]}]`)
+	f.Add(`{"a":"\ud800"}`)
+	projects := newNameMap(map[string]string{"proj": "proj-dr"})
+	deployments := newNameMap(map[string]string{"prod": "prod-dr"})
+	f.Fuzz(func(t *testing.T, s string) {
+		src := []byte(s)
+		out, changed, err := rewriteJSONStrings(src, requestNamePaths, func(int, []byte) ([]byte, bool) { return nil, false })
+		if bytes.Count(src, []byte("["))+bytes.Count(src, []byte("{")) < maxJSONDepth {
+			if (err == nil) != json.Valid(src) {
+				t.Fatalf("scanner err %v, json.Valid %v", err, json.Valid(src))
+			}
+		}
+		if changed || !bytes.Equal(out, src) {
+			t.Fatal("identity rewrite changed the text")
+		}
+		if err != nil {
+			return
+		}
+		mapped := mapNames(src, requestNamePaths, projects, deployments)
+		if !json.Valid(mapped) {
+			t.Fatalf("mapping made invalid JSON: %s", mapped)
+		}
+		var a, b any
+		_ = json.Unmarshal(src, &a)
+		_ = json.Unmarshal(mapped, &b)
+		if !bytes.Equal(mapped, src) && reflect.DeepEqual(a, b) {
+			t.Fatalf("bytes changed but the value did not: %s", mapped)
+		}
+	})
+}
+
+func TestReplaceAllHostBoundary(t *testing.T) {
+	reps := []replacement{
+		{old: "http://10.0.0.1:80", new: "https://gw", hostBoundary: true},
+		{old: "10.0.0.1:80", new: "gw", hostBoundary: true},
+		{old: "c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11", new: "TOKEN"},
+	}
+	in := `{"a":"http://10.0.0.1:80/language/x/c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11?q=1","b":"http://10.0.0.1:8080/y","c":"on 10.0.0.1:80.","d":"10.0.0.1:80"}`
+	want := `{"a":"https://gw/language/x/TOKEN?q=1","b":"http://10.0.0.1:8080/y","c":"on gw.","d":"gw"}`
+	got, changed := replaceAll(nil, []byte(in), reps)
+	if string(got) != want || !changed {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got, changed := replaceAll(nil, []byte("nothing here"), reps); changed || string(got) != "nothing here" {
+		t.Errorf("got %q %v", got, changed)
+	}
+}
+
+func TestRewriteLocation(t *testing.T) {
+	ep, _ := url.Parse("https://myres.cognitiveservices.azure.com/")
+	r0, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: ep, Key: secret.Secret("k")})
+	ep1, _ := url.Parse("https://dr.cognitiveservices.azure.com/prefix")
+	r1, _ := region.New(region.Config{Name: "eastus", Role: region.RoleSecondary, Endpoint: ep1, Key: secret.Secret("k")})
+	p, err := New(Config{Regions: []*region.Region{r0, r1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11"
+	tok0, _ := encodeToken(id, 0)
+	tok1, _ := encodeToken(id, 1)
+	c := &call{public: "https://gw.example.com/ner", r: &http.Request{}}
+	for _, tt := range []struct {
+		in   string
+		idx  int
+		want string
+		ok   bool
+	}{
+		{"https://myres.cognitiveservices.azure.com/language/analyze-text/jobs/" + id + "?api-version=2023-04-01", 0,
+			"https://gw.example.com/ner/language/analyze-text/jobs/" + tok0 + "?api-version=2023-04-01", true},
+		{"https://dr.cognitiveservices.azure.com/prefix/language/analyze-text/jobs/" + id, 1,
+			"https://gw.example.com/ner/language/analyze-text/jobs/" + tok1, true},
+		// A regional host other than the configured one is still a region URL.
+		{"https://westus2.api.cognitive.microsoft.com/language/analyze-text/jobs/" + id + ":cancel?api-version=2022-05-01", 0,
+			"https://gw.example.com/ner/language/analyze-text/jobs/" + tok0 + ":cancel?api-version=2022-05-01", true},
+		{"https://myres.cognitiveservices.azure.com/language/authoring/analyze-text/projects/p/train/jobs/abc_123?api-version=2022-05-01", 0,
+			"https://gw.example.com/ner/language/authoring/analyze-text/projects/p/train/jobs/abc_123?api-version=2022-05-01", true},
+		{"https://myres.cognitiveservices.azure.com/somewhere-else", 0, "", false},
+		{"/relative/path", 0, "/relative/path", true},
+		{"https://storage.example.com/blob", 0, "https://storage.example.com/blob", true},
+	} {
+		got, ok := p.rewriteLocation(tt.in, c, tt.idx)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("rewriteLocation(%q) = %q %v, want %q %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+	// A non-v4 id is handed out as is and its owner remembered.
+	odd := "job_12345"
+	got, _ := p.rewriteLocation("https://dr.cognitiveservices.azure.com/prefix/language/analyze-text/jobs/"+odd, c, 1)
+	if !strings.HasSuffix(got, "/jobs/"+odd) {
+		t.Errorf("passthrough id rewritten: %s", got)
+	}
+	if owner, ok := p.owners.get(odd, time.Now()); !ok || owner != 1 {
+		t.Errorf("owner of %s not remembered: %d %v", odd, owner, ok)
+	}
+}
+
+func TestUpstreamHeader(t *testing.T) {
+	in := http.Header{
+		"Ocp-Apim-Subscription-Key": {"client"},
+		"Authorization":             {"Bearer x"},
+		"Connection":                {"keep-alive, X-Hop"},
+		"X-Hop":                     {"1"},
+		"Te":                        {"trailers"},
+		"Accept-Encoding":           {"gzip"},
+		"Content-Type":              {"application/json"},
+		"X-Ms-Client-Request-Id":    {"abc"},
+		"Traceparent":               {"00-..."},
+	}
+	out := upstreamHeader(in)
+	for _, k := range []string{"Ocp-Apim-Subscription-Key", "Authorization", "Connection", "X-Hop", "Te", "Accept-Encoding"} {
+		if out.Get(k) != "" {
+			t.Errorf("%s forwarded", k)
+		}
+	}
+	for _, k := range []string{"Content-Type", "X-Ms-Client-Request-Id"} {
+		if out.Get(k) == "" {
+			t.Errorf("%s dropped", k)
+		}
+	}
+	if in.Get("Ocp-Apim-Subscription-Key") == "" {
+		t.Error("the client's header map was modified")
+	}
+}

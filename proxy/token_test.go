@@ -1,0 +1,177 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+	"testing/quick"
+)
+
+func TestTokenRoundTripEveryIndex(t *testing.T) {
+	for range 500 {
+		id := newV4()
+		seen := map[string]bool{}
+		for idx := range MaxRegions {
+			tok, ok := encodeToken(id, idx)
+			if !ok {
+				t.Fatalf("encode(%s, %d) refused a v4 id", id, idx)
+			}
+			if !isUUIDShape(tok) {
+				t.Fatalf("token %q is not UUID-shaped", tok)
+			}
+			if tok == id {
+				t.Fatalf("token equals the upstream id %s", id)
+			}
+			if seen[tok] {
+				t.Fatalf("two indexes gave the same token %s", tok)
+			}
+			seen[tok] = true
+			up, got, ok := decodeToken(tok)
+			if !ok || up != id || got != idx {
+				t.Fatalf("decode(%s) = %s %d %v, want %s %d", tok, up, got, ok, id, idx)
+			}
+			// Only the version nibble and the variant digit differ.
+			for i := range tok {
+				if i != versionIndex && i != variantIndex && tok[i] != id[i] {
+					t.Fatalf("token %s differs from %s at %d", tok, id, i)
+				}
+			}
+		}
+	}
+}
+
+// TestTokenProperties uses testing/quick over arbitrary 128-bit values.
+func TestTokenProperties(t *testing.T) {
+	toUUID := func(b [16]byte) string {
+		const hex = "0123456789abcdef"
+		var sb strings.Builder
+		for i, c := range b {
+			if i == 4 || i == 6 || i == 8 || i == 10 {
+				sb.WriteByte('-')
+			}
+			sb.WriteByte(hex[c>>4])
+			sb.WriteByte(hex[c&15])
+		}
+		return sb.String()
+	}
+	// Any v4 id round-trips through any index.
+	roundTrip := func(b [16]byte, idx uint8) bool {
+		b[6] = b[6]&0x0f | 0x40
+		b[8] = b[8]&0x3f | 0x80
+		id := toUUID(b)
+		tok, ok := encodeToken(id, int(idx%MaxRegions))
+		if !ok || !isUUIDShape(tok) {
+			return false
+		}
+		up, got, ok := decodeToken(tok)
+		return ok && up == id && got == int(idx%MaxRegions)
+	}
+	if err := quick.Check(roundTrip, &quick.Config{MaxCount: 5000}); err != nil {
+		t.Error(err)
+	}
+	// An id whose variant is not 11 never decodes; every v4 id is such an
+	// id, so an upstream id is never mistaken for a token.
+	nonToken := func(b [16]byte) bool {
+		b[8] = b[8] & 0xbf // variant 0x or 10
+		_, _, ok := decodeToken(toUUID(b))
+		return !ok
+	}
+	if err := quick.Check(nonToken, &quick.Config{MaxCount: 5000}); err != nil {
+		t.Error(err)
+	}
+	// Ids that are not v4 are refused by encode (handed out unchanged).
+	notV4 := func(b [16]byte, version uint8) bool {
+		v := version % 16
+		if v == 4 {
+			v = 1
+		}
+		b[6] = b[6]&0x0f | v<<4
+		_, ok := encodeToken(toUUID(b), 0)
+		return !ok
+	}
+	if err := quick.Check(notV4, &quick.Config{MaxCount: 5000}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTokenRejects(t *testing.T) {
+	id := newV4()
+	for _, tt := range []struct {
+		id  string
+		idx int
+	}{
+		{strings.ToUpper(id), 0}, // not lowercase
+		{id, -1},                 // index out of range
+		{id, MaxRegions},         // index out of range
+		{"not-a-uuid", 0},        // not a UUID
+		{id[:35], 0},             // short
+		{strings.ReplaceAll(id, "-", "_"), 0},
+		{"00000000-0000-4000-c000-000000000000", 0}, // version 4 but variant 11
+		{"00000000-0000-1000-8000-000000000000", 0}, // v1
+	} {
+		if tok, ok := encodeToken(tt.id, tt.idx); ok {
+			t.Errorf("encode(%q, %d) = %q, want refusal", tt.id, tt.idx, tok)
+		}
+	}
+	for _, s := range []string{"", "x", id, strings.ToUpper(id), "00000000-0000-4000-8000-000000000000", "00000000-0000-4000-c000-00000000000"} {
+		if _, _, ok := decodeToken(s); ok {
+			t.Errorf("decode(%q) accepted", s)
+		}
+	}
+}
+
+func TestValidJobID(t *testing.T) {
+	for s, want := range map[string]bool{
+		newV4():                      true,
+		"4d37982f-1111_637858368000": true,
+		"ABC":                        true,
+		"":                           false,
+		"a/b":                        false,
+		"..":                         false,
+		"a%2Fb":                      false,
+		"a b":                        false,
+		"a\r\nb":                     false,
+		"a.b":                        false,
+		"a:cancel":                   false,
+		strings.Repeat("a", 128):     true,
+		strings.Repeat("a", 129):     false,
+		"é":                          false,
+	} {
+		if got := validJobID(s); got != want {
+			t.Errorf("validJobID(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// FuzzDecodeToken checks that decoding never panics, that what decodes is
+// a token of a v4 id that encodes back to the same text, and that a
+// decoded id is never itself a token.
+func FuzzDecodeToken(f *testing.F) {
+	id := "c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11"
+	for idx := range MaxRegions {
+		tok, _ := encodeToken(id, idx)
+		f.Add(tok)
+	}
+	for _, s := range []string{"", id, strings.ToUpper(id), "00000000-0000-0000-c000-000000000000",
+		"ffffffff-ffff-ffff-ffff-ffffffffffff", "../../etc/passwd", "4d37982f-1111_637858368000000000", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		up, idx, ok := decodeToken(s)
+		if !ok {
+			return
+		}
+		if !isUUIDShape(s) || !validJobID(strings.ReplaceAll(s, "-", "")) {
+			t.Fatalf("decoded %q, which is not UUID-shaped", s)
+		}
+		if idx < 0 || idx >= MaxRegions {
+			t.Fatalf("index %d out of range", idx)
+		}
+		if _, _, again := decodeToken(up); again {
+			t.Fatalf("decoded id %q decodes again", up)
+		}
+		tok, ok := encodeToken(up, idx)
+		if !ok || tok != s {
+			t.Fatalf("encode(decode(%q)) = %q %v", s, tok, ok)
+		}
+	})
+}
