@@ -79,3 +79,51 @@ loop:
 	}
 	assert.Equal(t, workers*jobsEach, rg.Calls("submit"))
 }
+
+func TestConcurrentAuthoringFaultsAndSeeds(t *testing.T) {
+	rg := newRegion(t, Options{AuthoringJobDuration: 30 * time.Millisecond})
+	require.NoError(t, rg.Seed(demoProject()))
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				switch i {
+				case 0:
+					rg.SetFault(Fault{Status: 503, Routes: []string{"analyze"}})
+					rg.ClearFaults()
+				case 1:
+					_ = rg.Seed(demoProject())
+					rg.PutDocument("docs", "z.txt", "Zoë")
+				case 2:
+					_ = rg.Calls("export")
+					rg.ResetCalls()
+					rg.clock.Advance(10 * time.Millisecond)
+				case 3:
+					req, _ := http.NewRequest(http.MethodPost, rg.URL+q(api.ProjectPath("demo")+"/:export", "stringIndexType", "Utf16CodeUnit"), nil)
+					req.Header.Set(api.SubscriptionKeyHeader, testKey)
+					if res, err := http.DefaultClient.Do(req); err == nil {
+						res.Body.Close()
+						if loc := res.Header.Get(api.OperationLocationHeader); loc != "" {
+							req, _ := http.NewRequest(http.MethodGet, loc, nil)
+							req.Header.Set(api.SubscriptionKeyHeader, testKey)
+							if res, err := http.DefaultClient.Do(req); err == nil {
+								res.Body.Close()
+							}
+						}
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -206,14 +205,4 @@ func TestFaultOverAdminAPI(t *testing.T) {
 	require.NoError(t, json.NewDecoder(res.Body).Decode(&calls))
 	res.Body.Close()
 	assert.Equal(t, map[string]int{"listProjects": 1}, calls, "admin calls are not counted")
-}
-
-func TestServerCloseRefusesAfterwards(t *testing.T) {
-	s, err := NewServer(Options{Key: testKey})
-	require.NoError(t, err)
-	url := s.URL
-	s.Close()
-	s.Close()
-	_, err = net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second)
-	assert.Error(t, err)
 }

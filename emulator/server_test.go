@@ -2,7 +2,9 @@ package emulator
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,4 +37,14 @@ func TestShutdownWaitsForRequestsInFlight(t *testing.T) {
 	assert.Equal(t, http.StatusOK, <-done)
 	assert.NoError(t, s.Shutdown(ctx), "a second shutdown is a no-op")
 	s.Close()
+}
+
+func TestServerCloseRefusesAfterwards(t *testing.T) {
+	s, err := NewServer(Options{Key: testKey})
+	require.NoError(t, err)
+	url := s.URL
+	s.Close()
+	s.Close()
+	_, err = net.DialTimeout("tcp", strings.TrimPrefix(url, "http://"), time.Second)
+	assert.Error(t, err)
 }
