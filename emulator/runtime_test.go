@@ -23,6 +23,7 @@ func TestSubmitAndPollLifecycle(t *testing.T) {
 	r := rg.do(http.MethodPost, q(api.JobsPath), submitBody("demo", "production", api.StringIndexUTF16, "Zoë visited Köln."))
 	require.Equal(t, http.StatusAccepted, r.status)
 	assert.Empty(t, r.body)
+	assert.Empty(t, r.header.Get("Content-Type"), "a 202 has no body and no type")
 	assert.True(t, uuidShape.MatchString(r.header.Get(api.RequestIDHeader)))
 	loc := r.header.Get(api.OperationLocationHeader)
 	u, err := url.Parse(loc)

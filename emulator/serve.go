@@ -202,7 +202,9 @@ func (e *Emulator) write(w http.ResponseWriter, res reply) {
 		api.WriteError(w, res.status, *res.err)
 		return
 	}
-	h.Set("Content-Type", "application/json; charset=utf-8")
+	if res.raw != nil { // 202 and 204 have no body, so no type
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}
 	if res.location != "" {
 		h.Set(api.OperationLocationHeader, res.location)
 	}
