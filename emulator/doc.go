@@ -31,6 +31,16 @@
 // selector, an emoji modifier or tag, the LF of CR LF, or the second
 // regional indicator of a flag.
 //
+// The emulator is strict where a lenient double would hide client bugs:
+// export needs ?stringIndexType=Utf16CodeUnit (the spec makes it
+// required); import needs projectFileVersion, stringIndexType
+// Utf16CodeUnit, and metadata with projectKind CustomEntityRecognition,
+// storageInputContainerName, language and a projectName equal to the one in
+// the path; request bodies above 8 MiB get 413. Import keeps the members it
+// does not know, so export gives back what import received. An import
+// replaces the project's metadata and labels but keeps its models and
+// deployments.
+//
 // A custom NER task naming an unknown project or deployment is accepted
 // (202) and the job fails: status failed, the task item failed, and the
 // job's errors carry ProjectNotFound or NotFound. The reference lists no
