@@ -30,13 +30,45 @@ const (
 	testDeployment   = "production"
 )
 
-// seenTraffic records every response the gateway gave and every log line
-// it wrote across the whole e2e suite, for the secret scan.
-var seenTraffic = struct {
-	sync.Mutex
+// trafficRecord holds every response one gateway gave and every log line
+// it wrote, with the host:port of the regions behind it, for the secret
+// scan in TestMain. Scanning each gateway only for its own regions keeps a
+// port reused by a later listener from looking like a leak.
+type trafficRecord struct {
+	hosts []string
+
+	mu        sync.Mutex
 	responses []string
 	logs      []*syncBuffer
-}{}
+}
+
+// seenTraffic is every record of the suite.
+var seenTraffic struct {
+	sync.Mutex
+	records []*trafficRecord
+}
+
+// newTrafficRecord starts a record for a gateway (or a replicate run) in
+// front of regions.
+func newTrafficRecord(regions ...*emulator.Server) *trafficRecord {
+	rec := &trafficRecord{}
+	for _, r := range regions {
+		rec.hosts = append(rec.hosts, strings.TrimPrefix(r.URL, "http://"))
+	}
+	seenTraffic.Lock()
+	seenTraffic.records = append(seenTraffic.records, rec)
+	seenTraffic.Unlock()
+	return rec
+}
+
+// newLog returns a log sink whose contents the scan will read.
+func (rec *trafficRecord) newLog() *syncBuffer {
+	b := &syncBuffer{}
+	rec.mu.Lock()
+	rec.logs = append(rec.logs, b)
+	rec.mu.Unlock()
+	return b
+}
 
 // syncBuffer is a goroutine-safe log sink.
 type syncBuffer struct {
@@ -57,7 +89,10 @@ func (s *syncBuffer) String() string {
 }
 
 // recordingTransport keeps the status, headers and body of every response.
-type recordingTransport struct{ next http.RoundTripper }
+type recordingTransport struct {
+	next http.RoundTripper
+	rec  *trafficRecord
+}
 
 func (rt recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := rt.next.RoundTrip(r)
@@ -74,9 +109,9 @@ func (rt recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 	fmt.Fprintf(&dump, "%s %s -> %d\n", r.Method, r.URL.Path, resp.StatusCode)
 	_ = resp.Header.Write(&dump)
 	dump.Write(body)
-	seenTraffic.Lock()
-	seenTraffic.responses = append(seenTraffic.responses, dump.String())
-	seenTraffic.Unlock()
+	rt.rec.mu.Lock()
+	rt.rec.responses = append(rt.rec.responses, dump.String())
+	rt.rec.mu.Unlock()
 	return resp, nil
 }
 
@@ -86,7 +121,6 @@ func testRegion(t *testing.T, name, key string, jobDuration time.Duration) *emul
 	s, err := emulator.NewServer(emulator.Options{Name: name, Key: key, JobDuration: jobDuration})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	regionHosts.Store(strings.TrimPrefix(s.URL, "http://"), true)
 	return s
 }
 
@@ -171,17 +205,15 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 	for _, o := range opts {
 		o(env)
 	}
-	logs, stdout := &syncBuffer{}, &syncBuffer{}
-	seenTraffic.Lock()
-	seenTraffic.logs = append(seenTraffic.logs, logs, stdout)
-	seenTraffic.Unlock()
+	rec := newTrafficRecord(primary, secondary)
+	logs, stdout := rec.newLog(), rec.newLog()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, logs) }()
 	gw := &testGateway{
 		URL: "http://" + addr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
-		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}}, Timeout: 30 * time.Second},
+		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second},
 	}
 	var once sync.Once
 	var stopErr error

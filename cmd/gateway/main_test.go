@@ -4,15 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
 )
-
-// regionHosts collects the host:port of every emulated region the suite
-// started; none may appear in anything the gateway returned or logged.
-var regionHosts sync.Map
 
 // TestMain runs the suite, then scans every response and log line of every
 // gateway the suite started for region keys, the gateway keys and region
@@ -38,41 +33,43 @@ func TestMain(m *testing.M) {
 }
 
 func scanForSecrets() []string {
-	needles := []string{testPrimaryKey, testSecondaryKey, testAdminKey}
-	regionHosts.Range(func(k, _ any) bool {
-		needles = append(needles, k.(string))
-		return true
-	})
 	seenTraffic.Lock()
 	defer seenTraffic.Unlock()
 	var leaks []string
-	check := func(kind, text string) {
-		for _, n := range needles {
-			if i := strings.Index(text, n); i >= 0 {
-				lo, hi := max(0, i-80), min(len(text), i+len(n)+40)
-				leaks = append(leaks, fmt.Sprintf("%s contains %q: ...%s...", kind, n, text[lo:hi]))
+	responses := 0
+	for _, rec := range seenTraffic.records {
+		rec.mu.Lock()
+		responses += len(rec.responses)
+		needles := append([]string{testPrimaryKey, testSecondaryKey, testAdminKey}, rec.hosts...)
+		check := func(kind, text string) {
+			for _, n := range needles {
+				if i := strings.Index(text, n); i >= 0 {
+					lo, hi := max(0, i-80), min(len(text), i+len(n)+40)
+					leaks = append(leaks, fmt.Sprintf("%s contains %q: ...%s...", kind, n, text[lo:hi]))
+				}
+			}
+			// The client's own gateway key may be in what the client sent,
+			// never in what the gateway answered or logged.
+			if strings.Contains(text, testGatewayKey) {
+				leaks = append(leaks, kind+" contains the gateway key")
 			}
 		}
-		// The client's own gateway key may be in what the client sent, never
-		// in what the gateway answered or logged.
-		if strings.Contains(text, testGatewayKey) {
-			leaks = append(leaks, kind+" contains the gateway key")
+		for _, r := range rec.responses {
+			check("response", r)
 		}
-	}
-	for _, r := range seenTraffic.responses {
-		check("response", r)
-	}
-	for _, l := range seenTraffic.logs {
-		text := l.String()
-		check("log", text)
-		// Document texts are the customer's data: answered, never logged.
-		for _, doc := range []string{probeText, "Fabrikam in São Paulo."} {
-			if strings.Contains(text, doc) {
-				leaks = append(leaks, fmt.Sprintf("log contains the document text %q", doc))
+		for _, l := range rec.logs {
+			text := l.String()
+			check("log", text)
+			// Document texts are the customer's data: answered, never logged.
+			for _, doc := range []string{probeText, "Fabrikam in São Paulo."} {
+				if strings.Contains(text, doc) {
+					leaks = append(leaks, fmt.Sprintf("log contains the document text %q", doc))
+				}
 			}
 		}
+		rec.mu.Unlock()
 	}
-	if len(seenTraffic.responses) == 0 {
+	if responses == 0 {
 		leaks = append(leaks, "no responses were recorded: the scan saw nothing")
 	}
 	return leaks

@@ -45,11 +45,8 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 	t.Run("success", func(t *testing.T) {
 		primary, secondary := replicationRegions(t, false)
 		env := replicationEnv(primary, secondary)
-		var logs syncBuffer
-		seenTraffic.Lock()
-		seenTraffic.logs = append(seenTraffic.logs, &logs)
-		seenTraffic.Unlock()
-		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs)
+		logs := newTrafficRecord(primary, secondary).newLog()
+		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
 		require.NoError(t, err, logs.String())
 		assert.Equal(t, 1, secondary.Calls("import"))
 		assert.Equal(t, 1, secondary.Calls("train"))
@@ -62,7 +59,7 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 
 		// In sync: a second pass costs nothing billable.
 		primary.ClearFaults()
-		require.NoError(t, run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs))
+		require.NoError(t, run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs))
 		assert.Equal(t, 1, secondary.Calls("import"), "no import when in sync")
 		assert.Equal(t, 1, secondary.Calls("train"), "no training when in sync")
 		assert.Equal(t, 1, secondary.Calls("deploy"), "no deployment when in sync")
@@ -70,8 +67,8 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 	t.Run("failed project exits non-zero", func(t *testing.T) {
 		primary, secondary := replicationRegions(t, true) // training fails: texts missing
 		env := replicationEnv(primary, secondary)
-		var logs syncBuffer
-		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &logs)
+		logs := newTrafficRecord(primary, secondary).newLog()
+		err := run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
 		require.Error(t, err)
 		assert.Contains(t, logs.String(), `"state":"failed"`)
 		assert.NotContains(t, err.Error(), testSecondaryKey)
