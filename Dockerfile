@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+#
+# nergateway: the failover gateway and the Azure Language region emulator in
+# one small image. Build from the repository root:
+#
+#   docker build -t nergateway:dev --build-arg VERSION=$(git describe --always) .
+#
+# The final stage is distroless (no shell, no package manager, no curl) and
+# runs as the unprivileged "nonroot" user (uid 65532). Everything the process
+# needs is in the static binaries; configuration comes from the environment
+# (see DESIGN.md, "Configuration").
+
+ARG GO_VERSION=1.26
+
+FROM golang:${GO_VERSION} AS build
+WORKDIR /src
+# Dependencies first, so a code change does not invalidate the module cache
+# layer.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+# CGO off: static binaries that run on distroless/static, which has no libc.
+# -trimpath keeps build paths out of panics and the binary.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=linux go build -trimpath \
+      -ldflags="-s -w -X main.version=${VERSION}" -o /out/gateway ./cmd/gateway && \
+    CGO_ENABLED=0 GOOS=linux go build -trimpath \
+      -ldflags="-s -w" -o /out/emulator ./cmd/emulator
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/gateway /gateway
+COPY --from=build /out/emulator /emulator
+USER nonroot:nonroot
+EXPOSE 8080
+# No curl in distroless: the gateway checks itself. `gateway healthcheck`
+# GETs /healthz on GATEWAY_ADDR over loopback and exits 0 on 200, 1 otherwise.
+# Liveness only: readiness (/readyz) belongs to the load balancer, so a region
+# outage does not make the container "unhealthy" and get it restarted.
+HEALTHCHECK --interval=10s --timeout=4s --start-period=5s --retries=3 \
+    CMD ["/gateway", "healthcheck"]
+ENTRYPOINT ["/gateway"]
