@@ -66,4 +66,9 @@
 // becomes gateway_requests_total, a histogram "gateway.upstream.duration" with
 // unit "s" becomes gateway_upstream_duration_seconds_*, an up-down counter
 // keeps its bare name.
+//
+// Every histogram with unit "s" gets buckets from 5 ms to 60 s (the HTTP
+// semantic conventions' advice, stretched for slow authoring calls) through a
+// view; the SDK's default buckets are meant for milliseconds. The view wins
+// over bucket advice given on an instrument.
 package telemetry

@@ -251,6 +251,7 @@ func (t *Telemetry) setupMetrics(ctx context.Context, cfg config, res *resource.
 		// Explicit, so OTEL_METRICS_EXEMPLAR_FILTER in the process
 		// environment does not apply.
 		sdkmetric.WithExemplarFilter(exemplar.TraceBasedFilter),
+		sdkmetric.WithView(secondsHistogramView),
 	}
 	if cfg.metricsOTLP {
 		exp, closeFn, err := newOTLPMetricExporter(ctx, cfg.metrics)
@@ -268,6 +269,27 @@ func (t *Telemetry) setupMetrics(ctx context.Context, cfg config, res *resource.
 	t.MeterProvider = mp
 	t.providers = append(t.providers, mp.Shutdown)
 	return nil
+}
+
+// secondsBuckets are the OpenTelemetry HTTP semantic conventions' advice
+// for request durations, stretched to a minute for slow authoring calls.
+var secondsBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 30, 60}
+
+// secondsHistogramView gives every histogram measured in seconds the
+// buckets above. The SDK's default buckets (0, 5, 10, 25 ... 10000) are
+// meant for milliseconds: in seconds nearly every call lands below 5 and
+// histogram_quantile says nothing. A view outranks an instrument's own
+// bucket advice, so instruments in seconds need not (and cannot) set any.
+func secondsHistogramView(i sdkmetric.Instrument) (sdkmetric.Stream, bool) {
+	if i.Kind != sdkmetric.InstrumentKindHistogram || i.Unit != "s" {
+		return sdkmetric.Stream{}, false
+	}
+	return sdkmetric.Stream{
+		Name:        i.Name,
+		Description: i.Description,
+		Unit:        i.Unit,
+		Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: secondsBuckets},
+	}, true
 }
 
 // MetricsHandler serves every instrument of MeterProvider, plus the Go

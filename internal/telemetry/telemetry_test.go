@@ -436,6 +436,9 @@ func TestMetricsHandlerNames(t *testing.T) {
 		assert.Contains(t, body, want)
 	}
 	assert.Regexp(t, `(?m)^gateway_requests_total\{[^}]*region="westus2"[^}]*\} 2$`, body)
+	// Seconds get seconds buckets: 0.2 s falls between 0.1 and 0.25.
+	assert.Regexp(t, `(?m)^gateway_upstream_duration_seconds_bucket\{[^}]*le="0.1"[^}]*\} 0$`, body)
+	assert.Regexp(t, `(?m)^gateway_upstream_duration_seconds_bucket\{[^}]*le="0.25"[^}]*\} 1$`, body)
 }
 
 func TestMetricsHandlersAreIndependent(t *testing.T) {
