@@ -237,9 +237,8 @@ type call struct {
 	body          []byte
 	mapped        []byte // body with secondary names, made on first need
 	mappedDone    bool
-	header        http.Header // what every attempt's header starts from
-	public        string      // the gateway's base URL for this request
-	publicHost    string      // its host[:port]
+	public        string // the gateway's base URL for this request
+	publicHost    string // its host[:port]
 }
 
 // ServeHTTP serves one client call under /language/. The caller has
@@ -325,7 +324,6 @@ func (p *Proxy) newCall(w http.ResponseWriter, r *http.Request) (*call, error) {
 	if c.body, err = p.readBody(w, r); err != nil {
 		return c, err
 	}
-	c.header = upstreamHeader(r.Header)
 	return c, nil
 }
 
@@ -561,7 +559,9 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 				p.putBuf(res.body)
 				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(time.Now()), time.Now(), p.openRetryAfter)}
 			}
-			if res.status != http.StatusNotFound {
+			if res.status < 300 {
+				// Only a success proves ownership: a 400 (say, a bad
+				// api-version) says nothing about where the job lives.
 				p.owners.put(c.clientID, idx, time.Now())
 			}
 		}
@@ -601,13 +601,15 @@ func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResp
 	res, outcome, err := p.roundTrip(ctx, c, idx)
 	elapsed := time.Since(start)
 
-	span.SetAttributes(attribute.String("gateway.outcome", string(outcome)),
-		attribute.String("gateway.breaker.state", string(reg.State())))
-	if status := statusOf(res, err); status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", status))
-	}
-	if err != nil {
-		span.SetStatus(codes.Error, p.safeCause(err))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("gateway.outcome", string(outcome)),
+			attribute.String("gateway.breaker.state", string(reg.State())))
+		if status := statusOf(res, err); status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", status))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, p.safeCause(err))
+		}
 	}
 	if outcome != OutcomeBreakerOpen && outcome != OutcomeParked {
 		p.m.attempt(ctx, reg.Name(), outcome, elapsed.Seconds())
@@ -690,7 +692,7 @@ func (p *Proxy) outRequest(ctx context.Context, c *call, idx int) *http.Request 
 	if c.rawPath != "" {
 		u.RawPath = p.urls[idx].path + c.rawPath
 	}
-	h := c.header.Clone()
+	h := upstreamHeader(c.r.Header)
 	h.Set(api.SubscriptionKeyHeader, reg.Key().Reveal())
 	req := &http.Request{
 		Method:     c.r.Method,

@@ -24,8 +24,9 @@ type regionURL struct {
 	// prefix is scheme://host[:port][/path] of the endpoint, without a
 	// trailing slash: what region URLs in bodies start with.
 	prefix string
-	// prefixEscaped is prefix as a JSON encoder that escapes '/' writes it.
-	prefixEscaped string
+	// Needles for bodies: prefix, prefix as a JSON encoder that escapes
+	// '/' writes it, and the bare host.
+	prefixBytes, prefixEscaped, hostBytes []byte
 	// path is the endpoint's path without a trailing slash ("" usually).
 	path string
 	// host is the endpoint's host[:port], lowercased, for spotting header
@@ -36,11 +37,14 @@ type regionURL struct {
 func newRegionURL(u *url.URL) regionURL {
 	p := strings.TrimSuffix(u.EscapedPath(), "/")
 	prefix := u.Scheme + "://" + u.Host + p
+	host := strings.ToLower(u.Host)
 	return regionURL{
 		prefix:        prefix,
-		prefixEscaped: strings.ReplaceAll(prefix, "/", `\/`),
+		prefixBytes:   []byte(prefix),
+		prefixEscaped: []byte(strings.ReplaceAll(prefix, "/", `\/`)),
+		hostBytes:     []byte(host),
 		path:          p,
-		host:          strings.ToLower(u.Host),
+		host:          host,
 	}
 }
 
@@ -48,7 +52,8 @@ func newRegionURL(u *url.URL) regionURL {
 // byte after a match not to continue a host name or port, so the prefix
 // "http://10.0.0.1:80" does not match inside "http://10.0.0.1:8080".
 type replacement struct {
-	old, new     string
+	old          []byte
+	new          string
 	hostBoundary bool
 }
 
@@ -56,16 +61,21 @@ type replacement struct {
 // a fixed array and cost no allocation.
 const maxReplacements = 3*MaxRegions + 1
 
-// replaceAll appends src to dst with every occurrence of each needle
-// replaced, leftmost first. It reports whether anything was replaced; when
-// not, dst holds an unchanged copy of src.
-func replaceAll(dst, src []byte, reps []replacement) ([]byte, bool) {
+// replaceAll returns src with every occurrence of each needle replaced,
+// leftmost first, appended to dst. When nothing matches it returns src
+// itself and changed=false: no copy on the hot path.
+func replaceAll(dst, src []byte, reps []replacement) (out []byte, changed bool) {
 	var next [maxReplacements]int
 	reps = reps[:min(len(reps), maxReplacements)]
+	found := false
 	for i := range reps {
 		next[i] = findNeedle(src, 0, reps[i])
+		found = found || next[i] >= 0
 	}
-	pos, changed := 0, false
+	if !found {
+		return src, false
+	}
+	pos := 0
 	for {
 		best := -1
 		for i := range reps {
@@ -80,33 +90,21 @@ func replaceAll(dst, src []byte, reps []replacement) ([]byte, bool) {
 		dst = append(dst, src[pos:at]...)
 		dst = append(dst, reps[best].new...)
 		pos = at + len(reps[best].old)
-		changed = true
 		for i := range reps {
 			if next[i] >= 0 && next[i] < pos {
 				next[i] = findNeedle(src, pos, reps[i])
 			}
 		}
 	}
-	return append(dst, src[pos:]...), changed
-}
-
-// containsAny reports whether src holds any needle; the hot path asks this
-// before it copies anything.
-func containsAny(src []byte, reps []replacement) bool {
-	for _, r := range reps {
-		if findNeedle(src, 0, r) >= 0 {
-			return true
-		}
-	}
-	return false
+	return append(dst, src[pos:]...), true
 }
 
 func findNeedle(src []byte, from int, r replacement) int {
-	if r.old == "" {
+	if len(r.old) == 0 {
 		return -1
 	}
 	for from <= len(src) {
-		i := bytes.Index(src[from:], []byte(r.old))
+		i := bytes.Index(src[from:], r.old)
 		if i < 0 {
 			return -1
 		}
@@ -123,8 +121,8 @@ func findNeedle(src []byte, from int, r replacement) int {
 // continues reports whether c, right after needle, would make the match
 // part of a longer host or port: after a port only a digit can, after a
 // host name any host character or a port can.
-func continues(needle string, c byte) bool {
-	if i := strings.LastIndexByte(needle, ':'); i >= 0 && !strings.Contains(needle[i:], "/") {
+func continues(needle []byte, c byte) bool {
+	if i := bytes.LastIndexByte(needle, ':'); i >= 0 && bytes.IndexByte(needle[i:], '/') < 0 {
 		return '0' <= c && c <= '9'
 	}
 	return continuesHost(c)
@@ -165,7 +163,7 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// upstreamHeader builds the headers every attempt starts from: the client's,
+// upstreamHeader builds a fresh copy of the headers for one attempt: the client's,
 // minus hop-by-hop headers, minus the client's credentials (the gateway key
 // or a bearer token that means nothing to the region), minus
 // Accept-Encoding so the transport negotiates compression itself and hands
@@ -353,19 +351,16 @@ func (p *Proxy) responseBody(dst []byte, c *call, idx int, src []byte) []byte {
 		// Leftmost match wins, so a URL is rewritten whole before its host
 		// alone could match; a bare host (in an error message, say) becomes
 		// the gateway's.
-		reps[n] = replacement{old: p.urls[i].prefix, new: c.public, hostBoundary: true}
+		reps[n] = replacement{old: p.urls[i].prefixBytes, new: c.public, hostBoundary: true}
 		reps[n+1] = replacement{old: p.urls[i].prefixEscaped, new: c.public, hostBoundary: true}
-		reps[n+2] = replacement{old: p.urls[i].host, new: c.publicHost, hostBoundary: true}
+		reps[n+2] = replacement{old: p.urls[i].hostBytes, new: c.publicHost, hostBoundary: true}
 		n += 3
 	}
 	if c.upstreamID != "" && c.upstreamID != c.clientID {
-		reps[n] = replacement{old: c.upstreamID, new: c.clientID}
+		reps[n] = replacement{old: []byte(c.upstreamID), new: c.clientID}
 		n++
 	}
-	out := src
-	if containsAny(src, reps[:n]) {
-		out, _ = replaceAll(dst, src, reps[:n])
-	}
+	out, _ := replaceAll(dst, src, reps[:n])
 	if p.regions[idx].Role() == region.RoleSecondary && (c.route == RouteJob || c.route == RouteAnalyze) &&
 		(!p.fromSecondary[0].empty() || !p.fromSecondary[1].empty()) {
 		out = mapNames(out, resultNamePaths, p.fromSecondary[0], p.fromSecondary[1])
@@ -378,13 +373,20 @@ func (p *Proxy) responseBody(dst []byte, c *call, idx int, src []byte) []byte {
 // the query as the region wrote it. ok=false drops the value (a URL that
 // names a region host but is no Language path).
 func (p *Proxy) rewriteLocation(v string, c *call, idx int) (string, bool) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme == "" && u.Host == "") {
-		return v, !p.mentionsRegion([]string{v})
-	}
-	path := u.EscapedPath()
-	if rp := p.urls[idx].path; rp != "" && strings.HasPrefix(path, rp+"/") {
-		path = path[len(rp):]
+	var path, query string
+	if rest, ok := strings.CutPrefix(v, p.urls[idx].prefix); ok && strings.HasPrefix(rest, "/") {
+		// The usual case: the region's own URL; no parsing needed.
+		path, query, _ = strings.Cut(rest, "?")
+		path, _, _ = strings.Cut(path, "#")
+	} else {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme == "" && u.Host == "") {
+			return v, !p.mentionsRegion([]string{v})
+		}
+		path, query = u.EscapedPath(), u.RawQuery
+		if rp := p.urls[idx].path; rp != "" && strings.HasPrefix(path, rp+"/") {
+			path = path[len(rp):]
+		}
 	}
 	if !strings.HasPrefix(path, "/language/") {
 		return v, !p.mentionsRegion([]string{v})
@@ -398,11 +400,10 @@ func (p *Proxy) rewriteLocation(v string, c *call, idx int) (string, bool) {
 			}
 		}
 	}
-	out := c.public + path
-	if u.RawQuery != "" {
-		out += "?" + u.RawQuery
+	if query != "" {
+		return c.public + path + "?" + query, true
 	}
-	return out, true
+	return c.public + path, true
 }
 
 // clientJobID is the id a client sees for the runtime job id that region

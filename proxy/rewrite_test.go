@@ -113,9 +113,9 @@ func FuzzRewriteJSON(f *testing.F) {
 
 func TestReplaceAllHostBoundary(t *testing.T) {
 	reps := []replacement{
-		{old: "http://10.0.0.1:80", new: "https://gw", hostBoundary: true},
-		{old: "10.0.0.1:80", new: "gw", hostBoundary: true},
-		{old: "c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11", new: "TOKEN"},
+		{old: []byte("http://10.0.0.1:80"), new: "https://gw", hostBoundary: true},
+		{old: []byte("10.0.0.1:80"), new: "gw", hostBoundary: true},
+		{old: []byte("c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11"), new: "TOKEN"},
 	}
 	in := `{"a":"http://10.0.0.1:80/language/x/c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11?q=1","b":"http://10.0.0.1:8080/y","c":"on 10.0.0.1:80.","d":"10.0.0.1:80"}`
 	want := `{"a":"https://gw/language/x/TOKEN?q=1","b":"http://10.0.0.1:8080/y","c":"on gw.","d":"gw"}`

@@ -1,0 +1,254 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+)
+
+// Hot-path benchmarks (issue 7). Run: go test -run x -bench . -benchmem ./proxy/
+
+func BenchmarkClassify(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now()
+	resps := []*http.Response{
+		{StatusCode: 200, Header: http.Header{}},
+		{StatusCode: 202, Header: http.Header{}},
+		{StatusCode: 400, Header: http.Header{}},
+		{StatusCode: 503, Header: http.Header{}},
+		{StatusCode: 429, Header: http.Header{"Retry-After": {"2"}}},
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		_, _ = classify(ctx, resps[i%len(resps)], nil, now)
+	}
+}
+
+func BenchmarkClassifySuccess(b *testing.B) {
+	ctx := context.Background()
+	now := time.Now()
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = classify(ctx, resp, nil, now)
+	}
+}
+
+func BenchmarkTokenEncode(b *testing.B) {
+	id := newV4()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = encodeToken(id, 1)
+	}
+}
+
+func BenchmarkTokenDecode(b *testing.B) {
+	tok, _ := encodeToken(newV4(), 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _, _ = decodeToken(tok)
+	}
+}
+
+// benchProxy is a two-region proxy whose regions are served in process.
+func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
+	b.Helper()
+	rt := inProcess{}
+	var regions []*region.Region
+	var fakes []*fakeRegion
+	for i, name := range []string{"westus2", "eastus"} {
+		f := newFakeHandler(name)
+		rt[f.host] = f
+		eu, _ := url.Parse(f.URL())
+		role := region.RolePrimary
+		if i > 0 {
+			role = region.RoleSecondary
+		}
+		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		regions, fakes = append(regions, r), append(fakes, f)
+	}
+	cfg := Config{Regions: regions, Transport: rt}
+	if names {
+		cfg.ProjectNames = map[string]string{"proj": "proj-dr"}
+		cfg.DeploymentNames = map[string]string{"prod": "prod-dr"}
+	}
+	p, err := New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, fakes[0], fakes[1]
+}
+
+func BenchmarkRewriteOperationLocation(b *testing.B) {
+	p, f, _ := benchProxy(b, false)
+	loc := f.URL() + api.JobsPath + "/" + newV4() + "?api-version=2023-04-01"
+	c := &call{public: "https://gw.example.com", publicHost: "gw.example.com"}
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = p.rewriteLocation(loc, c, 0)
+	}
+}
+
+// jobBody is a realistic job answer: 5 documents of results and a nextLink.
+func jobBody(host, id, project string) []byte {
+	var docs []string
+	for i := range 5 {
+		docs = append(docs, fmt.Sprintf(`{"id":"%d","warnings":[],"entities":[{"text":"Contoso","category":"Company","offset":0,"length":7,"confidenceScore":1},{"text":"Seattle","category":"City","offset":21,"length":7,"confidenceScore":1}]}`, i))
+	}
+	return []byte(fmt.Sprintf(`{"jobId":"%s","createdDateTime":"2026-11-29T03:00:00Z","lastUpdatedDateTime":"2026-11-29T03:00:01Z","status":"succeeded","errors":[],`+
+		`"nextLink":"http://%s/language/analyze-text/jobs/%s?api-version=2023-04-01&skip=5&top=5",`+
+		`"tasks":{"completed":1,"failed":0,"inProgress":0,"total":1,"items":[{"kind":"CustomEntityRecognitionLROResults","lastUpdateDateTime":"2026-11-29T03:00:01Z","status":"succeeded",`+
+		`"results":{"projectName":"%s","deploymentName":"prod-dr","errors":[],"documents":[%s]}}]}}`, id, host, id, project, strings.Join(docs, ",")))
+}
+
+// BenchmarkJobBody compares the job-body rewriting the proxy does (byte
+// search for the region URL and the job id; the JSON scanner only when a
+// name must be mapped back) with decoding and re-encoding through the api
+// types.
+func BenchmarkJobBody(b *testing.B) {
+	p, _, sec := benchProxy(b, true)
+	id := newV4()
+	tok, _ := encodeToken(id, 1)
+	body := jobBody(sec.host, id, "proj-dr")
+	c := &call{route: RouteJob, public: "https://gw.example.com", publicHost: "gw.example.com", clientID: tok, upstreamID: id}
+	b.Run("targeted/no-mapping", func(b *testing.B) {
+		pn, _, secn := benchProxy(b, false)
+		bodyn := jobBody(secn.host, id, "proj")
+		dst := make([]byte, 0, 4096)
+		b.SetBytes(int64(len(bodyn)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = pn.responseBody(dst[:0], c, 1, bodyn)
+		}
+	})
+	b.Run("targeted/mapping", func(b *testing.B) {
+		dst := make([]byte, 0, 4096)
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = p.responseBody(dst[:0], c, 1, body)
+		}
+	})
+	b.Run("decode-reencode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var js api.JobState
+			if err := json.Unmarshal(body, &js); err != nil {
+				b.Fatal(err)
+			}
+			js.JobID = tok
+			js.NextLink = strings.Replace(js.NextLink, "http://"+sec.host, c.public, 1)
+			js.NextLink = strings.Replace(js.NextLink, id, tok, 1)
+			for i := range js.Tasks.Items {
+				var r api.CustomEntitiesResult
+				_ = json.Unmarshal(js.Tasks.Items[i].Results, &r)
+				r.ProjectName, r.DeploymentName = "proj", "prod"
+				js.Tasks.Items[i].Results, _ = json.Marshal(r)
+			}
+			if _, err := json.Marshal(js); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRequestBody is the submit body on its way to a region: to the
+// primary (no mapping applies: no work), and to a secondary with a name
+// mapping (the targeted scanner).
+func BenchmarkRequestBody(b *testing.B) {
+	body := []byte(submitBody("proj", "prod"))
+	projects := newNameMap(map[string]string{"proj": "proj-dr"})
+	deployments := newNameMap(map[string]string{"prod": "prod-dr"})
+	b.Run("no-mapping", func(b *testing.B) {
+		p, _, _ := benchProxy(b, false)
+		c := &call{route: RouteSubmit, body: body}
+		b.ReportAllocs()
+		for b.Loop() {
+			c.mappedDone = false
+			_ = p.bodyFor(c, 1)
+		}
+	})
+	b.Run("mapping-not-mentioned", func(b *testing.B) {
+		other := []byte(submitBody("other", "staging"))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = mapNames(other, requestNamePaths, projects, deployments)
+		}
+	})
+	b.Run("mapping", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = mapNames(body, requestNamePaths, projects, deployments)
+		}
+	})
+}
+
+// BenchmarkSubmitAndPoll is one submit and one poll through the whole proxy
+// (routing, selection, breaker, upstream request, rewriting, telemetry
+// with no-op providers) against an in-process region.
+func BenchmarkSubmitAndPoll(b *testing.B) {
+	p, _, _ := benchProxy(b, false)
+	body := submitBody("proj", "prod")
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("submit: %d", rec.Code)
+		}
+		poll := httptest.NewRequest(http.MethodGet, rec.Header().Get("Operation-Location"), nil)
+		rec = httptest.NewRecorder()
+		p.ServeHTTP(rec, poll)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("poll: %d", rec.Code)
+		}
+	}
+}
+
+// BenchmarkSubmitAndPollLoopback is the same over real loopback TCP, the
+// proxy's own transport included.
+func BenchmarkSubmitAndPollLoopback(b *testing.B) {
+	f := newFakeRegion(b, "p")
+	eu, _ := url.Parse(f.URL())
+	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: eu, Key: secret.Secret(f.key)})
+	tr := newTransport()
+	p, err := New(Config{Regions: []*region.Region{r}, Transport: tr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	gw := httptest.NewServer(p)
+	b.Cleanup(func() { gw.Close(); tr.CloseIdleConnections() })
+	client := gw.Client()
+	body := submitBody("proj", "prod")
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Post(gw.URL+api.JobsPath+"?api-version=2023-04-01", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusAccepted {
+			b.Fatalf("submit: %v %v", err, resp)
+		}
+		resp.Body.Close()
+		resp, err = client.Get(resp.Header.Get("Operation-Location"))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("poll: %v %v", err, resp)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
