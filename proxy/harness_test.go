@@ -52,10 +52,9 @@ type harness struct {
 	metrics *sdkmetric.ManualReader
 	logs    *lockedBuffer
 
-	mu       sync.Mutex
-	answers  []string // every status line, header and body a client saw
-	secrets  []string
-	requests []*http.Request
+	mu      sync.Mutex
+	answers []string // every status line, header and body a client saw
+	secrets []string
 }
 
 type lockedBuffer struct {
@@ -254,12 +253,12 @@ func (h *harness) assertNoSecrets() {
 		var b strings.Builder
 		b.WriteString(s.Name() + " " + s.Status().Description)
 		for _, a := range s.Attributes() {
-			b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
+			b.WriteString(" " + string(a.Key) + "=" + a.Value.String())
 		}
 		for _, e := range s.Events() {
 			b.WriteString(" " + e.Name)
 			for _, a := range e.Attributes {
-				b.WriteString(" " + string(a.Key) + "=" + a.Value.Emit())
+				b.WriteString(" " + string(a.Key) + "=" + a.Value.String())
 			}
 		}
 		corpus = append(corpus, b.String())

@@ -28,11 +28,12 @@ type jsonEdit struct {
 	repl       []byte
 }
 
-// rewriteJSONStrings returns src with the string values at paths replaced by
-// what replace returns for them (replace gets the index of the matched path and the
-// value's unescaped text, and returns the new JSON-encoded value, or ok=false to keep it). changed is
-// false, and out is src, when nothing was replaced. An error means src is
-// not JSON; callers then pass src on unchanged and let the far side answer.
+// rewriteJSONStrings returns src with the string values at paths replaced
+// by what replace returns for them. replace gets the index in paths of the
+// matched path and the value's unescaped text, and returns the new value
+// JSON-encoded, or ok=false to keep it. changed is false, and out is src,
+// when nothing was replaced. An error means src is not JSON; callers then
+// pass src on unchanged and let the far side answer it.
 func rewriteJSONStrings(src []byte, paths []jsonPath, replace func(path int, value []byte) (repl []byte, ok bool)) (out []byte, changed bool, err error) {
 	s := jsonScanner{src: src, paths: paths, replace: replace}
 	if err := s.value(0); err != nil {
@@ -68,8 +69,6 @@ type jsonScanner struct {
 	replace func(int, []byte) ([]byte, bool)
 	edits   []jsonEdit
 }
-
-var arrayElem = []byte(nil)
 
 func (s *jsonScanner) ws() {
 	for s.i < len(s.src) {
@@ -189,7 +188,7 @@ func (s *jsonScanner) array(depth int) error {
 		s.i++
 		return nil
 	}
-	s.path = append(s.path, arrayElem)
+	s.path = append(s.path, nil) // an array element has no member name
 	defer func() { s.path = s.path[:len(s.path)-1] }()
 	for {
 		if err := s.value(depth + 1); err != nil {

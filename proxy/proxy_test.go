@@ -604,7 +604,7 @@ func TestTelemetry(t *testing.T) {
 		}
 		got := map[string]string{}
 		for _, a := range s.Attributes() {
-			got[string(a.Key)] = a.Value.Emit()
+			got[string(a.Key)] = a.Value.String()
 		}
 		for k, v := range want[i] {
 			if got[k] != v {
@@ -627,7 +627,7 @@ func TestTelemetry(t *testing.T) {
 		failover = true
 		got := map[string]string{}
 		for _, a := range e.Attributes {
-			got[string(a.Key)] = a.Value.Emit()
+			got[string(a.Key)] = a.Value.String()
 		}
 		if got["gateway.failover.from"] != "westus2" || got["gateway.failover.to"] != "eastus" || got["gateway.failover.reason"] != "connection_error" {
 			t.Errorf("failover event %v", got)

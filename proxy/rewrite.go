@@ -185,11 +185,6 @@ func upstreamHeader(client http.Header) http.Header {
 	return h
 }
 
-// locationHeaders carry absolute URLs of long-running operations; they are
-// rewritten to the gateway, never dropped blindly (an SDK treats a 202
-// without operation-location as done).
-var locationHeaders = []string{"Operation-Location", "Location", "Azure-Asyncoperation"}
-
 // nameMap maps project or deployment names one way: primary to secondary
 // for requests, secondary to primary for results.
 type nameMap struct {
@@ -294,6 +289,9 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, idx int, res *upstreamRe
 		case "Content-Length":
 			continue
 		case "Operation-Location", "Location", "Azure-Asyncoperation":
+			// URLs of long-running operations: rewritten to the gateway,
+			// never dropped for naming the region (an SDK takes a 202
+			// without operation-location for a finished operation).
 			out := make([]string, 0, len(vv))
 			for _, v := range vv {
 				if nv, ok := p.rewriteLocation(v, c, idx); ok {
