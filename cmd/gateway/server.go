@@ -17,6 +17,8 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"nergateway/api"
 	"nergateway/internal/auth"
@@ -54,6 +56,9 @@ func (g *gateway) handler() http.Handler {
 		otelhttp.WithMeterProvider(g.tel.MeterProvider),
 		otelhttp.WithPropagators(g.tel.Propagator),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }),
+		otelhttp.WithMetricAttributesFn(func(r *http.Request) []attribute.KeyValue {
+			return []attribute.KeyValue{semconv.HTTPRoute(routeOf(r))}
+		}),
 	)
 }
 
