@@ -2,22 +2,17 @@ package proxy
 
 import (
 	"context"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 	"io"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strconv"
-	"time"
-
-	"nergateway/internal/region"
-	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"nergateway/api"
+	"nergateway/internal/region"
 )
 
 func TestHappyPathSubmitPollPage(t *testing.T) {
@@ -572,111 +567,5 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	waitFor(func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
 	if h2.regions[0].State() != region.StateClosed {
 		t.Errorf("a client's cancel tripped the breaker (threshold 1)")
-	}
-}
-
-func TestTelemetry(t *testing.T) {
-	secondary := newFakeRegion(t, "s")
-	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
-	if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d", sub.status)
-	}
-	var attempts []sdktrace.ReadOnlySpan
-	var server sdktrace.ReadOnlySpan
-	for _, s := range h.spans.Ended() {
-		switch s.Name() {
-		case "proxy.attempt":
-			attempts = append(attempts, s)
-		default:
-			server = s
-		}
-	}
-	if len(attempts) != 2 || server == nil {
-		t.Fatalf("%d attempt spans, server span %v", len(attempts), server)
-	}
-	want := []map[string]string{
-		{"gateway.region": "westus2", "gateway.attempt": "1", "gateway.outcome": "connection_error", "gateway.breaker.state": "closed"},
-		{"gateway.region": "eastus", "gateway.attempt": "2", "gateway.outcome": "ok", "gateway.breaker.state": "closed", "http.response.status_code": "202"},
-	}
-	for i, s := range attempts {
-		if s.SpanKind() != trace.SpanKindClient || s.Parent().SpanID() != server.SpanContext().SpanID() {
-			t.Errorf("attempt %d: kind %v, parent %v", i, s.SpanKind(), s.Parent().SpanID())
-		}
-		got := map[string]string{}
-		for _, a := range s.Attributes() {
-			got[string(a.Key)] = a.Value.String()
-		}
-		for k, v := range want[i] {
-			if got[k] != v {
-				t.Errorf("attempt %d: %s = %q, want %q", i, k, got[k], v)
-			}
-		}
-	}
-	if attempts[0].Status().Code != codes.Error {
-		t.Errorf("failed attempt status %v", attempts[0].Status())
-	}
-	// The upstream saw the second attempt's span as its parent.
-	if tp := secondary.LastHeader().Get("Traceparent"); !strings.Contains(tp, attempts[1].SpanContext().SpanID().String()) {
-		t.Errorf("traceparent %q is not the attempt span %s", tp, attempts[1].SpanContext().SpanID())
-	}
-	var failover bool
-	for _, e := range server.Events() {
-		if e.Name != "failover" {
-			continue
-		}
-		failover = true
-		got := map[string]string{}
-		for _, a := range e.Attributes {
-			got[string(a.Key)] = a.Value.String()
-		}
-		if got["gateway.failover.from"] != "westus2" || got["gateway.failover.to"] != "eastus" || got["gateway.failover.reason"] != "connection_error" {
-			t.Errorf("failover event %v", got)
-		}
-	}
-	if !failover {
-		t.Error("no failover event")
-	}
-
-	var rm metricdata.ResourceMetrics
-	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	found := map[string]bool{}
-	for _, sm := range rm.ScopeMetrics {
-		if sm.Scope.Name != "nergateway/proxy" {
-			continue
-		}
-		for _, m := range sm.Metrics {
-			found[m.Name] = true
-			switch d := m.Data.(type) {
-			case metricdata.Histogram[float64]:
-				if m.Unit != "s" {
-					t.Errorf("%s unit %q", m.Name, m.Unit)
-				}
-				var n uint64
-				for _, dp := range d.DataPoints {
-					n += dp.Count
-				}
-				if n != 2 {
-					t.Errorf("%s has %d samples, want 2", m.Name, n)
-				}
-			case metricdata.Sum[int64]:
-				if m.Name == "gateway.inflight_requests" {
-					for _, dp := range d.DataPoints {
-						if dp.Value != 0 {
-							t.Errorf("inflight %d after the request", dp.Value)
-						}
-					}
-				}
-			}
-		}
-	}
-	for _, name := range []string{"gateway.requests", "gateway.failovers", "gateway.upstream.duration", "gateway.inflight_requests"} {
-		if !found[name] {
-			t.Errorf("metric %s not recorded", name)
-		}
-	}
-	if n := h.counter("gateway.requests", map[string]string{"route": RouteSubmit, "region": "eastus", "outcome": "ok"}); n != 1 {
-		t.Errorf("requests{submit,eastus,ok} = %d", n)
 	}
 }
