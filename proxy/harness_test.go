@@ -141,11 +141,14 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 		}
 		p.ServeHTTP(w, r.WithContext(ctx))
 	}))
+	clientTransport := &http.Transport{}
 	h.client = &http.Client{
+		Transport:     clientTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Timeout:       20 * time.Second,
 	}
 	t.Cleanup(func() {
+		clientTransport.CloseIdleConnections()
 		h.gw.Close()
 		transport.CloseIdleConnections()
 		_ = tp.Shutdown(context.Background())
@@ -318,4 +321,17 @@ func jobID(t testing.TB, opLoc string) string {
 	}
 	seg := u.Path[strings.LastIndex(u.Path, "/")+1:]
 	return strings.TrimSuffix(seg, api.CancelSuffix)
+}
+
+// eventually waits for cond, which another goroutine makes true; it asserts
+// nothing about how long that takes.
+func eventually(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

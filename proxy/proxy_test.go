@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -554,17 +553,10 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan reply)
 	go func() { done <- h2.doCtx(ctx, http.MethodPost, api.JobsPath, submitBody("p", "d")) }()
-	for primary.Calls(RouteSubmit) < 2 {
-		runtime.Gosched()
-	}
+	eventually(t, func() bool { return primary.Calls(RouteSubmit) == 2 })
 	cancel()
 	<-done
-	waitFor := func(cond func() bool) {
-		for !cond() {
-			runtime.Gosched()
-		}
-	}
-	waitFor(func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
+	eventually(t, func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
 	if h2.regions[0].State() != region.StateClosed {
 		t.Errorf("a client's cancel tripped the breaker (threshold 1)")
 	}
