@@ -37,10 +37,15 @@ const (
 	DefaultOpenRetryAfter = 10 * time.Second
 )
 
-// maxResponseBytes caps an upstream answer the proxy buffers. Azure's
-// largest runtime answer (25 documents of results) is far below it; the cap
-// only stops a broken upstream from exhausting memory.
-const maxResponseBytes = 64 << 20
+// Caps on an upstream answer the proxy buffers; they only stop a broken
+// upstream from exhausting memory. Azure's largest runtime answer (25
+// documents of results) is far below the first; an exported project (the
+// authoring export result, up to 100,000 labelled documents) can be large,
+// so authoring gets the api client's cap.
+const (
+	maxResponseBytes          = 64 << 20
+	maxAuthoringResponseBytes = 256 << 20
+)
 
 // Route labels, as the gateway.requests metric spells them.
 const (
@@ -160,6 +165,11 @@ func New(cfg Config) (*Proxy, error) {
 		p.public = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
 	}
 	for i, m := range []map[string]string{cfg.ProjectNames, cfg.DeploymentNames} {
+		for from, to := range m {
+			if from == "" || to == "" {
+				return nil, errors.New("proxy: name maps must not hold empty names")
+			}
+		}
 		inv, err := invert(m)
 		if err != nil {
 			return nil, fmt.Errorf("proxy: name map: %w", err)
@@ -655,7 +665,11 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	resp, err := p.transport.RoundTrip(req)
 	var res *upstreamResponse
 	if err == nil {
-		res, err = p.readResponse(resp)
+		limit := int64(maxResponseBytes)
+		if c.route == RouteAuthoring {
+			limit = maxAuthoringResponseBytes
+		}
+		res, err = p.readResponse(resp, limit)
 	}
 	outcome, err := classify(ctx, resp, err, time.Now())
 	switch outcome {
@@ -731,14 +745,14 @@ func (p *Proxy) bodyFor(c *call, idx int) []byte {
 
 // readResponse reads an answer whole (the decision to relay it, and its
 // rewriting, need all of it) and closes its body.
-func (p *Proxy) readResponse(resp *http.Response) (*upstreamResponse, error) {
+func (p *Proxy) readResponse(resp *http.Response, limit int64) (*upstreamResponse, error) {
 	defer resp.Body.Close()
 	buf := p.getBuf()
-	if resp.ContentLength > 0 && resp.ContentLength <= maxResponseBytes {
+	if resp.ContentLength > 0 && resp.ContentLength <= limit {
 		buf.Grow(int(resp.ContentLength) + 1)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err == nil && buf.Len() > maxResponseBytes {
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
+	if err == nil && int64(buf.Len()) > limit {
 		err = errTooLarge
 	}
 	if err != nil {

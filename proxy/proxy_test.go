@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/secret"
 )
 
 func TestHappyPathSubmitPollPage(t *testing.T) {
@@ -184,8 +187,13 @@ func TestClientErrorPassedThroughWithoutFailover(t *testing.T) {
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1})
 
 	bad := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", `{"tasks":"not an array"}`)
-	if bad.status != http.StatusBadRequest || bad.errorCode(t) != api.CodeInvalidRequest {
-		t.Fatalf("got %d %s", bad.status, bad.body)
+	want := httptest.NewRecorder()
+	api.WriteError(want, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Message: "bad body"})
+	if bad.status != http.StatusBadRequest || string(bad.body) != want.Body.String() {
+		t.Fatalf("got %d %s, want the region's answer untouched: %s", bad.status, bad.body, want.Body)
+	}
+	if bad.header.Get("x-ms-error-code") != api.CodeInvalidRequest || bad.header.Get("Content-Type") != "application/json; charset=utf-8" {
+		t.Errorf("headers not relayed: %v", bad.header)
 	}
 	if bad.header.Get("apim-request-id") != "req-p" {
 		t.Errorf("apim-request-id not relayed: %q", bad.header.Get("apim-request-id"))
@@ -492,9 +500,41 @@ func TestForwardedHeadersOnlyWhenTrusted(t *testing.T) {
 	if got := sub.header.Get("Operation-Location"); !strings.HasPrefix(got, "https://gw.example.com/ner"+api.JobsPath+"/") {
 		t.Errorf("operation-location %q ignores PublicURL", got)
 	}
-	// A Host that cannot go into a URL is refused.
-	if got := h.do(http.MethodPost, api.JobsPath, submitBody("p", "d"), "Host", "a b"); got.status != http.StatusBadRequest {
-		t.Logf("bad Host: %d (the Go client may refuse to send it)", got.status)
+}
+
+func TestPublicBase(t *testing.T) {
+	primary := newFakeRegion(t, "p")
+	h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.TrustForwardedHeaders = true }})
+	for _, tt := range []struct {
+		host, proto, fwdHost string
+		tls                  bool
+		want                 string
+	}{
+		{host: "gw:8080", want: "http://gw:8080"},
+		{host: "gw", tls: true, want: "https://gw"},
+		{host: "gw", proto: "HTTPS", want: "https://gw"},
+		{host: "gw", proto: "gopher", want: "http://gw"},
+		{host: "gw", fwdHost: "ner.example.com:8443", want: "http://ner.example.com:8443"},
+		{host: "gw", fwdHost: `evil.com/"x`, want: "http://gw"}, // not a host: ignored
+		{host: "[::1]:8080", want: "http://[::1]:8080"},
+		{host: "a b", want: ""},
+		{host: "", want: ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/language/analyze-text/jobs", nil)
+		r.Host = tt.host
+		if tt.tls {
+			r.TLS = &tls.ConnectionState{}
+		}
+		if tt.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tt.proto)
+		}
+		if tt.fwdHost != "" {
+			r.Header.Set("X-Forwarded-Host", tt.fwdHost)
+		}
+		got, err := h.proxy.publicBase(r)
+		if got != tt.want || (tt.want == "") != (err != nil) {
+			t.Errorf("%+v: got %q %v, want %q", tt, got, err, tt.want)
+		}
 	}
 }
 
@@ -559,5 +599,37 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	eventually(t, func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
 	if h2.regions[0].State() != region.StateClosed {
 		t.Errorf("a client's cancel tripped the breaker (threshold 1)")
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	ep, _ := url.Parse("https://myres.cognitiveservices.azure.com")
+	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: ep, Key: secret.Secret("k")})
+	many := make([]*region.Region, MaxRegions+1)
+	for i := range many {
+		many[i] = r
+	}
+	bad := func(s string) *url.URL { u, _ := url.Parse(s); return u }
+	for name, cfg := range map[string]Config{
+		"no regions":         {},
+		"too many regions":   {Regions: many},
+		"nil region":         {Regions: []*region.Region{r, nil}},
+		"relative PublicURL": {Regions: []*region.Region{r}, PublicURL: bad("/gw")},
+		"PublicURL query":    {Regions: []*region.Region{r}, PublicURL: bad("https://gw/?a=1")},
+		"ftp PublicURL":      {Regions: []*region.Region{r}, PublicURL: bad("ftp://gw")},
+		"not one-to-one":     {Regions: []*region.Region{r}, ProjectNames: map[string]string{"a": "x", "b": "x"}},
+		"empty name":         {Regions: []*region.Region{r}, DeploymentNames: map[string]string{"a": ""}},
+		"negative timeout":   {Regions: []*region.Region{r}, UpstreamTimeout: -time.Second},
+	} {
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	p, err := New(Config{Regions: []*region.Region{r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.timeout != DefaultUpstreamTimeout || p.maxBody != DefaultMaxRequestBytes || p.openRetryAfter != DefaultOpenRetryAfter {
+		t.Errorf("defaults: %v %v %v", p.timeout, p.maxBody, p.openRetryAfter)
 	}
 }
