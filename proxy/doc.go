@@ -44,8 +44,12 @@
 //
 // When regions were tried and none gave an answer to relay, errorResponse
 // decides: 504 Timeout when the last failure was a timeout, 502 when it was
-// an answer the gateway cannot relay (over 64 MiB), otherwise 503
-// ServiceUnavailable with Retry-After.
+// an answer the gateway cannot relay (over 64 MiB; 256 MiB for authoring,
+// whose export results can be large), otherwise 503 ServiceUnavailable
+// with Retry-After: the failures were the regions', another try may
+// succeed, and Azure's SDKs retry a 503 only when Retry-After is present.
+// Authoring calls follow the same mapping (503 while the primary is open
+// or failing, 504 if it timed out).
 //
 // # Selection
 //
@@ -92,8 +96,9 @@
 // ids, 24 h, the life of Azure's job results). A client id that is neither
 // a token nor in that cache (another replica issued it, or this one
 // restarted) is resolved by the bounded fallback: the regions are asked in
-// priority order (the poll or cancel itself is the question) and the first
-// answer that is not 404 names the owner, which is cached. A 404 is only
+// priority order (the poll or cancel itself is the question: a cancel sent
+// to a region without the job is a harmless 404) and the first answer that
+// is not 404 is relayed; a success names the owner, which is cached. A 404 is only
 // relayed when every region answered 404; if a region could not answer,
 // the client gets 503 with Retry-After instead, since its job may be there.
 // An id that is not 1 to 128 characters of [0-9A-Za-z_-] (a slash, a
@@ -127,11 +132,13 @@
 //
 // # Telemetry and secrets
 //
-// Each attempt is a client span proxy.attempt with gateway.region (the
+// Each attempt is a client span proxy.attempt (its context is what the
+// Propagator injects into the upstream request) with gateway.region (the
 // region's name), gateway.attempt, gateway.outcome, gateway.breaker.state
 // and http.response.status_code; each move to the next region is a failover
 // event on the request's span. Metrics: gateway.requests {route, region,
-// outcome}, gateway.failovers {from, to, reason}, gateway.upstream.duration
+// outcome} (region "none" and route "unknown" for answers made without a
+// region), gateway.failovers {from, to, reason}, gateway.upstream.duration
 // {region, outcome} in seconds, gateway.inflight_requests. Nothing the
 // proxy returns, logs or records holds a region key, the client's gateway
 // key or a region hostname: transport errors are reduced to their kind
