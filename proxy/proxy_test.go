@@ -3,12 +3,14 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -631,5 +633,45 @@ func TestNewValidates(t *testing.T) {
 	}
 	if p.timeout != DefaultUpstreamTimeout || p.maxBody != DefaultMaxRequestBytes || p.openRetryAfter != DefaultOpenRetryAfter {
 		t.Errorf("defaults: %v %v %v", p.timeout, p.maxBody, p.openRetryAfter)
+	}
+}
+
+// TestConcurrentFailover runs many clients at once while the primary fails
+// every other call, for the race detector and for the invariants: every
+// submit succeeds, every poll reaches the job's owner.
+func TestConcurrentFailover(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	var statuses []int
+	for i := range 200 {
+		statuses = append(statuses, []int{0, http.StatusBadGateway}[i%2])
+	}
+	primary.Script(statuses...)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1000})
+	var wg sync.WaitGroup
+	errs := make(chan string, 100)
+	for range 40 {
+		wg.Go(func() {
+			for range 3 {
+				sub := h.submit("proj", "prod")
+				if sub.status != http.StatusAccepted {
+					errs <- fmt.Sprintf("submit %d", sub.status)
+					return
+				}
+				opLoc := sub.header.Get("Operation-Location")
+				if got := h.do(http.MethodGet, opLoc, ""); got.status != http.StatusOK && got.status != http.StatusServiceUnavailable {
+					errs <- fmt.Sprintf("poll %d %s", got.status, got.body)
+				} else if got.status == http.StatusOK && got.json(t)["jobId"] != jobID(t, opLoc) {
+					errs <- "jobId mismatch"
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if h.proxy.m == nil || secondary.Calls(RouteSubmit) == 0 {
+		t.Error("no failover happened")
 	}
 }

@@ -320,10 +320,18 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, idx int, res *upstreamRe
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(res.status)
 	_, _ = w.Write(body) // a client gone mid-write is not the region's failure
-	if cap(body) <= 1<<20 {
+	// body may be the upstream buffer itself (nothing to rewrite), which
+	// serve returns to its own pool: only a buffer of ours goes back here,
+	// or two pools would hand out the same memory.
+	if src := res.body.Bytes(); !sameArray(body, src) && cap(body) <= 1<<20 {
 		*bp = body[:0]
-		p.outs.Put(bp)
 	}
+	p.outs.Put(bp)
+}
+
+// sameArray reports whether a and b start at the same element.
+func sameArray(a, b []byte) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
 }
 
 func (p *Proxy) getOut() *[]byte {
