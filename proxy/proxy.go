@@ -481,13 +481,13 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call) {
 		if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
 			o = OutcomeParked
 		}
-		region := noRegion
+		owner := noRegion
 		if c.owner != noOwner {
-			region = p.regions[c.owner].Name()
+			owner = p.regions[c.owner].Name()
 		}
-		p.m.request(ctx, c.route, region, o)
+		p.m.request(ctx, c.route, owner, o)
 		p.log.WarnContext(ctx, "no region can take the call",
-			"route", c.route, "owner", region, "retry_after_s", int(wait/time.Second))
+			"route", c.route, "owner", owner, "retry_after_s", int(wait/time.Second))
 		p.writeError(w, c.r, &unavailableError{retryAfter: wait})
 		return
 	}

@@ -308,7 +308,11 @@ func (p *Proxy) respond(w http.ResponseWriter, c *call, idx int, res *upstreamRe
 		}
 		h[k] = vv
 	}
-	if c.r.Method == http.MethodHead {
+	switch {
+	case res.status == http.StatusNoContent || res.status == http.StatusNotModified:
+		w.WriteHeader(res.status) // no body, no Content-Length
+		return
+	case c.r.Method == http.MethodHead:
 		if v := res.header.Get("Content-Length"); v != "" {
 			h.Set("Content-Length", v)
 		}
