@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -282,6 +283,8 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 
 func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	// The region knows when its breaker half-opens (OpenUntil); that wins
+	// over the configured fallback.
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 2, config: func(c *Config) { c.OpenRetryAfter = 30 * time.Second }})
 	a := h.submit("proj", "prod")
 	primary.Always(http.StatusBadGateway)
@@ -298,7 +301,8 @@ func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
 			method = http.MethodPost
 		}
 		got := h.do(method, path, "")
-		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "30" || got.errorCode(t) != api.CodeServiceUnavailable {
+		wantRetry := strconv.Itoa(int(math.Ceil(time.Until(h.regions[0].OpenUntil()).Seconds())))
+		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != wantRetry || got.errorCode(t) != api.CodeServiceUnavailable {
 			t.Errorf("%s %s: %d Retry-After %q %s", method, path, got.status, got.header.Get("Retry-After"), got.body)
 		}
 	}

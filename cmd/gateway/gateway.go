@@ -114,6 +114,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	g.proxy, err = proxy.New(proxy.Config{
 		Regions:               g.regions,
 		UpstreamTimeout:       cfg.UpstreamTimeout,
+		OpenRetryAfter:        cfg.BreakerOpenTimeout,
 		MaxRequestBytes:       int64(cfg.MaxRequestBytes),
 		PublicURL:             cfg.PublicURL,
 		TrustForwardedHeaders: cfg.TrustForwarded,

@@ -88,6 +88,7 @@ type Region struct {
 
 	mu          sync.Mutex
 	parkedUntil time.Time
+	openUntil   time.Time // when the open breaker lets a trial through
 	recent      []Failure // newest last, at most recentLimit
 	lastProbe   *ProbeResult
 }
@@ -133,6 +134,7 @@ func New(cfg Config) (*Region, error) {
 	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key}
 	threshold := cfg.ConsecutiveFailures
 	onChange := cfg.OnStateChange
+	openTimeout := cfg.OpenTimeout
 	r.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        cfg.Name,
 		MaxRequests: 1, // one trial in half-open; one success closes
@@ -140,6 +142,11 @@ func New(cfg Config) (*Region, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
 		IsExcluded:  func(err error) bool { return errors.Is(err, errNotRegionFault) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				r.mu.Lock()
+				r.openUntil = time.Now().Add(openTimeout)
+				r.mu.Unlock()
+			}
 			if onChange != nil {
 				onChange(name, stateOf(from), stateOf(to))
 			}
@@ -188,6 +195,14 @@ func (r *Region) ParkedUntil() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.parkedUntil
+}
+
+// OpenUntil is when an open breaker lets its next trial through (the zero
+// time if it never opened), so a 503 can say how long to wait.
+func (r *Region) OpenUntil() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openUntil
 }
 
 // Attempt is one admitted call to the region. Exactly one of Succeed, Fail

@@ -54,6 +54,9 @@ func TestBreakerOpensHalfOpensAndClosesByOneTrial(t *testing.T) {
 		if _, err := r.Begin(); !errors.Is(err, ErrBreakerOpen) {
 			t.Fatalf("Begin while open: %v, want ErrBreakerOpen", err)
 		}
+		if want := time.Now().Add(30 * time.Second); !r.OpenUntil().Equal(want) {
+			t.Fatalf("OpenUntil = %v, want %v", r.OpenUntil(), want)
+		}
 		time.Sleep(30*time.Second + time.Millisecond)
 		if r.State() != StateHalfOpen {
 			t.Fatalf("after open timeout: %s, want half-open", r.State())
