@@ -135,15 +135,16 @@ nergateway demo: gateway on %[1]s, two emulated regions in process.
 Project %[3]q (deployment %[4]q) lives in the primary; the replication worker copies it to the
 secondary now (watch "replication" in %[1]s/status).
 
-1. Submit a custom NER job (note the operation-location header):
+1. Submit a custom NER job; the gateway answers 202 with an operation-location on itself:
 
-   curl -si -X POST '%[1]s/language/analyze-text/jobs?api-version=2023-04-01' \
+   LOC=$(curl -si -X POST '%[1]s/language/analyze-text/jobs?api-version=2023-04-01' \
      -H 'Ocp-Apim-Subscription-Key: %[2]s' -H 'Content-Type: application/json' \
-     -d '{"displayName":"demo","analysisInput":{"documents":[{"id":"1","language":"en","text":"Zoë Müller of Contoso flew from Köln to Seattle."}]},"tasks":[{"kind":"CustomEntityRecognition","parameters":{"projectName":"%[3]s","deploymentName":"%[4]s"}}]}'
+     -d '{"displayName":"demo","analysisInput":{"documents":[{"id":"1","language":"en","text":"Zoë Müller of Contoso flew from Köln to Seattle."}]},"tasks":[{"kind":"CustomEntityRecognition","parameters":{"projectName":"%[3]s","deploymentName":"%[4]s"}}]}' \
+     | tr -d '\r' | awk 'tolower($1) == "operation-location:" {print $2}'); echo "$LOC"
 
-2. Poll it (paste the operation-location URL):
+2. Poll it (a job takes about two seconds here):
 
-   curl -s '<operation-location>' -H 'Ocp-Apim-Subscription-Key: %[2]s'
+   curl -s "$LOC" -H 'Ocp-Apim-Subscription-Key: %[2]s'
 
 3. Take the primary down (connections refused), then submit again: the secondary answers.
 

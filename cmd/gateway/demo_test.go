@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"nergateway/api"
+)
+
+// TestDemoDoesWhatItPrints runs `gateway -demo` in process and follows the
+// instructions it prints: submit and poll with demo-key, watch the
+// secondary catch up, take the primary down and bring it back.
+func TestDemoDoesWhatItPrints(t *testing.T) {
+	addr := freeAddr(t)
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	env := map[string]string{"GATEWAY_ADDR": addr}
+	go func() { done <- run(ctx, []string{"-demo"}, func(k string) string { return env[k] }, stdout, stderr) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Error("demo did not stop")
+		}
+	}()
+	eventually(t, "the demo to print its instructions", func() bool { return strings.Contains(stdout.String(), "Stop: Ctrl-C") })
+	help := stdout.String()
+	gw := "http://" + addr
+	assert.Contains(t, help, "Ocp-Apim-Subscription-Key: demo-key")
+	assert.Contains(t, stderr.String(), "level=INFO", "the demo logs text")
+
+	body := regexp.MustCompile(`-d '(\{.*\})'`).FindStringSubmatch(help)
+	require.Len(t, body, 2, "a submit body in:\n%s", help)
+	faults := regexp.MustCompile(`curl -s -X POST '(http://[^']+/_emulator/faults)' -d '(\{[^']+\})'`).FindStringSubmatch(help)
+	require.Len(t, faults, 3, "a curl that takes the primary down in:\n%s", help)
+
+	call := func(method, url, payload, key string) (*http.Response, []byte) {
+		req, err := http.NewRequest(method, url, strings.NewReader(payload))
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("Ocp-Apim-Subscription-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(resp.Body)
+		return resp, data
+	}
+	submitAndPoll := func() api.JobState {
+		resp, data := call(http.MethodPost, gw+"/language/analyze-text/jobs?api-version=2023-04-01", body[1], "demo-key")
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, string(data))
+		loc := resp.Header.Get("Operation-Location")
+		var st api.JobState
+		eventually(t, "the demo job to finish", func() bool {
+			_, data := call(http.MethodGet, loc, "", "demo-key")
+			return json.Unmarshal(data, &st) == nil && api.Terminal(st.Status)
+		})
+		return st
+	}
+	st := submitAndPoll()
+	require.Equal(t, api.StatusSucceeded, st.Status)
+	assert.NotEmpty(t, entitiesOf(t, st)["1"], "the demo model finds entities")
+
+	eventually(t, "the worker to fill the secondary", func() bool {
+		_, data := call(http.MethodGet, gw+"/status", "", "")
+		return strings.Contains(string(data), `"state": "in-sync"`)
+	})
+
+	resp, _ := call(http.MethodPost, faults[1], faults[2], "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	failedOver := submitAndPoll()
+	assert.Equal(t, entitiesOf(t, st), entitiesOf(t, failedOver), "the secondary answers as the primary did")
+
+	resp, _ = call(http.MethodDelete, faults[1], "", "")
+	require.Less(t, resp.StatusCode, 300)
+	eventually(t, "failback to the primary", func() bool {
+		_, data := call(http.MethodGet, gw+"/status", "", "")
+		var s struct{ Regions []struct{ Name, Breaker string } }
+		return json.Unmarshal(data, &s) == nil && len(s.Regions) == 2 && s.Regions[0].Breaker == "closed"
+	})
+}
