@@ -87,7 +87,9 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	require.Less(t, resp.StatusCode, 300)
 	eventually(t, "failback to the primary", func() bool {
 		_, data := call(http.MethodGet, gw+"/status", "", "")
-		var s struct{ Regions []struct{ Name, Breaker string } }
+		var s struct {
+			Regions []struct{ Name, Breaker string }
+		}
 		return json.Unmarshal(data, &s) == nil && len(s.Regions) == 2 && s.Regions[0].Breaker == "closed"
 	})
 }
