@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a child process in its own process group, so stop ends it and
+// everything it forked (nginx's workers), and the kernel kills it if the
+// bench dies first (Pdeathsig).
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // Wait's error, valid after done
+	logs *tail
+}
+
+// startProc starts path with args and env (added to a minimal environment).
+// Its stdout and stderr go to a tail buffer and, when lines is not nil, each
+// stderr line is also handed to lines (the gateway's breaker events).
+// deathSig is what the process gets if the bench dies without stopping it:
+// SIGKILL for a single process; SIGTERM for nginx, whose master then stops
+// its workers (killed, it would leave them running).
+func startProc(name, path string, args, env []string, dir string, deathSig syscall.Signal, lines func(string)) (*proc, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logs: &tail{max: 64 << 10}}
+	cmd.Stdout = p.logs
+	var pw *io.PipeWriter
+	var scanned chan struct{}
+	if lines != nil {
+		var pr *io.PipeReader
+		pr, pw = io.Pipe()
+		cmd.Stderr = io.MultiWriter(p.logs, pw)
+		scanned = make(chan struct{})
+		go func() {
+			defer close(scanned)
+			sc := bufio.NewScanner(pr)
+			sc.Buffer(make([]byte, 64<<10), 1<<20)
+			for sc.Scan() {
+				lines(sc.Text())
+			}
+			_, _ = io.Copy(io.Discard, pr)
+		}()
+	} else {
+		cmd.Stderr = p.logs
+	}
+	if err := cmd.Start(); err != nil {
+		if pw != nil {
+			_ = pw.Close()
+		}
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	go func() {
+		p.err = cmd.Wait()
+		if pw != nil {
+			_ = pw.Close()
+			<-scanned
+		}
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// pid is the process's id (nginx: the master's).
+func (p *proc) pid() int { return p.cmd.Process.Pid }
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after a grace
+// period, and waits for the process to exit.
+func (p *proc) stop() {
+	if p == nil || p.exited() {
+		return
+	}
+	pgid := p.pid()
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+	}
+	// Stragglers in the group (a worker that outlived its master).
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+}
+
+// tree is the process and its children (nginx's workers).
+func (p *proc) tree() []int {
+	pids := []int{p.pid()}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return pids
+	}
+	want := strconv.Itoa(p.pid())
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		fields, err := statFields(n)
+		if err != nil || len(fields) < 2 {
+			continue
+		}
+		if fields[1] == want { // field 4, ppid
+			pids = append(pids, n)
+		}
+	}
+	return pids
+}
+
+// statFields returns /proc/<pid>/stat after the command name, so fields[0]
+// is the state (field 3 of proc(5)).
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil, errors.New("malformed stat")
+	}
+	return strings.Fields(string(b[i+1:])), nil
+}
+
+// clockTicks is USER_HZ, 100 on every Linux the bench runs on.
+const clockTicks = 100
+
+// cpuSeconds is the user+system CPU time the process tree has used so far.
+func (p *proc) cpuSeconds() float64 {
+	var ticks int64
+	for _, pid := range p.tree() {
+		f, err := statFields(pid)
+		if err != nil || len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64) // utime, field 14
+		s, _ := strconv.ParseInt(f[12], 10, 64) // stime, field 15
+		ticks += u + s
+	}
+	return float64(ticks) / clockTicks
+}
+
+// peakRSS is the sum of VmHWM (peak resident set) over the process tree, in
+// bytes. For nginx it counts the shared pages of master and workers once
+// per process, so it overstates nginx a little.
+func (p *proc) peakRSS() int64 {
+	var total int64
+	for _, pid := range p.tree() {
+		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			continue
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				total += kb << 10
+			}
+		}
+	}
+	return total
+}
+
+// tail keeps the last max bytes written, for error reports.
+type tail struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tail) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, b...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(b), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
+
+// freePort asks the kernel for a free port on 127.0.0.1.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitFor calls ok until it returns true, the process exits or the time
+// runs out.
+func waitFor(ctx context.Context, p *proc, what string, ok func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		if ok() {
+			return nil
+		}
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited before %s: %v\n%s", p.name, what, p.err, p.logs)
+		}
+		select {
+		case <-ctx.Done():
+			msg := ""
+			if p != nil {
+				msg = "\n" + p.logs.String()
+			}
+			return fmt.Errorf("waiting for %s: %w%s", what, ctx.Err(), msg)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

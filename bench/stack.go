@@ -1,0 +1,464 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"nergateway/api"
+	"nergateway/emulator"
+)
+
+// Targets: where the load generator sends the mix.
+const (
+	targetDirect  = "direct"
+	targetNginx   = "nginx"
+	targetGateway = "gateway"
+	// targetGatewayNoTel is the gateway with OTEL_SDK_DISABLED=true, to
+	// show what its tracing and metrics cost.
+	targetGatewayNoTel = "gateway, telemetry off"
+)
+
+// Names the stack gives the emulated project and the key clients send to a
+// proxy.
+const (
+	projectName    = "bench"
+	deploymentName = "production"
+	gatewayKey     = "bench-client-key"
+	apiVersion     = "2023-04-01"
+	// secondaryMarker is a category only the secondary's model knows, so a
+	// job's result says which region ran it (see seedFor).
+	secondaryMarker = "ServedBySecondary"
+)
+
+// tools are the binaries a run needs.
+type tools struct {
+	gateway, emulator string
+	nginx             string // empty when nginx is unavailable
+	nginxSkip         string // why nginx is unavailable
+	nginxVersion      string
+	tmp               string
+	gatewayEnv        []string // added to the gateway's environment (-profile)
+}
+
+// buildBinaries builds the gateway and the emulator into dir with the go
+// command that runs the bench (the module is found from the working
+// directory, the repository or its bench/ directory).
+func buildBinaries(ctx context.Context, dir string) (gateway, emu string, err error) {
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		goCmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", dir+string(filepath.Separator), "nergateway/cmd/gateway", "nergateway/cmd/emulator")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return filepath.Join(dir, "gateway"), filepath.Join(dir, "emulator"), nil
+}
+
+// findNginx returns nginx's path, installing it from Debian's packages when
+// install is set, it is missing and we are root.
+func findNginx(ctx context.Context, install bool, log io.Writer) (path, version, skip string) {
+	look := func() string {
+		if p, err := exec.LookPath("nginx"); err == nil {
+			return p
+		}
+		if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+			return "/usr/sbin/nginx"
+		}
+		return ""
+	}
+	path = look()
+	if path == "" && install {
+		switch {
+		case os.Geteuid() != 0:
+			skip = "nginx is not installed and the bench is not root"
+		default:
+			fmt.Fprintln(log, "bench: installing nginx (apt-get update && apt-get install -y nginx)")
+			for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "nginx"}} {
+				cmd := exec.CommandContext(ctx, "apt-get", args...)
+				cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					skip = fmt.Sprintf("apt-get %s failed: %v (%s)", args[0], err, lastLine(out))
+					break
+				}
+			}
+			path = look()
+		}
+	}
+	if path == "" {
+		if skip == "" {
+			skip = "nginx is not installed"
+		}
+		return "", "", skip
+	}
+	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
+	version = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: ")
+	return path, version, ""
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// region is one emulator process.
+type region struct {
+	name, url, admin, key string
+	p                     *proc
+}
+
+// trainingText holds every span the models know. The job documents reuse
+// these words, so each result has entities to report and map.
+const trainingText = "Contoso Pharmaceuticals hired Maria Garcia in Seattle. Fabrikam shipped the order to Lisbon."
+
+// seedFor is the project both regions serve. The secondary's model also
+// tags "Fabrikam" with secondaryMarker, so the bench can tell from a job's
+// result which region ran it, per request and without polling counters.
+func seedFor(secondary bool) emulator.SeedProject {
+	span := func(category, text string) api.Label {
+		return api.Label{Category: category, Offset: strings.Index(trainingText, text), Length: len(text)}
+	}
+	labels := []api.Label{
+		span("Organization", "Contoso Pharmaceuticals"),
+		span("Person", "Maria Garcia"),
+		span("Location", "Seattle"),
+		span("Location", "Lisbon"),
+	}
+	if secondary {
+		labels = append(labels, span(secondaryMarker, "Fabrikam"))
+	}
+	return emulator.SeedProject{
+		Name:           projectName,
+		DeploymentName: deploymentName,
+		Documents:      []emulator.SeedDocument{{Name: "doc1.txt", Text: trainingText, Labels: labels}},
+	}
+}
+
+// startRegion starts an emulator with zero job duration and a manual clock
+// (see clockTicker) and the bench project deployed.
+func startRegion(ctx context.Context, t *tools, name, key string, secondary bool) (*region, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	aport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	seed, err := json.Marshal(seedFor(secondary))
+	if err != nil {
+		return nil, err
+	}
+	seedFile := filepath.Join(t.tmp, fmt.Sprintf("seed-%s-%d.json", name, port))
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		return nil, err
+	}
+	r := &region{
+		name:  name,
+		url:   fmt.Sprintf("http://127.0.0.1:%d", port),
+		admin: fmt.Sprintf("http://127.0.0.1:%d", aport),
+		key:   key,
+	}
+	r.p, err = startProc("emulator "+name, t.emulator, []string{
+		"-addr", fmt.Sprintf("127.0.0.1:%d", port), "-admin-addr", fmt.Sprintf("127.0.0.1:%d", aport),
+		"-name", name, "-key", key, "-job-duration", "0", "-manual-clock", "-seed", seedFile,
+	}, nil, t.tmp, syscall.SIGKILL, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitFor(ctx, r.p, "the emulator's admin API", func() bool {
+		return r.adminCall(ctx, http.MethodGet, "/_emulator/calls", "") == nil
+	}); err != nil {
+		r.p.stop()
+		return nil, err
+	}
+	return r, nil
+}
+
+// adminClient talks to the emulators' admin listeners.
+var adminClient = &http.Client{Timeout: 5 * time.Second}
+
+func (r *region) adminCall(ctx context.Context, method, path, body string) error {
+	_, err := r.adminDo(ctx, method, path, body)
+	return err
+}
+
+func (r *region) adminDo(ctx context.Context, method, path, body string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.admin+path, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := adminClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, b)
+	}
+	return b, nil
+}
+
+// calls is the emulator's request count per route.
+func (r *region) calls(ctx context.Context) (map[string]int, error) {
+	b, err := r.adminDo(ctx, http.MethodGet, "/_emulator/calls", "")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int{}
+	return m, json.Unmarshal(b, &m)
+}
+
+// stackOptions tune the gateway (and nginx's equivalent settings).
+type stackOptions struct {
+	upstreamTimeout time.Duration
+	breakerFailures int
+	openTimeout     time.Duration
+	probeInterval   time.Duration
+}
+
+// stack is two regions and, unless the target is direct, one proxy in
+// front of them. Every leg starts a fresh stack, so each proxy's peak RSS
+// and the emulators' job tables start from nothing.
+type stack struct {
+	target             string
+	primary, secondary *region
+	proxy              *proc // nil for direct
+	base, key          string
+	breaker            *breakerLog
+	stopClock          func()
+}
+
+func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s *stack, err error) {
+	s = &stack{target: target, breaker: &breakerLog{}}
+	defer func() {
+		if err != nil {
+			s.close()
+			s = nil
+		}
+	}()
+	// nginx sends one key to whichever upstream it picks, so its regions
+	// share a key; the gateway gets a key per region, as in production.
+	pk, sk := "primary-region-key", "secondary-region-key"
+	if target == targetNginx {
+		pk, sk = "shared-region-key", "shared-region-key"
+	}
+	if s.primary, err = startRegion(ctx, t, "primary", pk, false); err != nil {
+		return s, err
+	}
+	if s.secondary, err = startRegion(ctx, t, "secondary", sk, true); err != nil {
+		return s, err
+	}
+	s.stopClock = clockTicker(s.primary, s.secondary)
+	port, err := freePort()
+	if err != nil {
+		return s, err
+	}
+	s.base, s.key = fmt.Sprintf("http://127.0.0.1:%d", port), gatewayKey
+	switch target {
+	case targetDirect:
+		s.base, s.key = s.primary.url, pk
+		return s, nil
+	case targetGateway, targetGatewayNoTel:
+		env := []string{
+			"GATEWAY_ADDR=" + fmt.Sprintf("127.0.0.1:%d", port),
+			"GATEWAY_API_KEYS=" + gatewayKey,
+			"PRIMARY_ENDPOINT=" + s.primary.url, "PRIMARY_RESOURCE_KEY=" + pk,
+			"SECONDARY_ENDPOINT=" + s.secondary.url, "SECONDARY_RESOURCE_KEY=" + sk,
+			"UPSTREAM_TIMEOUT=" + o.upstreamTimeout.String(),
+			"BREAKER_CONSECUTIVE_FAILURES=" + strconv.Itoa(o.breakerFailures),
+			"BREAKER_OPEN_TIMEOUT=" + o.openTimeout.String(),
+			"HEALTH_PROBE_INTERVAL=" + o.probeInterval.String(),
+			"REPLICATION_ENABLED=false",
+			"LOG_LEVEL=warn", "LOG_FORMAT=json",
+		}
+		env = append(env, t.gatewayEnv...)
+		if target == targetGatewayNoTel {
+			env = append(env, "OTEL_SDK_DISABLED=true")
+		}
+		if s.proxy, err = startProc("gateway", t.gateway, nil, env, t.tmp, syscall.SIGKILL, s.breaker.line); err != nil {
+			return s, err
+		}
+		return s, waitFor(ctx, s.proxy, "the gateway's /readyz", func() bool { return httpOK(ctx, s.base+"/readyz") })
+	case targetNginx:
+		dir, err := os.MkdirTemp(t.tmp, "nginx-")
+		if err != nil {
+			return s, err
+		}
+		conf := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(nginxConf(dir, port, s.primary, s.secondary, o)), 0o600); err != nil {
+			return s, err
+		}
+		if s.proxy, err = startProc("nginx", t.nginx, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}, nil, dir, syscall.SIGTERM, nil); err != nil {
+			return s, err
+		}
+		return s, waitFor(ctx, s.proxy, "nginx", func() bool {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+api.AuthoringProjectsPath+"?api-version=2022-05-01", nil)
+			req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+	}
+	return s, fmt.Errorf("unknown target %q", target)
+}
+
+func httpOK(ctx context.Context, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+func (s *stack) close() {
+	if s.stopClock != nil {
+		s.stopClock()
+	}
+	s.proxy.stop()
+	if s.primary != nil {
+		s.primary.p.stop()
+	}
+	if s.secondary != nil {
+		s.secondary.p.stop()
+	}
+}
+
+// clockTicker moves the emulators' manual clocks an hour every 80 ms, so a
+// runtime job expires (24 h) about two seconds after it was created. The
+// emulator scans every job it holds on every request (Emulator.settle), so
+// without this its job table, and its per-request cost, grows with the
+// run, and the later legs would measure the emulator instead of the proxy.
+func clockTicker(regions ...*region) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(80 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, r := range regions {
+					_ = r.adminCall(ctx, http.MethodPost, "/_emulator/clock/advance?d=1h", "")
+				}
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
+// nginxConf is the closest nginx equivalent of the gateway: the primary
+// with the secondary as backup, the next upstream tried on the errors the
+// gateway fails over on (POST included), the client key checked and the
+// region key set, keep-alive to the upstreams, timeouts as the gateway's.
+func nginxConf(dir string, port int, primary, secondary *region, o stackOptions) string {
+	var b bytes.Buffer
+	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	fmt.Fprintf(&b, `daemon off;
+master_process on;
+worker_processes auto;
+worker_rlimit_nofile 16384;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/client_body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  client_max_body_size 8m;
+  keepalive_requests 1000000;
+  map $http_ocp_apim_subscription_key $client_key_ok { %[2]q 1; default 0; }
+  upstream regions {
+    server %[3]s max_fails=%[5]d fail_timeout=%[6]ds;
+    server %[4]s backup;
+    keepalive 256;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:%[7]d;
+    location / {
+      if ($client_key_ok = 0) { return 401; }
+      proxy_pass http://regions;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Ocp-Apim-Subscription-Key %[8]q;
+      proxy_next_upstream error timeout http_502 http_503 http_504 http_429 non_idempotent;
+      proxy_connect_timeout %[9]dms;
+      proxy_send_timeout %[9]dms;
+      proxy_read_timeout %[9]dms;
+    }
+  }
+}
+`, dir, gatewayKey, host(primary.url), host(secondary.url), o.breakerFailures,
+		max(1, int(o.openTimeout/time.Second)), port, primary.key, o.upstreamTimeout.Milliseconds())
+	return b.String()
+}
+
+// breakerLog collects the gateway's breaker transitions from its JSON log.
+type breakerLog struct {
+	mu     sync.Mutex
+	events []breakerEvent
+}
+
+type breakerEvent struct {
+	at               time.Time
+	region, from, to string
+}
+
+func (l *breakerLog) line(s string) {
+	var e struct {
+		Time   time.Time `json:"time"`
+		Msg    string    `json:"msg"`
+		Region string    `json:"region"`
+		From   string    `json:"from"`
+		To     string    `json:"to"`
+	}
+	if json.Unmarshal([]byte(s), &e) != nil || e.Msg != "region breaker changed state" {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, breakerEvent{at: e.Time, region: e.Region, from: e.From, to: e.To})
+}
+
+// first returns the first transition of region to state at or after t.
+func (l *breakerLog) first(region, to string, after time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.region == region && e.to == to && !e.at.Before(after) {
+			return e.at, true
+		}
+	}
+	return time.Time{}, false
+}
