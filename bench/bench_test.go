@@ -76,7 +76,7 @@ func TestNginxConf(t *testing.T) {
 	s := &region{url: "http://127.0.0.1:5002", key: "k"}
 	conf := nginxConf("/tmp/x", 8080, p, s, stackOptions{upstreamTimeout: time.Second, breakerFailures: 5, openTimeout: 2 * time.Second})
 	for _, want := range []string{
-		"listen 127.0.0.1:8080;", "server 127.0.0.1:5001 max_fails=5 fail_timeout=2s;", "server 127.0.0.1:5002 backup;",
+		"listen 127.0.0.1:8080 backlog=4096;", "server 127.0.0.1:5001 max_fails=5 fail_timeout=2s;", "server 127.0.0.1:5002 backup;",
 		"non_idempotent", `proxy_set_header Ocp-Apim-Subscription-Key "k";`, "proxy_read_timeout 1000ms;", "daemon off;",
 	} {
 		if !strings.Contains(conf, want) {

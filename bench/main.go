@@ -50,6 +50,9 @@ type options struct {
 	installNginx  bool
 	skipFailover  bool
 	noTelemetry   bool
+	targets       []string
+	gatewayEnv    []string
+	gatewayBinary string
 	profileDir    string
 	profileConns  int
 	failoverTimes failoverTiming
@@ -71,6 +74,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.installNginx, "install-nginx", true, "apt-get install nginx when it is missing and the bench runs as root")
 	fs.BoolVar(&o.skipFailover, "skip-failover", false, "skip the failover runs")
 	fs.BoolVar(&o.noTelemetry, "telemetry-off-leg", true, "also run the gateway with OTEL_SDK_DISABLED=true in the closed-loop legs (off with -quick unless set)")
+	targets := fs.String("targets", "direct,nginx,gateway", "targets of the load legs, of direct, nginx and gateway")
+	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway, comma-separated NAME=value (e.g. GOMEMLIMIT=48MiB)")
+	fs.StringVar(&o.gatewayBinary, "gateway-binary", "", "use this gateway binary instead of building cmd/gateway (A/B runs of a change)")
 	fs.StringVar(&o.profileDir, "profile", "", "only profile the gateway (CPU over -duration, heap at the end) into this directory, with a pprof-enabled build")
 	fs.IntVar(&o.profileConns, "profile-clients", 64, "closed-loop clients of the -profile run")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +93,23 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-concurrency: %q is not a positive number", f)
 		}
 		o.levels = append(o.levels, n)
+	}
+	for _, f := range strings.Split(*targets, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case targetDirect, targetNginx, targetGateway:
+			o.targets = append(o.targets, f)
+		default:
+			return o, fmt.Errorf("-targets: unknown target %q", f)
+		}
+	}
+	for _, kv := range strings.Split(*gatewayEnv, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if !strings.Contains(kv, "=") {
+			return o, fmt.Errorf("-gateway-env: %q is not NAME=value", kv)
+		}
+		o.gatewayEnv = append(o.gatewayEnv, kv)
 	}
 	o.throughput = stackOptions{upstreamTimeout: 10 * time.Second, breakerFailures: 5, openTimeout: 30 * time.Second, probeInterval: 10 * time.Second}
 	o.failover = stackOptions{upstreamTimeout: time.Second, breakerFailures: 5, openTimeout: 2 * time.Second, probeInterval: 250 * time.Millisecond}
@@ -128,10 +151,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	t := &tools{tmp: tmp}
+	t := &tools{tmp: tmp, gatewayEnv: o.gatewayEnv}
 	fmt.Fprintln(stderr, "bench: building cmd/gateway and cmd/emulator")
 	if t.gateway, t.emulator, err = buildBinaries(ctx, tmp); err != nil {
 		return err
+	}
+	if o.gatewayBinary != "" {
+		t.gateway = o.gatewayBinary
 	}
 	t.nginx, t.nginxVersion, t.nginxSkip = findNginx(ctx, o.installNginx, stderr)
 	if t.nginxSkip != "" {
@@ -141,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return profileGateway(ctx, t, o, o.profileConns, o.profileDir, stderr)
 	}
 	rep := newReport(o, t)
-	targets := []string{targetDirect, targetNginx, targetGateway}
+	targets := o.targets
 
 	leg := func(group, label, target string, conns int, body func(c *client, at func()) ([]sample, int)) error {
 		res := legResult{group: group, label: label, target: target}
@@ -171,7 +197,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			res.rss = s.proxy.peakRSS()
 		}
 		if s.proxy != nil && s.proxy.exited() {
-			return fmt.Errorf("%s %s: the proxy exited during the run: %v\n%s", label, target, s.proxy.err, s.proxy.logs)
+			return fmt.Errorf("%s %s: the proxy exited during the run: %v\n%s", label, target, s.proxy.err, s.proxy.logs())
 		}
 		rep.add(res)
 		fmt.Fprintf(stderr, "bench: %-16s %-8s %8.0f req/s  p50 %s  p99 %s  errors %d\n",
@@ -188,7 +214,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			group, label = "conns", fmt.Sprintf("%d connections", n)
 		}
 		legTargets := targets
-		if o.noTelemetry && group == "closed" {
+		if o.noTelemetry && group == "closed" && slices.Contains(targets, targetGateway) {
 			legTargets = append(slices.Clone(targets), targetGatewayNoTel)
 		}
 		for _, target := range legTargets {

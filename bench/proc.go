@@ -13,41 +13,47 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
 
 // proc is a child process in its own process group, so stop ends it and
-// everything it forked (nginx's workers), and the kernel kills it if the
+// everything it forked (nginx's workers), and the kernel signals it if the
 // bench dies first (Pdeathsig).
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's error, valid after done
-	logs *tail
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	err     error         // Wait's error, valid after done
+	logFile string        // stdout and stderr
 }
 
-// startProc starts path with args and env (added to a minimal environment).
-// Its stdout and stderr go to a tail buffer and, when lines is not nil, each
-// stderr line is also handed to lines (the gateway's breaker events).
-// deathSig is what the process gets if the bench dies without stopping it:
-// SIGKILL for a single process; SIGTERM for nginx, whose master then stops
-// its workers (killed, it would leave them running).
+// startProc starts path with args and env (added to a minimal environment)
+// in dir. Its stdout and stderr go to a file in dir, written by the child
+// itself, so a chatty process (the emulator logs every request) costs the
+// bench nothing. When lines is not nil, stderr goes through a pipe instead
+// and each line is handed to lines (the gateway's breaker events) and
+// appended to the file. deathSig is what the process gets if the bench
+// dies without stopping it: SIGKILL for a single process; SIGTERM for
+// nginx, whose master then stops its workers (killed, it would leave them
+// running).
 func startProc(name, path string, args, env []string, dir string, deathSig syscall.Signal, lines func(string)) (*proc, error) {
+	f, err := os.CreateTemp(dir, strings.ReplaceAll(name, " ", "-")+"-*.log")
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir()}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: deathSig}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logs: &tail{max: 64 << 10}}
-	cmd.Stdout = p.logs
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), logFile: f.Name()}
+	cmd.Stdout, cmd.Stderr = f, f
 	var pw *io.PipeWriter
 	var scanned chan struct{}
 	if lines != nil {
 		var pr *io.PipeReader
 		pr, pw = io.Pipe()
-		cmd.Stderr = io.MultiWriter(p.logs, pw)
+		cmd.Stderr = pw
 		scanned = make(chan struct{})
 		go func() {
 			defer close(scanned)
@@ -55,13 +61,13 @@ func startProc(name, path string, args, env []string, dir string, deathSig sysca
 			sc.Buffer(make([]byte, 64<<10), 1<<20)
 			for sc.Scan() {
 				lines(sc.Text())
+				_, _ = fmt.Fprintln(f, sc.Text())
 			}
-			_, _ = io.Copy(io.Discard, pr)
+			_, _ = io.Copy(f, pr)
 		}()
-	} else {
-		cmd.Stderr = p.logs
 	}
 	if err := cmd.Start(); err != nil {
+		f.Close()
 		if pw != nil {
 			_ = pw.Close()
 		}
@@ -73,9 +79,23 @@ func startProc(name, path string, args, env []string, dir string, deathSig sysca
 			_ = pw.Close()
 			<-scanned
 		}
+		f.Close()
 		close(p.done)
 	}()
 	return p, nil
+}
+
+// logs is the end of the process's output, for error reports.
+func (p *proc) logs() string {
+	b, err := os.ReadFile(p.logFile)
+	if err != nil {
+		return ""
+	}
+	const keep = 8 << 10
+	if len(b) > keep {
+		b = b[len(b)-keep:]
+	}
+	return string(b)
 }
 
 // pid is the process's id (nginx: the master's).
@@ -185,29 +205,6 @@ func (p *proc) peakRSS() int64 {
 	return total
 }
 
-// tail keeps the last max bytes written, for error reports.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tail) Write(b []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, b...)
-	if over := len(t.buf) - t.max; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(b), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
 // freePort asks the kernel for a free port on 127.0.0.1.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -228,13 +225,13 @@ func waitFor(ctx context.Context, p *proc, what string, ok func() bool) error {
 			return nil
 		}
 		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited before %s: %v\n%s", p.name, what, p.err, p.logs)
+			return fmt.Errorf("%s exited before %s: %v\n%s", p.name, what, p.err, p.logs())
 		}
 		select {
 		case <-ctx.Done():
 			msg := ""
 			if p != nil {
-				msg = "\n" + p.logs.String()
+				msg = "\n" + p.logs()
 			}
 			return fmt.Errorf("waiting for %s: %w%s", what, ctx.Err(), msg)
 		case <-time.After(20 * time.Millisecond):

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -85,7 +86,7 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 	}
 	pt := *t
 	pt.gateway = bin
-	pt.gatewayEnv = []string{fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", port)}
+	pt.gatewayEnv = append(slices.Clone(t.gatewayEnv), fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", port))
 	s, err := startStack(ctx, &pt, targetGateway, o.throughput)
 	if err != nil {
 		return err
@@ -95,7 +96,10 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 	defer c.close()
 	pprofURL := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)
 	fetch := func(path, file string) error {
-		resp, err := http.Get(pprofURL + path)
+		if !strings.HasPrefix(path, "http") {
+			path = pprofURL + path
+		}
+		resp, err := http.Get(path)
 		if err != nil {
 			return err
 		}
@@ -116,6 +120,11 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 	cpuErr := make(chan error, 1)
 	started := false
 	samples := c.closedLoop(ctx, clients, o.warmup, o.duration, func() {
+		if started { // at the window's end, while the clients are still busy
+			_ = fetch(s.base+"/metrics", "gateway.metrics.txt")
+			_ = fetch("heap", "gateway.heap-busy.pprof")
+			return
+		}
 		if !started { // at the window's start
 			started = true
 			go func() {
@@ -127,6 +136,9 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 		return err
 	}
 	if err := fetch("heap", "gateway.heap.pprof"); err != nil {
+		return err
+	}
+	if err := fetch("goroutine", "gateway.goroutine.pprof"); err != nil {
 		return err
 	}
 	st := summarize(samples)

@@ -402,7 +402,7 @@ http {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:%[7]d;
+    listen 127.0.0.1:%[7]d backlog=4096;
     location / {
       if ($client_key_ok = 0) { return 401; }
       proxy_pass http://regions;
