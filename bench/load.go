@@ -167,8 +167,8 @@ func (c *client) op(ctx context.Context, n int, intended time.Time, out []sample
 }
 
 // closedLoop runs workers that each send the mix back to back until
-// warmup+dur has passed, and returns the samples that started after the
-// warmup and ended within the window, and the window. at is called at the
+// warmup+dur has passed, and returns the samples of the requests that
+// completed within the window after the warmup. at is called at the
 // window's start and end (CPU readings).
 func (c *client) closedLoop(ctx context.Context, workers int, warmup, dur time.Duration, at func()) []sample {
 	t0 := time.Now().Add(warmup)
@@ -197,7 +197,7 @@ func (c *client) closedLoop(ctx context.Context, workers int, warmup, dur time.D
 	var all []sample
 	for _, r := range results {
 		for _, s := range r {
-			if s.start >= lo && s.end <= hi {
+			if s.end >= lo && s.end <= hi {
 				all = append(all, s)
 			}
 		}
@@ -207,7 +207,8 @@ func (c *client) closedLoop(ctx context.Context, workers int, warmup, dur time.D
 
 // openLoop starts jobs at rate per second regardless of how fast answers
 // come (at most maxInFlight at once; jobs over that are counted as shed),
-// for warmup+dur, and returns the samples of the window. A submit's latency
+// for warmup+dur, and returns the samples of the requests that completed
+// within the window. A submit's latency
 // counts from when it was due, so a stalled target is not hidden
 // (coordinated omission).
 func (c *client) openLoop(ctx context.Context, rate float64, warmup, dur time.Duration, at func()) (samples []sample, shed int) {
@@ -256,7 +257,7 @@ func (c *client) openLoop(ctx context.Context, rate float64, warmup, dur time.Du
 	}
 	wg.Wait()
 	lo, hi := c.since(t0), c.since(t1)
-	all = slices.DeleteFunc(all, func(s sample) bool { return s.start < lo || s.end > hi })
+	all = slices.DeleteFunc(all, func(s sample) bool { return s.end < lo || s.end > hi })
 	return all, shed
 }
 

@@ -150,14 +150,11 @@ func seedFor(secondary bool) emulator.SeedProject {
 // startRegion starts an emulator with zero job duration and a manual clock
 // (see clockTicker) and the bench project deployed.
 func startRegion(ctx context.Context, t *tools, name, key string, secondary bool) (*region, error) {
-	port, err := freePort()
+	ports, err := freePorts(2)
 	if err != nil {
 		return nil, err
 	}
-	aport, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	port, aport := ports[0], ports[1]
 	seed, err := json.Marshal(seedFor(secondary))
 	if err != nil {
 		return nil, err
