@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -99,8 +100,12 @@ func (r *report) machine() string {
 	if nginx == "" {
 		nginx = "not available (" + r.t.nginxSkip + ")"
 	}
-	return fmt.Sprintf("%d CPUs (%s), %s %s/%s, nginx %s; run started %s",
-		runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, nginx,
+	rev := "unknown"
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		rev = strings.TrimSpace(string(out))
+	}
+	return fmt.Sprintf("%d CPUs (%s), %s %s/%s, nginx %s; gateway built from %s; run started %s",
+		runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, nginx, rev,
 		r.started.UTC().Format("2006-01-02 15:04 MST"))
 }
 

@@ -105,7 +105,7 @@ func findNginx(ctx context.Context, install bool, log io.Writer) (path, version,
 		return "", "", skip
 	}
 	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
-	version = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: ")
+	version = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: nginx/")
 	return path, version, ""
 }
 
