@@ -38,6 +38,8 @@ type options struct {
 	listener net.Listener
 	// ready, if set, is called with the served address once serving.
 	ready func(addr string)
+	// limits, if set, replaces defaultServerLimits (tests of slow clients).
+	limits *serverLimits
 }
 
 // gateway is every part of a serving gateway, wired.
@@ -214,13 +216,17 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 		}
 	}
+	limits := defaultServerLimits
+	if o.limits != nil {
+		limits = *o.limits
+	}
 	srv := &http.Server{
 		Handler:           g.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: limits.readHeader,
+		ReadTimeout:       limits.read,
+		WriteTimeout:      limits.write,
+		IdleTimeout:       limits.idle,
+		MaxHeaderBytes:    limits.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -247,8 +253,19 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	case err := <-serveErr:
 		failure = fmt.Errorf("serve: %w", err)
 	}
-	log.Info("gateway draining", "bound", cfg.DrainTimeout.String())
+	log.Info("gateway draining", "bound", cfg.DrainTimeout.String(), "delay", cfg.DrainDelay.String())
 	g.checker.Drain()
+	if d := cfg.DrainDelay; d > 0 && failure == nil {
+		// Readiness first: keep accepting while load balancers see /readyz
+		// answer 503 and take this replica out, then stop listening.
+		delay := time.NewTimer(d)
+		select {
+		case <-delay.C:
+		case err := <-serveErr:
+			delay.Stop()
+			failure = fmt.Errorf("serve: %w", err)
+		}
+	}
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancel()
 	if err := srv.Shutdown(drainCtx); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/config"
 )
 
 // Keys used across the end-to-end tests. The secret scan looks for them in
@@ -382,4 +383,111 @@ func (g *testGateway) regionStatus(t *testing.T, name string) map[string]any {
 	}
 	t.Fatalf("region %s not in /status: %s", name, body)
 	return nil
+}
+
+// gatewaySetup is a gateway whose regions are reached through something
+// other than the emulators' own listeners (toxiproxy, a TLS server), or
+// that needs process options run cannot take (shorter server timeouts).
+type gatewaySetup struct {
+	// primary and secondary are the emulated regions behind the endpoints;
+	// either may be nil when the endpoint is not an emulator.
+	primary, secondary *emulator.Server
+	// primaryURL and secondaryURL are the endpoints the gateway is given;
+	// empty means the emulator's own URL.
+	primaryURL, secondaryURL string
+	// limits replaces the server's timeouts and header cap when set.
+	limits *serverLimits
+}
+
+// startGatewaySetup is startGatewayWith for a gatewaySetup: it calls serve
+// itself (as run does after config.Load) so options can be passed, and it
+// adds every endpoint's host to the secret scan.
+func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *testGateway {
+	t.Helper()
+	endpoint := func(url string, em *emulator.Server) string {
+		if url == "" && em != nil {
+			return em.URL
+		}
+		return url
+	}
+	env := map[string]string{
+		"GATEWAY_ADDR":                 freeAddr(t),
+		"GATEWAY_API_KEYS":             testGatewayKey,
+		"GATEWAY_ADMIN_KEY":            testAdminKey,
+		"PRIMARY_NAME":                 "westus2",
+		"SECONDARY_NAME":               "eastus",
+		"PRIMARY_ENDPOINT":             endpoint(s.primaryURL, s.primary),
+		"PRIMARY_RESOURCE_KEY":         testPrimaryKey,
+		"SECONDARY_ENDPOINT":           endpoint(s.secondaryURL, s.secondary),
+		"SECONDARY_RESOURCE_KEY":       testSecondaryKey,
+		"UPSTREAM_TIMEOUT":             "2s",
+		"BREAKER_CONSECUTIVE_FAILURES": "3",
+		"BREAKER_OPEN_TIMEOUT":         "300ms",
+		"HEALTH_PROBE_INTERVAL":        "50ms",
+		"GATEWAY_DRAIN_TIMEOUT":        "5s",
+		"LOG_LEVEL":                    "debug",
+	}
+	for _, o := range opts {
+		o(env)
+	}
+	var regions []*emulator.Server
+	for _, em := range []*emulator.Server{s.primary, s.secondary} {
+		if em != nil {
+			regions = append(regions, em)
+		}
+	}
+	rec := newTrafficRecord(regions...)
+	for _, u := range []string{env["PRIMARY_ENDPOINT"], env["SECONDARY_ENDPOINT"]} {
+		if _, host, ok := strings.Cut(u, "://"); ok {
+			rec.hosts = append(rec.hosts, strings.TrimSuffix(host, "/"))
+		}
+	}
+	logs, stdout := rec.newLog(), rec.newLog()
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Load(getenv)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, cfg, options{getenv: getenv, stdout: stdout, stderr: logs, limits: s.limits})
+	}()
+	addr := env["GATEWAY_ADDR"]
+	gw := &testGateway{
+		URL: "http://" + addr, Primary: s.primary, Secondary: s.secondary, Logs: logs, Stdout: stdout,
+		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}, rec: rec}, Timeout: 30 * time.Second},
+	}
+	var once sync.Once
+	var stopErr error
+	gw.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(20 * time.Second):
+				stopErr = fmt.Errorf("gateway did not stop within 20s")
+			}
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		gw.Client.CloseIdleConnections()
+		if err := gw.stop(); err != nil {
+			t.Errorf("gateway stop: %v\nlogs:\n%s", err, logs.String())
+		}
+	})
+	eventually(t, "gateway /healthz", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("gateway exited at start: %v\nlogs:\n%s", err, logs.String())
+		default:
+		}
+		resp, err := http.Get(gw.URL + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return gw
 }

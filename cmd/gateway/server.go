@@ -23,6 +23,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/auth"
 	"nergateway/internal/config"
+	"nergateway/internal/inflight"
 )
 
 // handler lists every route the gateway serves.
@@ -45,7 +46,9 @@ func (g *gateway) handler() http.Handler {
 		r.Method(http.MethodPost, "/admin/replication/sync", admin.Require(g.handleSync()))
 	}
 	clients := auth.NewKeys(g.cfg.APIKeys...)
-	var language http.Handler = g.proxy
+	// The in-flight bound is what bounds memory: each request buffers its
+	// body and its region's answer.
+	language := inflight.Limit(g.cfg.MaxInflight)(g.proxy)
 	if n := g.cfg.RateLimitPerKey; n > 0 {
 		language = limitPerKey(n)(language)
 	}
@@ -114,6 +117,22 @@ func (g *gateway) handleSync() http.Handler {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = w.Write([]byte(`{"status":"sync requested"}` + "\n"))
 	})
+}
+
+// serverLimits are the client-facing http.Server's timeouts and header
+// cap: a slow client (slowloris) or a huge header costs a bounded time
+// and memory. Tests shorten them through options.limits.
+type serverLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxHeaderBytes                int
+}
+
+var defaultServerLimits = serverLimits{
+	readHeader:     10 * time.Second,
+	read:           2 * time.Minute,
+	write:          2 * time.Minute,
+	idle:           2 * time.Minute,
+	maxHeaderBytes: 64 << 10,
 }
 
 // upstreamTransport is the one connection pool to the regions: keep-alives,

@@ -32,6 +32,13 @@ type Config struct {
 	UpstreamCAFile  string          `env:"UPSTREAM_CA_FILE"`
 	RateLimitPerKey int             `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
 
+	// DrainDelay keeps accepting after SIGTERM, with /readyz answering
+	// 503, so load balancers stop sending before the listener closes.
+	DrainDelay time.Duration `env:"GATEWAY_DRAIN_DELAY" envDefault:"0s"`
+	// MaxInflight bounds concurrent /language/ requests (each buffers its
+	// body and its region's answer): 503 with Retry-After beyond it.
+	MaxInflight int `env:"GATEWAY_MAX_INFLIGHT" envDefault:"1024"`
+
 	PrimaryName          string        `env:"PRIMARY_NAME" envDefault:"primary"`
 	PrimaryEndpointRaw   string        `env:"PRIMARY_ENDPOINT,required"`
 	PrimaryKey           secret.Secret `env:"PRIMARY_RESOURCE_KEY,required"`
@@ -200,6 +207,12 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	if c.RateLimitPerKey < 0 {
 		add("GATEWAY_RATE_LIMIT_PER_MINUTE: must not be negative")
+	}
+	if c.DrainDelay < 0 {
+		add("GATEWAY_DRAIN_DELAY: must not be negative")
+	}
+	if c.MaxInflight < 1 {
+		add("GATEWAY_MAX_INFLIGHT: must be at least 1")
 	}
 	switch c.LogFormat {
 	case "json", "text":

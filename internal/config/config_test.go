@@ -37,6 +37,8 @@ func TestDefaultsFollowDesign(t *testing.T) {
 	assert.Equal(t, 30*time.Second, cfg.BreakerOpenTimeout)
 	assert.Equal(t, 10*time.Second, cfg.HealthProbeInterval)
 	assert.Equal(t, ByteSize(8<<20), cfg.MaxRequestBytes)
+	assert.Equal(t, 1024, cfg.MaxInflight)
+	assert.Zero(t, cfg.DrainDelay)
 	assert.Empty(t, cfg.AdminKey)
 	assert.Nil(t, cfg.PublicURL)
 	assert.Empty(t, cfg.Projects)
@@ -58,6 +60,8 @@ func TestEverySettingIsRead(t *testing.T) {
 	m["REPLICATION_ENABLED"] = "false"
 	m["MAX_REQUEST_BYTES"] = "512KiB"
 	m["BREAKER_CONSECUTIVE_FAILURES"] = "3"
+	m["GATEWAY_MAX_INFLIGHT"] = "64"
+	m["GATEWAY_DRAIN_DELAY"] = "5s"
 	cfg, err := Load(getenv(m))
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:9000", cfg.Addr)
@@ -70,6 +74,8 @@ func TestEverySettingIsRead(t *testing.T) {
 	assert.False(t, cfg.ReplicationEnabled)
 	assert.Equal(t, ByteSize(512<<10), cfg.MaxRequestBytes)
 	assert.Equal(t, uint32(3), cfg.BreakerFailures)
+	assert.Equal(t, 64, cfg.MaxInflight)
+	assert.Equal(t, 5*time.Second, cfg.DrainDelay)
 }
 
 func TestBadConfigGivesOneLinePerProblem(t *testing.T) {
@@ -138,4 +144,14 @@ func TestVariablesCoverDesignTable(t *testing.T) {
 		"AUTHORING_API_VERSION", "UPSTREAM_TIMEOUT", "BREAKER_CONSECUTIVE_FAILURES", "BREAKER_OPEN_TIMEOUT",
 		"HEALTH_PROBE_INTERVAL", "MAX_REQUEST_BYTES"}
 	assert.Subset(t, Variables(), design)
+}
+
+func TestMaxInflightMustBePositive(t *testing.T) {
+	for _, v := range []string{"0", "-5"} {
+		m := minimal()
+		m["GATEWAY_MAX_INFLIGHT"] = v
+		_, err := Load(getenv(m))
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), "GATEWAY_MAX_INFLIGHT: must be at least 1")
+	}
 }

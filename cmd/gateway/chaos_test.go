@@ -1,0 +1,532 @@
+package main
+
+// Network chaos between the gateway and its regions, under load. Each
+// region is reached through a toxiproxy proxy run in process (listening on
+// 127.0.0.1 only); a scenario poisons the primary's link while tens of
+// clients submit and poll, heals it, and checks the invariants of
+// DESIGN.md's failover rules. TestChaos writes its figures into
+// docs/reliability.md when run with -reliability-report (see that file).
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"nergateway/api"
+)
+
+var (
+	reliabilityReport = flag.String("reliability-report", "",
+		"write TestChaos's results table into this markdown file, between its chaos-results markers")
+	soak = flag.Bool("soak", false, "run the chaos scenarios for a minute each with more clients (not in CI)")
+)
+
+// Chaos timing. UPSTREAM_TIMEOUT is long enough that a healthy emulator
+// under -race on a busy 2-core machine always answers within it, and
+// latency toxics are well above it.
+const (
+	chaosUpstreamTimeout = time.Second
+	chaosBreakerFailures = 3
+	chaosOpenTimeout     = 300 * time.Millisecond
+	chaosProbeInterval   = 50 * time.Millisecond
+)
+
+// chaosLoad is the shape of the load a scenario runs.
+type chaosLoad struct {
+	clients int
+	warmup  time.Duration // healthy, before the fault
+	fault   time.Duration // with the fault
+}
+
+func chaosLoadShape() chaosLoad {
+	if *soak {
+		return chaosLoad{clients: 50, warmup: 5 * time.Second, fault: time.Minute}
+	}
+	return chaosLoad{clients: 20, warmup: 500 * time.Millisecond, fault: 2 * time.Second}
+}
+
+// chaosLink is a toxiproxy proxy in front of one region.
+type chaosLink struct {
+	*toxiproxy.Proxy
+	mu      sync.Mutex
+	enabled bool
+}
+
+// newChaosLink starts a toxiproxy proxy on a loopback port in front of
+// upstream (host:port). It is stopped when the test ends.
+func newChaosLink(t *testing.T, name, upstream string) *chaosLink {
+	t.Helper()
+	// toxiproxy's toxics log through zerolog's global level.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	p := toxiproxy.NewProxy(server, name, "127.0.0.1:0", upstream)
+	require.NoError(t, p.Start())
+	t.Cleanup(p.Stop)
+	return &chaosLink{Proxy: p, enabled: true}
+}
+
+func (l *chaosLink) URL() string { return "http://" + l.Listen }
+
+// addToxic adds a toxic given as toxiproxy's JSON.
+func (l *chaosLink) addToxic(t *testing.T, name, typ, stream string, attrs map[string]any) {
+	t.Helper()
+	js, err := json.Marshal(map[string]any{"name": name, "type": typ, "stream": stream, "attributes": attrs})
+	require.NoError(t, err)
+	_, err = l.Toxics.AddToxicJson(strings.NewReader(string(js)))
+	require.NoError(t, err)
+}
+
+// setEnabled takes the link down (listener closed, every connection cut:
+// connection refused from then on) or brings it back on the same port.
+func (l *chaosLink) setEnabled(t *testing.T, on bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if on == l.enabled {
+		return
+	}
+	if on {
+		require.NoError(t, l.Start())
+	} else {
+		l.Stop()
+	}
+	l.enabled = on
+}
+
+// chaosScenario is one row of the results table.
+type chaosScenario struct {
+	name   string
+	faults string // what the row says was done
+	// inject poisons the primary's link and returns what heals it.
+	inject func(t *testing.T, primary *chaosLink) (heal func())
+	// opens: the primary's breaker must open during the fault.
+	opens bool
+}
+
+func chaosScenarios() []chaosScenario {
+	toxic := func(typ, stream string, attrs map[string]any) func(*testing.T, *chaosLink) func() {
+		return func(t *testing.T, l *chaosLink) func() {
+			l.addToxic(t, "chaos", typ, stream, attrs)
+			return func() { require.NoError(t, l.Toxics.RemoveToxic(context.Background(), "chaos")) }
+		}
+	}
+	return []chaosScenario{
+		{
+			name:   "latency",
+			faults: fmt.Sprintf("primary answers delayed %s (UPSTREAM_TIMEOUT %s)", 3*chaosUpstreamTimeout, chaosUpstreamTimeout),
+			inject: toxic("latency", "downstream", map[string]any{"latency": (3 * chaosUpstreamTimeout).Milliseconds()}),
+			opens:  true,
+		},
+		{
+			name:   "blackhole",
+			faults: "primary link drops every byte, connections stay open (`timeout` toxic, 0)",
+			inject: toxic("timeout", "upstream", map[string]any{"timeout": 0}),
+			opens:  true,
+		},
+		{
+			name:   "reset_peer",
+			faults: "primary connections reset (RST) on the first byte (`reset_peer`, 0)",
+			inject: toxic("reset_peer", "upstream", map[string]any{"timeout": 0}),
+			opens:  true,
+		},
+		{
+			name:   "slow_close",
+			faults: "primary connections close 1 s late (`slow_close`)",
+			inject: toxic("slow_close", "downstream", map[string]any{"delay": 1000}),
+		},
+		{
+			name:   "bandwidth",
+			faults: "primary answers throttled to 1 KB/s (`bandwidth`)",
+			inject: toxic("bandwidth", "downstream", map[string]any{"rate": 1}),
+		},
+		{
+			name:   "down",
+			faults: "primary link disabled: listener closed, connections cut (connection refused)",
+			inject: func(t *testing.T, l *chaosLink) func() {
+				l.setEnabled(t, false)
+				return func() { l.setEnabled(t, true) }
+			},
+			opens: true,
+		},
+		{
+			name:   "flapping",
+			faults: "primary link down 300 ms / up 300 ms, repeatedly",
+			inject: func(t *testing.T, l *chaosLink) func() {
+				stop := make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					tick := time.NewTicker(300 * time.Millisecond)
+					defer tick.Stop()
+					up := true
+					for {
+						select {
+						case <-stop:
+							l.setEnabled(t, true)
+							return
+						case <-tick.C:
+							up = !up
+							l.setEnabled(t, up)
+						}
+					}
+				})
+				return func() { close(stop); wg.Wait() }
+			},
+			opens: true,
+		},
+	}
+}
+
+// chaosResult is what one scenario measured.
+type chaosResult struct {
+	scenario      chaosScenario
+	load          chaosLoad
+	duration      time.Duration
+	submits       int64 // answered 202
+	submitErrors  int64 // anything else: client-visible errors
+	polls         int64
+	pollRetryable int64 // 503 with Retry-After or 504 while the owner was unreachable
+	pollErrors    int64 // any other non-200: client-visible errors
+	jobs          int   // accepted
+	lost          int   // accepted but not succeeded by the end
+	toSecondary   int   // submits the secondary served
+	trips         int   // primary breaker closed -> open
+	failedTrials  int   // primary breaker half-open -> open (a probe failed)
+	closes        int   // primary breaker half-open -> closed
+	failback      bool
+	peakHeapMiB   float64
+	errorSamples  []string
+}
+
+func (r *chaosResult) clientErrors() int64 { return r.submitErrors + r.pollErrors }
+
+// chaosClient is one client of the load: it submits, keeps a few jobs in
+// flight and polls them to a final state.
+type chaosClient struct {
+	gw  *testGateway
+	res *chaosResult
+	mu  *sync.Mutex // guards res.errorSamples
+
+	pending  []string // operation-locations not yet final
+	accepted int
+	done     int
+}
+
+func (c *chaosClient) fail(format string, a ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.res.errorSamples) < 10 {
+		c.res.errorSamples = append(c.res.errorSamples, fmt.Sprintf(format, a...))
+	}
+}
+
+// send is gw.do without require, for goroutines other than the test's.
+func (c *chaosClient) send(method, target string, body []byte) (int, http.Header, []byte, error) {
+	req, err := http.NewRequest(method, target, strings.NewReader(string(body)))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+	resp, err := c.gw.Client.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, data, err
+}
+
+var chaosSubmitBody = func() []byte {
+	b, _ := json.Marshal(submitBody(probeText))
+	return b
+}()
+
+func (c *chaosClient) submit() {
+	status, h, body, err := c.send(http.MethodPost, c.gw.URL+submitPath, chaosSubmitBody)
+	if err != nil || status != http.StatusAccepted {
+		atomic.AddInt64(&c.res.submitErrors, 1)
+		c.fail("submit: %d %v %s", status, err, body)
+		return
+	}
+	atomic.AddInt64(&c.res.submits, 1)
+	c.pending = append(c.pending, h.Get("Operation-Location"))
+	c.accepted++
+}
+
+// pollAll polls every pending job once and drops those that are final.
+func (c *chaosClient) pollAll() {
+	kept := c.pending[:0]
+	for _, loc := range c.pending {
+		status, h, body, err := c.send(http.MethodGet, loc, nil)
+		atomic.AddInt64(&c.res.polls, 1)
+		switch {
+		case err == nil && status == http.StatusOK:
+			var st api.JobState
+			if err := json.Unmarshal(body, &st); err != nil {
+				atomic.AddInt64(&c.res.pollErrors, 1)
+				c.fail("poll body: %v: %s", err, body)
+				kept = append(kept, loc)
+				continue
+			}
+			if !api.Terminal(st.Status) {
+				kept = append(kept, loc)
+				continue
+			}
+			// The owner answered for the id the client holds: a poll routed
+			// to the wrong region would have been a 404.
+			if st.Status != api.StatusSucceeded || st.JobID != jobIDOf(loc) {
+				c.fail("job %s ended %s as %q", jobIDOf(loc), st.Status, st.JobID)
+				kept = append(kept, loc) // counted as lost at the end
+				continue
+			}
+			c.done++
+		case err == nil && (status == http.StatusServiceUnavailable && h.Get("Retry-After") != "" || status == http.StatusGatewayTimeout):
+			// The owner is unreachable: the job is not lost, the client
+			// polls again (Azure's SDKs retry both).
+			atomic.AddInt64(&c.res.pollRetryable, 1)
+			kept = append(kept, loc)
+		default:
+			atomic.AddInt64(&c.res.pollErrors, 1)
+			c.fail("poll: %d %v %s", status, err, body)
+			kept = append(kept, loc)
+		}
+	}
+	c.pending = kept
+}
+
+// runChaos runs one scenario against a fresh gateway and returns what it
+// measured; the invariants are asserted by the caller.
+func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
+	primary := testRegion(t, "westus2", testPrimaryKey, 200*time.Millisecond)
+	secondary := testRegion(t, "eastus", testSecondaryKey, 200*time.Millisecond)
+	seedTestProject(t, primary, testProject, testDeployment)
+	seedTestProject(t, secondary, testProject, testDeployment)
+	pLink := newChaosLink(t, "primary", strings.TrimPrefix(primary.URL, "http://"))
+	sLink := newChaosLink(t, "secondary", strings.TrimPrefix(secondary.URL, "http://"))
+	gw := startGatewaySetup(t, gatewaySetup{primary: primary, secondary: secondary, primaryURL: pLink.URL(), secondaryURL: sLink.URL()},
+		withEnv("UPSTREAM_TIMEOUT", chaosUpstreamTimeout.String(),
+			"BREAKER_CONSECUTIVE_FAILURES", strconv.Itoa(chaosBreakerFailures),
+			"BREAKER_OPEN_TIMEOUT", chaosOpenTimeout.String(),
+			"HEALTH_PROBE_INTERVAL", chaosProbeInterval.String(),
+			"LOG_LEVEL", "info"))
+	eventually(t, "both regions closed", func() bool {
+		return gw.regionStatus(t, "westus2")["breaker"] == "closed" && gw.regionStatus(t, "eastus")["breaker"] == "closed"
+	})
+	before := breakerTransitions(t, gw, "westus2")
+
+	res := &chaosResult{scenario: sc, load: load}
+	var samplesMu sync.Mutex
+	var draining, stopping atomic.Bool
+	var peakHeap atomic.Uint64
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		var ms runtime.MemStats
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapAlloc > peakHeap.Load() {
+				peakHeap.Store(ms.HeapAlloc)
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+
+	start := time.Now()
+	clients := make([]*chaosClient, load.clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		c := &chaosClient{gw: gw, res: res, mu: &samplesMu}
+		clients[i] = c
+		wg.Go(func() {
+			for !stopping.Load() {
+				if !draining.Load() && len(c.pending) < 3 {
+					c.submit()
+				}
+				c.pollAll()
+				if draining.Load() && len(c.pending) == 0 {
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+	}
+
+	time.Sleep(load.warmup)
+	heal := sc.inject(t, pLink)
+	if sc.opens {
+		eventually(t, "the primary's breaker to open", func() bool {
+			return breakerTransitions(t, gw, "westus2").trips > before.trips
+		})
+	}
+	time.Sleep(load.fault)
+	heal()
+	// Failback: probes close the primary's breaker while the load goes on.
+	eventually(t, "the primary's breaker to close after healing", func() bool {
+		return gw.regionStatus(t, "westus2")["breaker"] == "closed"
+	})
+	draining.Store(true)
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(30 * time.Second):
+		stopping.Store(true) // what is still pending now is lost
+		<-drained
+	}
+	res.duration = time.Since(start)
+	close(stopSampling)
+	sampler.Wait()
+	res.peakHeapMiB = float64(peakHeap.Load()) / (1 << 20)
+
+	// The primary wins new traffic back once it is healthy again.
+	primBefore := primary.Calls("submit")
+	secBefore := secondary.Calls("submit")
+	loc := gw.submit(t, probeText)
+	res.failback = primary.Calls("submit") == primBefore+1 && secondary.Calls("submit") == secBefore
+	assertEntities(t, gw.wait(t, loc))
+
+	for _, c := range clients {
+		res.jobs += c.accepted
+		res.lost += c.accepted - c.done
+	}
+	res.toSecondary = secBefore // the load's submits the secondary took (probes submit nothing)
+	after := breakerTransitions(t, gw, "westus2")
+	res.trips, res.failedTrials, res.closes = after.trips-before.trips, after.failedTrials-before.failedTrials, after.closes-before.closes
+	return res
+}
+
+// transitions counts a breaker's state changes by kind.
+type transitions struct{ trips, failedTrials, closes int }
+
+// breakerTransitions reads gateway_breaker_transitions_total from /metrics.
+func breakerTransitions(t *testing.T, gw *testGateway, region string) transitions {
+	t.Helper()
+	resp, body := gw.do(t, http.MethodGet, "/metrics", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var n transitions
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "gateway_breaker_transitions_total{") || !strings.Contains(line, `region="`+region+`"`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		require.NoError(t, err, line)
+		switch {
+		case strings.Contains(line, `from="closed"`) && strings.Contains(line, `to="open"`):
+			n.trips += int(v)
+		case strings.Contains(line, `from="half-open"`) && strings.Contains(line, `to="open"`):
+			n.failedTrials += int(v)
+		case strings.Contains(line, `to="closed"`):
+			n.closes += int(v)
+		}
+	}
+	return n
+}
+
+// TestChaos runs every scenario under load and checks, for each: zero
+// client-visible errors while the secondary is healthy, every accepted job
+// polled to success (none lost, none misrouted), the primary's breaker
+// opening and closing as configured, the primary winning traffic back,
+// and the heap staying bounded. goleak in TestMain checks that nothing
+// (gateway, toxiproxy links) outlives the scenarios.
+func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos under load: not in -short")
+	}
+	load := chaosLoadShape()
+	var results []*chaosResult
+	for _, sc := range chaosScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			res := runChaos(t, sc, load)
+			results = append(results, res)
+			t.Logf("%s: %d submits, %d polls (%d retryable), errors %d, jobs %d lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
+				sc.name, res.submits, res.polls, res.pollRetryable, res.clientErrors(), res.jobs, res.lost, res.toSecondary,
+				res.trips, res.failedTrials, res.closes, res.failback, res.peakHeapMiB, res.duration.Round(time.Millisecond))
+			assert.Zero(t, res.clientErrors(), "client-visible errors while the secondary was healthy: %v", res.errorSamples)
+			assert.Zero(t, res.lost, "accepted jobs not polled to success: %v", res.errorSamples)
+			assert.Positive(t, res.jobs)
+			if sc.opens {
+				assert.Positive(t, res.trips, "the primary's breaker opened")
+			}
+			// It starts and ends closed, so every trip was followed by
+			// exactly one close (failed half-open trials reopen it between).
+			assert.Equal(t, res.trips, res.closes, "breaker trips and closes")
+			assert.True(t, res.failback, "after healing, new submits go to the primary")
+			assert.Less(t, res.peakHeapMiB, 512.0, "heap bounded")
+		})
+	}
+	if *reliabilityReport != "" && !t.Failed() {
+		require.NoError(t, writeChaosReport(*reliabilityReport, results))
+	}
+}
+
+// Markers around the generated table in docs/reliability.md.
+const (
+	reportBegin = "<!-- chaos-results:begin -->"
+	reportEnd   = "<!-- chaos-results:end -->"
+)
+
+// writeChaosReport replaces the table between the markers of the markdown
+// file at path (or writes the table alone to a file without them).
+func writeChaosReport(path string, results []*chaosResult) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", reportBegin)
+	fmt.Fprintf(&b, "Run: %s, %s/%s, %d CPUs, Go %s, race detector %v, soak %v.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), raceEnabled, *soak)
+	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits (202) | polls (retryable 503/504) | client-visible errors | jobs accepted | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range results {
+		fmt.Fprintf(&b, "| %s | %s | %d clients, %s healthy + %s faulted | %s | %d | %d (%d) | %d | %d | %d | %d | %d / %d / %d | %s | %.0f MiB |\n",
+			r.scenario.name, r.scenario.faults, r.load.clients, r.load.warmup, r.load.fault,
+			r.duration.Round(100*time.Millisecond), r.submits, r.polls, r.pollRetryable, r.clientErrors(),
+			r.jobs, r.lost, r.toSecondary, r.trips, r.failedTrials, r.closes, yesNo(r.failback), r.peakHeapMiB)
+	}
+	b.WriteString(reportEnd)
+
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	text := string(old)
+	i, j := strings.Index(text, reportBegin), strings.Index(text, reportEnd)
+	if i >= 0 && j > i {
+		text = text[:i] + b.String() + text[j+len(reportEnd):]
+	} else {
+		text = b.String() + "\n"
+	}
+	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
