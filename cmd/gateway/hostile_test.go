@@ -422,8 +422,8 @@ func TestHostileSlowClients(t *testing.T) {
 // requests in flight finish.
 func TestInflightLimit(t *testing.T) {
 	const limit = 4
-	gw := startGateway(t, withEnv("GATEWAY_MAX_INFLIGHT", fmt.Sprint(limit), "HEALTH_PROBE_INTERVAL", "1h"))
-	gw.Primary.SetFault(emulator.Fault{LatencyMS: 1000, Routes: []string{"submit"}})
+	gw := startGateway(t, withEnv("GATEWAY_MAX_INFLIGHT", fmt.Sprint(limit), "HEALTH_PROBE_INTERVAL", "1h", "UPSTREAM_TIMEOUT", "10s"))
+	gw.Primary.SetFault(emulator.Fault{LatencyMS: 2000, Routes: []string{"submit"}})
 	var wg sync.WaitGroup
 	for range limit {
 		wg.Go(func() {
