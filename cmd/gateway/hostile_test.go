@@ -448,3 +448,15 @@ func TestInflightLimit(t *testing.T) {
 	gw.Primary.ClearFaults()
 	stillServes(t, gw)
 }
+
+// TestServerLimitsAreSet: every timeout of the client-facing server is set
+// (a zero would mean "no limit" to net/http) and ordered sensibly.
+func TestServerLimitsAreSet(t *testing.T) {
+	l := defaultServerLimits
+	for name, d := range map[string]time.Duration{"readHeader": l.readHeader, "read": l.read, "write": l.write, "idle": l.idle} {
+		assert.Positive(t, d, name)
+	}
+	assert.LessOrEqual(t, l.readHeader, l.read)
+	assert.Positive(t, l.maxHeaderBytes)
+	assert.LessOrEqual(t, l.maxHeaderBytes, 1<<20)
+}
