@@ -330,14 +330,14 @@ func TestExportersNone(t *testing.T) {
 	assert.Zero(t, rec.exports())
 }
 
-func TestNoEndpointRecordsSpansButExportsNothing(t *testing.T) {
+func TestNoEndpointRecordsNothingButKeepsTraceIDs(t *testing.T) {
 	tel, err := Setup(t.Context(), Options{})
 	require.NoError(t, err)
 	defer shutdown(t, tel)
 	_, span := tel.TracerProvider.Tracer("t").Start(t.Context(), "s")
 	defer span.End()
 	assert.True(t, span.SpanContext().IsValid(), "logs still get a trace id")
-	assert.True(t, span.IsRecording())
+	assert.False(t, span.IsRecording(), "nothing collects spans, so none is recorded")
 }
 
 func TestSDKDisabled(t *testing.T) {
