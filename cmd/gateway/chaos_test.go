@@ -45,7 +45,7 @@ var (
 // under -race on a busy 2-core machine always answers within it, and
 // latency toxics are well above it.
 const (
-	chaosUpstreamTimeout = time.Second
+	chaosUpstreamTimeout = 2 * time.Second
 	chaosBreakerFailures = 3
 	chaosOpenTimeout     = 300 * time.Millisecond
 	chaosProbeInterval   = 50 * time.Millisecond
