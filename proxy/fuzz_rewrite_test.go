@@ -139,6 +139,9 @@ func FuzzRewriteLocation(f *testing.F) {
 		"https://myres.cognitiveservices.azure.com@evil.example.com/language/",
 		"https://evil.example.com/language/x?u=https://myres.cognitiveservices.azure.com",
 		"http://[::1]:80/language/x",
+		"https://myres.cognitiveservices.azure.com/language/analyze-text/jobs/" + id + "?api-version=2023-04-01&x=https://myres.cognitiveservices.azure.com",
+		"https://myres.cognitiveservices.azure.com/language/x/myres.cognitiveservices.azure.com/y",
+		"https://myres.cognitiveservices.azure.com/language/x?u=https%3A%2F%2FMYRES.cognitiveservices.azure.com",
 		"%zz",
 	} {
 		f.Add(s, uint8(0))
@@ -163,12 +166,7 @@ func FuzzRewriteLocation(f *testing.F) {
 			t.Fatalf("rewritten to %q, not the gateway's URL", out)
 		}
 		if p.mentionsRegion([]string{out[len(fuzzPublic):]}) {
-			// Known and reported: rewriteLocation (proxy/rewrite.go) keeps
-			// the path after /language/ and the region's query as they
-			// are, so a region host written there (never by Azure itself)
-			// reaches the client. The authority is always the gateway's.
-			// Remove this skip once such values are scrubbed or dropped.
-			t.Skip("known: region host in the path or query of an operation URL")
+			t.Fatalf("rewritten to %q, which still names a region host", out)
 		}
 	})
 }

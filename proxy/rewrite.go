@@ -410,10 +410,28 @@ func (p *Proxy) rewriteLocation(v string, c *call, idx int) (string, bool) {
 			}
 		}
 	}
-	if query != "" {
+	if p.mentionsRegion([]string{path}) {
+		return v, false // a region host in the path: drop the header, never leak it
+	}
+	if query = p.scrubQuery(query); query != "" {
 		return c.public + path + "?" + query, true
 	}
 	return c.public + path, true
+}
+
+// scrubQuery drops the parameters of a raw query that name a region's host
+// (a region echoing its own URL), keeping the rest as they were.
+func (p *Proxy) scrubQuery(query string) string {
+	if query == "" || !p.mentionsRegion([]string{query}) {
+		return query
+	}
+	kept := make([]string, 0, 4)
+	for param := range strings.SplitSeq(query, "&") {
+		if decoded, err := url.QueryUnescape(param); err == nil && !p.mentionsRegion([]string{param, decoded}) {
+			kept = append(kept, param)
+		}
+	}
+	return strings.Join(kept, "&")
 }
 
 // clientJobID is the id a client sees for the runtime job id that region
