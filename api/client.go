@@ -100,7 +100,7 @@ type Client struct {
 }
 
 // NewClient returns a client for the resource at endpoint (an absolute
-// http or https URL such as https://name.cognitiveservices.azure.com) that
+// http or https URL such as https://<resource>.cognitiveservices.azure.com) that
 // authenticates with key.
 func NewClient(endpoint string, key secret.Secret, opts ClientOptions) (*Client, error) {
 	u, err := url.Parse(strings.TrimSpace(endpoint))

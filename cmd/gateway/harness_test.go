@@ -216,19 +216,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 		URL: "http://" + addr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second},
 	}
-	var once sync.Once
-	var stopErr error
-	gw.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(20 * time.Second):
-				stopErr = fmt.Errorf("gateway did not stop within 20s")
-			}
-		})
-		return stopErr
-	}
+	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
 		if err := gw.stop(); err != nil {
 			t.Errorf("gateway stop: %v\nlogs:\n%s", err, logs.String())
@@ -457,19 +445,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		URL: "http://" + addr, Primary: s.primary, Secondary: s.secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}, rec: rec}, Timeout: 30 * time.Second},
 	}
-	var once sync.Once
-	var stopErr error
-	gw.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case stopErr = <-done:
-			case <-time.After(20 * time.Second):
-				stopErr = fmt.Errorf("gateway did not stop within 20s")
-			}
-		})
-		return stopErr
-	}
+	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
 		gw.Client.CloseIdleConnections()
 		if err := gw.stop(); err != nil {
@@ -490,4 +466,22 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		return resp.StatusCode == http.StatusOK
 	})
 	return gw
+}
+
+// stopper cancels a gateway started with run or serve, once, and waits for
+// it to return.
+func stopper(cancel context.CancelFunc, done <-chan error) func() error {
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(20 * time.Second):
+				err = fmt.Errorf("gateway did not stop within 20s")
+			}
+		})
+		return err
+	}
 }
