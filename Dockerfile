@@ -8,7 +8,7 @@
 # The final stage is distroless (no shell, no package manager, no curl) and
 # runs as the unprivileged "nonroot" user (uid 65532). Everything the process
 # needs is in the static binaries; configuration comes from the environment
-# (see DESIGN.md, "Configuration").
+# (see docs/DESIGN.md, "Configuration").
 
 ARG GO_VERSION=1.26
 

@@ -60,7 +60,7 @@ func (c *Client) start(ctx context.Context, method, path string, q url.Values, b
 }
 
 // Probe checks that the region serves authoring calls with this key: one
-// GET of the project list with top=1, the call DESIGN.md names for health
+// GET of the project list with top=1, the call docs/DESIGN.md names for health
 // probes. Unlike other calls it does not wait out a 429, so a probe reports
 // at once and the caller decides (park the region, count a failure). It
 // returns nil for 200 and an *Error for any other status.

@@ -25,7 +25,7 @@ import (
 	"nergateway/internal/config"
 )
 
-// servedPaths are the operational paths the gateway serves (DESIGN.md,
+// servedPaths are the operational paths the gateway serves (docs/DESIGN.md,
 // "Operational endpoints"); a probe, health check or scrape aimed anywhere
 // else would fail in production.
 var servedPaths = []string{"/healthz", "/readyz", "/status", "/metrics"}

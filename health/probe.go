@@ -34,7 +34,7 @@ type Region interface {
 	RecordProbe(region.ProbeResult)
 }
 
-// ProberConfig configures the active probes. Zero values take DESIGN.md's
+// ProberConfig configures the active probes. Zero values take docs/DESIGN.md's
 // defaults.
 type ProberConfig struct {
 	// Regions are probed independently, each on its own goroutine.
@@ -156,7 +156,7 @@ func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 		r.Park(time.Now().Add(retryAfter))
 		attempt.Release()
 	default:
-		// An answer DESIGN.md does not classify (404, 400...): the region
+		// An answer docs/DESIGN.md does not classify (404, 400...): the region
 		// is reachable, so it is not counted against it, but not healthy.
 		res.Error = "unexpected status " + strconv.Itoa(status)
 		attempt.Release()
@@ -165,7 +165,7 @@ func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 	return res
 }
 
-// send performs the probe call of DESIGN.md: GET the authoring project list
+// send performs the probe call of docs/DESIGN.md: GET the authoring project list
 // with top=1 and the region's key.
 func (p *Prober) send(ctx context.Context, r Region) (status int, retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)

@@ -8,7 +8,7 @@ import (
 	"nergateway/api"
 )
 
-// Region hostnames must not reach /status, logs or spans (DESIGN.md), but
+// Region hostnames must not reach /status, logs or spans (docs/DESIGN.md), but
 // the errors of Go's HTTP client name them: `Get "https://host/...": dial
 // tcp 10.0.0.7:443: connect: connection refused`. Every error from a region
 // passes through scrubbing on its way into the worker, so whatever the

@@ -4,7 +4,7 @@ package main
 // region is reached through a toxiproxy proxy run in process (listening on
 // 127.0.0.1 only); a scenario poisons the primary's link while tens of
 // clients submit and poll, heals it, and checks the invariants of
-// DESIGN.md's failover rules. TestChaos writes its figures into
+// docs/DESIGN.md's failover rules. TestChaos writes its figures into
 // docs/reliability.md when run with -reliability-report (see that file).
 
 import (

@@ -16,7 +16,7 @@ import (
 	"nergateway/internal/config"
 )
 
-// Demo names: DESIGN.md's "Commands" section.
+// Demo names: docs/DESIGN.md's "Commands" section.
 const (
 	demoProject    = "demo"
 	demoDeployment = "production"

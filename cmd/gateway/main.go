@@ -1,5 +1,5 @@
 // Command gateway serves the failover gateway for Azure AI Language custom
-// NER. See README.md for the commands and DESIGN.md for the contract.
+// NER. See README.md for the commands and docs/DESIGN.md for the contract.
 package main
 
 import (

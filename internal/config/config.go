@@ -1,4 +1,4 @@
-// Package config reads the gateway's environment variables (DESIGN.md,
+// Package config reads the gateway's environment variables (docs/DESIGN.md,
 // "Configuration") into one validated Config. Bad configuration is reported
 // as one clear line per problem, so an operator fixes everything in one go.
 package config
@@ -19,7 +19,7 @@ import (
 )
 
 // Config is every setting of the gateway. Field tags name the variables and
-// their defaults; DESIGN.md's table is the contract.
+// their defaults; docs/DESIGN.md's table is the contract.
 type Config struct {
 	Addr            string          `env:"GATEWAY_ADDR" envDefault:":8080"`
 	APIKeys         []secret.Secret `env:"GATEWAY_API_KEYS,required" envSeparator:","`

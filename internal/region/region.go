@@ -58,7 +58,7 @@ var errRegionFault = errors.New("region fault")
 // recentLimit bounds the failures kept for /status.
 const recentLimit = 10
 
-// Config describes one region. Zero values take the defaults of DESIGN.md.
+// Config describes one region. Zero values take the defaults of docs/DESIGN.md.
 type Config struct {
 	// Name labels the region in status, metrics and traces ("westus2").
 	Name string
