@@ -33,7 +33,8 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gateway /gateway
 COPY --from=build /out/emulator /emulator
 USER nonroot:nonroot
-EXPOSE 8080
+# 8080: clients (GATEWAY_ADDR); 9090: operations (GATEWAY_OPS_ADDR).
+EXPOSE 8080 9090
 # No curl in distroless: the gateway checks itself. `gateway healthcheck`
 # GETs /healthz on GATEWAY_ADDR over loopback and exits 0 on 200, 1 otherwise.
 # Liveness only: readiness (/readyz) belongs to the load balancer, so a region

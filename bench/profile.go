@@ -121,7 +121,7 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 	started := false
 	samples := c.closedLoop(ctx, clients, o.warmup, o.duration, func() {
 		if started { // at the window's end, while the clients are still busy
-			_ = fetch(s.base+"/metrics", "gateway.metrics.txt")
+			_ = fetch(s.ops+"/metrics", "gateway.metrics.txt")
 			_ = fetch("heap", "gateway.heap-busy.pprof")
 			return
 		}

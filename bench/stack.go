@@ -236,6 +236,7 @@ type stack struct {
 	primary, secondary *region
 	proxy              *proc // nil for direct
 	base, key          string
+	ops                string // the gateway's GATEWAY_OPS_ADDR base URL (/metrics)
 	breaker            *breakerLog
 	stopClock          func()
 }
@@ -271,8 +272,14 @@ func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s
 		s.base, s.key = s.primary.url, pk
 		return s, nil
 	case targetGateway, targetGatewayNoTel:
+		opsPort, err := freePort()
+		if err != nil {
+			return s, err
+		}
+		s.ops = fmt.Sprintf("http://127.0.0.1:%d", opsPort)
 		env := []string{
 			"GATEWAY_ADDR=" + fmt.Sprintf("127.0.0.1:%d", port),
+			"GATEWAY_OPS_ADDR=" + fmt.Sprintf("127.0.0.1:%d", opsPort),
 			"GATEWAY_API_KEYS=" + gatewayKey,
 			"PRIMARY_ENDPOINT=" + s.primary.url, "PRIMARY_RESOURCE_KEY=" + pk,
 			"SECONDARY_ENDPOINT=" + s.secondary.url, "SECONDARY_RESOURCE_KEY=" + sk,

@@ -28,7 +28,18 @@ import (
 // servedPaths are the operational paths the gateway serves (docs/DESIGN.md,
 // "Operational endpoints"); a probe, health check or scrape aimed anywhere
 // else would fail in production.
-var servedPaths = []string{"/healthz", "/readyz", "/status", "/metrics"}
+var servedPaths = append(slices.Clone(clientPaths), opsPaths...)
+
+// clientPaths are served on the client port (GATEWAY_ADDR, 8080): probes
+// go there. opsPaths are served on the ops port (GATEWAY_OPS_ADDR, 9090):
+// scrapes go there.
+var (
+	clientPaths = []string{"/healthz", "/readyz"}
+	opsPaths    = []string{"/status", "/metrics"}
+)
+
+// opsPort is GATEWAY_OPS_ADDR's default port.
+const opsPort = "9090"
 
 // knownMetrics are the Prometheus series the gateway exports (the
 // OpenTelemetry-to-Prometheus names of the instruments in proxy, region and
@@ -84,7 +95,10 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"capabilities kept", "deployments/k8s/deployment.yaml", `drop: ["ALL"]`, `drop: ["NET_RAW"]`, "drop ALL"},
 		{"short grace period", "deployments/k8s/deployment.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds"},
 		{"unknown dashboard metric", "deployments/grafana/dashboards/gateway.json", "gateway_failovers_total", "gateway_failover_total", "gateway_failover_total"},
-		{"scrape path not served", "deployments/prometheus.yml", "    metrics_path: /metrics\n    static_configs:\n      - targets: [\"gateway:8080\"]", "    metrics_path: /stats\n    static_configs:\n      - targets: [\"gateway:8080\"]", `"/stats" is not served`},
+		{"scrape path not served", "deployments/prometheus.yml", "    metrics_path: /metrics\n    static_configs:\n      - targets: [\"gateway:9090\"]", "    metrics_path: /stats\n    static_configs:\n      - targets: [\"gateway:9090\"]", `"/stats" is not served`},
+		{"scrape on the client port", "deployments/prometheus.yml", `targets: ["gateway:9090"]`, `targets: ["gateway:8080"]`, "ops port"},
+		{"scrape annotation on the client port", "deployments/k8s/deployment.yaml", `prometheus.io/port: "9090"`, `prometheus.io/port: "8080"`, "ops port"},
+		{"probe on an ops path", "deployments/k8s/deployment.yaml", "path: /readyz", "path: /status", "not served on the client port"},
 		{"Dockerfile health check path", "Dockerfile", `CMD ["/gateway", "healthcheck"]`, `CMD ["/busybox", "wget", "-q", "http://127.0.0.1:8080/health"]`, `"/health" is not served`},
 		{"real-looking key", "deployments/k8s/secret.template.yaml", "  PRIMARY_RESOURCE_KEY: change-me", "  PRIMARY_RESOURCE_KEY: 0f1e2d3c4b5a69788796a5b4c3d2e1f0", "placeholder"},
 		{"compose key mismatch", "deployments/docker-compose.yml", "      - -key=change-me-secondary", "      - -key=change-me-other", "SECONDARY_RESOURCE_KEY"},
@@ -269,7 +283,7 @@ func (c *checker) checkDockerfile() {
 	for _, want := range []string{
 		"FROM gcr.io/distroless/static-debian12:nonroot",
 		"USER nonroot",
-		"EXPOSE 8080",
+		"EXPOSE 8080 9090",
 		`ENTRYPOINT ["/gateway"]`,
 		"CGO_ENABLED=0",
 		"./cmd/gateway",
@@ -551,6 +565,12 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 		}
 		if p, ok := podMeta["prometheus.io/path"]; ok {
 			c.servedPath(o.File, o.Kind+" prometheus.io/path", p)
+			if !slices.Contains(opsPaths, p) {
+				c.addf(o.File, "%s prometheus.io/path: %q is not served on the ops port", o.Kind, p)
+			}
+			if port := podMeta["prometheus.io/port"]; port != opsPort {
+				c.addf(o.File, "%s prometheus.io/port: %q, the gateway serves %s on the ops port %s (GATEWAY_OPS_ADDR)", o.Kind, port, p, opsPort)
+			}
 		}
 		c.checkPod(o, spec, configMaps, secrets)
 		switch o.Kind {
@@ -682,6 +702,9 @@ func (c *checker) checkPod(o k8sObject, spec *podSpec, configMaps, secrets map[s
 			}
 			if p.HTTPGet != nil {
 				c.servedPath(o.File, cw+" "+name+" probe", p.HTTPGet.Path)
+				if !slices.Contains(clientPaths, p.HTTPGet.Path) {
+					c.addf(o.File, "%s %s probe: %q is not served on the client port", cw, name, p.HTTPGet.Path)
+				}
 				c.checkProbePort(o.File, cw+" "+name+" probe", ct, p.HTTPGet.Port)
 			}
 			if p.Exec != nil {
@@ -1027,7 +1050,7 @@ func (c *checker) checkPrometheus(docs map[string][]*yaml.Node, cf composeFile) 
 		}
 		for _, st := range sc.StaticConfigs {
 			for _, target := range st.Targets {
-				host, _, err := net.SplitHostPort(target)
+				host, port, err := net.SplitHostPort(target)
 				if err != nil {
 					c.addf(file, "job %s: target %q is not host:port", sc.JobName, target)
 					continue
@@ -1040,6 +1063,9 @@ func (c *checker) checkPrometheus(docs map[string][]*yaml.Node, cf composeFile) 
 				if isGatewayImage(s.Image) {
 					scrapesGateway = true
 					c.servedPath(file, "job "+sc.JobName+" metrics_path", mp)
+					if port != opsPort || !slices.Contains(opsPaths, mp) {
+						c.addf(file, "job %s: the gateway serves %s on its ops port %s (GATEWAY_OPS_ADDR), not %s", sc.JobName, mp, opsPort, target)
+					}
 				}
 			}
 		}

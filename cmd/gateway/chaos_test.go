@@ -525,7 +525,7 @@ type transitions struct{ trips, failedTrials, closes int }
 // breakerTransitions reads gateway_breaker_transitions_total from /metrics.
 func breakerTransitions(t *testing.T, gw *testGateway, region string) transitions {
 	t.Helper()
-	resp, body := gw.do(t, http.MethodGet, "/metrics", nil)
+	resp, body := gw.ops(t, http.MethodGet, "/metrics", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var n transitions
 	sc := bufio.NewScanner(strings.NewReader(string(body)))

@@ -112,28 +112,20 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("demo: listen on %s: %w", cfg.Addr, err)
-	}
 	return serve(ctx, cfg, options{
-		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text", listener: ln,
-		ready: func(addr string) {
-			printDemoHelp(stdout, addr, cfg.APIKeys[0].Reveal(), primary.AdminURL)
+		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text",
+		ready: func(addr, opsAddr string) {
+			printDemoHelp(stdout, addr, opsAddr, cfg.APIKeys[0].Reveal(), primary.AdminURL)
 		},
 	})
 }
 
-func printDemoHelp(w io.Writer, addr, key, primaryAdminURL string) {
-	host, port, _ := net.SplitHostPort(addr)
-	if host == "" || host == "::" || host == "0.0.0.0" {
-		host = "localhost"
-	}
-	gw := "http://" + net.JoinHostPort(host, port)
+func printDemoHelp(w io.Writer, addr, opsAddr, key, primaryAdminURL string) {
+	gw, ops := localURL(addr), localURL(opsAddr)
 	fmt.Fprintf(w, `
-nergateway demo: gateway on %[1]s, two emulated regions in process.
+nergateway demo: gateway on %[1]s (clients), operations on %[6]s, two emulated regions in process.
 Project %[3]q (deployment %[4]q) lives in the primary; the replication worker copies it to the
-secondary now (watch "replication" in %[1]s/status).
+secondary now (watch "replication" in %[6]s/status).
 
 1. Submit a custom NER job; the gateway answers 202 with an operation-location on itself:
 
@@ -154,6 +146,15 @@ secondary now (watch "replication" in %[1]s/status).
 
    curl -s -X DELETE '%[5]s/_emulator/faults'
 
-Region state: curl -s %[1]s/status    Metrics: curl -s %[1]s/metrics    Stop: Ctrl-C
-`, gw, key, demoProject, demoDeployment, primaryAdminURL)
+Region state: curl -s %[6]s/status    Metrics: curl -s %[6]s/metrics    Stop: Ctrl-C
+`, gw, key, demoProject, demoDeployment, primaryAdminURL, ops)
+}
+
+// localURL is an http URL for a listener's address that a user can paste.
+func localURL(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

@@ -24,7 +24,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := map[string]string{"GATEWAY_ADDR": addr}
+	env := map[string]string{"GATEWAY_ADDR": addr, "GATEWAY_OPS_ADDR": freeAddr(t)}
 	go func() { done <- run(ctx, []string{"-demo"}, func(k string) string { return env[k] }, stdout, stderr) }()
 	defer func() {
 		cancel()
@@ -43,6 +43,8 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 
 	body := regexp.MustCompile(`-d '(\{.*\})'`).FindStringSubmatch(help)
 	require.Len(t, body, 2, "a submit body in:\n%s", help)
+	status := regexp.MustCompile(`Region state: curl -s (http://\S+/status)`).FindStringSubmatch(help)
+	require.Len(t, status, 2, "a /status curl in:\n%s", help)
 	faults := regexp.MustCompile(`curl -s -X POST '(http://[^']+/_emulator/faults)' -d '(\{[^']+\})'`).FindStringSubmatch(help)
 	require.Len(t, faults, 3, "a curl that takes the primary down in:\n%s", help)
 
@@ -74,7 +76,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	assert.NotEmpty(t, entitiesOf(t, st)["1"], "the demo model finds entities")
 
 	eventually(t, "the worker to fill the secondary", func() bool {
-		_, data := call(http.MethodGet, gw+"/status", "", "")
+		_, data := call(http.MethodGet, status[1], "", "")
 		return strings.Contains(string(data), `"state": "in-sync"`)
 	})
 
@@ -86,7 +88,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	resp, _ = call(http.MethodDelete, faults[1], "", "")
 	require.Less(t, resp.StatusCode, 300)
 	eventually(t, "failback to the primary", func() bool {
-		_, data := call(http.MethodGet, gw+"/status", "", "")
+		_, data := call(http.MethodGet, status[1], "", "")
 		var s struct {
 			Regions []struct{ Name, Breaker string }
 		}

@@ -33,11 +33,12 @@ type options struct {
 	stdout, stderr io.Writer
 	// logFormat overrides LOG_FORMAT (the demo logs text).
 	logFormat string
-	// listener, if set, is used instead of listening on cfg.Addr (tests,
-	// and the demo, which must know its address before it prints curls).
-	listener net.Listener
-	// ready, if set, is called with the served address once serving.
-	ready func(addr string)
+	// listener and opsListener, if set, are used instead of listening on
+	// cfg.Addr and cfg.OpsAddr (the demo must know its addresses before it
+	// prints curls).
+	listener, opsListener net.Listener
+	// ready, if set, is called with the served addresses once serving.
+	ready func(addr, opsAddr string)
 	// limits, if set, replaces defaultServerLimits (tests of slow clients).
 	limits *serverLimits
 }
@@ -210,25 +211,21 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 		}
 	}()
 
-	ln := o.listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-		}
+	ln, err := listen(o.listener, cfg.Addr)
+	if err != nil {
+		return err
+	}
+	opsLn, err := listen(o.opsListener, cfg.OpsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
 	limits := defaultServerLimits
 	if o.limits != nil {
 		limits = *o.limits
 	}
-	srv := &http.Server{
-		Handler:           g.handler(),
-		ReadHeaderTimeout: limits.readHeader,
-		ReadTimeout:       limits.read,
-		WriteTimeout:      limits.write,
-		IdleTimeout:       limits.idle,
-		MaxHeaderBytes:    limits.maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := limits.server(g.clientHandler(), log)
+	opsSrv := limits.server(g.opsHandler(), log)
 
 	runCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
@@ -239,11 +236,13 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }() // stopped by srv.Shutdown below
-	log.Info("gateway serving", "addr", ln.Addr().String(), "version", version,
+	opsErr := make(chan error, 1)
+	go func() { opsErr <- opsSrv.Serve(opsLn) }() // stopped by opsSrv.Shutdown below
+	log.Info("gateway serving", "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(), "version", version,
 		"regions", strings.Join([]string{cfg.PrimaryName, cfg.SecondaryName}, ","),
 		"replication", g.worker != nil)
 	if o.ready != nil {
-		o.ready(ln.Addr().String())
+		o.ready(ln.Addr().String(), opsLn.Addr().String())
 	}
 
 	var failure error
@@ -252,6 +251,9 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	case <-gctx.Done(): // a background part failed
 	case err := <-serveErr:
 		failure = fmt.Errorf("serve: %w", err)
+	case err := <-opsErr:
+		failure = fmt.Errorf("serve ops: %w", err)
+		opsErr <- http.ErrServerClosed // reported; read again after the shutdown below
 	}
 	log.Info("gateway draining", "bound", cfg.DrainTimeout.String(), "delay", cfg.DrainDelay.String())
 	g.checker.Drain()
@@ -277,12 +279,31 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 			failure = fmt.Errorf("serve: %w", err)
 		}
 	}
+	// The ops port outlives the drain, so /metrics and /status show it.
+	if err := opsSrv.Shutdown(drainCtx); err != nil {
+		_ = opsSrv.Close()
+	}
+	if err := <-opsErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		failure = errors.Join(failure, fmt.Errorf("serve ops: %w", err))
+	}
 	stopBackground()
 	if err := group.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		failure = errors.Join(failure, err)
 	}
 	log.Info("gateway stopped")
 	return failure
+}
+
+// listen returns ln, or a listener on addr when ln is nil.
+func listen(ln net.Listener, addr string) (net.Listener, error) {
+	if ln != nil {
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
 }
 
 // replicateOnce runs one replication pass for `gateway replicate --once`.

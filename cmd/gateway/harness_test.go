@@ -146,6 +146,7 @@ func seedTestProject(t *testing.T, s *emulator.Server, project, deployment strin
 // emulated regions, with a client that records what it receives.
 type testGateway struct {
 	URL                string
+	OpsURL             string // GATEWAY_OPS_ADDR: /status, /metrics, /admin/...
 	Primary, Secondary *emulator.Server
 	Client             *http.Client
 	Logs               *syncBuffer
@@ -185,9 +186,10 @@ func startGateway(t *testing.T, opts ...gatewayOption) *testGateway {
 
 func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ...gatewayOption) *testGateway {
 	t.Helper()
-	addr := freeAddr(t)
+	addr, opsAddr := freeAddr(t), freeAddr(t)
 	env := map[string]string{
 		"GATEWAY_ADDR":                 addr,
+		"GATEWAY_OPS_ADDR":             opsAddr,
 		"GATEWAY_API_KEYS":             testGatewayKey,
 		"GATEWAY_ADMIN_KEY":            testAdminKey,
 		"PRIMARY_NAME":                 "westus2",
@@ -213,7 +215,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, logs) }()
 	gw := &testGateway{
-		URL: "http://" + addr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
+		URL: "http://" + addr, OpsURL: "http://" + opsAddr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second},
 	}
 	gw.stop = stopper(cancel, done)
@@ -281,6 +283,12 @@ func (g *testGateway) do(t *testing.T, method, path string, body any, key ...str
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp, data
+}
+
+// ops is do against the ops port.
+func (g *testGateway) ops(t *testing.T, method, path string, body any, key ...string) (*http.Response, []byte) {
+	t.Helper()
+	return g.do(t, method, g.OpsURL+path, body, key...)
 }
 
 // submitBody is a custom NER job over texts, for the test project.
@@ -358,7 +366,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // regionStatus reads one region's entry from /status.
 func (g *testGateway) regionStatus(t *testing.T, name string) map[string]any {
 	t.Helper()
-	resp, body := g.do(t, http.MethodGet, "/status", nil)
+	resp, body := g.ops(t, http.MethodGet, "/status", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var st struct {
 		Regions []map[string]any `json:"regions"`
@@ -400,6 +408,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 	}
 	env := map[string]string{
 		"GATEWAY_ADDR":                 freeAddr(t),
+		"GATEWAY_OPS_ADDR":             freeAddr(t),
 		"GATEWAY_API_KEYS":             testGatewayKey,
 		"GATEWAY_ADMIN_KEY":            testAdminKey,
 		"PRIMARY_NAME":                 "westus2",
@@ -442,7 +451,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 	}()
 	addr := env["GATEWAY_ADDR"]
 	gw := &testGateway{
-		URL: "http://" + addr, Primary: s.primary, Secondary: s.secondary, Logs: logs, Stdout: stdout,
+		URL: "http://" + addr, OpsURL: "http://" + env["GATEWAY_OPS_ADDR"], Primary: s.primary, Secondary: s.secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}, rec: rec}, Timeout: 30 * time.Second},
 	}
 	gw.stop = stopper(cancel, done)

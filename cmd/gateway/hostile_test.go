@@ -293,9 +293,9 @@ func TestHostileMethodsAndVersions(t *testing.T) {
 		{http.MethodGet, "/language/analyze-text/jobs/" + id + ":cancel?api-version=2023-04-01", http.StatusMethodNotAllowed, http.MethodPost},
 		{http.MethodGet, "/language/:analyze-text?api-version=2023-04-01", http.StatusMethodNotAllowed, http.MethodPost},
 		{http.MethodPost, "/healthz", http.StatusMethodNotAllowed, ""},
-		{http.MethodDelete, "/status", http.StatusMethodNotAllowed, ""},
-		{http.MethodPut, "/metrics", http.StatusMethodNotAllowed, ""},
-		{http.MethodGet, "/admin/replication/sync", http.StatusMethodNotAllowed, ""},
+		{http.MethodDelete, gw.OpsURL + "/status", http.StatusMethodNotAllowed, ""},
+		{http.MethodPut, gw.OpsURL + "/metrics", http.StatusMethodNotAllowed, ""},
+		{http.MethodGet, gw.OpsURL + "/admin/replication/sync", http.StatusMethodNotAllowed, ""},
 		{http.MethodGet, "/nothing-here", http.StatusNotFound, ""},
 		{http.MethodGet, "/language/unknown", http.StatusNotFound, ""},
 	} {

@@ -85,7 +85,7 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 // projectStatus reads one project's replication entry from /status.
 func (g *testGateway) projectStatus(t *testing.T) map[string]any {
 	t.Helper()
-	_, body := g.do(t, http.MethodGet, "/status", nil)
+	_, body := g.ops(t, http.MethodGet, "/status", nil)
 	var st struct {
 		Replication struct {
 			Enabled  bool             `json:"enabled"`
@@ -124,9 +124,9 @@ func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
 	seedWith.Documents[0].Labels = append(seedWith.Documents[0].Labels, utf16Label("Northwind in Zürich.", "Northwind", "Party"))
 	require.NoError(t, primary.Seed(seedWith))
 
-	resp, body := gw.do(t, http.MethodPost, "/admin/replication/sync", nil) // gateway key: refused
+	resp, body := gw.ops(t, http.MethodPost, "/admin/replication/sync", nil) // gateway key: refused
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, string(body))
-	resp, body = gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	resp, body = gw.ops(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
 	assert.Equal(t, http.StatusAccepted, resp.StatusCode, string(body))
 	eventually(t, "the triggered run to fail on the missing text", func() bool {
 		return gw.projectStatus(t)["state"] == "failed"
@@ -139,7 +139,7 @@ func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
 
 	// Once the text is in the secondary's container, the next check heals it.
 	secondary.PutDocument("docs-dr", "03.txt", "Northwind in Zürich.")
-	gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	gw.ops(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
 	eventually(t, "the retry to bring the project in sync", func() bool {
 		return gw.projectStatus(t)["state"] == "in-sync"
 	})
@@ -147,7 +147,7 @@ func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
 
 func TestAdminAPIOffWithoutAdminKey(t *testing.T) {
 	gw := startGateway(t, withEnv("GATEWAY_ADMIN_KEY", ""))
-	resp, body := gw.do(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
+	resp, body := gw.ops(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
 	assert.True(t, strings.Contains(string(body), `"error"`), "Azure-shaped error: %s", body)
 }

@@ -139,7 +139,7 @@ func TestSecurityUpstreamTLSIsVerified(t *testing.T) {
 		env := map[string]string{
 			"GATEWAY_API_KEYS": testGatewayKey, "PRIMARY_ENDPOINT": tlsPrimary.URL, "PRIMARY_RESOURCE_KEY": testPrimaryKey,
 			"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": testSecondaryKey, "UPSTREAM_CA_FILE": bad,
-			"GATEWAY_ADDR": freeAddr(t),
+			"GATEWAY_ADDR": freeAddr(t), "GATEWAY_OPS_ADDR": freeAddr(t),
 		}
 		err := run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		require.Error(t, err)
@@ -170,7 +170,7 @@ func TestSecurityGatewayKeys(t *testing.T) {
 	assert.Zero(t, gw.Primary.Calls("submit")+gw.Secondary.Calls("submit"), "no region was called for a bad key")
 	// The admin key is not a client key and the client key is not an
 	// admin key.
-	resp, _ := gw.do(t, http.MethodPost, "/admin/replication/sync", nil)
+	resp, _ := gw.ops(t, http.MethodPost, "/admin/replication/sync", nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 

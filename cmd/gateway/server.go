@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -26,25 +28,12 @@ import (
 	"nergateway/internal/inflight"
 )
 
-// handler lists every route the gateway serves.
-func (g *gateway) handler() http.Handler {
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "Resource not found."})
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, http.StatusMethodNotAllowed, api.Error{Code: api.CodeInvalidRequest, Message: "Method " + r.Method + " is not allowed on this path."})
-	})
-
+// clientHandler lists every route of the client port: the Language API
+// and the probes load balancers send. Operations live on opsHandler.
+func (g *gateway) clientHandler() http.Handler {
+	r := newRouter()
 	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
 	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
-	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
-	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
-	if g.cfg.AdminKey.Reveal() != "" {
-		admin := auth.NewKeys(g.cfg.AdminKey)
-		r.Method(http.MethodPost, "/admin/replication/sync", admin.Require(g.handleSync()))
-	}
 	clients := auth.NewKeys(g.cfg.APIKeys...)
 	// The in-flight bound is what bounds memory: each request buffers its
 	// body and its region's answer.
@@ -58,11 +47,48 @@ func (g *gateway) handler() http.Handler {
 		otelhttp.WithTracerProvider(g.tel.TracerProvider),
 		otelhttp.WithMeterProvider(g.tel.MeterProvider),
 		otelhttp.WithPropagators(g.tel.Propagator),
+		// Probes arrive every few seconds from every load balancer: traced,
+		// they would be most of the trace volume and say nothing.
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }),
 		otelhttp.WithMetricAttributesFn(func(r *http.Request) []attribute.KeyValue {
 			return []attribute.KeyValue{semconv.HTTPRoute(routeOf(r))}
 		}),
 	)
+}
+
+// opsHandler lists every route of the ops port (GATEWAY_OPS_ADDR): what
+// operators and Prometheus call. It is not traced: scrapes and status
+// reads are not client traffic.
+func (g *gateway) opsHandler() http.Handler {
+	r := newRouter()
+	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
+	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
+	if g.cfg.AdminKey.Reveal() != "" {
+		admin := auth.NewKeys(g.cfg.AdminKey)
+		r.Method(http.MethodPost, "/admin/replication/sync", admin.Require(g.handleSync()))
+	}
+	if g.cfg.Pprof {
+		r.HandleFunc("/debug/pprof/*", pprof.Index)
+		r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return r
+}
+
+// newRouter answers unknown paths and methods in Azure's error shape.
+func newRouter() chi.Router {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "Resource not found."})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		api.WriteError(w, http.StatusMethodNotAllowed, api.Error{Code: api.CodeInvalidRequest, Message: "Method " + r.Method + " is not allowed on this path."})
+	})
+	return r
 }
 
 // routeOf names a request by its route template, never by its job id, so
@@ -81,7 +107,7 @@ func routeOf(r *http.Request) string {
 		return p
 	case strings.HasPrefix(p, api.AuthoringPrefix):
 		return api.AuthoringPrefix + "..."
-	case p == "/healthz", p == "/readyz", p == "/status", p == "/metrics", p == "/admin/replication/sync":
+	case p == "/healthz", p == "/readyz":
 		return p
 	}
 	return "other"
@@ -125,6 +151,19 @@ func (g *gateway) handleSync() http.Handler {
 type serverLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int
+}
+
+// server is an http.Server for h with these limits.
+func (l serverLimits) server(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.readHeader,
+		ReadTimeout:       l.read,
+		WriteTimeout:      l.write,
+		IdleTimeout:       l.idle,
+		MaxHeaderBytes:    l.maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
 }
 
 var defaultServerLimits = serverLimits{

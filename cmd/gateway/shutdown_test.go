@@ -139,6 +139,7 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"GATEWAY_ADDR=" + addr,
+		"GATEWAY_OPS_ADDR=" + freeAddr(t),
 		"GATEWAY_API_KEYS=" + testGatewayKey,
 		"PRIMARY_NAME=westus2",
 		"SECONDARY_NAME=eastus",

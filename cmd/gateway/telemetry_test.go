@@ -155,10 +155,10 @@ func TestMetricsEndpointAfterFailover(t *testing.T) {
 	gw.Primary.SetFault(emulator.Fault{Down: emulator.DownReset, Routes: []string{"submit"}})
 	gw.wait(t, gw.submit(t, probeText))
 	eventually(t, "a replication run to finish", func() bool {
-		_, body := gw.do(t, http.MethodGet, "/metrics", nil)
+		_, body := gw.ops(t, http.MethodGet, "/metrics", nil)
 		return strings.Contains(string(body), "replication_runs_total{")
 	})
-	resp, body := gw.do(t, http.MethodGet, "/metrics", nil)
+	resp, body := gw.ops(t, http.MethodGet, "/metrics", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, resp.Header.Get("Content-Type"), "text/plain")
 	text := string(body)

@@ -21,7 +21,13 @@ import (
 // Config is every setting of the gateway. Field tags name the variables and
 // their defaults; docs/DESIGN.md's table is the contract.
 type Config struct {
-	Addr            string          `env:"GATEWAY_ADDR" envDefault:":8080"`
+	Addr string `env:"GATEWAY_ADDR" envDefault:":8080"`
+	// OpsAddr is the operations listener (/metrics, /status, /admin/...,
+	// /debug/pprof/): a port apart from the clients' so a network policy
+	// can keep applications off it.
+	OpsAddr string `env:"GATEWAY_OPS_ADDR" envDefault:":9090"`
+	// Pprof serves /debug/pprof/ on the ops listener.
+	Pprof           bool            `env:"GATEWAY_PPROF" envDefault:"false"`
 	APIKeys         []secret.Secret `env:"GATEWAY_API_KEYS,required" envSeparator:","`
 	AdminKey        secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
 	PublicURLRaw    string          `env:"GATEWAY_PUBLIC_URL"`
@@ -181,6 +187,9 @@ func (c *Config) derive(failed map[string]bool) []error {
 		}
 	}
 	c.Projects = projects
+	if c.OpsAddr == c.Addr {
+		add("GATEWAY_OPS_ADDR: must differ from GATEWAY_ADDR (both %q)", c.Addr)
+	}
 	if c.PrimaryName == c.SecondaryName {
 		add("PRIMARY_NAME and SECONDARY_NAME must differ (both %q)", c.PrimaryName)
 	}
