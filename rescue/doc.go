@@ -1,0 +1,21 @@
+// Package rescue keeps what the gateway needs to run an accepted job again
+// when the region that owns it dies: the submit's body, sealed with
+// AES-GCM, for the job's life, and the job's rescue state, shared by every
+// gateway replica through one store (in process memory, or Redis).
+//
+// A job's life in the store:
+//
+//	Put       on an accepted submit (one write): the sealed body, TTL JOB_RESCUE_TTL
+//	State     on every poll (one read): none, claimed, rescued to region R as job J, or gone
+//	Claim     when the owner has been down long enough: an atomic, leased claim that
+//	          exactly one replica wins; the winner gets the body back
+//	Rescued   the winner records where the job runs now (kept for the TTL)
+//	Release   the winner could not resubmit: the claim is freed for a later poll
+//	Forget    a poll saw a final state: the body is deleted, so the job is never
+//	          resubmitted
+//
+// The store is never on the critical path of serving: every call is bounded
+// by a small timeout, a failing store is marked down at once (calls then
+// return ErrUnavailable without waiting) and Run pings it until it answers
+// again. Document text never reaches the store in clear, nor any log.
+package rescue

@@ -1,0 +1,121 @@
+package rescue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// keyPrefix starts every key the gateway writes, so an operator can tell
+// them apart in a shared Redis. The job id sits in a hash tag, so a job's
+// two keys land in one slot of a Redis Cluster and a script can touch both.
+const keyPrefix = "nergateway:rescue:{"
+
+func bodyKey(id string) string  { return keyPrefix + id + "}:body" }
+func stateKey(id string) string { return keyPrefix + id + "}:state" }
+
+// claimScript is backend.claim in one atomic step.
+// KEYS: state, body. ARGV: claimed, lease ms, gone, gone ttl ms.
+var claimScript = redis.NewScript(`
+local s = redis.call('GET', KEYS[1])
+if s then return {0, s} end
+local b = redis.call('GET', KEYS[2])
+if not b then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  return {0, ARGV[3]}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return {1, b}
+`)
+
+// releaseScript deletes the state only if it is still this holder's claim.
+// KEYS: state. ARGV: claimed.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// redisBackend shares records between replicas through Redis 7 or Valkey.
+type redisBackend struct {
+	c *redis.Client
+}
+
+// newRedisBackend connects lazily (go-redis dials on first use), so a
+// Redis that is down at start does not stop the gateway: the Store starts
+// marked down and Run brings it up. opTimeout bounds every phase of a call
+// and no call is retried: a failing store must fail fast.
+func newRedisBackend(rawURL string, opTimeout time.Duration) (*redisBackend, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, parseError(err)
+	}
+	opts.DialTimeout = opTimeout
+	opts.ReadTimeout = opTimeout
+	opts.WriteTimeout = opTimeout
+	opts.PoolTimeout = opTimeout
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1 // go-redis: -1 disables retries
+	opts.DisableIdentity = true
+	return &redisBackend{c: redis.NewClient(opts)}, nil
+}
+
+// parseError wraps a ParseURL error without the URL: url.Parse quotes the
+// whole URL in its errors, password included.
+func parseError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return errors.New("rescue: JOB_RESCUE is not a valid redis:// or rediss:// URL")
+	}
+	return fmt.Errorf("rescue: JOB_RESCUE: %w", err)
+}
+
+func (r *redisBackend) put(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
+	return r.c.Set(ctx, bodyKey(id), sealed, ttl).Err()
+}
+
+func (r *redisBackend) state(ctx context.Context, id string) (string, error) {
+	s, err := r.c.Get(ctx, stateKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	return s, err
+}
+
+func (r *redisBackend) claim(ctx context.Context, id, claimed string, lease time.Duration, gone string, goneTTL time.Duration) (bool, string, []byte, error) {
+	v, err := claimScript.Run(ctx, r.c, []string{stateKey(id), bodyKey(id)},
+		claimed, lease.Milliseconds(), gone, goneTTL.Milliseconds()).Slice()
+	if err != nil {
+		return false, "", nil, err
+	}
+	if len(v) != 2 {
+		return false, "", nil, errors.New("rescue: unexpected claim reply")
+	}
+	won, _ := v[0].(int64)
+	s, _ := v[1].(string)
+	if won == 1 {
+		return true, claimed, []byte(s), nil
+	}
+	return false, s, nil, nil
+}
+
+func (r *redisBackend) setState(ctx context.Context, id, state string, ttl time.Duration) error {
+	return r.c.Set(ctx, stateKey(id), state, ttl).Err()
+}
+
+func (r *redisBackend) release(ctx context.Context, id, claimed string) error {
+	return releaseScript.Run(ctx, r.c, []string{stateKey(id)}, claimed).Err()
+}
+
+func (r *redisBackend) forget(ctx context.Context, id string) error {
+	return r.c.Del(ctx, bodyKey(id)).Err()
+}
+
+func (r *redisBackend) ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }
+
+func (r *redisBackend) sweep(time.Time) {} // Redis expires keys itself
+
+func (r *redisBackend) close() error { return r.c.Close() }

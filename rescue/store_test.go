@@ -1,0 +1,472 @@
+package rescue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"nergateway/internal/redistest"
+	"nergateway/internal/secret"
+)
+
+// docText marks document text: it must never be found in the store in
+// clear, nor in a log.
+const docText = "Fabrikam and Contoso meet in São Paulo: DOC-MARKER-51c3"
+
+var testJob = Job{
+	Query:       "api-version=2023-04-01",
+	ContentType: "application/json",
+	Body:        []byte(`{"analysisInput":{"documents":[{"id":"1","text":"` + docText + `"}]}}`),
+}
+
+// fakeClock is a settable clock for the memory backend's expiry.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// logSink collects log lines, safe for concurrent writers.
+type logSink struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logSink) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logSink) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// replicas opens n stores that share one backend: n gateway replicas.
+type replicas struct {
+	stores []*Store
+	logs   *logSink
+	reader *metric.ManualReader
+	redis  *redistest.Server // nil for memory
+	clock  *fakeClock
+}
+
+func openStore(t *testing.T, backend string, clock *fakeClock, logs *logSink, mp *metric.MeterProvider, mutate ...func(*Config)) *Store {
+	t.Helper()
+	cfg := Config{
+		Backend: secret.Secret(backend), Keys: [][]byte{testKey(9)}, TTL: time.Hour,
+		OpTimeout: 2 * time.Second, // generous: a loaded -race run must not look like an outage
+		Now:       clock.Now, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	if mp != nil {
+		cfg.MeterProvider = mp
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.b.close() })
+	return s
+}
+
+// forEachBackend runs test against the memory backend (one replica: a
+// second memory store shares nothing) and against a real redis-server with
+// two replicas.
+func forEachBackend(t *testing.T, test func(t *testing.T, r *replicas)) {
+	t.Run("memory", func(t *testing.T) {
+		r := &replicas{logs: &logSink{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Unix(1_700_000_000, 0)}}
+		s := openStore(t, BackendMemory, r.clock, r.logs, metric.NewMeterProvider(metric.WithReader(r.reader)))
+		r.stores = []*Store{s, s}
+		test(t, r)
+	})
+	t.Run("redis", func(t *testing.T) {
+		r := &replicas{logs: &logSink{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Now()}, redis: redistest.Start(t)}
+		mp := metric.NewMeterProvider(metric.WithReader(r.reader))
+		r.stores = []*Store{
+			openStore(t, r.redis.URL(), r.clock, r.logs, mp),
+			openStore(t, r.redis.URL(), r.clock, r.logs, mp),
+		}
+		test(t, r)
+	})
+}
+
+func TestStoreJobLife(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *replicas) {
+		ctx := context.Background()
+		a, b := r.stores[0], r.stores[1]
+		if err := a.Put(ctx, "job-1", testJob); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := b.State(ctx, "job-1"); err != nil || st.Phase != PhaseNone {
+			t.Fatalf("State before any claim = %+v, %v; want none", st, err)
+		}
+		c, st, err := b.Claim(ctx, "job-1")
+		if err != nil || c == nil {
+			t.Fatalf("Claim = %v, %+v, %v; want a claim", c, st, err)
+		}
+		if c.Job.Query != testJob.Query || c.Job.ContentType != testJob.ContentType || !bytes.Equal(c.Job.Body, testJob.Body) {
+			t.Fatalf("claimed job = %+v, want the job put", c.Job)
+		}
+		if again, st, err := a.Claim(ctx, "job-1"); err != nil || again != nil || st.Phase != PhaseClaimed {
+			t.Fatalf("second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
+		}
+		if err := c.Rescued(ctx, "westus2", "eastus", "up-77"); err != nil {
+			t.Fatal(err)
+		}
+		want := State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-77"}
+		for i, s := range r.stores {
+			if st, err := s.State(ctx, "job-1"); err != nil || st != want {
+				t.Fatalf("replica %d: State after rescue = %+v, %v; want %+v", i, st, err, want)
+			}
+		}
+		// The final state of the rescued job drops the body, not the
+		// rescue: polls keep reading the rescued job.
+		if err := a.Forget(ctx, "job-1"); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := b.State(ctx, "job-1"); err != nil || st != want {
+			t.Fatalf("State after Forget of a rescued job = %+v, %v; want %+v", st, err, want)
+		}
+		if got := rescuedCount(t, r.reader, "westus2", "eastus"); got != 1 {
+			t.Fatalf("gateway.jobs.rescued{westus2,eastus} = %d, want 1", got)
+		}
+	})
+}
+
+func TestStoreNeverRescuesAFinishedJob(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *replicas) {
+		ctx := context.Background()
+		a, b := r.stores[0], r.stores[1]
+		if err := a.Put(ctx, "job-done", testJob); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Forget(ctx, "job-done"); err != nil { // a poll saw succeeded
+			t.Fatal(err)
+		}
+		for i, s := range r.stores {
+			if c, st, err := s.Claim(ctx, "job-done"); err != nil || c != nil || st.Phase != PhaseGone {
+				t.Fatalf("replica %d: Claim of a finished job = %v, %+v, %v; want gone", i, c, st, err)
+			}
+		}
+		if c, st, err := a.Claim(ctx, "never-stored"); err != nil || c != nil || st.Phase != PhaseGone {
+			t.Fatalf("Claim of an unknown job = %v, %+v, %v; want gone", c, st, err)
+		}
+	})
+}
+
+func TestStoreReleaseLetsAnotherReplicaClaim(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *replicas) {
+		ctx := context.Background()
+		a, b := r.stores[0], r.stores[1]
+		if err := a.Put(ctx, "job-r", testJob); err != nil {
+			t.Fatal(err)
+		}
+		c, _, err := a.Claim(ctx, "job-r")
+		if err != nil || c == nil {
+			t.Fatalf("Claim = %v, %v", c, err)
+		}
+		if err := c.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		c2, st, err := b.Claim(ctx, "job-r")
+		if err != nil || c2 == nil {
+			t.Fatalf("Claim after Release = %v, %+v, %v; want a claim", c2, st, err)
+		}
+		// A stale holder cannot release the new claim.
+		if err := c.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if c3, st, err := a.Claim(ctx, "job-r"); err != nil || c3 != nil || st.Phase != PhaseClaimed {
+			t.Fatalf("Claim after a stale Release = %v, %+v, %v; want still claimed", c3, st, err)
+		}
+	})
+}
+
+// TestStoreClaimIsExactlyOnce races 40 claims, half on each replica.
+func TestStoreClaimIsExactlyOnce(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, r *replicas) {
+		ctx := context.Background()
+		if err := r.stores[0].Put(ctx, "job-race", testJob); err != nil {
+			t.Fatal(err)
+		}
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 40 {
+			wg.Go(func() {
+				<-start
+				c, _, err := r.stores[i%2].Claim(ctx, "job-race")
+				if err != nil {
+					t.Error(err)
+				}
+				if c != nil {
+					won.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("%d claims won, want exactly 1", won.Load())
+		}
+	})
+}
+
+func TestStoreExpiry(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	s := openStore(t, BackendMemory, clock, &logSink{}, nil, func(c *Config) { c.TTL, c.Lease = time.Hour, time.Minute })
+	mem := s.b.(*memoryBackend)
+	for _, id := range []string{"a", "b"} {
+		if err := s.Put(ctx, id, testJob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, _, _ := s.Claim(ctx, "a"); c == nil {
+		t.Fatal("first claim lost")
+	}
+	clock.Advance(time.Minute) // the lease ran out: a crashed holder does not pin the job
+	if c, st, _ := s.Claim(ctx, "a"); c == nil {
+		t.Fatalf("claim after the lease = %+v, want a claim", st)
+	}
+	clock.Advance(time.Hour) // the TTL ran out: Azure has dropped the job too
+	if c, st, _ := s.Claim(ctx, "b"); c != nil || st.Phase != PhaseGone {
+		t.Fatalf("claim after the TTL = %v, %+v; want gone", c, st)
+	}
+	clock.Advance(time.Hour)
+	mem.sweep(clock.Now())
+	if bodies, states := mem.size(); bodies != 0 || states != 0 {
+		t.Fatalf("after sweep: %d bodies, %d states; want none", bodies, states)
+	}
+}
+
+// TestRedisHoldsNoDocumentText reads every key the store wrote.
+func TestRedisHoldsNoDocumentText(t *testing.T) {
+	r := redistest.Start(t)
+	logs := &logSink{}
+	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, nil, func(c *Config) { c.TTL = 90 * time.Minute })
+	ctx := context.Background()
+	if err := s.Put(ctx, "job-1", testJob); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "job-2", testJob); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := s.Claim(ctx, "job-2")
+	if err != nil || c == nil {
+		t.Fatalf("Claim = %v, %v", c, err)
+	}
+	if err := c.Rescued(ctx, "westus2", "eastus", "up-1"); err != nil {
+		t.Fatal(err)
+	}
+	client := r.Client()
+	defer client.Close()
+	keys, err := client.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 3 { // two bodies, one state
+		t.Fatalf("keys = %q, want 2 bodies and 1 state", keys)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, keyPrefix) {
+			t.Errorf("key %q lacks the prefix %q", k, keyPrefix)
+		}
+		v, err := client.Get(ctx, k).Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, clear := range []string{docText, "Contoso", "São Paulo", "DOC-MARKER", "analysisInput"} {
+			if bytes.Contains(v, []byte(clear)) || strings.Contains(k, clear) {
+				t.Errorf("key %q holds %q in clear", k, clear)
+			}
+		}
+		ttl, err := client.TTL(ctx, k).Result()
+		if err != nil || ttl <= time.Hour || ttl > 90*time.Minute {
+			t.Errorf("key %q TTL = %v, %v; want about 90m", k, ttl, err)
+		}
+	}
+	if strings.Contains(logs.String(), "DOC-MARKER") {
+		t.Fatal("a log line holds document text")
+	}
+}
+
+// TestRedisKilledAndBack: a dead store fails calls at once and is marked
+// down (rescue off, /status and the metric say so); once it answers again,
+// the store is up and claims work.
+func TestRedisKilledAndBack(t *testing.T) {
+	r := redistest.Start(t)
+	logs := &logSink{}
+	reader := metric.NewManualReader()
+	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, metric.NewMeterProvider(metric.WithReader(reader)))
+	ctx := context.Background()
+	if err := s.Put(ctx, "job-1", testJob); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Status().Up || storeUp(t, reader) != 1 {
+		t.Fatalf("status %+v, want up", s.Status())
+	}
+
+	r.Kill()
+	if err := s.Put(ctx, "job-2", testJob); err == nil {
+		t.Fatal("Put to a killed Redis succeeded")
+	}
+	st := s.Status()
+	if st.Up || st.LastError == "" || storeUp(t, reader) != 0 {
+		t.Fatalf("status %+v after a failed call, want down with the cause", st)
+	}
+	if _, _, err := s.Claim(ctx, "job-1"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Claim while down: err = %v, want ErrUnavailable without a call", err)
+	}
+	if _, err := s.State(ctx, "job-1"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("State while down: err = %v, want ErrUnavailable", err)
+	}
+	s.check(ctx) // Run's ping, still down
+	if s.Status().Up {
+		t.Fatal("a ping of a dead Redis marked the store up")
+	}
+
+	r.Restart(t) // empty: what it held is lost, as after a real crash without persistence
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	s.pingInterval = 10 * time.Millisecond
+	go func() { done <- s.Run(runCtx) }()
+	for !s.Status().Up {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Put(ctx, "job-3", testJob); err != nil {
+		t.Fatalf("Put after Redis came back: %v", err)
+	}
+	if c, _, err := s.Claim(ctx, "job-3"); err != nil || c == nil {
+		t.Fatalf("Claim after Redis came back = %v, %v", c, err)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "rescue store down"); n != 1 {
+		t.Errorf("logged the outage %d times, want once:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "rescue store up") {
+		t.Error("the recovery was not logged")
+	}
+}
+
+// TestSlowStoreIsBounded: a store that accepts connections and never
+// answers costs one OpTimeout, then nothing while it is marked down.
+func TestSlowStoreIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	stopAccept := make(chan struct{})
+	defer close(stopAccept)
+	conns.Go(func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // never answered
+			select {
+			case <-stopAccept:
+				return
+			default:
+			}
+		}
+	})
+	s := openStore(t, "redis://"+ln.Addr().String(), &fakeClock{t: time.Now()}, &logSink{}, nil,
+		func(c *Config) { c.OpTimeout = 50 * time.Millisecond })
+	if s.Status().Up {
+		t.Fatal("a store that never answered its first ping is up")
+	}
+	if err := s.Put(context.Background(), "job", testJob); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Put to a silent store: err = %v, want ErrUnavailable", err)
+	}
+	_ = ln.Close()
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no keys", Config{Backend: "memory"}, "no encryption key"},
+		{"short key", Config{Backend: "memory", Keys: [][]byte{{1, 2}}}, "key 1 is 2 bytes"},
+		{"unknown backend", Config{Backend: "memcached://x", Keys: [][]byte{testKey(1)}}, "memory, or a redis://"},
+		{"bad redis URL, password kept out", Config{Backend: "redis://:hunter2-pw@127.0.0.1:notaport", Keys: [][]byte{testKey(1)}}, "not a valid redis"},
+		{"negative TTL", Config{Backend: "memory", Keys: [][]byte{testKey(1)}, TTL: -time.Second}, "must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Open(context.Background(), tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open error = %v, want %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error quotes the password: %v", err)
+			}
+		})
+	}
+}
+
+func rescuedCount(t *testing.T, r *metric.ManualReader, from, to string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "gateway.jobs.rescued" {
+				for _, dp := range sum.DataPoints {
+					f, _ := dp.Attributes.Value("from")
+					tt, _ := dp.Attributes.Value("to")
+					if f.AsString() == from && tt.AsString() == to {
+						n += dp.Value
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func storeUp(t *testing.T, r *metric.ManualReader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "gateway.rescue.store.up" && len(g.DataPoints) == 1 {
+				return g.DataPoints[0].Value
+			}
+		}
+	}
+	t.Fatal("no gateway.rescue.store.up gauge")
+	return -1
+}
