@@ -74,10 +74,14 @@ func (e *Emulator) settle(now time.Time) {
 		j.failed = j.effect(j, j.end(d))
 		j.effect = nil
 	}
-	for id, j := range e.jobs {
-		if !now.Before(j.created.Add(runtimeJobLifetime)) {
-			delete(e.jobs, id)
-		}
+	// Jobs are created in clock order, so the expired ones are at the front:
+	// a busy region pays for the jobs that expire, not for every job it
+	// holds. A clock set backwards only delays forgetting (lookupJob checks
+	// the lifetime itself).
+	for len(e.jobOrder) > 0 && !now.Before(e.jobOrder[0].created.Add(runtimeJobLifetime)) {
+		delete(e.jobs, e.jobOrder[0].id)
+		e.jobOrder[0] = nil
+		e.jobOrder = e.jobOrder[1:]
 	}
 }
 

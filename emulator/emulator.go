@@ -59,6 +59,7 @@ type Emulator struct {
 	storage    storage
 	projects   map[string]*project
 	jobs       map[string]*runtimeJob
+	jobOrder   []*runtimeJob // jobs in creation order, so settle expires them without scanning
 	authJobs   map[string]*authJob
 	faults     []Fault
 	calls      map[string]int

@@ -106,6 +106,7 @@ func (e *Emulator) handleSubmit(c *call) reply {
 		j.tasks = append(j.tasks, run)
 	}
 	e.jobs[j.id] = j
+	e.jobOrder = append(e.jobOrder, j)
 	return accepted(c.url(api.JobPath(j.id), nil))
 }
 
