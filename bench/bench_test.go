@@ -3,19 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"nergateway/api"
 )
 
 // TestQuickRun is the CI smoke run of the benchmark command: it builds the
 // binaries, runs every leg and every failover scenario end to end with a
 // tiny load, and checks that the report came out. It asserts nothing about
-// the figures (CI machines are noisy and shared). Without nginx (not
-// installed and not installable: not root, no network), the nginx legs are
-// reported as skipped and the rest still runs.
+// the figures (CI machines are noisy and shared), but run fails when any
+// answer in a load leg was not 2xx. Without nginx or Caddy (not installed
+// and not installable: not root, no network), their legs are reported as
+// skipped and the rest still runs; wrk is required.
 func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the smoke run starts processes for about a minute")
@@ -38,8 +45,11 @@ func TestQuickRun(t *testing.T) {
 	}
 	report := stdout.String()
 	for _, want := range []string{
-		"### Throughput and latency", "### Gateway / nginx", "### Failover",
-		"| 1 client | direct |", "| 1 client | gateway |", "| 1 client | nginx |",
+		"### Throughput and CPU per request", "### Open loop: latency added", "### Memory at 64 connections",
+		"### The issue's targets", "### Failover",
+		"| polls | direct |", "| polls | nginx |", "| polls | net/http floor |", "| polls | caddy |", "| polls | gateway |",
+		"| polls | gateway, telemetry off |", "| polls | gateway, traces 100 % |", "| submits | gateway |",
+		"| 100 req/s | gateway |", "| gateway | ",
 		"| refuse | gateway |", "| blackhole | gateway |", "| 503 | gateway |",
 	} {
 		if !strings.Contains(report, want) {
@@ -48,7 +58,7 @@ func TestQuickRun(t *testing.T) {
 	}
 	// Every leg must have carried traffic, or the bench measured nothing.
 	for line := range strings.SplitSeq(report, "\n") {
-		if strings.HasPrefix(line, "| 1 client | ") && !strings.Contains(line, "skipped") {
+		if (strings.HasPrefix(line, "| polls | ") || strings.HasPrefix(line, "| submits | ")) && !strings.Contains(line, "skipped") {
 			if f := strings.Split(line, "|"); len(f) < 4 || strings.TrimSpace(f[3]) == "0" {
 				t.Errorf("a leg served no requests: %s", line)
 			}
@@ -57,14 +67,17 @@ func TestQuickRun(t *testing.T) {
 }
 
 func TestParseOptions(t *testing.T) {
-	o, err := parseOptions([]string{"-quick", "-concurrency", "2, 4"}, &bytes.Buffer{})
+	o, err := parseOptions([]string{"-quick", "-rounds", "2", "-targets", "gateway, floor"}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(o.levels) != 2 || o.levels[0] != 2 || o.levels[1] != 4 {
-		t.Errorf("levels = %v, want [2 4] (an explicit -concurrency wins over -quick)", o.levels)
+	if o.rounds != 2 {
+		t.Errorf("rounds = %d, want 2 (an explicit -rounds wins over -quick)", o.rounds)
 	}
-	for _, bad := range [][]string{{"-concurrency", "0"}, {"-concurrency", "x"}, {"-duration", "0s"}, {"extra"}} {
+	if len(o.targets) != 2 || o.targets[0] != targetGateway || o.targets[1] != targetFloor {
+		t.Errorf("targets = %q", o.targets)
+	}
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-targets", "envoy"}, {"-duration", "0s"}, {"-profile-load", "mix"}, {"extra"}} {
 		if _, err := parseOptions(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseOptions(%q) accepted", bad)
 		}
@@ -82,5 +95,64 @@ func TestNginxConf(t *testing.T) {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginx.conf lacks %q:\n%s", want, conf)
 		}
+	}
+}
+
+func TestCaddyfile(t *testing.T) {
+	p := &region{url: "http://127.0.0.1:5001", key: "k"}
+	s := &region{url: "http://127.0.0.1:5002", key: "k"}
+	conf := caddyfile(8080, p, s, stackOptions{upstreamTimeout: time.Second, breakerFailures: 5, openTimeout: 2 * time.Second})
+	for _, want := range []string{
+		"http://127.0.0.1:8080 {", "reverse_proxy 127.0.0.1:5001 127.0.0.1:5002 {", "lb_policy first", "max_fails 5", "fail_duration 2s",
+		`header_up Ocp-Apim-Subscription-Key "k"`, `@badkey not header Ocp-Apim-Subscription-Key "bench-client-key"`, "admin off",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("Caddyfile lacks %q:\n%s", want, conf)
+		}
+	}
+}
+
+// TestWrkCountsNon2xx runs wrk against a server that answers every fifth
+// request 302 and every third 404 and checks the bench counts each of them: a
+// proxy that answers for itself must fail the run, not look fast.
+func TestWrkCountsNon2xx(t *testing.T) {
+	ext := findExternals(t.Context(), true, io.Discard)
+	if ext["wrk"].path == "" {
+		t.Fatalf("wrk: %s", ext["wrk"].skip)
+	}
+	var n, bad atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(api.SubscriptionKeyHeader) != "k" || r.URL.RequestURI() != "/p?q=1" {
+			w.WriteHeader(http.StatusBadRequest)
+			bad.Add(1)
+			return
+		}
+		switch i := n.Add(1); {
+		case i%5 == 0:
+			w.WriteHeader(http.StatusFound)
+			bad.Add(1)
+		case i%3 == 0:
+			w.WriteHeader(http.StatusNotFound)
+			bad.Add(1)
+		}
+	}))
+	defer srv.Close()
+	tl := &tools{tmp: t.TempDir(), wrk: ext["wrk"]}
+	r, err := runWrk(t.Context(), tl, srv.URL, wrkRequest{method: http.MethodGet, path: "/p?q=1", key: "k"}, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close() // every answer counted by the server is in before we compare
+	// wrk stops counting with up to one request per connection in flight.
+	if sent := bad.Load(); r.requests == 0 || int64(r.non2xx) > sent || int64(r.non2xx) < sent-2 || r.non2xx < r.requests/3 {
+		t.Errorf("wrk counted %d non-2xx of %d answers; the server sent %d non-2xx", r.non2xx, r.requests, sent)
+	}
+	if !strings.HasPrefix(r.firstBad, "404") && !strings.HasPrefix(r.firstBad, "302") {
+		t.Errorf("first bad answer = %q", r.firstBad)
+	}
+	rep := &report{}
+	(&bencher{rep: rep}).fail("polls", "x", r)
+	if len(rep.failures) != 1 {
+		t.Errorf("failures = %q, want the leg recorded", rep.failures)
 	}
 }

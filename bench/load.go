@@ -166,52 +166,20 @@ func (c *client) op(ctx context.Context, n int, intended time.Time, out []sample
 	return out
 }
 
-// closedLoop runs workers that each send the mix back to back until
-// warmup+dur has passed, and returns the samples of the requests that
-// completed within the window after the warmup. at is called at the
-// window's start and end (CPU readings).
-func (c *client) closedLoop(ctx context.Context, workers int, warmup, dur time.Duration, at func()) []sample {
-	t0 := time.Now().Add(warmup)
-	t1 := t0.Add(dur)
-	ctx, cancel := context.WithDeadline(ctx, t1.Add(10*time.Second))
-	defer cancel()
-	var wg sync.WaitGroup
-	results := make([][]sample, workers)
-	for w := range workers {
-		wg.Go(func() {
-			var out []sample
-			for n := w; time.Now().Before(t1) && ctx.Err() == nil; n += workers {
-				out = c.op(ctx, n, time.Time{}, out)
-			}
-			results[w] = out
-		})
-	}
-	wg.Go(func() {
-		time.Sleep(time.Until(t0))
-		at()
-		time.Sleep(time.Until(t1))
-		at()
-	})
-	wg.Wait()
-	lo, hi := c.since(t0), c.since(t1)
-	var all []sample
-	for _, r := range results {
-		for _, s := range r {
-			if s.end >= lo && s.end <= hi {
-				all = append(all, s)
-			}
-		}
-	}
-	return all
+// poll sends one GET of path (a job's operation path and query) and
+// records it.
+func (c *client) poll(ctx context.Context, path string, intended time.Time) sample {
+	status, _, _ := c.do(ctx, http.MethodGet, c.base+path, nil)
+	return sample{start: c.since(intended), end: c.since(time.Now()), kind: kindPoll, status: status}
 }
 
-// openLoop starts jobs at rate per second regardless of how fast answers
-// come (at most maxInFlight at once; jobs over that are counted as shed),
-// for warmup+dur, and returns the samples of the requests that completed
-// within the window. A submit's latency
-// counts from when it was due, so a stalled target is not hidden
-// (coordinated omission).
-func (c *client) openLoop(ctx context.Context, rate float64, warmup, dur time.Duration, at func()) (samples []sample, shed int) {
+// openLoop polls path at rate per second regardless of how fast answers
+// come (at most maxInFlight at once; requests over that are counted as
+// shed), for warmup+dur, and returns the samples of the requests that
+// completed within the window. Latency counts from when a request was due,
+// so a stalled target is not hidden (coordinated omission). at is called
+// at the window's start and end (CPU readings).
+func (c *client) openLoop(ctx context.Context, path string, rate float64, warmup, dur time.Duration, at func()) (samples []sample, shed int) {
 	const maxInFlight = 4096
 	start := time.Now()
 	t0 := start.Add(warmup)
@@ -249,9 +217,9 @@ func (c *client) openLoop(ctx context.Context, rate float64, warmup, dur time.Du
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			out := c.op(ctx, n, due, make([]sample, 0, 2))
+			s := c.poll(ctx, path, due)
 			mu.Lock()
-			all = append(all, out...)
+			all = append(all, s)
 			mu.Unlock()
 		})
 	}
@@ -259,6 +227,32 @@ func (c *client) openLoop(ctx context.Context, rate float64, warmup, dur time.Du
 	lo, hi := c.since(t0), c.since(t1)
 	all = slices.DeleteFunc(all, func(s sample) bool { return s.end < lo || s.end > hi })
 	return all, shed
+}
+
+// pollPath submits one job through the client's target, polls it until it
+// succeeded and returns the path and query its polls go to: the region's
+// v4 job id through direct, nginx, Caddy and the floor; the gateway's token
+// for that id through the gateway.
+func (c *client) pollPath(ctx context.Context) (string, error) {
+	status, hdr, b := c.do(ctx, http.MethodPost, c.base+api.JobsPath+"?api-version="+apiVersion, c.bodies[1])
+	if status != http.StatusAccepted {
+		return "", fmt.Errorf("submitting the job to poll: status %d: %.300s", status, b)
+	}
+	loc, err := url.Parse(hdr.Get(api.OperationLocationHeader))
+	if err != nil || loc.Path == "" {
+		return "", fmt.Errorf("submitting the job to poll: no usable operation-location (%q)", hdr.Get(api.OperationLocationHeader))
+	}
+	path := loc.EscapedPath() + "?" + loc.RawQuery
+	for range 50 {
+		status, _, b := c.do(ctx, http.MethodGet, c.base+path, nil)
+		if status != http.StatusOK {
+			return "", fmt.Errorf("polling %s: status %d: %.300s", path, status, b)
+		}
+		if bytes.Contains(b, succeeded) {
+			return path, nil
+		}
+	}
+	return "", fmt.Errorf("the job at %s did not succeed", path)
 }
 
 // stats summarises samples.

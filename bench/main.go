@@ -1,28 +1,40 @@
-// Command bench measures the gateway on one machine: the same mix of
-// custom NER calls (submit a job of one to three documents, then poll it
-// until it succeeded) sent directly to an emulated region, through nginx
-// configured as the closest equivalent failover proxy, and through the
-// gateway; then the primary region refuses connections, blackholes and
-// answers 503 while load runs, and comes back.
+// Command bench measures the gateway on one machine against what a user
+// would otherwise run: calling a region directly, nginx and Caddy
+// configured as the closest equivalent failover proxies, and a bare
+// net/http proxy (bench/floor) that only buffers the body, swaps the key
+// and relays. Every target gets the same loads, in the same run:
 //
-//	go run ./bench                 # the full run (a few minutes)
-//	go run ./bench -quick          # the CI smoke run (seconds)
+//   - throughput: wrk (one thread, 32 connections) polling one job, then
+//     submitting jobs, for the median of several rounds; the proxy's CPU
+//     time per request;
+//   - open loop: polls at 100 requests/s and at half the gateway's best
+//     throughput, for the latency the proxy adds;
+//   - 1,000 connections: the proxy's resident memory at rest and at peak;
+//   - failover: the primary refuses connections, blackholes and answers
+//     503 while load runs, and comes back (gateway and nginx).
+//
+// Any answer that is not 2xx in a load leg fails the run: a proxy that
+// answers 404 itself is not fast, it is wrong.
+//
+//	go run ./bench                 # the full run (about ten minutes)
+//	go run ./bench -quick          # the CI smoke run
 //	go run ./bench -out docs/benchmarks-results.md
 //
-// It builds cmd/gateway and cmd/emulator, runs every process on 127.0.0.1
-// in its own process group and stops them all when it ends. See
-// docs/benchmarks.md for the method and the results.
+// It builds cmd/gateway, cmd/emulator and bench/floor, installs nginx, Caddy
+// and wrk from Debian's packages when they are missing (as root), runs
+// every process on 127.0.0.1 in its own process group and stops them all
+// when it ends. See docs/benchmarks.md for the method and the results.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -43,42 +55,55 @@ type options struct {
 	quick         bool
 	duration      time.Duration
 	warmup        time.Duration
-	levels        []int
-	rate          float64 // requests/s of the open-loop run; 0: half the gateway's best
+	rounds        int
+	connections   int     // wrk connections of the throughput legs
+	lowRate       float64 // requests/s of the light open-loop leg
+	rate          float64 // requests/s of the loaded open-loop leg; 0: half the gateway's best
 	conns         int     // the many-connections run
 	out           string
-	installNginx  bool
+	install       bool
 	skipFailover  bool
-	noTelemetry   bool
 	targets       []string
 	gatewayEnv    []string
 	gatewayBinary string
+	baseline      string // an earlier gateway binary, run as "gateway before"
 	profileDir    string
 	profileConns  int
+	profileLoad   string
 	failoverTimes failoverTiming
 	throughput    stackOptions // gateway and nginx settings for the load runs
 	failover      stackOptions // and for the failover runs
 }
 
+// Workloads of the throughput legs.
+const (
+	loadPolls   = "polls"
+	loadSubmits = "submits"
+)
+
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.BoolVar(&o.quick, "quick", false, "smoke run: tiny load for a second per leg (CI)")
-	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each leg")
-	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured time before each leg's window")
-	levels := fs.String("concurrency", "1,16,64,256", "closed-loop concurrency levels (clients, each one connection)")
-	fs.Float64Var(&o.rate, "rate", 0, "open-loop requests/s (half are submits, half polls); 0: half the gateway's best closed-loop throughput")
-	fs.IntVar(&o.conns, "conns", 1000, "concurrent client connections of the memory run")
+	fs.BoolVar(&o.quick, "quick", false, "smoke run: one short round of every leg (CI)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time of each leg (wrk rounds it up to whole seconds)")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each leg's window")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of the throughput legs; the table shows their median")
+	fs.IntVar(&o.connections, "connections", 32, "wrk connections of the throughput legs")
+	fs.Float64Var(&o.lowRate, "low-rate", 100, "requests/s of the light open-loop leg")
+	fs.Float64Var(&o.rate, "rate", 0, "requests/s of the loaded open-loop leg; 0: half the gateway's best polls/s")
+	fs.IntVar(&o.conns, "conns", 1000, "client connections of the memory run")
 	fs.StringVar(&o.out, "out", "", "also write the markdown results to this file")
-	fs.BoolVar(&o.installNginx, "install-nginx", true, "apt-get install nginx when it is missing and the bench runs as root")
+	fs.BoolVar(&o.install, "install", true, "apt-get install nginx, caddy and wrk when missing and the bench runs as root")
 	fs.BoolVar(&o.skipFailover, "skip-failover", false, "skip the failover runs")
-	fs.BoolVar(&o.noTelemetry, "telemetry-off-leg", true, "also run the gateway with OTEL_SDK_DISABLED=true in the closed-loop legs (off with -quick unless set)")
-	targets := fs.String("targets", "direct,nginx,gateway", "targets of the load legs, of direct, nginx and gateway")
-	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway, comma-separated NAME=value (e.g. GOMEMLIMIT=48MiB)")
+	targets := fs.String("targets", "direct,nginx,floor,caddy,gateway,gateway-notel,gateway-traced",
+		"targets of the load legs: direct, nginx, floor, caddy, gateway, gateway-notel (OTEL_SDK_DISABLED=true), gateway-traced (every request traced and exported)")
+	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway, comma-separated NAME=value (e.g. GOGC=50)")
 	fs.StringVar(&o.gatewayBinary, "gateway-binary", "", "use this gateway binary instead of building cmd/gateway (A/B runs of a change)")
+	fs.StringVar(&o.baseline, "baseline-binary", "", "also run this (earlier) gateway binary as \"gateway before\", traced too, so before and after come from one run")
 	fs.StringVar(&o.profileDir, "profile", "", "only profile the gateway (CPU over -duration, heap at the end) into this directory, with a pprof-enabled build")
-	fs.IntVar(&o.profileConns, "profile-clients", 64, "closed-loop clients of the -profile run")
+	fs.IntVar(&o.profileConns, "profile-clients", 32, "wrk connections of the -profile run")
+	fs.StringVar(&o.profileLoad, "profile-load", loadPolls, "load of the -profile run: polls or submits")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -87,19 +112,19 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	for _, f := range strings.Split(*levels, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return o, fmt.Errorf("-concurrency: %q is not a positive number", f)
-		}
-		o.levels = append(o.levels, n)
-	}
 	for _, f := range strings.Split(*targets, ",") {
-		switch f = strings.TrimSpace(f); f {
-		case targetDirect, targetNginx, targetGateway:
-			o.targets = append(o.targets, f)
-		default:
+		t, ok := targetFlags[strings.TrimSpace(f)]
+		if !ok {
 			return o, fmt.Errorf("-targets: unknown target %q", f)
+		}
+		o.targets = append(o.targets, t)
+	}
+	if o.baseline != "" {
+		if slices.Contains(o.targets, targetGateway) {
+			o.targets = append(o.targets, targetBefore)
+		}
+		if slices.Contains(o.targets, targetGatewayTraced) {
+			o.targets = append(o.targets, targetBeforeTraced)
 		}
 	}
 	for _, kv := range strings.Split(*gatewayEnv, ",") {
@@ -111,30 +136,30 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 		o.gatewayEnv = append(o.gatewayEnv, kv)
 	}
+	if o.profileLoad != loadPolls && o.profileLoad != loadSubmits {
+		return o, fmt.Errorf("-profile-load: %q is neither polls nor submits", o.profileLoad)
+	}
 	o.throughput = stackOptions{upstreamTimeout: 10 * time.Second, breakerFailures: 5, openTimeout: 30 * time.Second, probeInterval: 10 * time.Second}
-	o.failover = stackOptions{upstreamTimeout: time.Second, breakerFailures: 5, openTimeout: 2 * time.Second, probeInterval: 250 * time.Millisecond}
+	o.failover = stackOptions{upstreamTimeout: time.Second, breakerFailures: 5, openTimeout: 2 * time.Second, probeInterval: 250 * time.Millisecond, expireJobs: true}
 	o.failoverTimes = failoverTiming{healthy: 2 * time.Second, down: 6 * time.Second, recovery: 5 * time.Second, workers: 16}
 	if o.quick {
 		if !set["duration"] {
-			o.duration = 500 * time.Millisecond
+			o.duration = time.Second
 		}
 		if !set["warmup"] {
-			o.warmup = 100 * time.Millisecond
+			o.warmup = 0
 		}
-		if !set["concurrency"] {
-			o.levels = []int{1, 8}
+		if !set["rounds"] {
+			o.rounds = 1
 		}
 		if !set["conns"] {
 			o.conns = 64
 		}
-		if !set["telemetry-off-leg"] {
-			o.noTelemetry = false
-		}
 		o.failover.openTimeout = time.Second
 		o.failoverTimes = failoverTiming{healthy: 300 * time.Millisecond, down: 1500 * time.Millisecond, recovery: 1500 * time.Millisecond, workers: 4}
 	}
-	if o.duration <= 0 || o.warmup < 0 || o.conns < 1 || o.rate < 0 {
-		return o, fmt.Errorf("-duration must be positive, -warmup, -rate not negative, -conns at least 1")
+	if o.duration <= 0 || o.warmup < 0 || o.conns < 1 || o.connections < 1 || o.rounds < 1 || o.rate < 0 || o.lowRate < 0 {
+		return o, errors.New("-duration, -rounds, -connections and -conns must be positive, -warmup, -rate and -low-rate not negative")
 	}
 	return o, nil
 }
@@ -152,103 +177,70 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer os.RemoveAll(tmp)
 
 	t := &tools{tmp: tmp, gatewayEnv: o.gatewayEnv}
-	fmt.Fprintln(stderr, "bench: building cmd/gateway and cmd/emulator")
-	if t.gateway, t.emulator, err = buildBinaries(ctx, tmp); err != nil {
+	fmt.Fprintln(stderr, "bench: building cmd/gateway, cmd/emulator and bench/floor")
+	if t.gateway, t.emulator, t.floor, err = buildBinaries(ctx, tmp); err != nil {
 		return err
 	}
 	if o.gatewayBinary != "" {
 		t.gateway = o.gatewayBinary
 	}
-	t.nginx, t.nginxVersion, t.nginxSkip = findNginx(ctx, o.installNginx, stderr)
-	if t.nginxSkip != "" {
-		fmt.Fprintln(stderr, "bench: nginx legs skipped:", t.nginxSkip)
+	t.gatewayBefore = o.baseline
+	ext := findExternals(ctx, o.install, stderr)
+	t.nginx, t.caddy, t.wrk = ext["nginx"], ext["caddy"], ext["wrk"]
+	if t.wrk.path == "" {
+		return fmt.Errorf("wrk is needed for the load legs: %s (apt-get install wrk, or run the bench as root)", t.wrk.skip)
 	}
+	if t.otlp, err = startOTLPSink(); err != nil {
+		return err
+	}
+	defer t.otlp.close()
 	if o.profileDir != "" {
-		return profileGateway(ctx, t, o, o.profileConns, o.profileDir, stderr)
+		return profileGateway(ctx, t, o, stderr)
 	}
 	rep := newReport(o, t)
-	targets := o.targets
+	b := &bencher{o: o, t: t, rep: rep, log: stderr}
 
-	leg := func(group, label, target string, conns int, body func(c *client, at func()) ([]sample, int)) error {
-		res := legResult{group: group, label: label, target: target}
-		if target == targetNginx && t.nginx == "" {
-			res.skipped = t.nginxSkip
-			rep.add(res)
-			return nil
-		}
-		s, err := startStack(ctx, t, target, o.throughput)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", label, target, err)
-		}
-		defer s.close()
-		c := newClient(s.base, s.key, conns)
-		defer c.close()
-		var cpu []float64
-		at := func() {
-			if s.proxy != nil {
-				cpu = append(cpu, s.proxy.cpuSeconds())
+	for round := range o.rounds {
+		for _, load := range []string{loadPolls, loadSubmits} {
+			for _, target := range o.targets {
+				if err := b.throughputLeg(ctx, round, load, target); err != nil {
+					return err
+				}
 			}
 		}
-		samples, shed := body(c, at)
-		res.stats, res.shed = summarize(samples), shed
-		res.rps = float64(res.stats.n) / o.duration.Seconds()
-		if s.proxy != nil && len(cpu) == 2 && res.stats.n > 0 {
-			res.cpuPer1k = (cpu[1] - cpu[0]) / float64(res.stats.n) * 1000
-			res.rss = s.proxy.peakRSS()
-		}
-		if s.proxy != nil && s.proxy.exited() {
-			return fmt.Errorf("%s %s: the proxy exited during the run: %v\n%s", label, target, s.proxy.err, s.proxy.logs())
-		}
-		rep.add(res)
-		fmt.Fprintf(stderr, "bench: %-16s %-8s %8.0f req/s  p50 %s  p99 %s  errors %d\n",
-			label, target, res.rps, ms(res.stats.p50), ms(res.stats.p99), res.stats.errors)
-		return ctx.Err()
 	}
 
-	for _, n := range append(slices.Clone(o.levels), o.conns) {
-		group, label := "closed", fmt.Sprintf("%d clients", n)
-		if n == 1 {
-			label = "1 client"
+	latencyTargets := slices.DeleteFunc(slices.Clone(o.targets), func(t string) bool {
+		return t == targetGatewayNoTel || isTraced(t)
+	})
+	rates := []float64{o.lowRate}
+	half := o.rate
+	if half == 0 {
+		half = rep.medianRPS(loadPolls, targetGateway) / 2
+	}
+	rates = append(rates, half)
+	for _, rate := range rates {
+		if rate <= 0 {
+			continue
 		}
-		if n == o.conns {
-			group, label = "conns", fmt.Sprintf("%d connections", n)
-		}
-		legTargets := targets
-		if o.noTelemetry && group == "closed" && slices.Contains(targets, targetGateway) {
-			legTargets = append(slices.Clone(targets), targetGatewayNoTel)
-		}
-		for _, target := range legTargets {
-			err := leg(group, label, target, n, func(c *client, at func()) ([]sample, int) {
-				return c.closedLoop(ctx, n, o.warmup, o.duration, at), 0
-			})
-			if err != nil {
+		for _, target := range latencyTargets {
+			if err := b.openLeg(ctx, rate, target); err != nil {
 				return err
 			}
 		}
 	}
 
-	rate := o.rate
-	if rate == 0 {
-		rate = rep.bestRPS(targetGateway) / 2
-	}
-	if rate > 0 {
-		label := fmt.Sprintf("%.0f req/s open", rate)
-		rep.rate = rate
-		for _, target := range targets {
-			err := leg("open", label, target, 256, func(c *client, at func()) ([]sample, int) {
-				return c.openLoop(ctx, rate/2, o.warmup, o.duration, at)
-			})
-			if err != nil {
-				return err
-			}
+	for _, target := range latencyTargets {
+		if err := b.connsLeg(ctx, target); err != nil {
+			return err
 		}
 	}
 
 	if !o.skipFailover {
 		for _, f := range faults {
 			for _, target := range []string{targetGateway, targetNginx} {
-				if target == targetNginx && t.nginx == "" {
-					rep.failovers = append(rep.failovers, failoverResult{fault: f.name, target: target, skipped: t.nginxSkip})
+				if target == targetNginx && t.nginx.path == "" {
+					rep.failovers = append(rep.failovers, failoverResult{fault: f.name, target: target, skipped: t.nginx.skip})
 					continue
 				}
 				fmt.Fprintf(stderr, "bench: failover %s via %s\n", f.name, target)
@@ -267,6 +259,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err := os.WriteFile(o.out, []byte(md), 0o644); err != nil {
 			return err
 		}
+	}
+	if len(rep.failures) > 0 {
+		return fmt.Errorf("%d load legs had answers that were not 2xx (the figures of a wrong proxy are not figures):\n%s",
+			len(rep.failures), strings.Join(rep.failures, "\n"))
 	}
 	return ctx.Err()
 }

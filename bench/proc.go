@@ -188,7 +188,12 @@ func (p *proc) cpuSeconds() float64 {
 // peakRSS is the sum of VmHWM (peak resident set) over the process tree, in
 // bytes. For nginx it counts the shared pages of master and workers once
 // per process, so it overstates nginx a little.
-func (p *proc) peakRSS() int64 {
+func (p *proc) peakRSS() int64 { return p.statusBytes("VmHWM:") }
+
+// rss is the sum of VmRSS (resident set now) over the process tree.
+func (p *proc) rss() int64 { return p.statusBytes("VmRSS:") }
+
+func (p *proc) statusBytes(field string) int64 {
 	var total int64
 	for _, pid := range p.tree() {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
@@ -196,7 +201,7 @@ func (p *proc) peakRSS() int64 {
 			continue
 		}
 		for line := range strings.SplitSeq(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			if v, ok := strings.CutPrefix(line, field); ok {
 				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 				total += kb << 10
 			}

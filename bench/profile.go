@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -72,10 +73,11 @@ func buildProfilingGateway(ctx context.Context, dir string) (string, error) {
 	return bin, nil
 }
 
-// profileGateway runs the mix through the profiling gateway with clients
-// workers and saves a CPU profile of the measured window and heap profiles
-// at its end into outDir.
-func profileGateway(ctx context.Context, t *tools, o options, clients int, outDir string, log io.Writer) error {
+// profileGateway runs o.profileLoad through the profiling gateway with wrk
+// (o.profileConns connections) and saves a CPU profile of the measured
+// window, heap profiles during and after it, the goroutines and /metrics
+// into o.profileDir.
+func profileGateway(ctx context.Context, t *tools, o options, log io.Writer) error {
 	bin, err := buildProfilingGateway(ctx, t.tmp)
 	if err != nil {
 		return err
@@ -87,13 +89,12 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 	pt := *t
 	pt.gateway = bin
 	pt.gatewayEnv = append(slices.Clone(t.gatewayEnv), fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", port))
-	s, err := startStack(ctx, &pt, targetGateway, o.throughput)
+	b := &bencher{o: o, t: &pt, log: log}
+	prep, err := b.prepare(ctx, targetGateway, o.profileLoad)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	c := newClient(s.base, s.key, clients)
-	defer c.close()
+	defer prep.close()
 	pprofURL := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", port)
 	fetch := func(path, file string) error {
 		if !strings.HasPrefix(path, "http") {
@@ -107,7 +108,7 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("GET %s: %s", path, resp.Status)
 		}
-		f, err := os.Create(filepath.Join(outDir, file))
+		f, err := os.Create(filepath.Join(o.profileDir, file))
 		if err != nil {
 			return err
 		}
@@ -117,32 +118,35 @@ func profileGateway(ctx context.Context, t *tools, o options, clients int, outDi
 		}
 		return f.Close()
 	}
-	cpuErr := make(chan error, 1)
-	started := false
-	samples := c.closedLoop(ctx, clients, o.warmup, o.duration, func() {
-		if started { // at the window's end, while the clients are still busy
-			_ = fetch(s.ops+"/metrics", "gateway.metrics.txt")
-			_ = fetch("heap", "gateway.heap-busy.pprof")
-			return
-		}
-		if !started { // at the window's start
-			started = true
-			go func() {
-				cpuErr <- fetch(fmt.Sprintf("profile?seconds=%d", max(1, int(o.duration/time.Second))), "gateway.cpu.pprof")
-			}()
-		}
-	})
-	if err := <-cpuErr; err != nil {
+	if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
 		return err
+	}
+	secs := max(1, int(o.duration/time.Second))
+	var wg sync.WaitGroup
+	var cpuErr error
+	wg.Go(func() {
+		time.Sleep(o.warmup)
+		cpuErr = fetch(fmt.Sprintf("profile?seconds=%d", secs), "gateway.cpu.pprof")
+	})
+	wg.Go(func() {
+		// Near the window's end, while wrk is still busy.
+		time.Sleep(o.warmup + time.Duration(secs)*time.Second*9/10)
+		_ = fetch(prep.s.ops+"/metrics", "gateway.metrics.txt")
+		_ = fetch("heap", "gateway.heap-busy.pprof")
+		_ = fetch("goroutine", "gateway.goroutine-busy.pprof")
+	})
+	r, err := runWrk(ctx, t, prep.s.base, prep.req, o.profileConns, o.warmup+time.Duration(secs+1)*time.Second)
+	wg.Wait()
+	if err != nil {
+		return err
+	}
+	if cpuErr != nil {
+		return cpuErr
 	}
 	if err := fetch("heap", "gateway.heap.pprof"); err != nil {
 		return err
 	}
-	if err := fetch("goroutine", "gateway.goroutine.pprof"); err != nil {
-		return err
-	}
-	st := summarize(samples)
-	fmt.Fprintf(log, "bench: profiled the gateway at %d clients: %d requests; go tool pprof -top %s\n",
-		clients, st.n, filepath.Join(outDir, "gateway.cpu.pprof"))
+	fmt.Fprintf(log, "bench: profiled the gateway under %s over %d connections: %.0f req/s, %d not 2xx; go tool pprof -top %s\n",
+		o.profileLoad, o.profileConns, r.rps(), r.errors(), filepath.Join(o.profileDir, "gateway.cpu.pprof"))
 	return nil
 }

@@ -20,15 +20,50 @@ import (
 	"nergateway/emulator"
 )
 
-// Targets: where the load generator sends the mix.
+// Targets: where the load generator sends its requests.
 const (
-	targetDirect  = "direct"
-	targetNginx   = "nginx"
+	targetDirect = "direct"
+	targetNginx  = "nginx"
+	// targetFloor is bench/floor: buffer the body, swap the key, one
+	// http.Transport round trip, relay. What any Go proxy pays.
+	targetFloor = "net/http floor"
+	// targetCaddy is Debian's Caddy with reverse_proxy: the best-known Go
+	// proxy.
+	targetCaddy   = "caddy"
 	targetGateway = "gateway"
 	// targetGatewayNoTel is the gateway with OTEL_SDK_DISABLED=true, to
-	// show what its tracing and metrics cost.
+	// show what its metrics cost.
 	targetGatewayNoTel = "gateway, telemetry off"
+	// targetGatewayTraced is the gateway sampling every request and
+	// exporting the spans over OTLP/HTTP (to a sink in the bench process),
+	// to show what tracing costs when it is on.
+	targetGatewayTraced = "gateway, traces 100 %"
+	// targetBefore and targetBeforeTraced are the gateway and its traced
+	// variant run from -baseline-binary (an earlier build), so before and
+	// after come from one run.
+	targetBefore       = "gateway before"
+	targetBeforeTraced = "gateway before, traces 100 %"
 )
+
+// targetFlags are the names -targets takes.
+var targetFlags = map[string]string{
+	"direct": targetDirect, "nginx": targetNginx, "floor": targetFloor, "caddy": targetCaddy,
+	"gateway": targetGateway, "gateway-notel": targetGatewayNoTel, "gateway-traced": targetGatewayTraced,
+}
+
+// isGateway tells the gateway's variants apart from the other proxies.
+func isGateway(target string) bool {
+	switch target {
+	case targetGateway, targetGatewayNoTel, targetGatewayTraced, targetBefore, targetBeforeTraced:
+		return true
+	}
+	return false
+}
+
+// isTraced tells the targets that sample and export every request.
+func isTraced(target string) bool {
+	return target == targetGatewayTraced || target == targetBeforeTraced
+}
 
 // Names the stack gives the emulated project and the key clients send to a
 // proxy.
@@ -44,69 +79,107 @@ const (
 
 // tools are the binaries a run needs.
 type tools struct {
-	gateway, emulator string
-	nginx             string // empty when nginx is unavailable
-	nginxSkip         string // why nginx is unavailable
-	nginxVersion      string
-	tmp               string
-	gatewayEnv        []string // added to the gateway's environment (-profile)
+	gateway, emulator, floor string
+	gatewayBefore            string // -baseline-binary
+	nginx, caddy, wrk        external
+	tmp                      string
+	gatewayEnv               []string // added to the gateway's environment
+	otlp                     *otlpSink
 }
 
-// buildBinaries builds the gateway and the emulator into dir with the go
-// command that runs the bench (the module is found from the working
-// directory, the repository or its bench/ directory).
-func buildBinaries(ctx context.Context, dir string) (gateway, emu string, err error) {
+// buildBinaries builds the gateway, the emulator and the floor proxy into
+// dir with the go command that runs the bench (the module is found from the
+// working directory, the repository or its bench/ directory).
+func buildBinaries(ctx context.Context, dir string) (gateway, emu, floor string, err error) {
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		goCmd = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
 	}
-	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", dir+string(filepath.Separator), "nergateway/cmd/gateway", "nergateway/cmd/emulator")
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", dir+string(filepath.Separator),
+		"nergateway/cmd/gateway", "nergateway/cmd/emulator", "nergateway/bench/floor")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", "", fmt.Errorf("go build: %w\n%s", err, out)
+		return "", "", "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	return filepath.Join(dir, "gateway"), filepath.Join(dir, "emulator"), nil
+	return filepath.Join(dir, "gateway"), filepath.Join(dir, "emulator"), filepath.Join(dir, "floor"), nil
 }
 
-// findNginx returns nginx's path, installing it from Debian's packages when
-// install is set, it is missing and we are root.
-func findNginx(ctx context.Context, install bool, log io.Writer) (path, version, skip string) {
-	look := func() string {
-		if p, err := exec.LookPath("nginx"); err == nil {
+// external is a program from Debian's packages.
+type external struct {
+	path, version string
+	skip          string // why it is unavailable; empty when path is set
+}
+
+// externals are the programs the bench runs beside its own, by Debian
+// package name, with where Debian puts them and how to ask the version.
+var externals = []struct {
+	pkg, path   string
+	versionArgs []string
+}{
+	{"nginx", "/usr/sbin/nginx", []string{"-v"}},
+	{"caddy", "/usr/bin/caddy", []string{"version"}},
+	{"wrk", "/usr/bin/wrk", []string{"-v"}},
+}
+
+// findExternals returns nginx, Caddy and wrk, installing the missing ones
+// from Debian's packages (one apt-get) when install is set and we are root.
+func findExternals(ctx context.Context, install bool, log io.Writer) map[string]external {
+	look := func(pkg, path string) string {
+		if p, err := exec.LookPath(pkg); err == nil {
 			return p
 		}
-		if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
-			return "/usr/sbin/nginx"
+		if _, err := os.Stat(path); err == nil {
+			return path
 		}
 		return ""
 	}
-	path = look()
-	if path == "" && install {
+	var missing []string
+	for _, e := range externals {
+		if look(e.pkg, e.path) == "" {
+			missing = append(missing, e.pkg)
+		}
+	}
+	why := ""
+	if len(missing) > 0 {
 		switch {
+		case !install:
+			why = "not installed (-install=false)"
 		case os.Geteuid() != 0:
-			skip = "nginx is not installed and the bench is not root"
+			why = "not installed and the bench is not root"
 		default:
-			fmt.Fprintln(log, "bench: installing nginx (apt-get update && apt-get install -y nginx)")
-			for _, args := range [][]string{{"update", "-qq"}, {"install", "-y", "-qq", "nginx"}} {
+			fmt.Fprintf(log, "bench: installing %s (apt-get update && apt-get install -y)\n", strings.Join(missing, " "))
+			for _, args := range [][]string{{"update", "-qq"}, append([]string{"install", "-y", "-qq"}, missing...)} {
 				cmd := exec.CommandContext(ctx, "apt-get", args...)
 				cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 				if out, err := cmd.CombinedOutput(); err != nil {
-					skip = fmt.Sprintf("apt-get %s failed: %v (%s)", args[0], err, lastLine(out))
+					why = fmt.Sprintf("apt-get %s failed: %v (%s)", args[0], err, lastLine(out))
 					break
 				}
 			}
-			path = look()
 		}
 	}
-	if path == "" {
-		if skip == "" {
-			skip = "nginx is not installed"
+	found := map[string]external{}
+	for _, e := range externals {
+		p := look(e.pkg, e.path)
+		if p == "" {
+			found[e.pkg] = external{skip: cmpOr(why, "not installed")}
+			continue
 		}
-		return "", "", skip
+		out, _ := exec.CommandContext(ctx, p, e.versionArgs...).CombinedOutput()
+		v, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		v = strings.TrimPrefix(v, "nginx version: nginx/")
+		v = strings.TrimPrefix(strings.TrimPrefix(v, "wrk "), "debian/")
+		v, _, _ = strings.Cut(v, " ")
+		found[e.pkg] = external{path: p, version: v}
 	}
-	out, _ := exec.CommandContext(ctx, path, "-v").CombinedOutput()
-	version = strings.TrimPrefix(strings.TrimSpace(string(out)), "nginx version: nginx/")
-	return path, version, ""
+	return found
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 func lastLine(b []byte) string {
@@ -226,6 +299,10 @@ type stackOptions struct {
 	breakerFailures int
 	openTimeout     time.Duration
 	probeInterval   time.Duration
+	// expireJobs moves the regions' clocks on (clockTicker) so the jobs
+	// of a submitting load expire; without it a job lives the whole run
+	// (a load that polls one job needs that).
+	expireJobs bool
 }
 
 // stack is two regions and, unless the target is direct, one proxy in
@@ -249,10 +326,11 @@ func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s
 			s = nil
 		}
 	}()
-	// nginx sends one key to whichever upstream it picks, so its regions
-	// share a key; the gateway gets a key per region, as in production.
+	// nginx and Caddy send one key to whichever upstream they pick, so their
+	// regions share a key; the gateway gets a key per region, as in
+	// production.
 	pk, sk := "primary-region-key", "secondary-region-key"
-	if target == targetNginx {
+	if target == targetNginx || target == targetCaddy {
 		pk, sk = "shared-region-key", "shared-region-key"
 	}
 	if s.primary, err = startRegion(ctx, t, "primary", pk, false); err != nil {
@@ -261,24 +339,38 @@ func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s
 	if s.secondary, err = startRegion(ctx, t, "secondary", sk, true); err != nil {
 		return s, err
 	}
-	s.stopClock = clockTicker(s.primary, s.secondary)
+	if o.expireJobs {
+		s.stopClock = clockTicker(s.primary, s.secondary)
+	}
 	port, err := freePort()
 	if err != nil {
 		return s, err
 	}
-	s.base, s.key = fmt.Sprintf("http://127.0.0.1:%d", port), gatewayKey
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	s.base, s.key = "http://"+addr, gatewayKey
+	// A proxy is ready when a client's authoring read goes through it.
+	ready := func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+api.AuthoringProjectsPath+"?api-version=2022-05-01", nil)
+		req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}
 	switch target {
 	case targetDirect:
 		s.base, s.key = s.primary.url, pk
 		return s, nil
-	case targetGateway, targetGatewayNoTel:
+	case targetGateway, targetGatewayNoTel, targetGatewayTraced, targetBefore, targetBeforeTraced:
 		opsPort, err := freePort()
 		if err != nil {
 			return s, err
 		}
 		s.ops = fmt.Sprintf("http://127.0.0.1:%d", opsPort)
 		env := []string{
-			"GATEWAY_ADDR=" + fmt.Sprintf("127.0.0.1:%d", port),
+			"GATEWAY_ADDR=" + addr,
 			"GATEWAY_OPS_ADDR=" + fmt.Sprintf("127.0.0.1:%d", opsPort),
 			"GATEWAY_API_KEYS=" + gatewayKey,
 			"PRIMARY_ENDPOINT=" + s.primary.url, "PRIMARY_RESOURCE_KEY=" + pk,
@@ -291,13 +383,42 @@ func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s
 			"LOG_LEVEL=warn", "LOG_FORMAT=json",
 		}
 		env = append(env, t.gatewayEnv...)
-		if target == targetGatewayNoTel {
-			env = append(env, "OTEL_SDK_DISABLED=true")
+		bin := t.gateway
+		if target == targetBefore || target == targetBeforeTraced {
+			bin = t.gatewayBefore
 		}
-		if s.proxy, err = startProc("gateway", t.gateway, nil, env, t.tmp, syscall.SIGKILL, s.breaker.line); err != nil {
+		switch {
+		case target == targetGatewayNoTel:
+			env = append(env, "OTEL_SDK_DISABLED=true")
+		case isTraced(target):
+			env = append(env, "OTEL_TRACES_EXPORTER=otlp", "OTEL_TRACES_SAMPLER=always_on",
+				"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL=http/protobuf",
+				"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="+t.otlp.url+"/v1/traces")
+		}
+		if s.proxy, err = startProc("gateway", bin, nil, env, t.tmp, syscall.SIGKILL, s.breaker.line); err != nil {
 			return s, err
 		}
 		return s, waitFor(ctx, s.proxy, "the gateway's /readyz", func() bool { return httpOK(ctx, s.base+"/readyz") })
+	case targetFloor:
+		env := []string{"FLOOR_CLIENT_KEY=" + gatewayKey, "FLOOR_REGION_KEY=" + pk}
+		if s.proxy, err = startProc("floor", t.floor, []string{"-addr", addr, "-upstream", s.primary.url}, env, t.tmp, syscall.SIGKILL, nil); err != nil {
+			return s, err
+		}
+		return s, waitFor(ctx, s.proxy, "the floor proxy", ready)
+	case targetCaddy:
+		dir, err := os.MkdirTemp(t.tmp, "caddy-")
+		if err != nil {
+			return s, err
+		}
+		conf := filepath.Join(dir, "Caddyfile")
+		if err := os.WriteFile(conf, []byte(caddyfile(port, s.primary, s.secondary, o)), 0o600); err != nil {
+			return s, err
+		}
+		env := []string{"XDG_DATA_HOME=" + dir, "XDG_CONFIG_HOME=" + dir}
+		if s.proxy, err = startProc("caddy", t.caddy.path, []string{"run", "--config", conf, "--adapter", "caddyfile"}, env, dir, syscall.SIGKILL, nil); err != nil {
+			return s, err
+		}
+		return s, waitFor(ctx, s.proxy, "caddy", ready)
 	case targetNginx:
 		dir, err := os.MkdirTemp(t.tmp, "nginx-")
 		if err != nil {
@@ -307,19 +428,10 @@ func startStack(ctx context.Context, t *tools, target string, o stackOptions) (s
 		if err := os.WriteFile(conf, []byte(nginxConf(dir, port, s.primary, s.secondary, o)), 0o600); err != nil {
 			return s, err
 		}
-		if s.proxy, err = startProc("nginx", t.nginx, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}, nil, dir, syscall.SIGTERM, nil); err != nil {
+		if s.proxy, err = startProc("nginx", t.nginx.path, []string{"-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log")}, nil, dir, syscall.SIGTERM, nil); err != nil {
 			return s, err
 		}
-		return s, waitFor(ctx, s.proxy, "nginx", func() bool {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+api.AuthoringProjectsPath+"?api-version=2022-05-01", nil)
-			req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		return s, waitFor(ctx, s.proxy, "nginx", ready)
 	}
 	return s, fmt.Errorf("unknown target %q", target)
 }
@@ -423,6 +535,37 @@ http {
 `, dir, gatewayKey, host(primary.url), host(secondary.url), o.breakerFailures,
 		max(1, int(o.openTimeout/time.Second)), port, primary.key, o.upstreamTimeout.Milliseconds())
 	return b.String()
+}
+
+// caddyfile is Caddy's closest equivalent of the nginx configuration:
+// the client key checked, the region key set, the primary first and the
+// secondary when the primary is marked down (passive health checks with
+// the gateway's breaker settings), keep-alive to the upstreams.
+func caddyfile(port int, primary, secondary *region, o stackOptions) string {
+	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+}
+http://127.0.0.1:%[1]d {
+	bind 127.0.0.1
+	@badkey not header %[2]s %[3]q
+	respond @badkey 401
+	reverse_proxy %[4]s %[5]s {
+		lb_policy first
+		lb_try_duration %[6]dms
+		fail_duration %[7]ds
+		max_fails %[8]d
+		header_up %[2]s %[9]q
+		transport http {
+			dial_timeout %[6]dms
+			response_header_timeout %[6]dms
+			keepalive_idle_conns_per_host 256
+		}
+	}
+}
+`, port, api.SubscriptionKeyHeader, gatewayKey, host(primary.url), host(secondary.url),
+		o.upstreamTimeout.Milliseconds(), max(1, int(o.openTimeout/time.Second)), o.breakerFailures, primary.key)
 }
 
 // breakerLog collects the gateway's breaker transitions from its JSON log.
