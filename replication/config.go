@@ -33,6 +33,7 @@ var _ Authoring = (*api.Client)(nil)
 // Defaults of Config; each applies when its field is zero.
 const (
 	DefaultInterval                = 24 * time.Hour
+	DefaultRetryMin                = time.Minute
 	DefaultMaxConcurrentProjects   = 2
 	DefaultCallTimeout             = 30 * time.Second
 	DefaultStepTimeout             = 2 * time.Hour
@@ -69,11 +70,17 @@ type Config struct {
 	// Interval is how often Run checks for drift (REPLICATION_INTERVAL).
 	// Zero means DefaultInterval.
 	Interval time.Duration
+	// RetryMin is how long Run waits before it retries a project whose run
+	// failed (REPLICATION_RETRY_MIN); each failure in a row doubles the
+	// wait, up to Interval. Zero means DefaultRetryMin.
+	RetryMin time.Duration
 	// MaxConcurrentProjects bounds how many projects replicate at once.
 	// Zero means DefaultMaxConcurrentProjects.
 	MaxConcurrentProjects int
-	// CallTimeout bounds one authoring call that is not a poll. Zero means
-	// DefaultCallTimeout.
+	// CallTimeout bounds one authoring call (UPSTREAM_TIMEOUT). Zero means
+	// DefaultCallTimeout. The polls inside Authoring.Wait are the region
+	// client's to bound: the gateway gives its clients an HTTP timeout of
+	// the same value.
 	CallTimeout time.Duration
 	// StepTimeout bounds one export, import, training or deployment,
 	// polling included. Training takes minutes to hours, so zero means
@@ -108,7 +115,7 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, errors.New("secondary region client is missing"))
 	}
 	for name, d := range map[string]time.Duration{
-		"interval": c.Interval, "call timeout": c.CallTimeout, "step timeout": c.StepTimeout,
+		"interval": c.Interval, "retry min": c.RetryMin, "call timeout": c.CallTimeout, "step timeout": c.StepTimeout,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
@@ -159,6 +166,10 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	c.RetryMin = min(c.RetryMin, c.Interval)
 	if c.MaxConcurrentProjects == 0 {
 		c.MaxConcurrentProjects = DefaultMaxConcurrentProjects
 	}

@@ -22,8 +22,8 @@ const (
 	// StateReplicating: a run is copying the project; Stage and JobID say
 	// where it is.
 	StateReplicating = "replicating"
-	// StateFailed: the last run failed; LastError says why and the next
-	// interval retries.
+	// StateFailed: the last run failed; LastError says why. Run retries it
+	// after Config.RetryMin, doubling per failure in a row up to Interval.
 	StateFailed = "failed"
 )
 

@@ -112,10 +112,11 @@ func New(cfg Config) (*Worker, error) {
 }
 
 // Run checks every project at once and then every Interval, or sooner when
-// Trigger asks, replicating what drifted. It returns nil once ctx is done
-// and every run it started has stopped; runs in flight are cancelled with
-// ctx, leaving the secondary as it was (a cancelled job's old deployment
-// keeps serving).
+// Trigger asks, replicating what drifted. A project whose run failed is
+// retried after RetryMin, then twice as long after each failure in a row, up
+// to Interval. It returns nil once ctx is done and every run it started has
+// stopped; runs in flight are cancelled with ctx, leaving the secondary as it
+// was (a cancelled job's old deployment keeps serving).
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return errors.New("replication: Run is already running")
@@ -125,28 +126,51 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Not errgroup.WithContext: one project's failure must not cancel the
 	// others; runs record their errors in Status instead.
 	var g errgroup.Group
-	t := time.NewTicker(w.cfg.Interval)
-	defer t.Stop()
+	defer func() { _ = g.Wait() }()
+	results := make(chan runResult)
+	retries := newRetrySchedule(w.cfg.RetryMin, w.cfg.Interval)
+	tick := time.NewTicker(w.cfg.Interval)
+	defer tick.Stop()
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	<-retry.C
 	select { // the first pass below serves a trigger sent before Run
 	case <-w.trigger:
 	default:
 	}
+	w.schedule(ctx, &g, w.projects, results)
 	for {
-		w.schedule(ctx, &g)
 		select {
 		case <-ctx.Done():
-			_ = g.Wait()
 			return nil
-		case <-t.C:
+		case <-tick.C:
+			w.schedule(ctx, &g, w.projects, results)
 		case <-w.trigger:
+			w.schedule(ctx, &g, w.projects, results)
+		case r := <-results:
+			retries.record(r.p, r.err, time.Now())
+		case <-retry.C:
+			w.schedule(ctx, &g, retries.due(time.Now()), results)
+		}
+		if next, ok := retries.next(); ok {
+			retry.Reset(max(time.Until(next), 0))
+		} else {
+			retry.Stop()
 		}
 	}
 }
 
-// schedule starts a run for every project that has none; a project that is
-// running is asked for one more pass instead.
-func (w *Worker) schedule(ctx context.Context, g *errgroup.Group) {
-	for _, p := range w.projects {
+// runResult is the outcome of one pass of a project started by Run.
+type runResult struct {
+	p   *project
+	err error
+}
+
+// schedule starts a run for every given project that has none; a project
+// that is running is asked for one more pass instead. Each pass's outcome
+// is sent on results, which Run reads until ctx ends.
+func (w *Worker) schedule(ctx context.Context, g *errgroup.Group, projects []*project, results chan<- runResult) {
+	for _, p := range projects {
 		// Mark first, then try the lock: the holder clears pending only
 		// after it let go of the lock, so either it sees the mark or we
 		// get the lock.
@@ -157,9 +181,14 @@ func (w *Worker) schedule(ctx context.Context, g *errgroup.Group) {
 		p.pending.Store(false)
 		g.Go(func() error {
 			for {
-				_ = w.runProject(ctx, p, true) // recorded in Status and logged
+				err := w.runProject(ctx, p, true) // recorded in Status and logged
 				p.unlock()
-				if ctx.Err() != nil || !p.pending.Swap(false) || !p.tryLock() {
+				select {
+				case results <- runResult{p: p, err: err}:
+				case <-ctx.Done():
+					return nil
+				}
+				if !p.pending.Swap(false) || !p.tryLock() {
 					return nil
 				}
 			}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/goleak"
@@ -375,10 +377,11 @@ func TestTriggersCoalesce(t *testing.T) {
 	// further schedules become one more pass.
 	var g errgroup.Group
 	ctx := context.Background()
-	w.schedule(ctx, &g)
+	results := make(chan runResult, 10) // Run would read them
+	w.schedule(ctx, &g, w.projects, results)
 	waitStatus(t, w, "p", func(s ProjectStatus) bool { return s.Stage == StageExport && s.JobID != "" })
 	for range 5 {
-		w.schedule(ctx, &g)
+		w.schedule(ctx, &g, w.projects, results)
 	}
 	for range 4 { // export, import, train, deploy of the first run
 		gate <- struct{}{}
@@ -438,6 +441,56 @@ func TestRunStopsOnCancelMidStep(t *testing.T) {
 	}
 	if st := statusOf(t, w, "p"); st.State != StateOutOfSync || st.LastError != nil {
 		t.Fatalf("after shutdown: %+v", st)
+	}
+}
+
+// A failed run is retried after RetryMin, then after twice as long for each
+// failure in a row, long before the 24h interval.
+func TestFailedRunIsRetriedWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fp := newFakePair("p")
+		fp.primary.seed("p", "prod")
+		cut := &api.Error{Code: "InternalServerError", Message: "export cut short", StatusCode: 500}
+		fp.primary.startErr["export"] = []error{cut, cut, cut}
+		fp.cfg.Interval = 24 * time.Hour
+		fp.cfg.RetryMin = time.Minute
+		w := mustNew(t, fp.cfg)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- w.Run(ctx) }()
+
+		// Failures at 0s, 60s and 180s; the fourth export, at 420s, works.
+		for _, c := range []struct {
+			at      time.Duration
+			exports int
+		}{{59 * time.Second, 1}, {61 * time.Second, 2}, {179 * time.Second, 2}, {181 * time.Second, 3},
+			{419 * time.Second, 3}, {421 * time.Second, 4}} {
+			time.Sleep(time.Until(start.Add(c.at)))
+			synctest.Wait()
+			if got := fp.primary.count("export"); got != c.exports {
+				t.Fatalf("after %s: %d exports, want %d", c.at, got, c.exports)
+			}
+		}
+		if st := statusOf(t, w, "p"); st.State != StateInSync {
+			t.Fatalf("after the retries: %+v", st)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestRetryDelayDoublesUpToInterval(t *testing.T) {
+	s := newRetrySchedule(time.Minute, 5*time.Minute)
+	var got []time.Duration
+	for n := 1; n <= 5; n++ {
+		got = append(got, s.delay(n))
+	}
+	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delays %v, want %v", got, want)
 	}
 }
 

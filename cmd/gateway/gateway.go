@@ -165,7 +165,10 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 
 // newWorker builds the replication worker with a client per region.
 func newWorker(cfg *config.Config, transport http.RoundTripper, tel *telemetry.Telemetry, log *slog.Logger) (*replication.Worker, error) {
-	httpClient := &http.Client{Transport: transport}
+	// Timeout bounds every request the clients send, the polls inside Wait
+	// and the export download included, so a region that stops answering
+	// fails the step instead of holding the project for the step timeout.
+	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
 	opts := api.ClientOptions{HTTPClient: httpClient, AuthoringAPIVersion: cfg.AuthoringAPIVersion}
 	primary, err := api.NewClient(cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, opts)
 	if err != nil {
@@ -185,6 +188,7 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, tel *telemetry.T
 		DeploymentNames:         cfg.DeploymentNames,
 		SecondaryContainer:      cfg.SecondaryContainer,
 		Interval:                cfg.ReplicationInterval,
+		RetryMin:                cfg.ReplicationRetryMin,
 		CallTimeout:             cfg.UpstreamTimeout,
 		AuthoringPostsPerMinute: cfg.AuthoringPostsPerMin,
 		TracerProvider:          tel.TracerProvider,

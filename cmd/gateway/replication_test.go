@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,4 +152,25 @@ func TestAdminAPIOffWithoutAdminKey(t *testing.T) {
 	resp, body := gw.ops(t, http.MethodPost, "/admin/replication/sync", nil, testAdminKey)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, string(body))
 	assert.True(t, strings.Contains(string(body), `"error"`), "Azure-shaped error: %s", body)
+}
+
+// A job-status GET that never answers fails the step within
+// UPSTREAM_TIMEOUT per poll instead of holding the project for the step
+// timeout (two hours).
+func TestReplicationPollThatNeverAnswersFailsTheStep(t *testing.T) {
+	primary, secondary := replicationRegions(t, false)
+	secondary.SetFault(emulator.Fault{LatencyMS: int(time.Hour.Milliseconds()), Methods: []string{http.MethodGet}, Routes: []string{"importJob"}})
+	env := replicationEnv(primary, secondary)
+	env["UPSTREAM_TIMEOUT"] = "200ms"
+	logs := newTrafficRecord(primary, secondary).newLog()
+	// Far shorter than the step timeout: on a worker whose polls are
+	// unbounded, this deadline ends the run instead of the poll timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "the run lasted until the test's deadline: the hanging poll was not bounded")
+	assert.Contains(t, logs.String(), `"state":"failed"`)
+	assert.Contains(t, logs.String(), `"stage":"import"`)
+	assert.Equal(t, 0, secondary.Calls("train"), "nothing trained after the failed import")
 }

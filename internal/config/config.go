@@ -59,6 +59,7 @@ type Config struct {
 	Projects           []string `env:"PROJECT_NAMES" envSeparator:","`
 
 	ReplicationInterval  time.Duration `env:"REPLICATION_INTERVAL" envDefault:"24h"`
+	ReplicationRetryMin  time.Duration `env:"REPLICATION_RETRY_MIN" envDefault:"1m"`
 	ReplicationEnabled   bool          `env:"REPLICATION_ENABLED" envDefault:"true"`
 	AuthoringAPIVersion  string        `env:"AUTHORING_API_VERSION" envDefault:"2022-05-01"`
 	AuthoringPostsPerMin int           `env:"AUTHORING_POSTS_PER_MINUTE" envDefault:"10"`
@@ -198,6 +199,7 @@ func (c *Config) derive(failed map[string]bool) []error {
 		"BREAKER_OPEN_TIMEOUT":  c.BreakerOpenTimeout,
 		"HEALTH_PROBE_INTERVAL": c.HealthProbeInterval,
 		"REPLICATION_INTERVAL":  c.ReplicationInterval,
+		"REPLICATION_RETRY_MIN": c.ReplicationRetryMin,
 		"GATEWAY_DRAIN_TIMEOUT": c.DrainTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
