@@ -99,6 +99,9 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"scrape on the client port", "deployments/prometheus.yml", `targets: ["gateway:9090"]`, `targets: ["gateway:8080"]`, "ops port"},
 		{"scrape annotation on the client port", "deployments/k8s/deployment.yaml", `prometheus.io/port: "9090"`, `prometheus.io/port: "8080"`, "ops port"},
 		{"probe on an ops path", "deployments/k8s/deployment.yaml", "path: /readyz", "path: /status", "not served on the client port"},
+		{"key file not mounted", "deployments/k8s/deployment.yaml", "value: /etc/nergateway/keys/api-keys", "value: /etc/keys/api-keys", "no item of a Secret volume"},
+		{"key file item not in the Secret", "deployments/k8s/deployment.yaml", "              - key: api-keys", "              - key: api-key", "has no item api-key"},
+		{"key file under subPath", "deployments/k8s/deployment.yaml", "              mountPath: /etc/nergateway/keys\n", "              mountPath: /etc/nergateway/keys\n              subPath: api-keys\n", "subPath"},
 		{"Dockerfile health check path", "Dockerfile", `CMD ["/gateway", "healthcheck"]`, `CMD ["/busybox", "wget", "-q", "http://127.0.0.1:8080/health"]`, `"/health" is not served`},
 		{"real-looking key", "deployments/k8s/secret.template.yaml", "  PRIMARY_RESOURCE_KEY: change-me", "  PRIMARY_RESOURCE_KEY: 0f1e2d3c4b5a69788796a5b4c3d2e1f0", "placeholder"},
 		{"compose key mismatch", "deployments/docker-compose.yml", "      - -key=change-me-secondary", "      - -key=change-me-other", "SECONDARY_RESOURCE_KEY"},
@@ -377,6 +380,16 @@ type podSpec struct {
 	SecurityContext               securityContext `yaml:"securityContext"`
 	Containers                    []container     `yaml:"containers"`
 	InitContainers                []container     `yaml:"initContainers"`
+	Volumes                       []struct {
+		Name   string `yaml:"name"`
+		Secret *struct {
+			SecretName string `yaml:"secretName"`
+			Items      []struct {
+				Key  string `yaml:"key"`
+				Path string `yaml:"path"`
+			} `yaml:"items"`
+		} `yaml:"secret"`
+	} `yaml:"volumes"`
 }
 
 type securityContext struct {
@@ -437,6 +450,11 @@ type container struct {
 		Limits   map[string]string `yaml:"limits"`
 	} `yaml:"resources"`
 	SecurityContext securityContext `yaml:"securityContext"`
+	VolumeMounts    []struct {
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
+		SubPath   string `yaml:"subPath"`
+	} `yaml:"volumeMounts"`
 }
 
 type probe struct {
@@ -512,7 +530,9 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 			c.addf(o.File, "Secret %s: use stringData placeholders, never encoded data", o.Metadata.Name)
 		}
 		for k, v := range o.StringData {
-			c.checkVariable(o.File, "Secret "+o.Metadata.Name, k)
+			if !fileItem.MatchString(k) { // items mounted as files are checked with the pods
+				c.checkVariable(o.File, "Secret "+o.Metadata.Name, k)
+			}
 			if !placeholder(v) {
 				c.addf(o.File, "Secret %s: %s is not an obvious placeholder (use change-me)", o.Metadata.Name, k)
 			}
@@ -720,7 +740,10 @@ func (c *checker) checkPod(o k8sObject, spec *podSpec, configMaps, secrets map[s
 		}
 		for _, e := range ct.Env {
 			c.checkVariable(o.File, cw, e.Name)
-			if !secretName.MatchString(e.Name) {
+			if strings.HasSuffix(e.Name, "_FILE") && e.Value != nil {
+				c.checkSecretFile(o.File, cw+" "+e.Name, spec, ct, *e.Value, secrets)
+			}
+			if !secretName.MatchString(e.Name) || strings.HasSuffix(e.Name, "_FILE") { // a path, not a secret
 				continue
 			}
 			if e.Value != nil || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
@@ -749,6 +772,43 @@ func (c *checker) checkPod(o k8sObject, spec *podSpec, configMaps, secrets map[s
 			}
 		}
 	}
+}
+
+// fileItem matches Secret keys meant to be mounted as files (key files),
+// as opposed to variables.
+var fileItem = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]*$`)
+
+// checkSecretFile checks that a *_FILE variable names a file the container
+// has: an item of a Secret volume mounted whole (the kubelet updates a
+// subPath mount never, so a rotated key would not arrive), and an item
+// the Secret's template holds.
+func (c *checker) checkSecretFile(file, what string, spec *podSpec, ct container, p string, secrets map[string]k8sObject) {
+	for _, m := range ct.VolumeMounts {
+		rel, ok := strings.CutPrefix(p, strings.TrimSuffix(m.MountPath, "/")+"/")
+		if !ok {
+			continue
+		}
+		if m.SubPath != "" {
+			c.addf(file, "%s: volume %s is mounted with subPath, so Secret updates never reach %s", what, m.Name, p)
+			return
+		}
+		for _, v := range spec.Volumes {
+			if v.Name != m.Name || v.Secret == nil {
+				continue
+			}
+			for _, it := range v.Secret.Items {
+				if it.Path == rel {
+					if s, ok := secrets[v.Secret.SecretName]; ok {
+						if _, ok := s.StringData[it.Key]; !ok {
+							c.addf(file, "%s: Secret %s (template) has no item %s", what, v.Secret.SecretName, it.Key)
+						}
+					}
+					return
+				}
+			}
+		}
+	}
+	c.addf(file, "%s: %s is no item of a Secret volume the container mounts", what, p)
 }
 
 func (c *checker) checkProbePort(file, what string, ct container, port any) {

@@ -450,7 +450,7 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	start := time.Now()
 	clients := make([]*chaosClient, load.clients)
 	var wg sync.WaitGroup
-	needles := []string{testPrimaryKey, testSecondaryKey, testAdminKey, testGatewayKey,
+	needles := []string{testPrimaryKey, testSecondaryKey, testAdminKey, testAuthorKey, testGatewayKey,
 		strings.TrimPrefix(primary.URL, "http://"), strings.TrimPrefix(secondary.URL, "http://"), pLink.Listen, sLink.Listen}
 	transport := &http.Transport{MaxIdleConnsPerHost: load.clients}
 	defer transport.CloseIdleConnections()

@@ -13,6 +13,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/auth"
 	"nergateway/internal/config"
 )
 
@@ -21,9 +22,11 @@ const (
 	demoProject    = "demo"
 	demoDeployment = "production"
 	demoKey        = "demo-key"
-	demoModel      = "model1"
-	demoPrimaryBox = "ner-docs-primary"
-	demoSecondBox  = "ner-docs-secondary"
+	// demoAuthoringKey may also call the authoring API (the primary's).
+	demoAuthoringKey = "demo-authoring-key"
+	demoModel        = "model1"
+	demoPrimaryBox   = "ner-docs-primary"
+	demoSecondBox    = "ner-docs-secondary"
 )
 
 // demoTexts are the labelled training documents of the demo project; each
@@ -95,7 +98,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		"PRIMARY_CONTAINER_NAME": demoPrimaryBox, "SECONDARY_CONTAINER_NAME": demoSecondBox,
 	}
 	defaults := map[string]string{
-		"GATEWAY_API_KEYS": demoKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
+		"GATEWAY_API_KEYS": demoKey, "GATEWAY_AUTHORING_KEYS": demoAuthoringKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
 		"HEALTH_PROBE_INTERVAL": "2s", "BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "5s",
 		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s", "AUTHORING_POSTS_PER_MINUTE": "120",
 	}
@@ -115,12 +118,22 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	return serve(ctx, cfg, options{
 		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text",
 		ready: func(addr, opsAddr string) {
-			printDemoHelp(stdout, addr, opsAddr, cfg.APIKeys[0].Reveal(), primary.AdminURL)
+			printDemoHelp(stdout, addr, opsAddr, firstKey(cfg.APIKeys, "GATEWAY_API_KEYS_FILE"),
+				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL)
 		},
 	})
 }
 
-func printDemoHelp(w io.Writer, addr, opsAddr, key, primaryAdminURL string) {
+// firstKey is the key the demo's curls show: the first of keys, or a
+// placeholder when the keys come from a file.
+func firstKey(keys []auth.Key, fileVariable string) string {
+	if len(keys) == 0 {
+		return "<a key from " + fileVariable + ">"
+	}
+	return keys[0].Secret.Reveal()
+}
+
+func printDemoHelp(w io.Writer, addr, opsAddr, key, authoringKey, primaryAdminURL string) {
 	gw, ops := localURL(addr), localURL(opsAddr)
 	fmt.Fprintf(w, `
 nergateway demo: gateway on %[1]s (clients), operations on %[6]s, two emulated regions in process.
@@ -146,8 +159,12 @@ secondary now (watch "replication" in %[6]s/status).
 
    curl -s -X DELETE '%[5]s/_emulator/faults'
 
+5. Authoring calls go to the primary only, and need an authoring key (runtime keys get 401):
+
+   curl -s '%[1]s/language/authoring/analyze-text/projects?api-version=2022-05-01' -H 'Ocp-Apim-Subscription-Key: %[7]s'
+
 Region state: curl -s %[6]s/status    Metrics: curl -s %[6]s/metrics    Stop: Ctrl-C
-`, gw, key, demoProject, demoDeployment, primaryAdminURL, ops)
+`, gw, key, demoProject, demoDeployment, primaryAdminURL, ops, authoringKey)
 }
 
 // localURL is an http URL for a listener's address that a user can paste.

@@ -80,7 +80,14 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 		return strings.Contains(string(data), `"state": "in-sync"`)
 	})
 
-	resp, _ := call(http.MethodPost, faults[1], faults[2], "")
+	authoring := regexp.MustCompile(`curl -s '(http://[^']+/language/authoring/[^']+)' -H 'Ocp-Apim-Subscription-Key: ([^']+)'`).FindStringSubmatch(help)
+	require.Len(t, authoring, 3, "an authoring curl in:\n%s", help)
+	resp, data := call(http.MethodGet, authoring[1], "", authoring[2])
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the authoring key lists projects: %s", data)
+	resp, _ = call(http.MethodGet, authoring[1], "", "demo-key")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the runtime key may not")
+
+	resp, _ = call(http.MethodPost, faults[1], faults[2], "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	failedOver := submitAndPoll()
 	assert.Equal(t, entitiesOf(t, st), entitiesOf(t, failedOver), "the secondary answers as the primary did")

@@ -53,6 +53,7 @@ type gateway struct {
 	prober    *health.Prober
 	checker   *health.Checker
 	worker    *replication.Worker // nil when this replica does not replicate
+	keys      *keyring
 	transport *http.Transport
 }
 
@@ -68,13 +69,17 @@ func newLogger(cfg *config.Config, o options) *slog.Logger {
 
 // build wires the parts from cfg. Nothing runs until serve starts it.
 func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) (*gateway, error) {
+	keys, err := newKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
 		ServiceName: "nergateway", ServiceVersion: version, Getenv: o.getenv, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	g := &gateway{cfg: cfg, log: log, tel: tel}
+	g := &gateway{cfg: cfg, log: log, tel: tel, keys: keys}
 	meter := tel.MeterProvider.Meter("nergateway/gateway")
 	transitions, err := meter.Int64Counter("gateway.breaker.transitions",
 		metric.WithDescription("Breaker state changes per region."))
@@ -237,6 +242,9 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	group.Go(func() error { return g.prober.Run(gctx) })
 	if g.worker != nil {
 		group.Go(func() error { return g.worker.Run(gctx) })
+	}
+	for _, w := range g.keys.watchers {
+		group.Go(func() error { return w.Run(gctx) })
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }() // stopped by srv.Shutdown below

@@ -25,6 +25,7 @@ import (
 const (
 	testGatewayKey   = "gw-key-e2e-7f3a"
 	testAdminKey     = "admin-key-e2e-91bd"
+	testAuthorKey    = "authoring-key-e2e-3b8c" // GATEWAY_AUTHORING_KEYS
 	testPrimaryKey   = "primary-region-key-e2e-0c1d"
 	testSecondaryKey = "secondary-region-key-e2e-5e6f"
 	testProject      = "contracts"
@@ -192,6 +193,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 		"GATEWAY_OPS_ADDR":             opsAddr,
 		"GATEWAY_API_KEYS":             testGatewayKey,
 		"GATEWAY_ADMIN_KEY":            testAdminKey,
+		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,
 		"PRIMARY_NAME":                 "westus2",
 		"SECONDARY_NAME":               "eastus",
 		"PRIMARY_ENDPOINT":             primary.URL,
@@ -411,6 +413,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		"GATEWAY_OPS_ADDR":             freeAddr(t),
 		"GATEWAY_API_KEYS":             testGatewayKey,
 		"GATEWAY_ADMIN_KEY":            testAdminKey,
+		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,
 		"PRIMARY_NAME":                 "westus2",
 		"SECONDARY_NAME":               "eastus",
 		"PRIMARY_ENDPOINT":             endpoint(s.primaryURL, s.primary),

@@ -40,7 +40,7 @@ func scanForSecrets() []string {
 	for _, rec := range seenTraffic.records {
 		rec.mu.Lock()
 		responses += len(rec.responses)
-		needles := append([]string{testPrimaryKey, testSecondaryKey, testAdminKey}, rec.hosts...)
+		needles := append([]string{testPrimaryKey, testSecondaryKey, testAdminKey, testAuthorKey}, rec.hosts...)
 		check := func(kind, text string) {
 			for _, n := range needles {
 				if i := strings.Index(text, n); i >= 0 {

@@ -198,6 +198,7 @@ func TestSecurityNoSSRF(t *testing.T) {
 			id := jobIDOf(loc)
 			addr := strings.TrimPrefix(gw.URL, "http://")
 			key := "Ocp-Apim-Subscription-Key: " + testGatewayKey + "\r\n"
+			authorKey := "Ocp-Apim-Subscription-Key: " + testAuthorKey + "\r\n"
 			jobPath := "/language/analyze-text/jobs/" + id
 			for _, raw := range []string{
 				// Host header naming the canary.
@@ -211,9 +212,9 @@ func TestSecurityNoSSRF(t *testing.T) {
 				// nextLink-like query parameters carrying the canary's URL.
 				"GET " + jobPath + "?api-version=2023-04-01&nextLink=" + url.QueryEscape(canary.URL+"/x") + "&$skip=0&endpoint=" + url.QueryEscape(canary.URL) + " HTTP/1.1\r\nHost: " + addr + "\r\n" + key + "Connection: close\r\n\r\n",
 				// Scheme-relative and userinfo tricks in authoring paths.
-				"GET /language/authoring/analyze-text/projects//" + canaryHost + "/x?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + key + "Connection: close\r\n\r\n",
-				"GET /language/authoring/analyze-text/projects/x@" + canaryHost + "?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + key + "Connection: close\r\n\r\n",
-				"GET /language/authoring/analyze-text/projects/%2F%2F" + canaryHost + "?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + key + "Connection: close\r\n\r\n",
+				"GET /language/authoring/analyze-text/projects//" + canaryHost + "/x?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + authorKey + "Connection: close\r\n\r\n",
+				"GET /language/authoring/analyze-text/projects/x@" + canaryHost + "?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + authorKey + "Connection: close\r\n\r\n",
+				"GET /language/authoring/analyze-text/projects/%2F%2F" + canaryHost + "?api-version=2022-05-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + authorKey + "Connection: close\r\n\r\n",
 				// A job id that is a host, and CONNECT.
 				"GET /language/analyze-text/jobs/" + strings.ReplaceAll(canaryHost, ":", "%3A") + "?api-version=2023-04-01 HTTP/1.1\r\nHost: " + addr + "\r\n" + key + "Connection: close\r\n\r\n",
 				"CONNECT " + canaryHost + " HTTP/1.1\r\nHost: " + canaryHost + "\r\n" + key + "Connection: close\r\n\r\n",
@@ -234,6 +235,7 @@ func TestSecurityNoSSRF(t *testing.T) {
 					// answers 404 for it); the request went to the region.
 					assert.Equal(t, spyHost, r.Host)
 					assert.NotEqual(t, testGatewayKey, r.Header.Get(api.SubscriptionKeyHeader))
+					assert.NotEqual(t, testAuthorKey, r.Header.Get(api.SubscriptionKeyHeader))
 					assert.Contains(t, []string{testPrimaryKey, testSecondaryKey}, r.Header.Get(api.SubscriptionKeyHeader))
 					for _, h := range []string{"X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Authorization"} {
 						assert.Empty(t, r.Header.Get(h), "%s is not forwarded", h)
@@ -273,13 +275,13 @@ func TestSecurityRegionRedirectNotFollowed(t *testing.T) {
 	noFollow := &http.Client{Transport: gw.Client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	for _, tt := range []struct{ method, path string }{
-		{http.MethodGet, "/language/authoring/analyze-text/projects/p?api-version=2022-05-01"},
-		{http.MethodPost, submitPath},
+	for _, tt := range []struct{ method, path, key string }{
+		{http.MethodGet, "/language/authoring/analyze-text/projects/p?api-version=2022-05-01", testAuthorKey},
+		{http.MethodPost, submitPath, testGatewayKey},
 	} {
 		req, err := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(string(chaosSubmitBody)))
 		require.NoError(t, err)
-		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+		req.Header.Set(api.SubscriptionKeyHeader, tt.key)
 		resp, err := noFollow.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()

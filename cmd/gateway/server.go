@@ -34,14 +34,13 @@ func (g *gateway) clientHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
 	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
-	clients := auth.NewKeys(g.cfg.APIKeys...)
 	// The in-flight bound is what bounds memory: each request buffers its
 	// body and its region's answer.
 	language := inflight.Limit(g.cfg.MaxInflight)(g.proxy)
 	if n := g.cfg.RateLimitPerKey; n > 0 {
 		language = limitPerKey(n)(language)
 	}
-	r.Handle("/language/*", clients.Require(language))
+	r.Handle("/language/*", auth.Scoped(g.keys.runtime, g.keys.authoring)(labelKeyName(language)))
 
 	return otelhttp.NewHandler(r, "gateway",
 		otelhttp.WithTracerProvider(g.tel.TracerProvider),
@@ -64,9 +63,8 @@ func (g *gateway) opsHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
 	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
-	if g.cfg.AdminKey.Reveal() != "" {
-		admin := auth.NewKeys(g.cfg.AdminKey)
-		r.Method(http.MethodPost, "/admin/replication/sync", admin.Require(g.handleSync()))
+	if g.keys.admin.Len() > 0 {
+		r.Method(http.MethodPost, "/admin/replication/sync", auth.Require(auth.MessageNoAdmin, g.keys.admin)(g.handleSync()))
 	}
 	if g.cfg.Pprof {
 		r.HandleFunc("/debug/pprof/*", pprof.Index)
@@ -89,6 +87,18 @@ func newRouter() chi.Router {
 		api.WriteError(w, http.StatusMethodNotAllowed, api.Error{Code: api.CodeInvalidRequest, Message: "Method " + r.Method + " is not allowed on this path."})
 	})
 	return r
+}
+
+// labelKeyName adds the name of the client's key (never the key) to the
+// request's HTTP server metrics, so an operator sees which application
+// sends what.
+func labelKeyName(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
+			l.Add(attribute.String("gateway.key.name", auth.KeyName(r.Context())))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routeOf names a request by its route template, never by its job id, so

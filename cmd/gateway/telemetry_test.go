@@ -151,7 +151,8 @@ func TestOTLPExportOfAFailover(t *testing.T) {
 // TestMetricsEndpointAfterFailover scrapes /metrics and checks the series
 // operators' dashboards use.
 func TestMetricsEndpointAfterFailover(t *testing.T) {
-	gw := startGateway(t, withEnv("HEALTH_PROBE_INTERVAL", "1h", "PROJECT_NAMES", testProject, "REPLICATION_INTERVAL", "1h"))
+	gw := startGateway(t, withEnv("HEALTH_PROBE_INTERVAL", "1h", "PROJECT_NAMES", testProject, "REPLICATION_INTERVAL", "1h",
+		"GATEWAY_API_KEYS", "app-e2e:"+testGatewayKey))
 	gw.Primary.SetFault(emulator.Fault{Down: emulator.DownReset, Routes: []string{"submit"}})
 	gw.wait(t, gw.submit(t, probeText))
 	eventually(t, "a replication run to finish", func() bool {
@@ -175,8 +176,10 @@ func TestMetricsEndpointAfterFailover(t *testing.T) {
 		`gateway_inflight_requests{`,
 		`replication_lag_seconds{`,
 		`replication_runs_total{`,
+		`gateway_key_name="app-e2e"`, // the key's name, never the key
 	} {
 		assert.Contains(t, text, series)
 	}
+	assert.NotContains(t, text, testGatewayKey)
 	assert.NotContains(t, text, strings.TrimPrefix(gw.Primary.URL, "http://"), "no region host in metrics")
 }

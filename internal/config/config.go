@@ -15,6 +15,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"nergateway/internal/auth"
 	"nergateway/internal/secret"
 )
 
@@ -27,16 +28,23 @@ type Config struct {
 	// can keep applications off it.
 	OpsAddr string `env:"GATEWAY_OPS_ADDR" envDefault:":9090"`
 	// Pprof serves /debug/pprof/ on the ops listener.
-	Pprof           bool            `env:"GATEWAY_PPROF" envDefault:"false"`
-	APIKeys         []secret.Secret `env:"GATEWAY_API_KEYS,required" envSeparator:","`
-	AdminKey        secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
-	PublicURLRaw    string          `env:"GATEWAY_PUBLIC_URL"`
-	TrustForwarded  bool            `env:"GATEWAY_TRUST_FORWARDED_HEADERS" envDefault:"false"`
-	DrainTimeout    time.Duration   `env:"GATEWAY_DRAIN_TIMEOUT" envDefault:"25s"`
-	LogFormat       string          `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel        string          `env:"LOG_LEVEL" envDefault:"info"`
-	UpstreamCAFile  string          `env:"UPSTREAM_CA_FILE"`
-	RateLimitPerKey int             `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
+	Pprof bool `env:"GATEWAY_PPROF" envDefault:"false"`
+	// Gateway keys, each "name:key" or a bare key (internal/auth). A scope
+	// comes from its variable or from its file, which the gateway re-reads
+	// while it serves; Load parses the variables into the fields below.
+	APIKeyEntries       []secret.Secret `env:"GATEWAY_API_KEYS" envSeparator:","`
+	APIKeysFile         string          `env:"GATEWAY_API_KEYS_FILE"`
+	AuthoringKeyEntries []secret.Secret `env:"GATEWAY_AUTHORING_KEYS" envSeparator:","`
+	AuthoringKeysFile   string          `env:"GATEWAY_AUTHORING_KEYS_FILE"`
+	AdminKeyEntry       secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
+	AdminKeyFile        string          `env:"GATEWAY_ADMIN_KEY_FILE"`
+	PublicURLRaw        string          `env:"GATEWAY_PUBLIC_URL"`
+	TrustForwarded      bool            `env:"GATEWAY_TRUST_FORWARDED_HEADERS" envDefault:"false"`
+	DrainTimeout        time.Duration   `env:"GATEWAY_DRAIN_TIMEOUT" envDefault:"25s"`
+	LogFormat           string          `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel            string          `env:"LOG_LEVEL" envDefault:"info"`
+	UpstreamCAFile      string          `env:"UPSTREAM_CA_FILE"`
+	RateLimitPerKey     int             `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
 
 	// DrainDelay keeps accepting after SIGTERM, with /readyz answering
 	// 503, so load balancers stop sending before the listener closes.
@@ -71,6 +79,9 @@ type Config struct {
 	MaxRequestBytes     ByteSize      `env:"MAX_REQUEST_BYTES" envDefault:"8MiB"`
 
 	// Derived by Load from the raw fields above.
+	APIKeys           []auth.Key        `env:"-"` // runtime routes
+	AuthoringKeys     []auth.Key        `env:"-"` // runtime and authoring routes; none: authoring off
+	AdminKeys         []auth.Key        `env:"-"` // /admin/...; none: admin API off
 	PublicURL         *url.URL          `env:"-"`
 	PrimaryEndpoint   *url.URL          `env:"-"`
 	SecondaryEndpoint *url.URL          `env:"-"`
@@ -173,9 +184,25 @@ func (c *Config) derive(failed map[string]bool) []error {
 	if c.DeploymentNames, err = parseNameMap(c.DeploymentNamesRaw); err != nil {
 		add("SECONDARY_DEPLOYMENT_NAMES: %v", err)
 	}
-	for i, k := range c.APIKeys {
-		if strings.TrimSpace(k.Reveal()) == "" {
-			add("GATEWAY_API_KEYS: key %d is empty", i+1)
+	if len(c.APIKeyEntries) == 0 && c.APIKeysFile == "" {
+		add("GATEWAY_API_KEYS: required but not set (or GATEWAY_API_KEYS_FILE)")
+	}
+	keyScopes := []struct {
+		name, fileName string
+		entries        []secret.Secret
+		file           string
+		keys           *[]auth.Key
+	}{
+		{"GATEWAY_API_KEYS", "GATEWAY_API_KEYS_FILE", c.APIKeyEntries, c.APIKeysFile, &c.APIKeys},
+		{"GATEWAY_AUTHORING_KEYS", "GATEWAY_AUTHORING_KEYS_FILE", c.AuthoringKeyEntries, c.AuthoringKeysFile, &c.AuthoringKeys},
+		{"GATEWAY_ADMIN_KEY", "GATEWAY_ADMIN_KEY_FILE", nonEmpty(c.AdminKeyEntry), c.AdminKeyFile, &c.AdminKeys},
+	}
+	for _, s := range keyScopes {
+		if len(s.entries) > 0 && s.file != "" {
+			add("%s: set it or %s, not both", s.name, s.fileName)
+		}
+		if *s.keys, err = auth.ParseKeys(s.entries); err != nil {
+			add("%s: %v", s.name, strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
 	projects := c.Projects[:0]
@@ -236,6 +263,14 @@ func (c *Config) derive(failed map[string]bool) []error {
 		add("LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel)
 	}
 	return problems
+}
+
+// nonEmpty is s as a list of at most one entry.
+func nonEmpty(s secret.Secret) []secret.Secret {
+	if s.Reveal() == "" {
+		return nil
+	}
+	return []secret.Secret{s}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -39,11 +39,12 @@ func TestDefaultsFollowDesign(t *testing.T) {
 	assert.Equal(t, ByteSize(8<<20), cfg.MaxRequestBytes)
 	assert.Equal(t, 1024, cfg.MaxInflight)
 	assert.Zero(t, cfg.DrainDelay)
-	assert.Empty(t, cfg.AdminKey)
+	assert.Empty(t, cfg.AdminKeys)
+	assert.Empty(t, cfg.AuthoringKeys, "authoring through the gateway is off by default")
 	assert.Nil(t, cfg.PublicURL)
 	assert.Empty(t, cfg.Projects)
 	require.Len(t, cfg.APIKeys, 2)
-	assert.Equal(t, "key-b", strings.TrimSpace(cfg.APIKeys[1].Reveal()))
+	assert.Equal(t, "key-b", strings.TrimSpace(cfg.APIKeys[1].Secret.Reveal()))
 	assert.Equal(t, "https://primary.example.com", cfg.PrimaryEndpoint.String(), "trailing slash dropped")
 	assert.Equal(t, "127.0.0.1:5002", cfg.SecondaryEndpoint.Host)
 }
@@ -65,7 +66,7 @@ func TestEverySettingIsRead(t *testing.T) {
 	cfg, err := Load(getenv(m))
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:9000", cfg.Addr)
-	assert.Equal(t, "admin", cfg.AdminKey.Reveal())
+	assert.Equal(t, "admin", cfg.AdminKeys[0].Secret.Reveal())
 	assert.Equal(t, "ner.example.com", cfg.PublicURL.Host)
 	assert.Equal(t, map[string]string{"demo": "demo-dr", "other": "other2"}, cfg.ProjectNames)
 	assert.Equal(t, map[string]string{"production": "prod"}, cfg.DeploymentNames)
@@ -154,4 +155,46 @@ func TestMaxInflightMustBePositive(t *testing.T) {
 		require.Error(t, err, v)
 		assert.Contains(t, err.Error(), "GATEWAY_MAX_INFLIGHT: must be at least 1")
 	}
+}
+
+func TestKeyScopes(t *testing.T) {
+	m := minimal()
+	m["GATEWAY_API_KEYS"] = "app1:key-a,key-b"
+	m["GATEWAY_AUTHORING_KEYS"] = "ops:key-c"
+	m["GATEWAY_ADMIN_KEY"] = "oncall:key-d"
+	cfg, err := Load(getenv(m))
+	require.NoError(t, err)
+	require.Len(t, cfg.APIKeys, 2)
+	assert.Equal(t, "app1", cfg.APIKeys[0].Name)
+	assert.Equal(t, "key-a", cfg.APIKeys[0].Secret.Reveal())
+	assert.Equal(t, "ops", cfg.AuthoringKeys[0].Name)
+	assert.Equal(t, "oncall", cfg.AdminKeys[0].Name)
+
+	for _, tt := range []struct {
+		set  map[string]string
+		want string
+	}{
+		{map[string]string{"GATEWAY_API_KEYS": ""}, "GATEWAY_API_KEYS: required but not set (or GATEWAY_API_KEYS_FILE)"},
+		{map[string]string{"GATEWAY_API_KEYS_FILE": "/run/keys/api"}, "GATEWAY_API_KEYS: set it or GATEWAY_API_KEYS_FILE, not both"},
+		{map[string]string{"GATEWAY_AUTHORING_KEYS": "k", "GATEWAY_AUTHORING_KEYS_FILE": "/f"}, "GATEWAY_AUTHORING_KEYS: set it or GATEWAY_AUTHORING_KEYS_FILE, not both"},
+		{map[string]string{"GATEWAY_ADMIN_KEY": "k", "GATEWAY_ADMIN_KEY_FILE": "/f"}, "GATEWAY_ADMIN_KEY: set it or GATEWAY_ADMIN_KEY_FILE, not both"},
+		{map[string]string{"GATEWAY_API_KEYS": "a:secret-1,a:secret-2"}, `GATEWAY_API_KEYS: entry 2: name "a" used twice`},
+		{map[string]string{"GATEWAY_AUTHORING_KEYS": "ops:"}, `GATEWAY_AUTHORING_KEYS: entry 1: key "ops" is empty`},
+	} {
+		m := minimal()
+		for k, v := range tt.set {
+			m[k] = v
+		}
+		_, err := Load(getenv(m))
+		require.Error(t, err, tt.set)
+		assert.Contains(t, err.Error(), tt.want)
+		assert.NotContains(t, err.Error(), "secret-1", "keys are never repeated")
+	}
+
+	m = minimal()
+	delete(m, "GATEWAY_API_KEYS")
+	m["GATEWAY_API_KEYS_FILE"] = "/run/keys/api"
+	cfg, err = Load(getenv(m))
+	require.NoError(t, err, "a key file alone is enough; cmd/gateway reads it")
+	assert.Equal(t, "/run/keys/api", cfg.APIKeysFile)
 }

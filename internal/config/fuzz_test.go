@@ -57,7 +57,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("accepted a non-positive setting: %+v", cfg)
 		}
 		for _, k := range cfg.APIKeys {
-			if strings.TrimSpace(k.Reveal()) == "" {
+			if strings.TrimSpace(k.Secret.Reveal()) == "" {
 				t.Fatal("accepted an empty gateway key")
 			}
 		}
