@@ -21,6 +21,10 @@ type Checker struct {
 	replication func() any
 	draining    atomic.Bool
 	started     time.Time
+
+	// Build, if set before serving, is reported in /status as "build" (the
+	// gateway's version, so an operator sees what runs where).
+	Build any
 }
 
 // NewChecker builds the handlers' state. replication, if not nil, returns
@@ -72,6 +76,7 @@ type StatusReport struct {
 	Ready       bool            `json:"ready"`
 	Draining    bool            `json:"draining"`
 	StartedAt   time.Time       `json:"startedAt"`
+	Build       any             `json:"build,omitempty"`
 	Regions     []region.Status `json:"regions"`
 	Replication any             `json:"replication"`
 }
@@ -79,7 +84,7 @@ type StatusReport struct {
 // Report assembles the current status.
 func (c *Checker) Report() StatusReport {
 	ready, _ := c.Ready()
-	rep := StatusReport{Ready: ready, Draining: c.draining.Load(), StartedAt: c.started}
+	rep := StatusReport{Ready: ready, Draining: c.draining.Load(), StartedAt: c.started, Build: c.Build}
 	for _, r := range c.regions {
 		rep.Regions = append(rep.Regions, r.Status())
 	}

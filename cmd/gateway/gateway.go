@@ -24,8 +24,6 @@ import (
 	"nergateway/replication"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 // options are the process-level inputs of serve that are not configuration.
 type options struct {
@@ -165,6 +163,20 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		replicationStatus = func() any { return map[string]any{"enabled": false} }
 	}
 	g.checker = health.NewChecker(statuses, replicationStatus)
+	running := currentBuild()
+	g.checker.Build = running
+	if _, err := meter.Int64ObservableGauge("gateway.build.info",
+		metric.WithDescription("Always 1; the labels say which version runs (join on it in queries)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(1, metric.WithAttributes(attribute.String("version", running.Version),
+				attribute.String("revision", running.Revision), attribute.String("goversion", running.GoVersion)))
+			return nil
+		})); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	for _, problem := range cfg.Lint() {
+		log.Warn("configuration: " + problem)
+	}
 	return g, nil
 }
 

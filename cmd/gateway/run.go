@@ -15,10 +15,14 @@ import (
 )
 
 const usage = `usage:
-  gateway                  serve with the environment described in README.md
-  gateway -demo            serve in front of two emulated regions (no Azure account needed)
-  gateway replicate --once run one replication pass and exit (non-zero if a project failed)
-  gateway healthcheck      GET /healthz on GATEWAY_ADDR and exit 0 when it answers 200 (container health checks)
+  gateway                     serve with the environment described in README.md
+  gateway -demo               serve in front of two emulated regions (no Azure account needed)
+  gateway replicate --once    run one replication pass and exit (non-zero if a project failed)
+  gateway check-config        check the environment and exit: one line per problem, non-zero if any
+  gateway check-config -probe also call each region once with its credentials
+  gateway healthcheck         GET /healthz on GATEWAY_ADDR and exit 0 when it answers 200 (container health checks)
+  gateway version, -version   print the version and exit
+  gateway -h                  print this help
 `
 
 // run is the whole program; main only supplies the process's context,
@@ -30,18 +34,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return runReplicate(ctx, args[1:], getenv, stdout, stderr)
 		case "healthcheck":
 			return runHealthcheck(ctx, getenv)
+		case "check-config":
+			return runCheckConfig(ctx, args[1:], getenv, environNames(), stdout, stderr)
+		case "version":
+			fmt.Fprintln(stdout, versionLine())
+			return nil
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return nil
 		}
 	}
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs := newFlagSet("gateway")
 	demo := fs.Bool("demo", false, "start two emulated regions in process and serve in front of them")
-	if err := fs.Parse(args); err != nil {
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if done, err := parseFlags(fs, args, usage, stdout, stderr); done || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		fs.Usage()
+		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, versionLine())
+		return nil
 	}
 	if *demo {
 		return runDemo(ctx, getenv, stdout, stderr)
@@ -54,10 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 func runReplicate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("gateway replicate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("gateway replicate")
 	once := fs.Bool("once", false, "run one sync pass over PROJECT_NAMES and exit")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parseFlags(fs, args, "usage: gateway replicate --once\n", stdout, stderr); done || err != nil {
 		return err
 	}
 	if !*once {
@@ -68,6 +82,33 @@ func runReplicate(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	return replicateOnce(ctx, cfg, options{getenv: getenv, stdout: stdout, stderr: stderr})
+}
+
+// newFlagSet is a flag set that reports its own errors, so -h can go to
+// stdout and a bad flag to stderr.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args; -h prints usage (and the flags) to stdout and
+// is done with no error, as every Unix tool's -h is; a bad flag prints it
+// to stderr with the error.
+func parseFlags(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (done bool, err error) {
+	err = fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return true, nil
+	case err != nil:
+		fmt.Fprintf(stderr, "%v\n%s", err, usage)
+		return true, err
+	}
+	return false, nil
 }
 
 // runHealthcheck lets a distroless container check itself without curl.

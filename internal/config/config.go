@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -366,3 +367,80 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 
 // String prints the size in bytes.
 func (b ByteSize) String() string { return strconv.FormatInt(int64(b), 10) }
+
+// variablePrefixes are the prefixes of the gateway's own variables: a
+// variable with one of them that Variables does not list is misspelt or
+// stale (check-config reports it).
+var variablePrefixes = []string{"GATEWAY_", "PRIMARY_", "SECONDARY_", "REPLICATION_"}
+
+// UnknownVariables returns the names among names that look like the
+// gateway's (GATEWAY_, PRIMARY_, SECONDARY_, REPLICATION_) but are not read
+// by it, each with the closest known name when one is near. The known
+// names come from Config's tags, so a new field is known the moment it
+// exists.
+func UnknownVariables(names []string) []string {
+	known := Variables()
+	var out []string
+	for _, n := range names {
+		if !slices.ContainsFunc(variablePrefixes, func(p string) bool { return strings.HasPrefix(n, p) }) || slices.Contains(known, n) {
+			continue
+		}
+		line := n + ": not a variable the gateway reads"
+		if near := closest(n, known); near != "" {
+			line += " (did you mean " + near + "?)"
+		}
+		out = append(out, line)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// closest is the known name within a small edit distance of n, if any.
+func closest(n string, known []string) string {
+	best, bestDist := "", 4
+	for _, k := range known {
+		if d := editDistance(n, k); d < bestDist {
+			best, bestDist = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// Lint reports settings that load but are almost certainly mistakes; the
+// gateway logs them at start and check-config fails on them. Tests and the
+// demo use plain-http regions on purpose, which is why they are not Load
+// errors.
+func (c *Config) Lint() []string {
+	var out []string
+	if c.PrimaryEndpoint != nil && c.SecondaryEndpoint != nil &&
+		strings.EqualFold(c.PrimaryEndpoint.Host, c.SecondaryEndpoint.Host) && c.PrimaryEndpoint.Path == c.SecondaryEndpoint.Path {
+		out = append(out, "SECONDARY_ENDPOINT: the same resource as PRIMARY_ENDPOINT: there is nowhere to fail over to")
+	}
+	for name, u := range map[string]*url.URL{"PRIMARY_ENDPOINT": c.PrimaryEndpoint, "SECONDARY_ENDPOINT": c.SecondaryEndpoint} {
+		if u != nil && u.Scheme == "http" {
+			out = append(out, name+": plain http: the region key and every document would cross the network unencrypted (use https; http is for the demo and tests)")
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -198,3 +198,10 @@ func TestKeyScopes(t *testing.T) {
 	require.NoError(t, err, "a key file alone is enough; cmd/gateway reads it")
 	assert.Equal(t, "/run/keys/api", cfg.APIKeysFile)
 }
+
+func TestUnknownVariablesComeFromTheStruct(t *testing.T) {
+	assert.Empty(t, UnknownVariables(Variables()), "every field's variable is known")
+	assert.Empty(t, UnknownVariables([]string{"PATH", "HOME", "OTEL_SERVICE_NAME", "GOMEMLIMIT"}), "other prefixes are not ours to judge")
+	assert.Equal(t, []string{"GATEWAY_API_KEY: not a variable the gateway reads (did you mean GATEWAY_API_KEYS?)"},
+		UnknownVariables([]string{"GATEWAY_API_KEY"}))
+}
