@@ -24,7 +24,6 @@ import (
 	"nergateway/replication"
 )
 
-
 // options are the process-level inputs of serve that are not configuration.
 type options struct {
 	getenv         func(string) string
