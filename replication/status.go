@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"nergateway/api"
+	hostscrub "nergateway/internal/scrub"
 )
 
 // States of a project, as /status shows them.
@@ -79,13 +80,13 @@ func newStatusError(err error, at time.Time) *StatusError {
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae):
-		return &StatusError{Code: scrubText(ae.Code), Message: scrubText(ae.Message), At: at}
+		return &StatusError{Code: hostscrub.Text(ae.Code), Message: hostscrub.Text(ae.Message), At: at}
 	case errors.Is(err, context.DeadlineExceeded):
-		return &StatusError{Code: CodeTimeout, Message: scrubText(err.Error()), At: at}
+		return &StatusError{Code: CodeTimeout, Message: hostscrub.Text(err.Error()), At: at}
 	case errors.Is(err, context.Canceled):
-		return &StatusError{Code: CodeCanceled, Message: scrubText(err.Error()), At: at}
+		return &StatusError{Code: CodeCanceled, Message: hostscrub.Text(err.Error()), At: at}
 	}
-	return &StatusError{Code: CodeFailed, Message: scrubText(err.Error()), At: at}
+	return &StatusError{Code: CodeFailed, Message: hostscrub.Text(err.Error()), At: at}
 }
 
 // tracker holds one project's status. Its methods are the only writers.
