@@ -37,6 +37,9 @@ type Options struct {
 	AuthoringPostsPerMinute int
 	// Logger receives one line per request; nil discards.
 	Logger *slog.Logger
+	// Seeds are seeded (Seed) before Start serves a single request, so no
+	// client ever sees the region without them; nil seeds nothing.
+	Seeds []SeedProject
 	// Rand returns a number in [0, 1) to decide whether a fault with a
 	// FailureRate applies; it must be safe for concurrent use. Nil uses
 	// math/rand/v2.

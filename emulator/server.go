@@ -47,6 +47,11 @@ func Start(addr, adminAddr string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, sp := range opts.Seeds {
+		if err := e.Seed(sp); err != nil {
+			return nil, fmt.Errorf("emulator %s: seeding %s: %w", e.Name(), sp.Name, err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("emulator %s: listening on %s: %w", e.Name(), addr, err)

@@ -74,20 +74,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if c.manualClock {
 		opts.Clock = emulator.NewManualClock(time.Now())
 	}
-	seeds, err := readSeeds(c.seedFile)
-	if err != nil {
+	// Seeded before the region serves: a client that can connect finds
+	// the seed projects already there.
+	if opts.Seeds, err = readSeeds(c.seedFile); err != nil {
 		return err
 	}
 	s, err := emulator.Start(c.addr, c.adminAddr, opts)
 	if err != nil {
 		return fmt.Errorf("starting: %w", err)
 	}
-	defer s.Close() // after Shutdown, or when seeding fails
-	for _, sp := range seeds {
-		if err := s.Seed(sp); err != nil {
-			return fmt.Errorf("seeding %s: %w", c.seedFile, err)
-		}
-	}
+	defer s.Close() // after Shutdown
 	fmt.Fprintf(stdout, "emulated region %s listening on %s", c.name, s.URL)
 	if s.AdminURL != "" {
 		fmt.Fprintf(stdout, " (admin API also on %s)", s.AdminURL)
