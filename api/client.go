@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"nergateway/internal/region"
+	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
 )
 
@@ -280,11 +282,11 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			return resp, nil
 		}
 		apiErr := c.readError(resp)
-		wait, ok := retryAfter(resp.Header, time.Now())
+		wait, ok := region.RetryAfter(resp.Header, time.Now(), c.maxPollInterval)
 		if resp.StatusCode != http.StatusTooManyRequests || !ok || attempt >= c.max429Retries {
 			return nil, apiErr
 		}
-		if err := c.sleep(ctx, min(wait, c.maxPollInterval)); err != nil {
+		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("waiting out 429 (%w): %w", apiErr, err)
 		}
 	}
@@ -306,7 +308,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	return c.http.Do(req)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// Go's client names the host in its errors; the region's hostname
+		// never leaves the gateway.
+		return nil, scrub.Err(err)
+	}
+	return resp, nil
 }
 
 // readError turns a non-2xx answer into an *Error and closes its body. A
@@ -358,33 +366,6 @@ func (c *Client) scrub(e *Error) {
 	}
 }
 
-// retryAfter reads how long the server asked to wait: Retry-After in
-// seconds or as an HTTP date, or the millisecond headers Azure's SDKs also
-// honour.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	for _, name := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		if v := strings.TrimSpace(h.Get(name)); v != "" {
-			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms < 1e12 {
-				return time.Duration(ms * float64(time.Millisecond)), true
-			}
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s < 0 || s > 1e9 {
-			return 0, false
-		}
-		return time.Duration(s * float64(time.Second)), true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 // getJSON sends r and decodes a 2xx body into out.
 func (c *Client) getJSON(ctx context.Context, r request, out any) (http.Header, error) {
 	resp, err := c.do(ctx, r)
@@ -429,7 +410,7 @@ func (c *Client) startOperation(ctx context.Context, r request) (*Operation, err
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := retryAfter(resp.Header, time.Now()); ok {
+	if d, ok := region.RetryAfter(resp.Header, time.Now(), c.maxPollInterval); ok {
 		op.RetryAfter = d
 	}
 	return op, nil

@@ -715,34 +715,6 @@ func TestTransportErrorIsWrapped(t *testing.T) {
 	noKey(t, err)
 }
 
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name, value string
-		want        time.Duration
-		ok          bool
-	}{
-		{"Retry-After", "", 0, false},
-		{"Retry-After", "2", 2 * time.Second, true},
-		{"Retry-After", "0.5", 500 * time.Millisecond, true},
-		{"Retry-After", "-1", 0, false},
-		{"Retry-After", "soon", 0, false},
-		{"Retry-After", now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		{"Retry-After", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
-		{"retry-after-ms", "250", 250 * time.Millisecond, true},
-		{"x-ms-retry-after-ms", "10", 10 * time.Millisecond, true},
-	} {
-		h := http.Header{}
-		if tc.value != "" {
-			h.Set(tc.name, tc.value)
-		}
-		got, ok := retryAfter(h, now)
-		if got != tc.want || ok != tc.ok {
-			t.Errorf("%s: %q = %v, %v; want %v, %v", tc.name, tc.value, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
 func TestProbe(t *testing.T) {
 	f := newFakeRegion(t, map[string][]reply{"GET " + AuthoringProjectsPath: {
 		{status: 200, body: `{"value":[{"projectName":"p"}],"nextLink":"{{URL}}/next"}`},

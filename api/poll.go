@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"nergateway/internal/region"
 )
 
 // Wait polls an authoring operation (export, import, train, deploy) until
@@ -111,8 +113,8 @@ func poll[T any](ctx context.Context, c *Client, op *Operation, apiVersion strin
 		if s := status(job); Terminal(s) || s == statusPartiallySucceeded {
 			return job, nil
 		}
-		if d, ok := retryAfter(h, time.Now()); ok {
-			delay = min(d, c.maxPollInterval)
+		if d, ok := region.RetryAfter(h, time.Now(), c.maxPollInterval); ok {
+			delay = d
 		} else {
 			delay, backoff = backoff, min(2*backoff, c.maxPollInterval)
 		}

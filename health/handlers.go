@@ -37,6 +37,10 @@ func NewChecker(regions []RegionStatus, replication func() any) *Checker {
 // requests while in-flight ones finish.
 func (c *Checker) Drain() { c.draining.Store(true) }
 
+// Draining reports whether Drain was called: the server then switches
+// keep-alives off.
+func (c *Checker) Draining() bool { return c.draining.Load() }
+
 // Ready reports whether the gateway should receive traffic: not draining,
 // and at least one region's breaker is not open.
 func (c *Checker) Ready() (bool, string) {

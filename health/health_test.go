@@ -83,11 +83,15 @@ func TestProbeSendsDesignCallAndVerdicts(t *testing.T) {
 	res = p.Probe(t.Context(), r)
 	assert.False(t, res.Healthy)
 	assert.Equal(t, uint32(4), r.Status().ConsecutiveFailures, "429 does not count")
-	assert.WithinDuration(t, time.Now().Add(7*time.Second), r.ParkedUntil(), 2*time.Second, "429 parks by Retry-After")
+	assert.WithinDuration(t, time.Now().Add(7*time.Second), r.ParkedUntil(region.ScopeAuthoringRead), 2*time.Second, "429 parks authoring reads by Retry-After")
+	assert.True(t, r.ParkedUntil(region.ScopeRuntime).IsZero(), "a probe's 429 says nothing about runtime calls")
 
 	code.Store(404)
 	p.Probe(t.Context(), r)
-	assert.Equal(t, uint32(4), r.Status().ConsecutiveFailures, "unclassified statuses do not count")
+	assert.Equal(t, uint32(4), r.Status().ConsecutiveFailures, "a probe's 4xx does not count")
+	code.Store(200)
+	assert.True(t, p.Probe(t.Context(), r).Healthy)
+	assert.True(t, r.ParkedUntil(region.ScopeAuthoringRead).IsZero(), "a 200 from the parked scope ends its parking")
 }
 
 func TestProbeConnectionErrorsAndTimeouts(t *testing.T) {
@@ -101,9 +105,10 @@ func TestProbeConnectionErrorsAndTimeouts(t *testing.T) {
 	require.NoError(t, err)
 	res := p.Probe(t.Context(), r)
 	assert.False(t, res.Healthy)
-	assert.Equal(t, "connection_error", res.Error)
+	assert.Equal(t, region.OutcomeConnectionError, res.Outcome)
+	assert.Contains(t, res.Error, "connection refused")
 	assert.NotContains(t, res.Error, "127.0.0.1", "probe errors never name the host")
-	assert.Equal(t, "probe_connection_error", r.Status().RecentFailures[0].Reason)
+	assert.Equal(t, region.Failure{At: r.Status().RecentFailures[0].At, Reason: region.OutcomeConnectionError, Probe: true}, r.Status().RecentFailures[0])
 
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +124,7 @@ func TestProbeConnectionErrorsAndTimeouts(t *testing.T) {
 	require.NoError(t, err)
 	res = p2.Probe(t.Context(), r2)
 	assert.Equal(t, "timeout", res.Error)
+	assert.Equal(t, region.OutcomeTimeout, res.Outcome)
 }
 
 // roundTripFunc lets probes run inside a synctest bubble without sockets.

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
 )
 
@@ -30,7 +30,7 @@ type Region interface {
 	Endpoint() *url.URL
 	Key() secret.Secret
 	Begin() (*region.Attempt, error)
-	Park(until time.Time)
+	Judge(region.Answer, time.Time) region.Verdict
 	RecordProbe(region.ProbeResult)
 }
 
@@ -123,43 +123,37 @@ func levelFor(healthy bool) slog.Level {
 
 // Probe sends one probe to r through its breaker and records the result.
 // While the breaker is open the probe is skipped: the breaker's open
-// timeout decides when the next trial may go.
+// timeout decides when the next trial may go. The answer is judged by the
+// region's rulebook like a client call's, as an authoring read: a 429
+// parks only that scope (capped at REGION_MAX_PARK) and, like any 4xx,
+// neither opens nor closes the breaker.
 func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 	res := region.ProbeResult{At: time.Now().UTC()}
 	attempt, err := r.Begin()
 	if err != nil {
 		res.Skipped = true
+		res.Outcome = region.OutcomeBreakerOpen
 		res.Error = "breaker open"
 		r.RecordProbe(res)
 		return res
 	}
 	start := time.Now()
-	status, retryAfter, err := p.send(ctx, r)
+	status, header, err := p.send(ctx, r)
 	res.Latency = time.Since(start)
 	res.Status = status
+	v := r.Judge(region.Answer{Scope: region.ScopeAuthoringRead, Probe: true, Status: status, Header: header,
+		Err: err, Canceled: ctx.Err() != nil}, time.Now())
+	attempt.Finish(v)
+	if v.Outcome == region.OutcomeCanceled {
+		return res // shutting down says nothing about the region
+	}
+	res.Outcome = v.Outcome
+	res.Healthy = v.Outcome == region.OutcomeOK && status == http.StatusOK
 	switch {
-	case err != nil && ctx.Err() != nil:
-		attempt.Release() // shutting down says nothing about the region
-		return res
 	case err != nil:
-		res.Error = err.Error()
-		attempt.Fail("probe_" + res.Error)
-	case status == http.StatusOK:
-		res.Healthy = true
-		attempt.Succeed()
-	case status >= 500 || status == http.StatusUnauthorized || status == http.StatusForbidden:
+		res.Error = scrub.Cause(err)
+	case !res.Healthy:
 		res.Error = "status " + strconv.Itoa(status)
-		attempt.Fail("probe_status_" + strconv.Itoa(status))
-	case status == http.StatusTooManyRequests:
-		// Rate limited: the region is alive but wants to be left alone.
-		res.Error = "status 429"
-		r.Park(time.Now().Add(retryAfter))
-		attempt.Release()
-	default:
-		// An answer docs/DESIGN.md does not classify (404, 400...): the region
-		// is reachable, so it is not counted against it, but not healthy.
-		res.Error = "unexpected status " + strconv.Itoa(status)
-		attempt.Release()
 	}
 	r.RecordProbe(res)
 	return res
@@ -167,7 +161,7 @@ func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 
 // send performs the probe call of docs/DESIGN.md: GET the authoring project list
 // with top=1 and the region's key.
-func (p *Prober) send(ctx context.Context, r Region) (status int, retryAfter time.Duration, err error) {
+func (p *Prober) send(ctx context.Context, r Region) (int, http.Header, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
 	u := *r.Endpoint()
@@ -175,40 +169,14 @@ func (p *Prober) send(ctx context.Context, r Region) (status int, retryAfter tim
 	u.RawQuery = url.Values{"api-version": {p.cfg.APIVersion}, "top": {"1"}}.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, 0, fmt.Errorf("build probe: %w", err)
+		return 0, nil, fmt.Errorf("build probe: %w", err)
 	}
 	req.Header.Set(api.SubscriptionKeyHeader, r.Key().Reveal())
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
-		return 0, 0, errors.New(classify(err)) // never the URL: it names the region's host
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, parseRetryAfter(resp.Header.Get("Retry-After")), nil
-}
-
-// classify names a transport error without revealing the address.
-func classify(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timeout"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	default:
-		return "connection_error"
-	}
-}
-
-// parseRetryAfter reads seconds or an HTTP date; absent or bad means 1s.
-func parseRetryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return time.Second
+	return resp.StatusCode, resp.Header, nil
 }

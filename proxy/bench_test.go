@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,34 +13,29 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/route"
 	"nergateway/internal/secret"
 )
 
 // Hot-path benchmarks (issue 7). Run: go test -run x -bench . -benchmem ./proxy/
 
-func BenchmarkClassify(b *testing.B) {
-	ctx := context.Background()
+func BenchmarkJudge(b *testing.B) {
+	eu, _ := url.Parse("https://westus2.example")
+	r, err := region.New(region.Config{Name: "westus2", Endpoint: eu, Key: "k"})
+	if err != nil {
+		b.Fatal(err)
+	}
 	now := time.Now()
-	resps := []*http.Response{
-		{StatusCode: 200, Header: http.Header{}},
-		{StatusCode: 202, Header: http.Header{}},
-		{StatusCode: 400, Header: http.Header{}},
-		{StatusCode: 503, Header: http.Header{}},
-		{StatusCode: 429, Header: http.Header{"Retry-After": {"2"}}},
+	answers := []region.Answer{
+		{Status: 200, Header: http.Header{}},
+		{Status: 202, Header: http.Header{"Operation-Location": {"https://westus2.example/language/analyze-text/jobs/x"}}},
+		{Status: 400, Header: http.Header{}},
+		{Status: 503, Header: http.Header{}},
+		{Status: 429, Header: http.Header{"Retry-After": {"2"}}},
 	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		_, _ = classify(ctx, resps[i%len(resps)], nil, now)
-	}
-}
-
-func BenchmarkClassifySuccess(b *testing.B) {
-	ctx := context.Background()
-	now := time.Now()
-	resp := &http.Response{StatusCode: 200, Header: http.Header{}}
-	b.ReportAllocs()
-	for b.Loop() {
-		_, _ = classify(ctx, resp, nil, now)
+		_ = r.Judge(answers[i%len(answers)], now)
 	}
 }
 
@@ -124,7 +118,7 @@ func BenchmarkJobBody(b *testing.B) {
 	id := newV4()
 	tok, _ := encodeToken(id, 1)
 	body := jobBody(sec.host, id, "proj-dr")
-	c := &call{route: RouteJob, public: "https://gw.example.com", publicHost: "gw.example.com", clientID: tok, upstreamID: id}
+	c := &call{route: route.Job, public: "https://gw.example.com", publicHost: "gw.example.com", clientID: tok, upstreamID: id}
 	b.Run("targeted/no-mapping", func(b *testing.B) {
 		pn, _, secn := benchProxy(b, false)
 		bodyn := jobBody(secn.host, id, "proj")
@@ -176,7 +170,7 @@ func BenchmarkRequestBody(b *testing.B) {
 	deployments := newNameMap(map[string]string{"prod": "prod-dr"})
 	b.Run("no-mapping", func(b *testing.B) {
 		p, _, _ := benchProxy(b, false)
-		c := &call{route: RouteSubmit, body: body}
+		c := &call{route: route.Submit, body: bufferOf(b, body)}
 		b.ReportAllocs()
 		for b.Loop() {
 			c.mappedDone = false

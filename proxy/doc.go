@@ -21,40 +21,58 @@
 //
 // # Attempts and failover
 //
-// The request body is buffered once (above Config.MaxRequestBytes: 413
-// RequestTooLarge) and every attempt gets a fresh reader and a fresh copy
-// of the client's headers, minus hop-by-hop headers, the client's
-// Ocp-Apim-Subscription-Key and Authorization, plus the region's key. An
-// attempt has its own timeout (Config.UpstreamTimeout) and its answer is
-// read whole before anything is written to the client, so the proxy can
-// still fall back after a bad status. Each attempt is classified
-// (classify, Outcome):
+// A request is checked in this order, so a slow or lying client costs its
+// own connection and nothing else: route, method and job id (no region
+// needed); then the body, buffered once from the byte budget
+// (Config.Budget, GATEWAY_MAX_BUFFERED_BYTES) as its bytes arrive, never
+// pre-sized from Content-Length (above Config.MaxRequestBytes: 413
+// RequestTooLarge; budget spent: 503 with Retry-After; past the server's
+// GATEWAY_BODY_TIMEOUT: 408); only then an in-flight slot
+// (Config.MaxInflight; 503 with Retry-After beyond it). Every attempt gets
+// a fresh reader and a fresh copy of the client's headers, taken by
+// allowlist (Accept, Accept-Language, Content-Type, User-Agent,
+// X-Ms-Useragent, X-Ms-Client-Request-Id, X-Ms-Return-Client-Request-Id,
+// Traceparent, Tracestate), plus the region's key. An attempt has its own
+// timeout (Config.UpstreamTimeout) and its answer is read whole, from the
+// budget, before anything is written to the client, so the proxy can
+// still fall back after a bad status.
 //
-//   - 1xx-3xx: relayed (ok); a success for the breaker.
+// The region's rulebook (region.Region.Judge) decides each attempt once;
+// the verdict is carried to the breaker, the loop, the client's status,
+// spans, metrics and logs:
+//
+//   - 1xx-3xx: relayed (ok); a success for the breaker. But a Location,
+//     Operation-Location or Azure-AsyncOperation naming a host other than
+//     the region's own is never relayed (an SDK would send the gateway key
+//     there): bad_response, a region fault, the next region is tried.
 //   - 4xx other than 401, 403, 429: the client's error, relayed as is,
 //     never failed over, a success for the breaker (client_error).
 //   - connection error, timeout, 5xx, 401/403 (the gateway's region key is
-//     at fault): a failure charged to the region's breaker; the next
-//     region is tried.
-//   - 429: the region is parked until its Retry-After (seconds or an HTTP
-//     date; 1 s when absent, at most an hour) and the next region is
-//     tried; not charged to the breaker.
+//     at fault), an answer over the cap: a failure charged to the region's
+//     breaker; the next region is tried.
+//   - 429: the quota scope that answered (runtime, authoring read,
+//     authoring write) is parked in that region until its Retry-After
+//     (seconds, an HTTP date or retry-after-ms; 1 s when absent; at most
+//     REGION_MAX_PARK) and the next region is tried; not charged to the
+//     breaker. An authoring 429 never stops runtime calls.
 //   - the client went away: the attempt is released uncharged and the
 //     loop stops (499 in logs).
+//   - the budget could not hold the answer: 503 with Retry-After, nothing
+//     charged to the region, no other region tried.
 //
 // When regions were tried and none gave an answer to relay, errorResponse
 // decides: 504 Timeout when the last failure was a timeout, 502 when it was
-// an answer the gateway cannot relay (over 64 MiB; 256 MiB for authoring,
-// whose export results can be large), otherwise 503 ServiceUnavailable
-// with Retry-After: the failures were the regions', another try may
-// succeed, and Azure's SDKs retry a 503 only when Retry-After is present.
-// Authoring calls follow the same mapping (503 while the primary is open
-// or failing, 504 if it timed out).
+// an answer the gateway will not relay (over 64 MiB, 256 MiB for authoring,
+// or the budget; a URL naming a foreign host), otherwise 503
+// ServiceUnavailable with Retry-After: the failures were the regions',
+// another try may succeed, and Azure's SDKs retry a 503 only when
+// Retry-After is present. Authoring calls follow the same mapping (503
+// while the primary is open, parked or failing, 504 if it timed out).
 //
 // # Selection
 //
-// selectRegions is a pure function of the regions' breaker states, their
-// 429 parking and the clock. Submits and sync calls go to closed regions in
+// selectRegions is a pure function of the regions' breaker states, the
+// parking of the call's quota scope and the clock. Submits and sync calls go to closed regions in
 // priority order; half-open regions are skipped, because the health probe
 // is the half-open trial and clients should not pay for it, unless no
 // closed region is available, when they are the last resort. Polls, cancels
@@ -76,14 +94,16 @@
 //
 //   - the variant bits set to 11 (the marker: a v4 id never has it), and
 //   - the version nibble set to the owning region's index in
-//     Config.Regions (0..15).
+//     Config.Regions (its top bit: 0 primary, 1 secondary) and a three-bit
+//     check derived from every other bit (FNV-1a of the upstream id).
 //
 // Decoding a UUID whose variant bits are 11 restores the version nibble 4
-// and the variant 10 and yields the region's index; an index that is not a
-// configured region is a 404 NotFound with no upstream call, so a client
-// can never steer the gateway to a host that is not configured. Tokens are
-// not secret and not signed: forging one only lets a client ask a
-// configured region for a job id, which its region key would allow anyway.
+// and the variant 10, and accepts it only when the check matches: an
+// upstream id that merely carries the marker is taken for a token one time
+// in eight instead of always, and one this replica handed out is found in
+// the owner cache first. Tokens are not secret and not signed: forging one
+// only lets a client ask a configured region for a job id, which its
+// region key would allow anyway.
 //
 // The token replaces the region's id everywhere a client sees it: the
 // operation-location of submit and cancel answers (and of poll answers,
@@ -91,21 +111,20 @@
 // of job bodies. The id stays the last path segment and the query is
 // kept, because hand-written clients split operation-location on '/'.
 //
-// An upstream id that does not fit (not a lowercase UUID, or not v4) is
-// handed out unchanged and its owner is remembered in a bounded LRU (10,000
-// ids, 24 h, the life of Azure's job results). A client id that is neither
-// a token nor in that cache (another replica issued it, or this one
-// restarted) is resolved by the bounded fallback: the regions are asked in
-// priority order (the poll or cancel itself is the question: a cancel sent
-// to a region without the job is a harmless 404) and the first answer that
-// is not 404 is relayed; a success names the owner, which is cached. A 404 is only
-// relayed when every region answered 404; if a region could not answer,
-// the client gets 503 with Retry-After instead, since its job may be there.
-// An id that is not 1 to 128 characters of [0-9A-Za-z_-] (a slash, a
-// percent sign, dots, CR/LF) is a 404 without an upstream call. The cache
-// is consulted before token decoding, so an upstream id that happens to
-// carry the marker (a non-v4 UUID with variant 11) still routes on the
-// replica that issued it.
+// Only UUID-shaped ids (either case) are ever looked up in a region: any
+// other id (not-a-job-id, an authoring-style id, a slash, a percent sign,
+// dots, CR/LF) is a local 404 NotFound, for polls and cancels alike. An
+// upstream UUID that does not fit (not lowercase, or not v4) is handed out
+// unchanged and its owner is remembered in a bounded LRU (10,000 ids, 24 h,
+// the life of Azure's job results). A client id that is neither a token nor
+// in that cache (another replica issued it, or this one restarted) is
+// resolved by the bounded fallback: the regions are asked in priority
+// order (the poll or cancel itself is the question: a cancel sent to a
+// region without the job is a harmless 404) and the first answer that is
+// not 404 is relayed; a success names the owner, which is cached. A 404 is
+// only relayed when every region answered 404; if a region could not
+// answer, the client gets 503 with Retry-After instead, since its job may
+// be there.
 //
 // # Rewriting
 //
@@ -139,8 +158,13 @@
 // event on the request's span. Metrics: gateway.requests {route, region,
 // outcome} (region "none" and route "unknown" for answers made without a
 // region), gateway.failovers {from, to, reason}, gateway.upstream.duration
-// {region, outcome} in seconds, gateway.inflight_requests. Nothing the
+// {region, outcome} in seconds, gateway.inflight_requests. Outcomes and
+// reasons are one vocabulary, region.Outcome (status_5xx, never
+// status_503); routes are the names of the one route table
+// (internal/route); no label comes from a client value. Middleware that
+// wants a request's outcome (an access log) reads it from WithResult. Nothing the
 // proxy returns, logs or records holds a region key, the client's gateway
 // key or a region hostname: transport errors are reduced to their kind
-// before they are logged (Proxy.safeCause).
+// and scrubbed by the shared host scrubber (internal/scrub) before they
+// are logged.
 package proxy

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"nergateway/api"
+	"nergateway/internal/route"
 )
 
 // fakeRegion is a hand-written stand-in for one Azure Language region: just
@@ -115,20 +116,11 @@ func (f *fakeRegion) LastHeader() http.Header {
 }
 
 func routeOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == api.JobsPath:
-		return RouteSubmit
-	case strings.HasPrefix(p, api.JobsPath+"/") && strings.HasSuffix(p, api.CancelSuffix):
-		return RouteCancel
-	case strings.HasPrefix(p, api.JobsPath+"/"):
-		return RouteJob
-	case p == api.SyncAnalyzePath:
-		return RouteAnalyze
-	case strings.HasPrefix(p, api.AuthoringPrefix):
-		return RouteAuthoring
+	rt, _ := route.Match(r.URL.Path)
+	if rt.Name == route.Unknown.Name {
+		return "other"
 	}
-	return "other"
+	return rt.Name
 }
 
 func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -173,7 +165,7 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	apiVersion := r.URL.Query().Get("api-version")
 	switch route {
-	case RouteSubmit:
+	case "submit":
 		var req struct {
 			Tasks []struct {
 				Parameters struct{ ProjectName, DeploymentName string }
@@ -189,11 +181,11 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.Header().Set("operation-location", f.URL()+api.JobsPath+"/"+id+"?api-version="+apiVersion)
 		w.WriteHeader(http.StatusAccepted)
-	case RouteJob, RouteCancel:
+	case "job", "cancel":
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, api.JobsPath+"/"), api.CancelSuffix)
 		f.mu.Lock()
 		job, ok := f.jobs[id]
-		if ok && route == RouteCancel {
+		if ok && route == "cancel" {
 			job.cancelled = true
 		}
 		f.mu.Unlock()
@@ -201,7 +193,7 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			api.WriteError(w, http.StatusNotFound, api.Error{Code: api.CodeNotFound, Message: "job not found"})
 			return
 		}
-		if route == RouteCancel {
+		if route == "cancel" {
 			w.Header().Set("Operation-Location", f.URL()+api.JobsPath+"/"+id+"?api-version="+apiVersion)
 			w.WriteHeader(http.StatusAccepted)
 			return
@@ -221,10 +213,10 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			`{"kind":"CustomEntityRecognitionLROResults","lastUpdateDateTime":"2026-11-29T03:00:01Z","status":"succeeded",`+
 			`"results":{"projectName":"%s","deploymentName":"%s","errors":[],"documents":[{"id":"%d","warnings":[],"entities":[],"newThing":"x"}]}}]}}`,
 			id, status, next, job.project, job.deployment, skip+1)
-	case RouteAnalyze:
+	case "analyze":
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		fmt.Fprintf(w, `{"kind":"EntityRecognitionResults","results":{"documents":[],"errors":[],"modelVersion":"%s"}}`, f.name)
-	case RouteAuthoring:
+	case "authoring":
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == api.AuthoringProjectsPath:
 			w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -11,13 +11,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/route"
 	"nergateway/internal/secret"
 )
 
@@ -92,7 +92,7 @@ func FuzzOutRequest(f *testing.F) {
 			r.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 		}
 		r = r.WithContext(context.Background())
-		c, err := p.newCall(httptest.NewRecorder(), r)
+		c, err := p.newCall(r)
 		if err != nil {
 			return
 		}
@@ -196,7 +196,7 @@ func FuzzResponseBody(f *testing.F) {
 		src := `{"jobId":"` + upstreamID + `","status":"succeeded","extraField":` + extra +
 			`,"tasks":{"items":[{"kind":"CustomEntityRecognitionLROResults","results":{"projectName":` + string(pj) +
 			`,"deploymentName":` + string(dj) + `,"documents":[]}}]},"nextLink":` + string(nl) + `}`
-		c := &call{public: fuzzPublic, publicHost: hostOf(fuzzPublic), route: RouteJob, clientID: tok, upstreamID: upstreamID, r: &http.Request{}}
+		c := &call{public: fuzzPublic, publicHost: hostOf(fuzzPublic), route: route.Job, clientID: tok, upstreamID: upstreamID, r: &http.Request{}}
 		out := p.responseBody(nil, c, idx, []byte(src))
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON:\n%s\nfrom\n%s", out, src)

@@ -17,6 +17,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/route"
 	"nergateway/internal/secret"
 )
 
@@ -82,7 +83,7 @@ func TestHappyPathSubmitPollPage(t *testing.T) {
 	if secondary.TotalCalls() != 0 {
 		t.Errorf("secondary got %d calls on the happy path", secondary.TotalCalls())
 	}
-	if n := h.counter("gateway.requests", map[string]string{"route": RouteJob, "region": "westus2", "outcome": "ok"}); n != 3 {
+	if n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "region": "westus2", "outcome": "ok"}); n != 3 {
 		t.Errorf("gateway.requests{job,westus2,ok} = %d, want 3", n)
 	}
 }
@@ -103,8 +104,8 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 	if poll.status != http.StatusOK || poll.json(t)["jobId"] != id {
 		t.Fatalf("poll: %d %s", poll.status, poll.body)
 	}
-	if secondary.Calls(RouteSubmit) != 1 || secondary.Calls(RouteJob) != 1 {
-		t.Errorf("secondary calls: submit %d, job %d", secondary.Calls(RouteSubmit), secondary.Calls(RouteJob))
+	if secondary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Job.Name) != 1 {
+		t.Errorf("secondary calls: submit %d, job %d", secondary.Calls(route.Submit.Name), secondary.Calls(route.Job.Name))
 	}
 	if n := h.counter("gateway.failovers", map[string]string{"from": "westus2", "to": "eastus", "reason": "connection_error"}); n != 1 {
 		t.Errorf("gateway.failovers = %d, want 1", n)
@@ -136,17 +137,17 @@ func TestBreakerOpensAfterFailuresThenPrimaryGetsNoTraffic(t *testing.T) {
 			t.Fatalf("submit %d owned by region %d", i, idx)
 		}
 	}
-	if got := primary.Calls(RouteSubmit); got != 3 {
+	if got := primary.Calls(route.Submit.Name); got != 3 {
 		t.Errorf("primary got %d submits, want 3 (then its breaker is open)", got)
 	}
 	if h.regions[0].State() != region.StateOpen {
 		t.Errorf("primary breaker %s", h.regions[0].State())
 	}
-	if got := secondary.Calls(RouteSubmit); got != 10 {
+	if got := secondary.Calls(route.Submit.Name); got != 10 {
 		t.Errorf("secondary got %d submits, want 10", got)
 	}
-	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_503"}); n != 3 {
-		t.Errorf("failovers with reason status_503: %d", n)
+	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_5xx"}); n != 3 {
+		t.Errorf("failovers with reason status_5xx: %d", n)
 	}
 }
 
@@ -161,15 +162,17 @@ func TestRateLimitParksPrimary(t *testing.T) {
 			t.Fatalf("submit: %d %s", sub.status, sub.body)
 		}
 	}
-	if primary.TotalCalls() != 1 || secondary.Calls(RouteSubmit) != 3 {
-		t.Errorf("primary calls %d (want 1), secondary submits %d (want 3)", primary.TotalCalls(), secondary.Calls(RouteSubmit))
+	if primary.TotalCalls() != 1 || secondary.Calls(route.Submit.Name) != 3 {
+		t.Errorf("primary calls %d (want 1), secondary submits %d (want 3)", primary.TotalCalls(), secondary.Calls(route.Submit.Name))
 	}
 	// A 429 does not trip the breaker, even with a threshold of 1.
 	if h.regions[0].State() != region.StateClosed {
 		t.Errorf("breaker %s after a 429", h.regions[0].State())
 	}
-	if until := h.regions[0].ParkedUntil(); time.Until(until) < 100*time.Second {
-		t.Errorf("parked until %v, want about 120s from now", until)
+	// Parking is capped at REGION_MAX_PARK (60s by default), whatever the
+	// Retry-After asked.
+	if until := h.regions[0].ParkedUntil(region.ScopeRuntime); time.Until(until) < 50*time.Second || time.Until(until) > 60*time.Second {
+		t.Errorf("parked until %v, want the 60s cap from now", until)
 	}
 	// Polls of a job the parked primary owns get 503 + Retry-After, no call.
 	tok, _ := encodeToken(newV4(), 0)
@@ -177,8 +180,8 @@ func TestRateLimitParksPrimary(t *testing.T) {
 	if poll.status != http.StatusServiceUnavailable || poll.errorCode(t) != api.CodeServiceUnavailable {
 		t.Fatalf("poll of a parked owner: %d %s", poll.status, poll.body)
 	}
-	if ra, _ := strconv.Atoi(poll.header.Get("Retry-After")); ra < 100 || ra > 120 {
-		t.Errorf("Retry-After %q, want about 120", poll.header.Get("Retry-After"))
+	if ra, _ := strconv.Atoi(poll.header.Get("Retry-After")); ra < 50 || ra > 60 {
+		t.Errorf("Retry-After %q, want about 60", poll.header.Get("Retry-After"))
 	}
 	if primary.TotalCalls() != 1 {
 		t.Errorf("parked primary was called")
@@ -227,10 +230,10 @@ func TestRegionKeyRejectedFailsOver(t *testing.T) {
 	if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
 		t.Fatalf("submit: %d %s", sub.status, sub.body)
 	}
-	if primary.Calls(RouteSubmit) != 1 || secondary.Calls(RouteSubmit) != 1 {
-		t.Errorf("calls: primary %d secondary %d", primary.Calls(RouteSubmit), secondary.Calls(RouteSubmit))
+	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 1 {
+		t.Errorf("calls: primary %d secondary %d", primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
 	}
-	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_401"}); n != 1 {
+	if n := h.counter("gateway.failovers", map[string]string{"reason": "auth_error"}); n != 1 {
 		t.Errorf("failovers for 401: %d", n)
 	}
 }
@@ -257,12 +260,12 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 		opLoc, id string
 		f         *fakeRegion
 	}{{a.header.Get("Operation-Location"), idA, primary}, {b.header.Get("Operation-Location"), idB, secondary}} {
-		before := tt.f.Calls(RouteJob)
+		before := tt.f.Calls(route.Job.Name)
 		poll := h.do(http.MethodGet, tt.opLoc, "")
 		if poll.status != 200 || poll.json(t)["jobId"] != tt.id {
 			t.Fatalf("poll %s: %d %s", tt.id, poll.status, poll.body)
 		}
-		if tt.f.Calls(RouteJob) != before+1 {
+		if tt.f.Calls(route.Job.Name) != before+1 {
 			t.Errorf("poll of %s did not reach its owner", tt.id)
 		}
 	}
@@ -276,7 +279,7 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 	if pollA.status != http.StatusServiceUnavailable || pollA.header.Get("Retry-After") == "" {
 		t.Fatalf("poll A while its owner fails: %d %v", pollA.status, pollA.header)
 	}
-	if secondary.Calls(RouteJob) != 2 {
+	if secondary.Calls(route.Job.Name) != 2 {
 		t.Errorf("A's poll failed over to the secondary")
 	}
 }
@@ -306,10 +309,10 @@ func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
 			t.Errorf("%s %s: %d Retry-After %q %s", method, path, got.status, got.header.Get("Retry-After"), got.body)
 		}
 	}
-	if primary.TotalCalls() != calls || secondary.Calls(RouteJob)+secondary.Calls(RouteCancel) != 0 {
+	if primary.TotalCalls() != calls || secondary.Calls(route.Job.Name)+secondary.Calls(route.Cancel.Name) != 0 {
 		t.Errorf("a region was called for a job whose owner is open")
 	}
-	if n := h.counter("gateway.requests", map[string]string{"route": RouteJob, "outcome": "breaker_open"}); n != 1 {
+	if n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "outcome": "breaker_open"}); n != 1 {
 		t.Errorf("requests{job, breaker_open} = %d", n)
 	}
 }
@@ -326,7 +329,7 @@ func TestCancelRoutedToOwner(t *testing.T) {
 	if want := h.gw.URL + api.JobsPath + "/" + id + "?api-version=2023-04-01"; c.header.Get("Operation-Location") != want {
 		t.Errorf("cancel operation-location %q, want %q", c.header.Get("Operation-Location"), want)
 	}
-	if secondary.Calls(RouteCancel) != 1 {
+	if secondary.Calls(route.Cancel.Name) != 1 {
 		t.Errorf("cancel did not reach the owner")
 	}
 	if got := h.do(http.MethodGet, c.header.Get("Operation-Location"), ""); got.json(t)["status"] != "cancelled" {
@@ -345,8 +348,8 @@ func TestSyncAnalyzeFailsOver(t *testing.T) {
 	if got.status != http.StatusOK || got.json(t)["kind"] != "EntityRecognitionResults" {
 		t.Fatalf("sync: %d %s", got.status, got.body)
 	}
-	if secondary.Calls(RouteAnalyze) != 1 {
-		t.Errorf("secondary analyze calls %d", secondary.Calls(RouteAnalyze))
+	if secondary.Calls(route.Analyze.Name) != 1 {
+		t.Errorf("secondary analyze calls %d", secondary.Calls(route.Analyze.Name))
 	}
 }
 
@@ -391,16 +394,16 @@ func TestMalformedAndForeignJobIDsAre404WithoutCalls(t *testing.T) {
 func TestPassthroughIDsResolvedByAsking(t *testing.T) {
 	secondary := newFakeRegion(t, "s")
 	n := 0
-	secondary.newID = func() string { n++; return "legacy_job_" + strconv.Itoa(n) } // not a UUID
+	secondary.newID = func() string { n++; return fmt.Sprintf("%08d-0000-1000-8000-000000000000", n) } // a v1 UUID: no token
 	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{failures: 1})
 	sub := h.submit("proj", "prod")
 	id := jobID(t, sub.header.Get("Operation-Location"))
-	if id != "legacy_job_1" {
+	if id != "00000001-0000-1000-8000-000000000000" {
 		t.Fatalf("passthrough id changed: %s", id)
 	}
 	// The replica that issued it remembers the owner: one call.
-	if got := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); got.status != 200 || secondary.Calls(RouteJob) != 1 {
-		t.Fatalf("poll: %d, secondary job calls %d", got.status, secondary.Calls(RouteJob))
+	if got := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); got.status != 200 || secondary.Calls(route.Job.Name) != 1 {
+		t.Fatalf("poll: %d, secondary job calls %d", got.status, secondary.Calls(route.Job.Name))
 	}
 
 	// Another replica (a fresh proxy, both regions up) asks in order.
@@ -410,12 +413,12 @@ func TestPassthroughIDsResolvedByAsking(t *testing.T) {
 	if got.status != 200 || got.json(t)["jobId"] != id {
 		t.Fatalf("fallback poll: %d %s", got.status, got.body)
 	}
-	if primary2.Calls(RouteJob) != 1 || secondary.Calls(RouteJob) != 2 {
-		t.Errorf("fallback calls: primary %d, secondary %d", primary2.Calls(RouteJob), secondary.Calls(RouteJob))
+	if primary2.Calls(route.Job.Name) != 1 || secondary.Calls(route.Job.Name) != 2 {
+		t.Errorf("fallback calls: primary %d, secondary %d", primary2.Calls(route.Job.Name), secondary.Calls(route.Job.Name))
 	}
 	// Now cached: the next poll goes straight to the owner.
 	h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
-	if primary2.Calls(RouteJob) != 1 {
+	if primary2.Calls(route.Job.Name) != 1 {
 		t.Errorf("cached owner not used")
 	}
 	// A UUID nobody has: every region says 404, so does the gateway.
@@ -590,8 +593,8 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	if got.status != http.StatusGatewayTimeout || got.errorCode(t) != api.CodeTimeout {
 		t.Fatalf("both regions time out: %d %s", got.status, got.body)
 	}
-	if primary.Calls(RouteSubmit) != 1 || secondary.Calls(RouteSubmit) != 1 {
-		t.Errorf("calls %d %d", primary.Calls(RouteSubmit), secondary.Calls(RouteSubmit))
+	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 1 {
+		t.Errorf("calls %d %d", primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
 	}
 
 	// A client that gives up: nothing charged to the region.
@@ -599,7 +602,7 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan reply)
 	go func() { done <- h2.doCtx(ctx, http.MethodPost, api.JobsPath, submitBody("p", "d")) }()
-	eventually(t, func() bool { return primary.Calls(RouteSubmit) == 2 })
+	eventually(t, func() bool { return primary.Calls(route.Submit.Name) == 2 })
 	cancel()
 	<-done
 	eventually(t, func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
@@ -611,7 +614,7 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	ep, _ := url.Parse("https://myres.cognitiveservices.azure.com")
 	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: ep, Key: secret.Secret("k")})
-	many := make([]*region.Region, MaxRegions+1)
+	many := make([]*region.Region, maxRegions+1)
 	for i := range many {
 		many[i] = r
 	}
@@ -635,7 +638,7 @@ func TestNewValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.timeout != DefaultUpstreamTimeout || p.maxBody != DefaultMaxRequestBytes || p.openRetryAfter != DefaultOpenRetryAfter {
+	if p.timeout != defaultUpstreamTimeout || p.maxBody != defaultMaxRequestBytes || p.openRetryAfter != defaultOpenRetryAfter {
 		t.Errorf("defaults: %v %v %v", p.timeout, p.maxBody, p.openRetryAfter)
 	}
 }
@@ -675,7 +678,7 @@ func TestConcurrentFailover(t *testing.T) {
 	for e := range errs {
 		t.Error(e)
 	}
-	if secondary.Calls(RouteSubmit) == 0 {
+	if secondary.Calls(route.Submit.Name) == 0 {
 		t.Error("no failover happened")
 	}
 }

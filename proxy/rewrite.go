@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/route"
 )
 
 // Rewriting between the client's view (the gateway's URL, tokens, primary
@@ -59,7 +59,7 @@ type replacement struct {
 
 // maxReplacements bounds the needles of one rewrite, so their positions fit
 // a fixed array and cost no allocation.
-const maxReplacements = 3*MaxRegions + 1
+const maxReplacements = 3*maxRegions + 1
 
 // replaceAll returns src with every occurrence of each needle replaced,
 // leftmost first, appended to dst. When nothing matches it returns src
@@ -163,25 +163,34 @@ func removeHopHeaders(h http.Header) {
 	}
 }
 
-// upstreamHeader builds a fresh copy of the headers for one attempt: the client's,
-// minus hop-by-hop headers, minus the client's credentials (the gateway key
-// or a bearer token that means nothing to the region), minus
-// Accept-Encoding so the transport negotiates compression itself and hands
-// the gateway plain bytes to rewrite.
+// forwardedHeaders are the only client headers a region receives: what
+// Azure's Language API reads (content type, accept, client request id,
+// user agent) and the trace context. Everything else (cookies, method
+// overrides, look-alike key headers such as Ocp_Apim_Subscription_Key,
+// X-Forwarded-For, the client's own credentials) stays at the gateway; an
+// allowlist cannot be outflanked by a header nobody thought of.
+var forwardedHeaders = []string{
+	"Accept",
+	"Accept-Language",
+	"Content-Type",
+	"User-Agent",
+	"X-Ms-Useragent",
+	"X-Ms-Client-Request-Id",
+	"X-Ms-Return-Client-Request-Id",
+	"Traceparent",
+	"Tracestate",
+}
+
+// upstreamHeader builds a fresh copy of the allowed client headers for one
+// attempt. Accept-Encoding is not among them, so the transport negotiates
+// compression itself and hands the gateway plain bytes to rewrite.
 func upstreamHeader(client http.Header) http.Header {
-	h := client.Clone()
-	if h == nil {
-		h = make(http.Header)
+	h := make(http.Header, len(forwardedHeaders)+2)
+	for _, k := range forwardedHeaders {
+		if vv := client[k]; len(vv) > 0 {
+			h[k] = append([]string(nil), vv...)
+		}
 	}
-	removeHopHeaders(h)
-	h.Del(api.SubscriptionKeyHeader)
-	h.Del("Authorization")
-	h.Del("Accept-Encoding")
-	h.Del("Expect")
-	h.Del("Content-Length")
-	h.Del("X-Forwarded-Host")
-	h.Del("X-Forwarded-Proto")
-	h.Del("Forwarded")
 	return h
 }
 
@@ -278,74 +287,6 @@ func invert(m map[string]string) (map[string]string, error) {
 	return inv, nil
 }
 
-// respond relays a region's answer: headers without hop-by-hop ones and
-// without anything naming the region, URLs pointing at the gateway, job ids
-// as tokens, names as the client asked for them, Content-Length recomputed.
-func (p *Proxy) respond(w http.ResponseWriter, c *call, idx int, res *upstreamResponse) {
-	h := w.Header()
-	removeHopHeaders(res.header)
-	for k, vv := range res.header {
-		switch k {
-		case "Content-Length":
-			continue
-		case "Operation-Location", "Location", "Azure-Asyncoperation":
-			// URLs of long-running operations: rewritten to the gateway,
-			// never dropped for naming the region (an SDK takes a 202
-			// without operation-location for a finished operation).
-			out := make([]string, 0, len(vv))
-			for _, v := range vv {
-				if nv, ok := p.rewriteLocation(v, c, idx); ok {
-					out = append(out, nv)
-				}
-			}
-			if len(out) > 0 {
-				h[k] = out
-			}
-			continue
-		}
-		if p.mentionsRegion(vv) {
-			continue
-		}
-		h[k] = vv
-	}
-	switch {
-	case res.status == http.StatusNoContent || res.status == http.StatusNotModified:
-		w.WriteHeader(res.status) // no body, no Content-Length
-		return
-	case c.r.Method == http.MethodHead:
-		if v := res.header.Get("Content-Length"); v != "" {
-			h.Set("Content-Length", v)
-		}
-		w.WriteHeader(res.status)
-		return
-	}
-	bp := p.getOut()
-	body := p.responseBody((*bp)[:0], c, idx, res.body.Bytes())
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(res.status)
-	_, _ = w.Write(body) // a client gone mid-write is not the region's failure
-	// body may be the upstream buffer itself (nothing to rewrite), which
-	// serve returns to its own pool: only a buffer of ours goes back here,
-	// or two pools would hand out the same memory.
-	if src := res.body.Bytes(); !sameArray(body, src) && cap(body) <= 1<<20 {
-		*bp = body[:0]
-	}
-	p.outs.Put(bp)
-}
-
-// sameArray reports whether a and b start at the same element.
-func sameArray(a, b []byte) bool {
-	return cap(a) > 0 && cap(b) > 0 && &a[:1][0] == &b[:1][0]
-}
-
-func (p *Proxy) getOut() *[]byte {
-	if bp, ok := p.outs.Get().(*[]byte); ok {
-		return bp
-	}
-	b := make([]byte, 0, 4096)
-	return &b
-}
-
 // responseBody rewrites an answer's body into dst, or returns src when it
 // needs no change (the usual case for all but job bodies).
 func (p *Proxy) responseBody(dst []byte, c *call, idx int, src []byte) []byte {
@@ -371,7 +312,7 @@ func (p *Proxy) responseBody(dst []byte, c *call, idx int, src []byte) []byte {
 		n++
 	}
 	out, _ := replaceAll(dst, src, reps[:n])
-	if p.regions[idx].Role() == region.RoleSecondary && (c.route == RouteJob || c.route == RouteAnalyze) &&
+	if p.regions[idx].Role() == region.RoleSecondary && (c.route.Name == route.Job.Name || c.route.Name == route.Analyze.Name) &&
 		(!p.fromSecondary[0].empty() || !p.fromSecondary[1].empty()) {
 		out = mapNames(out, resultNamePaths, p.fromSecondary[0], p.fromSecondary[1])
 	}
@@ -403,7 +344,7 @@ func (p *Proxy) rewriteLocation(v string, c *call, idx int) (string, bool) {
 	}
 	if rest, ok := strings.CutPrefix(path, api.JobsPath+"/"); ok {
 		id, cancel := strings.CutSuffix(rest, api.CancelSuffix)
-		if validJobID(id) {
+		if isUUIDShape(id) {
 			path = api.JobsPath + "/" + p.clientJobID(c, id, idx)
 			if cancel {
 				path += api.CancelSuffix

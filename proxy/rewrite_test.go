@@ -112,7 +112,7 @@ func TestRewriteLocation(t *testing.T) {
 		}
 	}
 	// A non-v4 id is handed out as is and its owner remembered.
-	odd := "job_12345"
+	odd := "00012345-0000-1000-8000-000000000000"
 	got, _ := p.rewriteLocation("https://dr.cognitiveservices.azure.com/prefix/language/analyze-text/jobs/"+odd, c, 1)
 	if !strings.HasSuffix(got, "/jobs/"+odd) {
 		t.Errorf("passthrough id rewritten: %s", got)
@@ -133,14 +133,25 @@ func TestUpstreamHeader(t *testing.T) {
 		"Content-Type":              {"application/json"},
 		"X-Ms-Client-Request-Id":    {"abc"},
 		"Traceparent":               {"00-..."},
+		"User-Agent":                {"azsdk-js-ai-language-text/1.1.0"},
+		"Accept":                    {"application/json"},
+		"Cookie":                    {"session=1"},
+		"X-Http-Method-Override":    {"DELETE"},
+		"Ocp_apim_subscription_key": {"client"},
+		"X-Forwarded-For":           {"10.0.0.1"},
+		"X-Forwarded-Host":          {"evil.example"},
+		"Forwarded":                 {"for=1.2.3.4"},
+		"Expect":                    {"100-continue"},
+		"Content-Length":            {"12"},
 	}
 	out := upstreamHeader(in)
-	for _, k := range []string{"Ocp-Apim-Subscription-Key", "Authorization", "Connection", "X-Hop", "Te", "Accept-Encoding"} {
+	for _, k := range []string{"Ocp-Apim-Subscription-Key", "Authorization", "Connection", "X-Hop", "Te", "Accept-Encoding",
+		"Cookie", "X-Http-Method-Override", "Ocp_apim_subscription_key", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Expect", "Content-Length"} {
 		if out.Get(k) != "" {
 			t.Errorf("%s forwarded", k)
 		}
 	}
-	for _, k := range []string{"Content-Type", "X-Ms-Client-Request-Id"} {
+	for _, k := range []string{"Content-Type", "X-Ms-Client-Request-Id", "Traceparent", "User-Agent", "Accept"} {
 		if out.Get(k) == "" {
 			t.Errorf("%s dropped", k)
 		}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"nergateway/internal/region"
 )
 
 // meterName is the instrumentation scope of the proxy's metrics.
@@ -79,14 +76,14 @@ func (m *metrics) option(k attrKey) metric.MeasurementOption {
 	}
 	o = metric.WithAttributeSet(set)
 	m.mu.Lock()
-	// Reasons carry status codes, so the map is bounded by routes x
-	// regions x (outcomes + status codes); no cap is needed.
+	// Every part is a fixed label (route names, region names, outcomes),
+	// so the map is bounded by routes x regions x outcomes.
 	m.attrs[k] = o
 	m.mu.Unlock()
 	return o
 }
 
-func (m *metrics) request(ctx context.Context, route, region string, o Outcome) {
+func (m *metrics) request(ctx context.Context, route, region string, o region.Outcome) {
 	m.requests.Add(ctx, 1, m.option(attrKey{"requests", route, region, string(o)}))
 }
 
@@ -94,64 +91,6 @@ func (m *metrics) failover(ctx context.Context, from, to, reason string) {
 	m.failovers.Add(ctx, 1, m.option(attrKey{"failovers", from, to, reason}))
 }
 
-func (m *metrics) attempt(ctx context.Context, region string, o Outcome, seconds float64) {
+func (m *metrics) attempt(ctx context.Context, region string, o region.Outcome, seconds float64) {
 	m.duration.Record(ctx, seconds, m.option(attrKey{"duration", region, string(o), ""}))
-}
-
-// safeCause describes err for logs and spans without anything that names a
-// host: transport errors quote the URL (url.Error), the dialled address
-// (net.OpError) or the looked-up name (net.DNSError), so they are reduced
-// to their kind, and whatever text is left has every region host replaced
-// by the region's name.
-func (p *Proxy) safeCause(err error) string {
-	if err == nil {
-		return ""
-	}
-	var (
-		se  *StatusError
-		pe  *ParkedError
-		dns *net.DNSError
-		sys *os.SyscallError
-		op  *net.OpError
-		ue  *url.Error
-	)
-	switch {
-	case errors.As(err, &se):
-		return se.Error()
-	case errors.As(err, &pe):
-		return pe.Error()
-	case errors.Is(err, ErrCanceled):
-		return "client canceled"
-	case isTimeout(err):
-		return "timeout"
-	case errors.As(err, &dns):
-		return "dns lookup failed: " + dns.Err
-	case errors.As(err, &sys):
-		if errors.As(err, &op) {
-			return op.Op + ": " + sys.Error()
-		}
-		return sys.Error()
-	case errors.As(err, &op):
-		return op.Op + " error"
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return "connection closed before the answer was complete"
-	}
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return p.scrub(err.Error())
-}
-
-// scrub replaces every region host (with and without port) in s by the
-// region's name.
-func (p *Proxy) scrub(s string) string {
-	for i, r := range p.regions {
-		u := p.urls[i]
-		s = strings.ReplaceAll(s, u.prefix, "region "+r.Name())
-		s = strings.ReplaceAll(s, u.host, "region "+r.Name())
-		if h := r.Endpoint().Hostname(); h != "" {
-			s = strings.ReplaceAll(s, h, "region "+r.Name())
-		}
-	}
-	return s
 }

@@ -3,6 +3,8 @@ package proxy
 // Job-id tokens. The package doc states the scheme; this file is its only
 // implementation, and FuzzDecodeToken and the property tests pin it down.
 
+import "hash/fnv"
+
 // Positions inside the 36-character text form of a UUID
 // (xxxxxxxx-xxxx-Vxxx-Nxxx-xxxxxxxxxxxx).
 const (
@@ -11,17 +13,12 @@ const (
 	variantIndex = 19 // N: the top two bits are the variant
 )
 
-// maxJobIDLen bounds a passthrough job id. Azure's runtime ids are 36
-// characters and authoring ids (GUID_ticks) about 55; anything much longer
-// is not an id Azure issued.
-const maxJobIDLen = 128
+// maxRegions is how many regions a token can name: one bit of the version
+// nibble holds the region's index, the other three hold the check.
+const maxRegions = 2
 
-// MaxRegions is how many regions a token can name: the version nibble holds
-// the region's index.
-const MaxRegions = 16
-
-// isUUIDShape reports whether s is 8-4-4-4-12 lowercase hex, the shape
-// Azure's JS SDK insists on before it cancels a job.
+// isUUIDShape reports whether s is 8-4-4-4-12 hex (either case): the only
+// shape of id the gateway ever asks a region about.
 func isUUIDShape(s string) bool {
 	if len(s) != uuidLen {
 		return false
@@ -34,7 +31,7 @@ func isUUIDShape(s string) bool {
 				return false
 			}
 		default:
-			if hexValue(c) < 0 {
+			if hexValue(c|0x20) < 0 { // |0x20 lowercases A-F, keeps digits
 				return false
 			}
 		}
@@ -55,59 +52,65 @@ func hexValue(c byte) int {
 
 const hexDigits = "0123456789abcdef"
 
+// check is the three bits a token carries to prove it is one: derived from
+// the upstream id (every other bit of the token), so an id that merely has
+// the marker variant is taken for a token one time in eight, and one that
+// also came from a region is caught by the owner cache first.
+func check(upstream string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(upstream))
+	s := h.Sum32()
+	return int((s ^ s>>3 ^ s>>7 ^ s>>13 ^ s>>21) & 0b111)
+}
+
 // encodeToken turns an upstream job id into the id the client sees. It
 // returns ok=false for an id that does not fit the scheme (not a lowercase
-// v4 UUID, or an index a nibble cannot hold); the caller then hands the id
+// v4 UUID, or an index a bit cannot hold); the caller then hands the id
 // out unchanged and remembers its owner another way.
 func encodeToken(id string, index int) (token string, ok bool) {
-	if index < 0 || index >= MaxRegions || !isUUIDShape(id) {
+	if index < 0 || index >= maxRegions || len(id) != uuidLen || !isUUIDShape(id) {
 		return "", false
 	}
 	variant := hexValue(id[variantIndex])
-	if id[versionIndex] != '4' || variant>>2 != 0b10 {
+	if id[versionIndex] != '4' || variant < 0 || variant>>2 != 0b10 {
 		return "", false
+	}
+	for i := 0; i < uuidLen; i++ {
+		if 'A' <= id[i] && id[i] <= 'F' {
+			return "", false // upper case: Azure's ids are lower case
+		}
 	}
 	var b [uuidLen]byte
 	copy(b[:], id)
-	b[versionIndex] = hexDigits[index]
+	b[versionIndex] = hexDigits[index<<3|check(id)]
 	b[variantIndex] = hexDigits[0b1100|variant&0b11]
 	return string(b[:]), true
 }
 
-// decodeToken undoes encodeToken. ok=false means id is not a token (its
-// variant bits are not the marker 11); such an id may still be a
-// passthrough id, which the caller resolves by asking the regions.
+// decodeToken undoes encodeToken. ok=false means id is not a token (not
+// lowercase UUID-shaped, its variant bits are not the marker 11, or its
+// check does not match the rest); such an id may still be a passthrough
+// id, which the caller resolves by asking the regions.
 func decodeToken(id string) (upstream string, index int, ok bool) {
 	if !isUUIDShape(id) {
 		return "", 0, false
 	}
-	variant := hexValue(id[variantIndex])
-	if variant>>2 != 0b11 {
+	variant, version := hexValue(id[variantIndex]), hexValue(id[versionIndex])
+	if variant < 0 || version < 0 || variant>>2 != 0b11 {
 		return "", 0, false
 	}
 	var b [uuidLen]byte
 	copy(b[:], id)
-	index = hexValue(id[versionIndex])
 	b[versionIndex] = '4'
 	b[variantIndex] = hexDigits[0b1000|variant&0b11]
-	return string(b[:]), index, true
-}
-
-// validJobID reports whether a client-supplied job id may be used at all:
-// 1 to maxJobIDLen characters of [0-9A-Za-z_-]. Everything else (a slash,
-// a percent sign, dots, CR/LF, spaces) is answered 404 locally and never
-// reaches a region, so a client cannot steer the upstream path.
-func validJobID(s string) bool {
-	if len(s) == 0 || len(s) > maxJobIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_':
-		default:
-			return false
+	for _, c := range b {
+		if 'A' <= c && c <= 'F' {
+			return "", 0, false
 		}
 	}
-	return true
+	upstream = string(b[:])
+	if version&0b111 != check(upstream) {
+		return "", 0, false
+	}
+	return upstream, version >> 3, true
 }

@@ -18,6 +18,7 @@ import (
 	"nergateway/api"
 	"nergateway/health"
 	"nergateway/internal/config"
+	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/telemetry"
 	"nergateway/proxy"
@@ -94,6 +95,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	} {
 		rc.ConsecutiveFailures = cfg.BreakerFailures
 		rc.OpenTimeout = cfg.BreakerOpenTimeout
+		rc.MaxPark = cfg.RegionMaxPark
 		rc.OnStateChange = onChange
 		r, err := region.New(rc)
 		if err != nil {
@@ -121,6 +123,8 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		UpstreamTimeout:       cfg.UpstreamTimeout,
 		OpenRetryAfter:        cfg.BreakerOpenTimeout,
 		MaxRequestBytes:       int64(cfg.MaxRequestBytes),
+		MaxInflight:           cfg.MaxInflight,
+		Budget:                inflight.NewBudget(int64(cfg.MaxBufferedBytes)),
 		PublicURL:             cfg.PublicURL,
 		TrustForwardedHeaders: cfg.TrustForwarded,
 		ProjectNames:          cfg.ProjectNames,

@@ -51,6 +51,18 @@ func newSpyRegion(t *testing.T, em *emulator.Server, useTLS bool) *spyRegion {
 	require.NoError(t, err)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	s := &spyRegion{}
+	// Like any front end of a region, the spy answers with its own URLs,
+	// not the emulator's behind it.
+	rp.ModifyResponse = func(resp *http.Response) error {
+		for _, k := range []string{"Operation-Location", "Location"} {
+			if u, err := url.Parse(resp.Header.Get(k)); err == nil && u.Host != "" {
+				front, _ := url.Parse(s.URL)
+				u.Scheme, u.Host = front.Scheme, front.Host
+				resp.Header.Set(k, u.String())
+			}
+		}
+		return nil
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Clone(r.Context()))
@@ -253,8 +265,10 @@ func TestSecurityNoSSRF(t *testing.T) {
 }
 
 // TestSecurityRegionRedirectNotFollowed: a region (or something in front of
-// it) answering a redirect to another host does not make the gateway
-// call that host; the answer is relayed, never followed.
+// it) answering a redirect to another host does not make the gateway call
+// that host, and the redirect never reaches the client either (an SDK
+// would send the gateway key there): a submit fails over to the secondary,
+// an authoring call (primary only) gets 502.
 func TestSecurityRegionRedirectNotFollowed(t *testing.T) {
 	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
 	seedTestProject(t, secondary, testProject, testDeployment)
@@ -271,23 +285,29 @@ func TestSecurityRegionRedirectNotFollowed(t *testing.T) {
 	}))
 	t.Cleanup(redirecting.Close)
 	gw := startGatewaySetup(t, gatewaySetup{secondary: secondary, primaryURL: redirecting.URL})
-	// The test's own client must not follow the relayed redirect either.
+	// The test's own client must not follow a redirect either.
 	noFollow := &http.Client{Transport: gw.Client.Transport, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	for _, tt := range []struct{ method, path, key string }{
-		{http.MethodGet, "/language/authoring/analyze-text/projects/p?api-version=2022-05-01", testAuthorKey},
-		{http.MethodPost, submitPath, testGatewayKey},
+	for _, tt := range []struct {
+		method, path, key string
+		want              int
+	}{
+		{http.MethodGet, "/language/authoring/analyze-text/projects/p?api-version=2022-05-01", testAuthorKey, http.StatusBadGateway},
+		{http.MethodPost, submitPath, testGatewayKey, http.StatusAccepted},
 	} {
 		req, err := http.NewRequest(tt.method, gw.URL+tt.path, strings.NewReader(string(chaosSubmitBody)))
 		require.NoError(t, err)
 		req.Header.Set(api.SubscriptionKeyHeader, tt.key)
 		resp, err := noFollow.Do(req)
 		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		assert.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode, tt.path)
+		assert.Equal(t, tt.want, resp.StatusCode, "%s: %s", tt.path, body)
+		assert.NotContains(t, resp.Header.Get("Location")+resp.Header.Get("Operation-Location")+string(body), canary.URL)
 	}
-	assert.Zero(t, canaryHits.Load(), "a redirect is relayed, never followed")
+	assert.Zero(t, canaryHits.Load(), "a redirect is neither followed nor relayed")
+	assert.Equal(t, 1, secondary.Calls("submit"), "the submit failed over")
 }
 
 func TestSecurityRateLimitPerKey(t *testing.T) {

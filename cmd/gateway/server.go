@@ -7,12 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -25,7 +25,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/auth"
 	"nergateway/internal/config"
-	"nergateway/internal/inflight"
+	"nergateway/internal/route"
 )
 
 // clientHandler lists every route of the client port: the Language API
@@ -34,26 +34,89 @@ func (g *gateway) clientHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
 	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
-	// The in-flight bound is what bounds memory: each request buffers its
-	// body and its region's answer.
-	language := inflight.Limit(g.cfg.MaxInflight)(g.proxy)
+	// The proxy bounds itself: bodies first (GATEWAY_BODY_TIMEOUT, the
+	// byte budget), then an in-flight slot (GATEWAY_MAX_INFLIGHT).
+	var language http.Handler = g.proxy
 	if n := g.cfg.RateLimitPerKey; n > 0 {
 		language = limitPerKey(n)(language)
 	}
 	r.Handle("/language/*", auth.Scoped(g.keys.runtime, g.keys.authoring)(labelKeyName(language)))
 
-	return otelhttp.NewHandler(r, "gateway",
+	// Span names, http.route and every metric label come from the route
+	// table and fixed sets; server.address is the gateway's own name, not
+	// the client's Host header, so no client can add a time series.
+	return g.closeWhenDraining(bodyDeadline(g.cfg.BodyTimeout)(otelhttp.NewHandler(r, "gateway",
 		otelhttp.WithTracerProvider(g.tel.TracerProvider),
 		otelhttp.WithMeterProvider(g.tel.MeterProvider),
 		otelhttp.WithPropagators(g.tel.Propagator),
+		otelhttp.WithServerName(serverName),
 		// Probes arrive every few seconds from every load balancer: traced,
 		// they would be most of the trace volume and say nothing.
 		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + routeOf(r) }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return route.SpanName(r) }),
 		otelhttp.WithMetricAttributesFn(func(r *http.Request) []attribute.KeyValue {
-			return []attribute.KeyValue{semconv.HTTPRoute(routeOf(r))}
+			rt, _ := route.Match(r.URL.Path)
+			return []attribute.KeyValue{semconv.HTTPRoute(rt.Template)}
 		}),
-	)
+	)))
+}
+
+// serverName is server.address in the server's spans and metrics, with a
+// port so that none is taken from the Host header either.
+const serverName = "nergateway:0"
+
+// closeWhenDraining switches keep-alives off once draining starts: every
+// answer then carries Connection: close, so a keep-alive client opens its
+// next request on a new connection (to another replica) instead of
+// writing into one the gateway is about to close. Idle connections stay
+// open until the listener closes, so a client that sends on one during
+// the drain delay is answered, not reset.
+func (g *gateway) closeWhenDraining(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.checker.Draining() {
+			w.Header().Set("Connection", "close")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bodyDeadline gives a request body d to arrive (GATEWAY_BODY_TIMEOUT):
+// the connection's read deadline is set when the handler starts and
+// cleared once the body is read. A body still trickling at the deadline
+// fails its read, which the proxy answers 408. It must wrap the raw
+// ResponseWriter (otelhttp's wrapper cannot take a deadline), so it sits
+// outside the tracing middleware.
+func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if d > 0 && r.Body != nil && r.Body != http.NoBody {
+				rc := http.NewResponseController(w)
+				if rc.SetReadDeadline(time.Now().Add(d)) == nil {
+					r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// deadlineBody clears the read deadline once its body arrived whole, so a
+// handler that waits on regions afterwards is not cut off. After a failed
+// read the deadline stays: the server would otherwise wait forever to
+// drain the rest of a body that is never coming before it writes the 408.
+type deadlineBody struct {
+	io.ReadCloser
+	clear func()
+	done  bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.clear()
+	}
+	return n, err
 }
 
 // opsHandler lists every route of the ops port (GATEWAY_OPS_ADDR): what
@@ -99,28 +162,6 @@ func labelKeyName(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// routeOf names a request by its route template, never by its job id, so
-// span names stay few and carry no identifiers.
-func routeOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == api.JobsPath:
-		return api.JobsPath
-	case strings.HasPrefix(p, api.JobsPath+"/"):
-		if strings.HasSuffix(p, api.CancelSuffix) {
-			return api.JobsPath + "/{jobId}:cancel"
-		}
-		return api.JobsPath + "/{jobId}"
-	case p == api.SyncAnalyzePath:
-		return p
-	case strings.HasPrefix(p, api.AuthoringPrefix):
-		return api.AuthoringPrefix + "..."
-	case p == "/healthz", p == "/readyz":
-		return p
-	}
-	return "other"
 }
 
 // limitPerKey caps requests per gateway key per minute, so one noisy

@@ -53,6 +53,16 @@ type Config struct {
 	// MaxInflight bounds concurrent /language/ requests (each buffers its
 	// body and its region's answer): 503 with Retry-After beyond it.
 	MaxInflight int `env:"GATEWAY_MAX_INFLIGHT" envDefault:"1024"`
+	// MaxBufferedBytes bounds every buffered request and response body
+	// together: 503 with Retry-After beyond it, never an OOM. The
+	// Kubernetes memory limit and GOMEMLIMIT are sized from it.
+	MaxBufferedBytes ByteSize `env:"GATEWAY_MAX_BUFFERED_BYTES" envDefault:"128MiB"`
+	// BodyTimeout bounds the arrival of a request body (408 after it); the
+	// in-flight slot is taken only once the body is in.
+	BodyTimeout time.Duration `env:"GATEWAY_BODY_TIMEOUT" envDefault:"10s"`
+	// RegionMaxPark caps how long a 429 parks a region's quota scope,
+	// whatever its Retry-After says.
+	RegionMaxPark time.Duration `env:"REGION_MAX_PARK" envDefault:"60s"`
 
 	PrimaryName          string        `env:"PRIMARY_NAME" envDefault:"primary"`
 	PrimaryEndpointRaw   string        `env:"PRIMARY_ENDPOINT,required"`
@@ -229,6 +239,8 @@ func (c *Config) derive(failed map[string]bool) []error {
 		"REPLICATION_INTERVAL":  c.ReplicationInterval,
 		"REPLICATION_RETRY_MIN": c.ReplicationRetryMin,
 		"GATEWAY_DRAIN_TIMEOUT": c.DrainTimeout,
+		"GATEWAY_BODY_TIMEOUT":  c.BodyTimeout,
+		"REGION_MAX_PARK":       c.RegionMaxPark,
 	}
 	for _, name := range sortedKeys(positive) {
 		if positive[name] <= 0 && !failed[name] {
@@ -240,6 +252,13 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		add("MAX_REQUEST_BYTES: must be positive")
+	}
+	if c.MaxBufferedBytes <= 0 {
+		add("GATEWAY_MAX_BUFFERED_BYTES: must be positive")
+	} else if c.MaxRequestBytes > 0 && c.MaxBufferedBytes < 2*c.MaxRequestBytes {
+		// A buffer holds its old array while it grows into the new one.
+		add("GATEWAY_MAX_BUFFERED_BYTES: %d is below twice MAX_REQUEST_BYTES (%d): a largest request could never be buffered",
+			int64(c.MaxBufferedBytes), int64(c.MaxRequestBytes))
 	}
 	if c.AuthoringPostsPerMin < 1 {
 		add("AUTHORING_POSTS_PER_MINUTE: must be at least 1")

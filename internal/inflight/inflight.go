@@ -1,8 +1,10 @@
-// Package inflight bounds how many requests a handler serves at once. The
-// gateway buffers each request body (to replay it on failover) and each
-// region answer (to rewrite it), so the number of requests in flight is
-// what bounds its memory; beyond the bound a client is told to come back
-// rather than the process growing until it is killed.
+// Package inflight bounds what the gateway holds while it serves: how many
+// requests are past their body (Slots), and how many bytes of request and
+// response bodies are buffered (Budget). The gateway buffers each request
+// body (to replay it on failover) and each region answer (to rewrite it);
+// beyond either bound a client is told to come back (503 with Retry-After
+// in Azure's error shape) rather than the process growing until it is
+// killed.
 package inflight
 
 import (
@@ -12,34 +14,52 @@ import (
 	"nergateway/api"
 )
 
-// RetryAfterSeconds is the Retry-After sent with a 503 beyond the limit:
-// a slot frees as soon as any one request finishes, so a short wait is
-// enough, and Azure's SDKs honour it.
+// RetryAfterSeconds is the Retry-After sent with a 503 beyond a bound: a
+// slot or buffer space frees as soon as any one request finishes, so a
+// short wait is enough, and Azure's SDKs honour it.
 const RetryAfterSeconds = 1
 
-// Limit lets at most max requests through to the next handler at once.
-// A request beyond it is answered at once (never queued: a queue would
-// hold its connection and memory all the same) with 503, Retry-After and
-// Azure's error body. max <= 0 means no limit.
-func Limit(max int) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if max <= 0 {
-			return next
-		}
-		slots := make(chan struct{}, max)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case slots <- struct{}{}:
-			default:
-				w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
-				api.WriteError(w, http.StatusServiceUnavailable, api.Error{
-					Code:    api.CodeServiceUnavailable,
-					Message: "The gateway is serving its maximum number of concurrent requests. Please retry after the time in Retry-After.",
-				})
-				return
-			}
-			defer func() { <-slots }()
-			next.ServeHTTP(w, r)
-		})
+// Slots bounds how many requests are served at once. A nil *Slots has no
+// bound.
+type Slots struct{ ch chan struct{} }
+
+// NewSlots lets at most max requests hold a slot at once; max <= 0 means
+// no bound (a nil *Slots).
+func NewSlots(max int) *Slots {
+	if max <= 0 {
+		return nil
 	}
+	return &Slots{ch: make(chan struct{}, max)}
+}
+
+// TryAcquire takes a slot if one is free; it never waits (a queue would
+// hold its connection and memory all the same).
+func (s *Slots) TryAcquire() bool {
+	if s == nil {
+		return true
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Release returns a slot taken by TryAcquire.
+func (s *Slots) Release() {
+	if s != nil {
+		<-s.ch
+	}
+}
+
+// WriteBusy answers 503 with Retry-After and Azure's error body; why ends
+// the message ("The gateway is serving its maximum number of concurrent
+// requests.").
+func WriteBusy(w http.ResponseWriter, why string) {
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	api.WriteError(w, http.StatusServiceUnavailable, api.Error{
+		Code:    api.CodeServiceUnavailable,
+		Message: why + " Please retry after the time in Retry-After.",
+	})
 }

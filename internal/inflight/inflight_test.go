@@ -1,7 +1,10 @@
 package inflight
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -14,141 +17,147 @@ import (
 	"nergateway/api"
 )
 
-// blocking is a handler that holds every request until release is closed,
-// counting how many it holds at once.
-type blocking struct {
-	entered      chan struct{}
-	release      chan struct{}
-	now, maxSeen atomic.Int64
-}
-
-func newBlocking() *blocking {
-	return &blocking{entered: make(chan struct{}, 100), release: make(chan struct{})}
-}
-
-func (b *blocking) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := b.now.Add(1)
-	for {
-		m := b.maxSeen.Load()
-		if n <= m || b.maxSeen.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	b.entered <- struct{}{}
-	<-b.release
-	b.now.Add(-1)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func TestLimitRejectsBeyondMaxWithAzureShaped503(t *testing.T) {
-	const max = 3
-	next := newBlocking()
-	h := Limit(max)(next)
-
-	var wg sync.WaitGroup
-	codes := make([]int, max)
-	for i := range max {
-		wg.Go(func() {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-			codes[i] = rec.Code
-		})
-	}
-	for range max {
-		<-next.entered
-	}
-
-	// Every slot is taken: the next request is refused at once.
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/", nil))
-	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
-	var body api.ErrorResponse
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
-	assert.Equal(t, api.CodeServiceUnavailable, body.Error.Code)
-	assert.NotEmpty(t, body.Error.Message)
-
-	close(next.release)
-	wg.Wait()
-	for _, c := range codes {
-		assert.Equal(t, http.StatusNoContent, c)
-	}
-	assert.Equal(t, int64(max), next.maxSeen.Load())
-
-	// Slots are given back: a request after the others passes.
-	next.release = make(chan struct{})
-	close(next.release)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	assert.Equal(t, http.StatusNoContent, rec.Code)
-}
-
-func TestLimitNeverExceedsMaxUnderLoad(t *testing.T) {
+func TestSlotsNeverExceedMaxUnderLoad(t *testing.T) {
 	const max, clients = 4, 64
-	var now, peak atomic.Int64
-	h := Limit(max)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := now.Add(1)
-		defer now.Add(-1)
-		for {
-			m := peak.Load()
-			if n <= m || peak.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	var ok, refused atomic.Int64
+	s := NewSlots(max)
+	var now, peak, ok, refused atomic.Int64
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
 			for range 50 {
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-				switch rec.Code {
-				case http.StatusOK:
-					ok.Add(1)
-				case http.StatusServiceUnavailable:
+				if !s.TryAcquire() {
 					refused.Add(1)
-				default:
-					t.Errorf("status %d", rec.Code)
+					continue
 				}
+				n := now.Add(1)
+				for m := peak.Load(); n > m && !peak.CompareAndSwap(m, n); m = peak.Load() {
+				}
+				now.Add(-1)
+				s.Release()
+				ok.Add(1)
 			}
 		})
 	}
 	wg.Wait()
 	assert.LessOrEqual(t, peak.Load(), int64(max))
 	assert.Equal(t, int64(clients*50), ok.Load()+refused.Load())
-	assert.Positive(t, ok.Load())
+	for range max {
+		require.True(t, s.TryAcquire(), "every slot came back")
+	}
+	assert.False(t, s.TryAcquire())
 }
 
-func TestLimitZeroMeansUnlimited(t *testing.T) {
-	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
+func TestSlotsZeroMeansUnlimited(t *testing.T) {
 	for _, max := range []int{0, -1} {
-		rec := httptest.NewRecorder()
-		Limit(max)(next).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-		assert.Equal(t, http.StatusTeapot, rec.Code)
+		s := NewSlots(max)
+		for range 1000 {
+			require.True(t, s.TryAcquire())
+		}
+		s.Release()
 	}
 }
 
-// A panic in the next handler must not leak the slot (the gateway's
-// Recoverer turns the panic into a 500; the slot must come back).
-func TestLimitReleasesOnPanic(t *testing.T) {
-	var panicking atomic.Bool
-	panicking.Store(true)
-	h := Limit(1)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if panicking.Load() {
-			panic("boom")
-		}
-		w.WriteHeader(http.StatusOK)
-	}))
-	for range 3 {
-		func() {
-			defer func() { _ = recover() }()
-			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
-		}()
-	}
-	panicking.Store(false)
+func TestWriteBusyIsAzureShaped503(t *testing.T) {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	assert.Equal(t, http.StatusOK, rec.Code, "the slot came back after the panics")
+	WriteBusy(rec, "The gateway is full.")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	var body api.ErrorResponse
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+	assert.Equal(t, api.CodeServiceUnavailable, body.Error.Code)
+	assert.Contains(t, body.Error.Message, "The gateway is full.")
+}
+
+// trickle hands out its bytes a few at a time, as a slow client does.
+type trickle struct {
+	data []byte
+	step int
+}
+
+func (t *trickle) Read(p []byte) (int, error) {
+	if len(t.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), t.step)], t.data)
+	t.data = t.data[n:]
+	return n, nil
+}
+
+func TestBufferGrowsWithArrivedBytesNeverPastLimit(t *testing.T) {
+	b := NewBudget(1 << 20)
+	for _, tt := range []struct {
+		size, limit int
+		wantCap     int
+	}{
+		{0, 1 << 10, 0},             // nothing arrived: nothing allocated
+		{10, 1 << 20, firstChunk},   // a few bytes: the first chunk
+		{8 << 10, 1 << 20, 8 << 10}, // exactly full: no doubling for EOF
+		{5000, 6000, 6000},          // doubling stops at the limit
+		{100 << 10, 1 << 20, 128 << 10},
+	} {
+		x := b.NewBuffer(int64(tt.limit))
+		n, err := x.ReadFrom(&trickle{data: bytes.Repeat([]byte("a"), tt.size), step: 777})
+		require.NoError(t, err)
+		assert.Equal(t, int64(tt.size), n)
+		assert.Equal(t, tt.size, x.Len())
+		assert.Equal(t, tt.wantCap, cap(x.Bytes()), "size %d limit %d", tt.size, tt.limit)
+		assert.Equal(t, int64(cap(x.Bytes())), b.Used(), "the reservation is the capacity")
+		x.Free()
+		assert.Zero(t, b.Used())
+	}
+}
+
+func TestBufferRefusesPastLimitAndBudget(t *testing.T) {
+	b := NewBudget(128 << 10)
+	x := b.NewBuffer(10 << 10)
+	_, err := x.ReadFrom(bytes.NewReader(make([]byte, 10<<10+1)))
+	assert.ErrorIs(t, err, ErrTooLarge)
+	x.Free()
+
+	held := b.NewBuffer(1 << 20)
+	_, err = held.ReadFrom(bytes.NewReader(make([]byte, 40<<10)))
+	require.NoError(t, err)
+	y := b.NewBuffer(1 << 20)
+	_, err = y.ReadFrom(bytes.NewReader(make([]byte, 40<<10)))
+	assert.ErrorIs(t, err, ErrOverBudget, "the second 40 KiB does not fit 128 KiB with the first (64 KiB held, growing to 64 KiB while 32 KiB are held)")
+	assert.LessOrEqual(t, b.Used(), b.Max())
+	y.Free()
+	held.Free()
+	assert.Zero(t, b.Used())
+}
+
+func TestBudgetNeverExceededUnderLoad(t *testing.T) {
+	b := NewBudget(256 << 10)
+	var peak atomic.Int64
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for range 32 {
+		wg.Go(func() {
+			for range 20 {
+				x := b.NewBuffer(64 << 10)
+				_, err := x.ReadFrom(&trickle{data: make([]byte, 50<<10), step: 3000})
+				if errors.Is(err, ErrOverBudget) {
+					refused.Add(1)
+				} else if err != nil {
+					t.Error(err)
+				}
+				u := b.Used()
+				for m := peak.Load(); u > m && !peak.CompareAndSwap(m, u); m = peak.Load() {
+				}
+				x.Free()
+			}
+		})
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, peak.Load(), b.Max())
+	assert.Zero(t, b.Used())
+}
+
+func TestNilBudgetHasNoBound(t *testing.T) {
+	var b *Budget = NewBudget(0)
+	x := b.NewBuffer(1 << 20)
+	_, err := x.ReadFrom(bytes.NewReader(make([]byte, 100<<10)))
+	require.NoError(t, err)
+	assert.Zero(t, b.Used())
+	x.Free()
 }

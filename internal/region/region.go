@@ -1,7 +1,9 @@
 // Package region holds what the gateway knows about one Azure Language
-// region: where it is, its key, its circuit breaker, whether a 429 parked it,
-// and its recent history for /status. It sits below both the proxy and the
-// health prober so that client calls and probes feed the same breaker.
+// region: where it is, its key, its circuit breaker, which of its quotas a
+// 429 parked, and its recent history for /status; and the rulebook
+// (Region.Judge) that judges every answer a region gives. It sits below
+// both the proxy and the health prober so that client calls and probes feed
+// the same breaker through the same rules.
 package region
 
 import (
@@ -55,6 +57,12 @@ var errNotRegionFault = errors.New("outcome not attributable to the region")
 // errRegionFault is reported to the breaker for failed calls.
 var errRegionFault = errors.New("region fault")
 
+// DefaultMaxPark is REGION_MAX_PARK's default: the shortest cap among
+// peers. A capped park costs one fast 429 per period when a quota really
+// is exhausted; an uncapped one lets a single answer take a region out for
+// days.
+const DefaultMaxPark = 60 * time.Second
+
 // recentLimit bounds the failures kept for /status.
 const recentLimit = 10
 
@@ -73,6 +81,9 @@ type Config struct {
 	// OpenTimeout is how long the breaker stays open before a half-open
 	// trial; zero means 30s.
 	OpenTimeout time.Duration
+	// MaxPark caps how long a 429 parks a quota scope (REGION_MAX_PARK),
+	// whatever its Retry-After says; zero means DefaultMaxPark.
+	MaxPark time.Duration
 	// OnStateChange, if set, is called on every breaker transition (for
 	// span events, metrics and logs). It must not block.
 	OnStateChange func(region string, from, to State)
@@ -84,10 +95,11 @@ type Region struct {
 	role     string
 	endpoint *url.URL
 	key      secret.Secret
+	maxPark  time.Duration
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	mu          sync.Mutex
-	parkedUntil time.Time
+	parkedUntil [numScopes]time.Time
 	openUntil   time.Time // when the open breaker lets a trial through
 	recent      []Failure // newest last, at most recentLimit
 	lastProbe   *ProbeResult
@@ -95,8 +107,13 @@ type Region struct {
 
 // Failure is one recent failure, kept for /status.
 type Failure struct {
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
+	At time.Time `json:"at"`
+	// Reason is the attempt's Outcome label.
+	Reason Outcome `json:"reason"`
+	// Status is the region's HTTP status, when an answer arrived.
+	Status int `json:"status,omitempty"`
+	// Probe marks a failure seen by a health probe.
+	Probe bool `json:"probe,omitempty"`
 }
 
 // ProbeResult is the outcome of one active health probe.
@@ -107,6 +124,8 @@ type ProbeResult struct {
 	Latency time.Duration `json:"-"`
 	// LatencyMS is Latency for JSON readers.
 	LatencyMS float64 `json:"latencyMs"`
+	// Outcome is the rulebook's verdict on the probe.
+	Outcome Outcome `json:"outcome,omitempty"`
 	// Error says why the probe failed, without hostnames or keys.
 	Error string `json:"error,omitempty"`
 	// Skipped is true when the breaker was open and the probe waited for
@@ -131,7 +150,13 @@ func New(cfg Config) (*Region, error) {
 	if cfg.OpenTimeout == 0 {
 		cfg.OpenTimeout = 30 * time.Second
 	}
-	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key}
+	if cfg.MaxPark < 0 {
+		return nil, fmt.Errorf("region %s: MaxPark must not be negative", cfg.Name)
+	}
+	if cfg.MaxPark == 0 {
+		cfg.MaxPark = DefaultMaxPark
+	}
+	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, maxPark: cfg.MaxPark}
 	threshold := cfg.ConsecutiveFailures
 	onChange := cfg.OnStateChange
 	openTimeout := cfg.OpenTimeout
@@ -180,21 +205,33 @@ func (r *Region) Key() secret.Secret { return r.key }
 // State is the breaker's state now (an expired open state reads half-open).
 func (r *Region) State() State { return stateOf(r.breaker.State()) }
 
-// Park keeps new calls away from the region until t (a 429's Retry-After).
-// A later deadline wins over an earlier one.
-func (r *Region) Park(until time.Time) {
+// Park keeps new calls of one quota scope away from the region until
+// until, never longer than MaxPark from now. A later deadline wins over an
+// earlier one.
+func (r *Region) Park(scope Scope, until time.Time) {
+	if limit := time.Now().Add(r.maxPark); until.After(limit) {
+		until = limit
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if until.After(r.parkedUntil) {
-		r.parkedUntil = until
+	if until.After(r.parkedUntil[scope]) {
+		r.parkedUntil[scope] = until
 	}
 }
 
-// ParkedUntil is the end of the current 429 parking, or the zero time.
-func (r *Region) ParkedUntil() time.Time {
+// unpark ends a scope's parking: the scope just answered a call.
+func (r *Region) unpark(scope Scope) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.parkedUntil
+	r.parkedUntil[scope] = time.Time{}
+}
+
+// ParkedUntil is the end of the scope's current 429 parking, or the zero
+// time.
+func (r *Region) ParkedUntil(scope Scope) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parkedUntil[scope]
 }
 
 // OpenUntil is when an open breaker lets its next trial through (the zero
@@ -205,8 +242,8 @@ func (r *Region) OpenUntil() time.Time {
 	return r.openUntil
 }
 
-// Attempt is one admitted call to the region. Exactly one of Succeed, Fail
-// or Release must be called.
+// Attempt is one admitted call to the region. Exactly one of Finish or
+// Release must be called; later calls are ignored.
 type Attempt struct {
 	r    *Region
 	done func(error)
@@ -223,30 +260,42 @@ func (r *Region) Begin() (*Attempt, error) {
 	return &Attempt{r: r, done: done}, nil
 }
 
-// Succeed reports that the region answered as a healthy region does.
-func (a *Attempt) Succeed() { a.once.Do(func() { a.done(nil) }) }
-
-// Fail reports a failure that is the region's fault; reason (a class such
-// as "timeout" or "status_503", never a hostname) is kept for /status.
-func (a *Attempt) Fail(reason string) {
+// Finish applies a verdict of Judge to the region: a region fault counts
+// against the breaker and is kept for /status; a success closes the
+// breaker's count and ends the scope's parking (the quota just answered);
+// a 429 parks the scope without charging the breaker; anything else (the
+// caller gave up, the gateway had no room, a probe's 4xx) leaves both
+// alone.
+func (a *Attempt) Finish(v Verdict) {
 	a.once.Do(func() {
-		a.r.noteFailure(reason)
-		a.done(errRegionFault)
+		switch {
+		case v.Outcome.RegionFault():
+			a.r.noteFailure(Failure{At: time.Now().UTC(), Reason: v.Outcome, Status: v.Status, Probe: v.Probe})
+			a.done(errRegionFault)
+		case v.Outcome == OutcomeOK || (v.Outcome == OutcomeClientError && !v.Probe):
+			a.r.unpark(v.Scope)
+			a.done(nil)
+		case v.Outcome == OutcomeStatus429:
+			a.r.Park(v.Scope, v.ParkUntil)
+			a.done(errNotRegionFault)
+		default:
+			a.done(errNotRegionFault)
+		}
 	})
 }
 
-// Release ends the attempt without judging the region: the client went
-// away, or the region asked to be left alone for a while (429).
+// Release ends the attempt without judging the region (no request was
+// sent after all).
 func (a *Attempt) Release() { a.once.Do(func() { a.done(errNotRegionFault) }) }
 
-func (r *Region) noteFailure(reason string) {
+func (r *Region) noteFailure(f Failure) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.recent) == recentLimit {
 		copy(r.recent, r.recent[1:])
 		r.recent = r.recent[:recentLimit-1]
 	}
-	r.recent = append(r.recent, Failure{At: time.Now().UTC(), Reason: reason})
+	r.recent = append(r.recent, f)
 }
 
 // RecordProbe keeps the latest probe result for /status.
@@ -259,13 +308,15 @@ func (r *Region) RecordProbe(p ProbeResult) {
 
 // Status is a region's entry in /status. It holds no key and no hostname.
 type Status struct {
-	Name                string       `json:"name"`
-	Role                string       `json:"role"`
-	Breaker             State        `json:"breaker"`
-	ConsecutiveFailures uint32       `json:"consecutiveFailures"`
-	ParkedUntil         *time.Time   `json:"parkedUntil,omitempty"`
-	RecentFailures      []Failure    `json:"recentFailures"`
-	LastProbe           *ProbeResult `json:"lastProbe,omitempty"`
+	Name                string `json:"name"`
+	Role                string `json:"role"`
+	Breaker             State  `json:"breaker"`
+	ConsecutiveFailures uint32 `json:"consecutiveFailures"`
+	// Parked lists the quota scopes a 429 parked, with the end of each
+	// parking.
+	Parked         map[string]time.Time `json:"parked,omitempty"`
+	RecentFailures []Failure            `json:"recentFailures"`
+	LastProbe      *ProbeResult         `json:"lastProbe,omitempty"`
 }
 
 // Status reports the region for /status.
@@ -278,9 +329,14 @@ func (r *Region) Status() Status {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.parkedUntil.After(time.Now()) {
-		t := r.parkedUntil.UTC()
-		s.ParkedUntil = &t
+	now := time.Now()
+	for sc, until := range r.parkedUntil {
+		if until.After(now) {
+			if s.Parked == nil {
+				s.Parked = make(map[string]time.Time)
+			}
+			s.Parked[Scope(sc).String()] = until.UTC()
+		}
 	}
 	s.RecentFailures = append([]Failure{}, r.recent...)
 	if r.lastProbe != nil {

@@ -35,7 +35,7 @@ func fail(t *testing.T, r *Region, n int) {
 		if err != nil {
 			t.Fatalf("Begin: %v", err)
 		}
-		a.Fail("status_503")
+		a.Finish(Verdict{Outcome: OutcomeStatus5xx, Status: 503})
 	}
 }
 
@@ -68,7 +68,7 @@ func TestBreakerOpensHalfOpensAndClosesByOneTrial(t *testing.T) {
 		if _, err := r.Begin(); !errors.Is(err, ErrBreakerOpen) {
 			t.Fatalf("second call during trial: %v, want refused", err)
 		}
-		trial.Succeed()
+		trial.Finish(Verdict{Outcome: OutcomeOK, Status: 200})
 		if r.State() != StateClosed {
 			t.Fatalf("after successful trial: %s, want closed", r.State())
 		}
@@ -88,25 +88,39 @@ func TestReleaseDoesNotCountAndSuccessResets(t *testing.T) {
 		t.Fatalf("consecutive failures after release = %d, want 2", got)
 	}
 	a, _ = r.Begin()
-	a.Succeed()
-	a.Fail("ignored: attempt already ended")
+	a.Finish(Verdict{Outcome: OutcomeClientError, Status: 404}) // a client's 404: the region is fine
+	a.Finish(Verdict{Outcome: OutcomeTimeout})                  // ignored: attempt already ended
 	fail(t, r, 2)
 	if r.State() != StateClosed {
 		t.Fatalf("success should reset the run of failures; state %s", r.State())
 	}
 }
 
-func TestParkKeepsLatestDeadline(t *testing.T) {
-	r := newTestRegion(t, nil)
-	later := time.Now().Add(time.Minute)
-	r.Park(later)
-	r.Park(later.Add(-30 * time.Second))
-	if !r.ParkedUntil().Equal(later) {
-		t.Fatalf("ParkedUntil = %v, want %v", r.ParkedUntil(), later)
-	}
-	if r.Status().ParkedUntil == nil {
-		t.Fatal("status should show the parking")
-	}
+func TestParkKeepsLatestDeadlinePerScopeAndCaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRegion(t, nil) // MaxPark: the default, 60s
+		later := time.Now().Add(40 * time.Second)
+		r.Park(ScopeAuthoringWrite, later)
+		r.Park(ScopeAuthoringWrite, later.Add(-30*time.Second))
+		if got := r.ParkedUntil(ScopeAuthoringWrite); !got.Equal(later) {
+			t.Fatalf("ParkedUntil = %v, want %v", got, later)
+		}
+		if got := r.ParkedUntil(ScopeRuntime); !got.IsZero() {
+			t.Fatalf("an authoring write 429 parked runtime until %v", got)
+		}
+		r.Park(ScopeAuthoringRead, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
+		if got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark); !got.Equal(want) {
+			t.Fatalf("a 2099 park ends %v, want the cap %v", got, want)
+		}
+		s := r.Status()
+		if len(s.Parked) != 2 || !s.Parked["authoring_write"].Equal(later.UTC()) {
+			t.Fatalf("status parked = %v", s.Parked)
+		}
+		time.Sleep(DefaultMaxPark)
+		if got := r.Status().Parked; got != nil {
+			t.Fatalf("parking outlived the cap: %v", got)
+		}
+	})
 }
 
 func TestStatusHasNoSecretsAndKeepsRecentFailures(t *testing.T) {
@@ -116,7 +130,7 @@ func TestStatusHasNoSecretsAndKeepsRecentFailures(t *testing.T) {
 		if err != nil {
 			break
 		}
-		a.Fail("timeout")
+		a.Finish(Verdict{Outcome: OutcomeTimeout})
 	}
 	r.RecordProbe(ProbeResult{Healthy: false, Status: 503, Latency: 1500 * time.Microsecond})
 	s := r.Status()

@@ -1,0 +1,177 @@
+package region
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+var _ net.Error = timeoutErr{}
+
+func TestJudge(t *testing.T) {
+	now := time.Date(2026, 12, 1, 5, 0, 0, 0, time.UTC)
+	r := newTestRegion(t, nil) // https://westus2-secret-host.example/, MaxPark 60s
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Add(kv[i], kv[i+1])
+		}
+		return h
+	}
+	tests := []struct {
+		name string
+		in   Answer
+		want Outcome
+		park time.Duration // expected ParkUntil - now; 0 for none
+	}{
+		{"200", Answer{Status: 200}, OutcomeOK, 0},
+		{"202 own operation-location", Answer{Status: 202, Header: hdr("Operation-Location", "https://westus2-secret-host.example/language/analyze-text/jobs/x")}, OutcomeOK, 0},
+		{"202 relative location", Answer{Status: 202, Header: hdr("Location", "/language/x")}, OutcomeOK, 0},
+		{"302 foreign location", Answer{Status: 302, Header: hdr("Location", "https://attacker.example/steal")}, OutcomeBadResponse, 0},
+		{"302 scheme-relative foreign", Answer{Status: 302, Header: hdr("Location", "//attacker.example/steal")}, OutcomeBadResponse, 0},
+		{"202 foreign operation-location", Answer{Status: 202, Header: hdr("Operation-Location", "http://westus2-secret-host.example.attacker.example/x")}, OutcomeBadResponse, 0},
+		{"202 foreign azure-asyncoperation", Answer{Status: 202, Header: hdr("Azure-AsyncOperation", "https://other.example/x")}, OutcomeBadResponse, 0},
+		{"202 downgraded scheme", Answer{Status: 202, Header: hdr("Operation-Location", "http://westus2-secret-host.example/x")}, OutcomeBadResponse, 0},
+		{"400", Answer{Status: 400}, OutcomeClientError, 0},
+		{"404", Answer{Status: 404}, OutcomeClientError, 0},
+		{"401", Answer{Status: 401}, OutcomeAuthError, 0},
+		{"403", Answer{Status: 403}, OutcomeAuthError, 0},
+		{"500", Answer{Status: 500}, OutcomeStatus5xx, 0},
+		{"503", Answer{Status: 503}, OutcomeStatus5xx, 0},
+		{"429 no header", Answer{Status: 429}, OutcomeStatus429, time.Second},
+		{"429 seconds", Answer{Status: 429, Header: hdr("Retry-After", "7")}, OutcomeStatus429, 7 * time.Second},
+		{"429 999999", Answer{Status: 429, Header: hdr("Retry-After", "999999")}, OutcomeStatus429, time.Minute},
+		{"429 2099 date", Answer{Status: 429, Header: hdr("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")}, OutcomeStatus429, time.Minute},
+		{"429 past date", Answer{Status: 429, Header: hdr("Retry-After", "Mon, 01 Jan 2001 00:00:00 GMT")}, OutcomeStatus429, time.Second},
+		{"429 ms", Answer{Status: 429, Header: hdr("retry-after-ms", "2500")}, OutcomeStatus429, 2500 * time.Millisecond},
+		{"429 garbage", Answer{Status: 429, Header: hdr("Retry-After", "soon")}, OutcomeStatus429, time.Second},
+		{"timeout", Answer{Err: fmt.Errorf("get: %w", context.DeadlineExceeded)}, OutcomeTimeout, 0},
+		{"net timeout", Answer{Err: timeoutErr{}}, OutcomeTimeout, 0},
+		{"refused", Answer{Err: errors.New("connect: connection refused")}, OutcomeConnectionError, 0},
+		{"too large", Answer{Status: 200, Err: fmt.Errorf("read: %w", ErrAnswerTooLarge)}, OutcomeBadResponse, 0},
+		{"overloaded", Answer{Status: 200, Err: fmt.Errorf("read: %w", ErrOverloaded)}, OutcomeOverloaded, 0},
+		{"canceled wins", Answer{Canceled: true, Err: context.Canceled, Status: 503}, OutcomeCanceled, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := r.Judge(tt.in, now)
+			if v.Outcome != tt.want {
+				t.Fatalf("outcome %s, want %s (cause %v)", v.Outcome, tt.want, v.Cause)
+			}
+			var park time.Duration
+			if !v.ParkUntil.IsZero() {
+				park = v.ParkUntil.Sub(now)
+			}
+			if park != tt.park {
+				t.Fatalf("parks for %v, want %v", park, tt.park)
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsCapped(t *testing.T) {
+	now := time.Date(2026, 12, 1, 5, 0, 0, 0, time.UTC)
+	tests := []struct {
+		h    http.Header
+		want time.Duration
+		ok   bool
+	}{
+		{http.Header{}, 0, false},
+		{http.Header{"Retry-After": {"3"}}, 3 * time.Second, true},
+		{http.Header{"Retry-After": {"1.5"}}, 1500 * time.Millisecond, true},
+		{http.Header{"Retry-After": {"-1"}}, 0, false},
+		{http.Header{"Retry-After": {"NaN"}}, 0, false},
+		{http.Header{"Retry-After": {"1e300"}}, time.Hour, true},
+		{http.Header{"Retry-After": {"Thu, 01 Jan 2099 00:00:00 GMT"}}, time.Hour, true},
+		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, true},
+		{http.Header{"X-Ms-Retry-After-Ms": {"250"}, "Retry-After": {"9"}}, 250 * time.Millisecond, true},
+	}
+	for _, tt := range tests {
+		got, ok := RetryAfter(tt.h, now, time.Hour)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("RetryAfter(%v) = %v, %v; want %v, %v", tt.h, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestScopeOf(t *testing.T) {
+	for _, tt := range []struct {
+		method    string
+		authoring bool
+		want      Scope
+	}{
+		{"POST", false, ScopeRuntime}, {"GET", false, ScopeRuntime},
+		{"GET", true, ScopeAuthoringRead}, {"POST", true, ScopeAuthoringWrite},
+		{"PATCH", true, ScopeAuthoringWrite}, {"DELETE", true, ScopeAuthoringWrite},
+	} {
+		if got := ScopeOf(tt.method, tt.authoring); got != tt.want {
+			t.Errorf("ScopeOf(%s, %v) = %s, want %s", tt.method, tt.authoring, got, tt.want)
+		}
+	}
+}
+
+// A probe's 429 (or 4xx) says nothing about runtime health: it neither
+// opens nor closes the breaker, and it parks only the authoring-read scope.
+func TestProbe429NeitherOpensNorCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRegion(t, nil) // opens after 3 failures
+		fail(t, r, 2)
+		for range 5 {
+			a, err := r.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 429,
+				Header: http.Header{"Retry-After": {"Thu, 01 Jan 2099 00:00:00 GMT"}}}, time.Now()))
+		}
+		if got := r.Status().ConsecutiveFailures; got != 2 {
+			t.Fatalf("a probe 429 changed the failure run to %d (want 2: neither opens nor closes)", got)
+		}
+		if !r.ParkedUntil(ScopeRuntime).IsZero() {
+			t.Fatal("a probe 429 parked runtime calls")
+		}
+		if got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark); !got.Equal(want) {
+			t.Fatalf("authoring reads parked until %v, want %v", got, want)
+		}
+		a, _ := r.Begin()
+		a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 404}, time.Now()))
+		if got := r.Status().ConsecutiveFailures; got != 2 {
+			t.Fatalf("a probe 404 changed the failure run to %d", got)
+		}
+		a, _ = r.Begin()
+		a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 200}, time.Now()))
+		if !r.ParkedUntil(ScopeAuthoringRead).IsZero() {
+			t.Fatal("a 200 from the parked scope did not end its parking")
+		}
+	})
+}
+
+func TestOwnsURL(t *testing.T) {
+	u, _ := url.Parse("https://westus2.example:8443/base")
+	r, err := New(Config{Name: "a", Endpoint: u, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]bool{
+		"/language/x": true, "language/x?y=1": true, "https://WESTUS2.example:8443/x": true,
+		"https://westus2.example/x": false, "http://westus2.example:8443/x": false,
+		"//evil.example/x": false, "https://evil.example/x": false, "javascript:alert(1)": false,
+		"https://westus2.example:8443@evil.example/": false, "%zz": false,
+	} {
+		if got := r.OwnsURL(raw); got != want {
+			t.Errorf("OwnsURL(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"nergateway/api"
+	"nergateway/internal/inflight"
+	"nergateway/internal/region"
+	"nergateway/internal/route"
+	"nergateway/internal/scrub"
+)
+
+// serve picks the regions, runs the attempt loop and answers the client.
+func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
+	ctx := c.r.Context()
+	now := time.Now()
+	views := p.views(c.scope, now)
+	var order []int
+	var wait time.Duration
+	if c.resolve {
+		for i, v := range views {
+			if available(v, now) {
+				order = append(order, i)
+			}
+		}
+		if len(order) == 0 {
+			wait = waitFor(views, now, p.openRetryAfter)
+		}
+	} else {
+		order, wait = selectRegions(views, now, c.owner, p.openRetryAfter)
+	}
+	if len(order) == 0 {
+		o := region.OutcomeBreakerOpen
+		if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
+			o = region.OutcomeParked
+		}
+		owner := noRegion
+		if c.owner != noOwner {
+			owner = p.regions[c.owner].Name()
+		}
+		p.finish(ctx, c, owner, o, result)
+		p.log.WarnContext(ctx, "no region can take the call",
+			"route", c.route.Name, "owner", owner, "outcome", string(o), "retry_after_s", int(wait/time.Second))
+		p.writeError(w, c.r, &unavailableError{retryAfter: wait})
+		return
+	}
+
+	res, idx, err := p.try(ctx, c, order, len(order) == len(p.regions))
+	if result != nil {
+		result.Attempts = c.attempts
+	}
+	if err != nil {
+		name, o := noRegion, outcomeOf(err)
+		if idx >= 0 {
+			name = p.regions[idx].Name()
+		}
+		p.finish(ctx, c, name, o, result)
+		if o != region.OutcomeCanceled {
+			p.log.WarnContext(ctx, "no region answered", "route", c.route.Name, "last_region", name,
+				"outcome", string(o), "cause", causeOf(err))
+		}
+		p.writeError(w, c.r, err)
+		return
+	}
+	defer res.body.Free()
+	outcome := region.OutcomeOK
+	if res.status >= 400 {
+		outcome = region.OutcomeClientError
+	}
+	p.finish(ctx, c, p.regions[idx].Name(), outcome, result)
+	if err := p.respond(w, c, idx, res); err != nil {
+		p.writeError(w, c.r, err)
+	}
+}
+
+// views snapshots the regions for selection, as calls of scope see them.
+func (p *Proxy) views(scope region.Scope, now time.Time) []regionView {
+	v := make([]regionView, len(p.regions))
+	for i, r := range p.regions {
+		v[i] = regionView{State: r.State(), ParkedUntil: r.ParkedUntil(scope)}
+		if v[i].State == region.StateOpen {
+			v[i].OpenUntil = r.OpenUntil()
+		}
+	}
+	return v
+}
+
+// viewsOf snapshots the regions in order.
+func (p *Proxy) viewsOf(scope region.Scope, order []int, now time.Time) []regionView {
+	all := p.views(scope, now)
+	v := make([]regionView, 0, len(order))
+	for _, i := range order {
+		v = append(v, all[i])
+	}
+	return v
+}
+
+// try runs attempts over order until one gives an answer to relay. It
+// returns that answer and the region that gave it, or the error to answer
+// with and the last region tried (-1 if none). complete says order holds
+// every region, which a passthrough id's 404 needs to be conclusive.
+func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*upstreamResponse, int, error) {
+	var (
+		last      *attemptError
+		lastIdx   = -1
+		faultSeen bool
+	)
+	reqSpan := trace.SpanFromContext(ctx)
+	for n, idx := range order {
+		if last != nil {
+			from, to, why := p.regions[lastIdx].Name(), p.regions[idx].Name(), string(last.v.Outcome)
+			reqSpan.AddEvent("failover", trace.WithAttributes(
+				attribute.String("gateway.failover.from", from),
+				attribute.String("gateway.failover.to", to),
+				attribute.String("gateway.failover.reason", why)))
+			p.m.failover(ctx, from, to, why)
+			p.log.InfoContext(ctx, "failover", "route", c.route.Name, "from", from, "to", to, "reason", why)
+		}
+		res, v := p.attempt(ctx, c, idx, n+1)
+		switch v.Outcome {
+		case region.OutcomeCanceled:
+			return nil, idx, fmt.Errorf("%w: %w", errCanceled, context.Cause(ctx))
+		case region.OutcomeOverloaded:
+			// The gateway had no room for the answer: another region's
+			// answer would not fit either.
+			return nil, idx, &attemptError{region: p.regions[idx].Name(), n: n + 1, v: v}
+		}
+		if !v.Outcome.Relayable() {
+			last, lastIdx, faultSeen = &attemptError{region: p.regions[idx].Name(), n: n + 1, v: v}, idx, true
+			continue
+		}
+		if c.resolve {
+			if res.status == http.StatusNotFound && n < len(order)-1 {
+				// Not this region's job: ask the next one. Not a failover.
+				res.body.Free()
+				last, lastIdx = nil, idx
+				continue
+			}
+			if res.status == http.StatusNotFound && (faultSeen || !complete) {
+				// A region that could not answer may own the job: a 404 now
+				// would tell the client its job is gone when it is not.
+				res.body.Free()
+				now := time.Now()
+				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(c.scope, now), now, p.openRetryAfter)}
+			}
+			if res.status < 300 {
+				// Only a success proves ownership: a 400 (say, a bad
+				// api-version) says nothing about where the job lives.
+				p.owners.put(c.clientID, idx, time.Now())
+			}
+		}
+		return res, idx, nil
+	}
+	now := time.Now()
+	ue := &unavailableError{retryAfter: waitFor(p.viewsOf(c.scope, order, now), now, p.openRetryAfter)}
+	if last != nil {
+		ue.last = last
+	}
+	return nil, lastIdx, ue
+}
+
+// upstreamResponse is a region's answer, held whole until the proxy has
+// decided to relay it.
+type upstreamResponse struct {
+	status int
+	header http.Header
+	body   *inflight.Buffer
+}
+
+// attempt sends c to region idx once, under its own span and timeout, and
+// returns the rulebook's verdict with the answer when it is to be relayed.
+func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
+	reg := p.regions[idx]
+	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.Int("gateway.attempt", n)))
+	defer span.End()
+	start := time.Now()
+	res, v := p.roundTrip(ctx, c, idx)
+	elapsed := time.Since(start)
+
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("gateway.outcome", string(v.Outcome)),
+			attribute.String("gateway.breaker.state", string(reg.State())))
+		if v.Status != 0 {
+			span.SetAttributes(attribute.Int("http.response.status_code", v.Status))
+		}
+		if !v.Outcome.Relayable() {
+			span.SetStatus(codes.Error, string(v.Outcome))
+		}
+	}
+	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked {
+		c.attempts++
+		p.m.attempt(ctx, reg.Name(), v.Outcome, elapsed.Seconds())
+	}
+	if p.log.Enabled(ctx, slog.LevelDebug) {
+		p.log.DebugContext(ctx, "attempt", "route", c.route.Name, "region", reg.Name(), "attempt", n,
+			"outcome", string(v.Outcome), "status", v.Status, "duration", elapsed, "cause", scrub.Cause(v.Cause))
+	}
+	return res, v
+}
+
+// roundTrip is one attempt without the telemetry: admission (the call's
+// quota scope not parked, the breaker), the request, the answer read
+// whole, the rulebook's verdict, and the verdict applied to the region.
+func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamResponse, region.Verdict) {
+	reg := p.regions[idx]
+	if until := reg.ParkedUntil(c.scope); until.After(time.Now()) {
+		return nil, region.Verdict{Outcome: region.OutcomeParked, Scope: c.scope}
+	}
+	a, err := reg.Begin()
+	if err != nil {
+		return nil, region.Verdict{Outcome: region.OutcomeBreakerOpen, Scope: c.scope, Cause: err}
+	}
+	actx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	req := p.outRequest(actx, c, idx)
+	p.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
+
+	resp, err := p.transport.RoundTrip(req)
+	var res *upstreamResponse
+	answer := region.Answer{Scope: c.scope}
+	if err == nil {
+		answer.Status, answer.Header = resp.StatusCode, resp.Header
+		limit := int64(maxResponseBytes)
+		if c.route.Name == route.Authoring.Name {
+			limit = maxAuthoringResponseBytes
+		}
+		res, err = p.readResponse(resp, limit)
+	}
+	answer.Err, answer.Canceled = err, ctx.Err() != nil
+	v := reg.Judge(answer, time.Now())
+	a.Finish(v)
+	if !v.Outcome.Relayable() {
+		if res != nil {
+			res.body.Free()
+		}
+		return nil, v
+	}
+	return res, v
+}
+
+// outRequest builds attempt's request: a fresh body reader and a fresh copy
+// of the allowed headers each time, so every attempt is the same request.
+func (p *Proxy) outRequest(ctx context.Context, c *call, idx int) *http.Request {
+	reg := p.regions[idx]
+	ep := reg.Endpoint()
+	u := &url.URL{Scheme: ep.Scheme, Host: ep.Host, Path: strings.TrimSuffix(ep.Path, "/") + c.path, RawQuery: c.r.URL.RawQuery}
+	if c.rawPath != "" {
+		u.RawPath = p.urls[idx].path + c.rawPath
+	}
+	h := upstreamHeader(c.r.Header)
+	h.Set(api.SubscriptionKeyHeader, reg.Key().Reveal())
+	req := &http.Request{
+		Method:     c.r.Method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Host:       u.Host,
+	}
+	body := p.bodyFor(c, idx)
+	switch {
+	case len(body) > 0:
+		req.ContentLength = int64(len(body))
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	case c.r.Method == http.MethodPost || c.r.Method == http.MethodPut || c.r.Method == http.MethodPatch:
+		req.Body = http.NoBody
+		req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+	}
+	return req.WithContext(ctx)
+}
+
+// bodyFor is the request body as region idx must receive it: unchanged,
+// except for secondary regions where a name mapping applies.
+func (p *Proxy) bodyFor(c *call, idx int) []byte {
+	if p.regions[idx].Role() != region.RoleSecondary || (p.toSecondary[0].empty() && p.toSecondary[1].empty()) ||
+		(c.route.Name != route.Submit.Name && c.route.Name != route.Analyze.Name) {
+		return c.bodyBytes()
+	}
+	if !c.mappedDone {
+		c.mapped, c.mappedDone = mapNames(c.bodyBytes(), requestNamePaths, p.toSecondary[0], p.toSecondary[1]), true
+	}
+	return c.mapped
+}
+
+// readResponse reads an answer whole (the decision to relay it, and its
+// rewriting, need all of it) into a buffer from the byte budget, and
+// closes its body. An answer over limit (or over the whole budget) is
+// region.ErrAnswerTooLarge; one the budget cannot hold now is
+// region.ErrOverloaded.
+func (p *Proxy) readResponse(resp *http.Response, limit int64) (*upstreamResponse, error) {
+	defer resp.Body.Close()
+	if m := p.budget.Max(); m > 0 {
+		limit = min(limit, m)
+	}
+	buf := p.budget.NewBuffer(limit)
+	_, err := buf.ReadFrom(resp.Body)
+	switch {
+	case errors.Is(err, inflight.ErrTooLarge):
+		err = fmt.Errorf("%w: %w", region.ErrAnswerTooLarge, err)
+	case errors.Is(err, inflight.ErrOverBudget):
+		err = fmt.Errorf("%w: %w", region.ErrOverloaded, err)
+	}
+	if err != nil {
+		buf.Free()
+		return nil, err
+	}
+	return &upstreamResponse{status: resp.StatusCode, header: resp.Header, body: buf}, nil
+}

@@ -1,0 +1,52 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+
+	"nergateway/api"
+	"nergateway/internal/inflight"
+)
+
+// errOverBudget is a body the byte budget cannot hold now (503 with
+// Retry-After: space frees as soon as other requests finish).
+var errOverBudget = errors.New("the gateway's byte budget is spent")
+
+// readBody buffers the request body once, so every attempt can send it
+// again from the start. The buffer grows with the bytes that arrive (never
+// from Content-Length) and draws on the byte budget. Above MaxRequestBytes
+// the client gets 413, past the budget 503, and past the connection's read
+// deadline (the server's GATEWAY_BODY_TIMEOUT) 408.
+func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
+	r := c.r
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil
+	}
+	tooLarge := &localError{status: http.StatusRequestEntityTooLarge, code: api.CodeRequestTooLarge,
+		msg: "The request body is larger than " + strconv.FormatInt(p.maxBody, 10) + " bytes."}
+	if r.ContentLength > p.maxBody {
+		return tooLarge
+	}
+	c.body = p.budget.NewBuffer(p.maxBody)
+	_, err := c.body.ReadFrom(http.MaxBytesReader(w, r.Body, p.maxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &mbe), errors.Is(err, inflight.ErrTooLarge):
+		return tooLarge
+	case errors.Is(err, inflight.ErrOverBudget):
+		return errOverBudget
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// Before the context check: the failed read also ends the
+		// request's context, but the client is still there to read a 408.
+		return &localError{status: http.StatusRequestTimeout, code: api.CodeTimeout,
+			msg: "The request body did not arrive in time."}
+	case r.Context().Err() != nil:
+		return fmt.Errorf("%w: reading the body: %w", errCanceled, err)
+	}
+	return &localError{status: http.StatusBadRequest, code: api.CodeInvalidRequest, msg: "The request body could not be read."}
+}

@@ -1,0 +1,44 @@
+package proxy
+
+import (
+	"context"
+
+	"nergateway/internal/region"
+)
+
+// Result is what the proxy decided for one client request: the seam for
+// access logs and other middleware that wants the outcome without
+// re-deriving it. Every field is a fixed label (no client value).
+type Result struct {
+	// Route is the route's name ("submit", "job", "unknown").
+	Route string
+	// Region names the region whose answer the client got, or "none".
+	Region string
+	// Outcome is the request's outcome in the rulebook's vocabulary.
+	Outcome region.Outcome
+	// Attempts counts the attempts sent to regions.
+	Attempts int
+}
+
+type resultKey struct{}
+
+// WithResult returns a context under which the proxy records its Result
+// into the returned value; read it after ServeHTTP returned.
+func WithResult(ctx context.Context) (context.Context, *Result) {
+	res := &Result{}
+	return context.WithValue(ctx, resultKey{}, res), res
+}
+
+func resultFrom(ctx context.Context) *Result {
+	res, _ := ctx.Value(resultKey{}).(*Result)
+	return res
+}
+
+// finish records a request's end: the gateway.requests metric and the
+// Result, if one is asked for.
+func (p *Proxy) finish(ctx context.Context, c *call, regionName string, o region.Outcome, res *Result) {
+	p.m.request(ctx, c.route.Name, regionName, o)
+	if res != nil {
+		res.Route, res.Region, res.Outcome = c.route.Name, regionName, o
+	}
+}
