@@ -1,0 +1,158 @@
+// Package azurite runs Azurite, Azure Storage's own emulator, for tests:
+// its blob service only, in memory, on a free loopback port, stopped by its
+// process id. Azurite comes from npm, pinned in testdata/package.json and
+// package-lock.json; the first test that needs it installs it there (CI
+// has Node.js and npm and .ci/run installs it up front). A machine without
+// Node.js fails the test: it never skips.
+package azurite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Azurite's well-known development account. Its key is published in
+// Microsoft's documentation and grants nothing outside an emulator.
+const (
+	Account = "devstoreaccount1"
+	Key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+// Server is one Azurite blob service.
+type Server struct {
+	// URL is the blob service URL of Account, path style:
+	// http://127.0.0.1:<port>/devstoreaccount1.
+	URL string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// Start runs Azurite and waits until it answers; the test's cleanup stops it.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := install()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	_ = ln.Close()
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account)}
+	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
+		"--inMemoryPersistence", "--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry")
+	cmd.Dir = t.TempDir() // whatever it writes beside its memory
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("azurite: starting %s: %v", bin, err)
+	}
+	s.cmd, s.exited = cmd, make(chan error, 1)
+	go func() { s.exited <- cmd.Wait() }() // ends with the process
+	t.Cleanup(s.Stop)
+	if err := s.waitReady(); err != nil {
+		s.Stop()
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (s *Server) waitReady() error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"?comp=list", nil)
+		resp, err := http.DefaultClient.Do(req)
+		cancel()
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil // any answer, even 403 without a signature, means it serves
+		}
+		select {
+		case werr := <-s.exited:
+			s.exited <- werr
+			return fmt.Errorf("azurite exited at start: %v", werr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return errors.New("azurite did not answer within 30s: " + err.Error())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends the process by its id and waits until it is gone.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-s.exited
+}
+
+// dir is testdata beside this file, wherever the test runs from.
+func dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata")
+}
+
+// install runs `npm ci` in testdata unless a finished install is there, and
+// returns the path of azurite-blob. A file lock keeps test binaries of
+// several packages, run in parallel by go test, from installing at once.
+func install() (string, error) {
+	d := dir()
+	bin := filepath.Join(d, "node_modules", ".bin", "azurite-blob")
+	lockFile, err := os.OpenFile(filepath.Join(d, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("azurite: %w", err)
+	}
+	defer lockFile.Close()
+	if err := syscall.Flock(int(lockFile.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("azurite: lock: %w", err)
+	}
+	defer func() { _ = syscall.Flock(int(lockFile.Fd()), syscall.LOCK_UN) }()
+
+	lock, lerr := os.Stat(filepath.Join(d, "package-lock.json"))
+	// npm writes node_modules/.package-lock.json last: its presence means
+	// a finished install, and older than the lock file a stale one.
+	if done, err := os.Stat(filepath.Join(d, "node_modules", ".package-lock.json")); err == nil &&
+		lerr == nil && !done.ModTime().Before(lock.ModTime()) {
+		if _, err := os.Stat(bin); err == nil {
+			return bin, nil
+		}
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", errors.New("azurite: node is not on PATH: tests of document sync run Azurite from npm and need Node.js >= 20 and npm (CI has them)")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return "", errors.New("azurite: npm is not on PATH: tests of document sync install Azurite with npm (CI has it)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = d
+	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("azurite: npm ci in %s: %w\n%s", d, err, out)
+	}
+	return bin, nil
+}

@@ -1,0 +1,319 @@
+package docsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+
+	"nergateway/internal/azurite"
+	"nergateway/internal/secret"
+)
+
+// faultProxy stands between the syncer and Azurite, counts requests by
+// method and answers for Azurite when fault says so.
+type faultProxy struct {
+	*httptest.Server
+	mu     sync.Mutex
+	counts map[string]int
+	// fault, if set, answers a request instead of Azurite (true).
+	fault func(w http.ResponseWriter, r *http.Request) bool
+}
+
+func newFaultProxy(t *testing.T, az *azurite.Server) *faultProxy {
+	t.Helper()
+	target, _ := url.Parse(az.URL)
+	target.Path = ""
+	rp := httputil.NewSingleHostReverseProxy(target)
+	fp := &faultProxy{counts: map[string]int{}}
+	fp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fp.mu.Lock()
+		fp.counts[r.Method]++
+		fault := fp.fault
+		fp.mu.Unlock()
+		if fault != nil && fault(w, r) {
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(fp.Close)
+	return fp
+}
+
+func (fp *faultProxy) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	fp.fault = f
+}
+
+func (fp *faultProxy) take() map[string]int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	c := fp.counts
+	fp.counts = map[string]int{}
+	return c
+}
+
+// url is the blob service URL of the account through the proxy.
+func (fp *faultProxy) url() string { return fp.URL + "/" + azurite.Account }
+
+func newStore(t *testing.T, rawURL string) *Store {
+	t.Helper()
+	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key), retryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func put(t *testing.T, s *Store, c, name, text string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := s.Container(c).Create(ctx, nil); err != nil && !isCode(err, "ContainerAlreadyExists") {
+		t.Fatal(err)
+	}
+	if _, err := s.Container(c).NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(strings.NewReader(text)), &blockblob.UploadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func get(t *testing.T, s *Store, c, name string) (string, bool) {
+	t.Helper()
+	dl, err := s.Container(c).NewBlobClient(name).DownloadStream(context.Background(), nil)
+	if err != nil {
+		return "", false
+	}
+	defer dl.Body.Close()
+	b, err := io.ReadAll(dl.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), true
+}
+
+func names(n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, fmt.Sprintf("doc-%03d.txt", i))
+	}
+	return out
+}
+
+func text(name string) string { return "Contoso signs " + name + " in Köln." }
+
+// setup is a primary container "docs" holding n documents and a secondary
+// store reached through a fault proxy.
+func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, proxy *faultProxy) {
+	az = azurite.Start(t)
+	primary = newStore(t, az.URL)
+	for _, name := range names(n) {
+		put(t, primary, "docs", name, text(name))
+	}
+	proxy = newFaultProxy(t, az)
+	return az, primary, newStore(t, proxy.url()), proxy
+}
+
+func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
+	_, primary, secondary, proxy := setup(t, 12)
+	put(t, secondary, "docs-dr", "operator-only.txt", "kept") // never deleted
+	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 3}
+	var last Progress
+	s.OnProgress = func(p Progress) { last = p }
+	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != (Progress{Checked: 12, Copied: 12}) || last != p {
+		t.Fatalf("progress %+v, last reported %+v", p, last)
+	}
+	for _, n := range names(12) {
+		if got, _ := get(t, secondary, "docs-dr", n); got != text(n) {
+			t.Fatalf("%s holds %q", n, got)
+		}
+	}
+	if got, ok := get(t, secondary, "docs-dr", "operator-only.txt"); !ok || got != "kept" {
+		t.Fatal("a blob only the secondary holds was touched")
+	}
+
+	// Nothing to copy: one list call on the secondary, nothing written.
+	proxy.take()
+	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	if err != nil || p != (Progress{Checked: 12}) {
+		t.Fatalf("second sync: %+v, %v", p, err)
+	}
+	if c := proxy.take(); c[http.MethodPut] != 0 || c[http.MethodGet] != 1 || len(c) != 1 {
+		t.Fatalf("second sync sent %v, want one list GET", c)
+	}
+
+	// A document changed in the primary (same name, other content) is
+	// copied again, and only it.
+	put(t, primary, "docs", "doc-003.txt", "Fabrikam now.")
+	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	if err != nil || p.Copied != 1 {
+		t.Fatalf("after a change: %+v, %v", p, err)
+	}
+	if got, _ := get(t, secondary, "docs-dr", "doc-003.txt"); got != "Fabrikam now." {
+		t.Fatalf("changed document holds %q", got)
+	}
+}
+
+func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
+	_, primary, secondary, proxy := setup(t, 4)
+	for _, n := range names(4)[:2] {
+		put(t, secondary, "docs-dr", n, text(n))
+	}
+	proxy.take()
+	s := &Syncer{From: primary, To: secondary, Mode: ModeVerify}
+	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(4))
+	var me *MissingError
+	if !errors.As(err, &me) || me.Count != 2 || strings.Join(me.First, ",") != "doc-002.txt,doc-003.txt" {
+		t.Fatalf("err %v, want 2 missing", err)
+	}
+	if p != (Progress{Checked: 4, Missing: 2}) {
+		t.Fatalf("progress %+v", p)
+	}
+	if !strings.Contains(err.Error(), CodeDocumentsMissing) {
+		t.Fatalf("error %q does not name the code", err)
+	}
+	if c := proxy.take(); c[http.MethodPut] != 0 {
+		t.Fatalf("verify wrote: %v", c)
+	}
+}
+
+func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
+	_, primary, secondary, _ := setup(t, 2)
+	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
+	_, err := s.Sync(t.Context(), "docs", "docs-dr", append(names(2), "gone.txt"))
+	var me *MissingError
+	if !errors.As(err, &me) || !me.NowhereToCopyFrom || me.First[0] != "gone.txt" {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestUnreachableStorageThenSuccess(t *testing.T) {
+	az, primary, _, _ := setup(t, 3)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/" + azurite.Account + "?sv=2024&sig=SECRETSIG"
+	_ = ln.Close()
+	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), retryDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Syncer{From: primary, To: deadStore, Mode: ModeCopy}
+	_, err = s.Sync(t.Context(), "docs", "docs-dr", names(3))
+	var se *Error
+	if !errors.As(err, &se) || se.StatusCode != 0 {
+		t.Fatalf("err %v, want an unreachable storage error", err)
+	}
+	if strings.Contains(err.Error(), "SECRETSIG") || strings.Contains(err.Error(), ln.Addr().String()) {
+		t.Fatalf("error names the URL: %v", err)
+	}
+	s.To = newStore(t, az.URL)
+	if p, err := s.Sync(t.Context(), "docs", "docs-dr", names(3)); err != nil || p.Copied != 3 {
+		t.Fatalf("later sync: %+v, %v", p, err)
+	}
+}
+
+func TestThrottledStorageThenSuccess(t *testing.T) {
+	_, primary, secondary, proxy := setup(t, 3)
+	var throttled atomic.Int32
+	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		throttled.Add(1)
+		w.Header().Set("Retry-After", "0")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
+	_, err := s.Sync(t.Context(), "docs", "docs-dr", names(3))
+	var se *Error
+	if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("err %v, want 503", err)
+	}
+	if throttled.Load() < 2 {
+		t.Fatalf("a 503 was not retried (%d requests)", throttled.Load())
+	}
+	proxy.setFault(nil)
+	if p, err := s.Sync(t.Context(), "docs", "docs-dr", names(3)); err != nil || p.Copied != 3 {
+		t.Fatalf("later sync: %+v, %v", p, err)
+	}
+}
+
+func TestCopyCutHalfwayIsResumed(t *testing.T) {
+	_, primary, secondary, proxy := setup(t, 10)
+	var puts atomic.Int32
+	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || puts.Add(1) <= 5 { // the container and 4 documents
+			return false
+		}
+		panic(http.ErrAbortHandler) // the connection drops mid-copy
+	})
+	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 1}
+	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(10))
+	if err == nil || p.Copied != 4 || p.Missing != 6 {
+		t.Fatalf("cut sync: %+v, %v", p, err)
+	}
+	proxy.setFault(nil)
+	proxy.take()
+	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(10))
+	if err != nil || p.Copied != 6 {
+		t.Fatalf("resumed sync: %+v, %v", p, err)
+	}
+	if c := proxy.take(); c[http.MethodPut] != 6 {
+		t.Fatalf("resumed sync wrote %d blobs, want only the 6 missing", c[http.MethodPut])
+	}
+	for _, n := range names(10) {
+		if got, _ := get(t, secondary, "docs-dr", n); got != text(n) {
+			t.Fatalf("%s holds %q", n, got)
+		}
+	}
+}
+
+func TestTextsAreTheFirstDocumentsCut(t *testing.T) {
+	_, primary, _, _ := setup(t, 3)
+	put(t, primary, "docs", "a-notes.md", "not a document")
+	put(t, primary, "docs", "aaa.txt", strings.Repeat("é", 10))
+	ns, ts, err := primary.Texts(t.Context(), "docs", 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ns, ",") != "aaa.txt,doc-000.txt" || ts[0] != "éé" || ts[1] != "Conto" {
+		t.Fatalf("names %v texts %q", ns, ts)
+	}
+}
+
+func TestStoreURLs(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://acct.blob.core.windows.net":             "acct",
+		"https://acct.blob.core.windows.net/?sv=1&sig=x": "acct",
+		"http://127.0.0.1:10000/devstoreaccount1":        "devstoreaccount1",
+		"http://localhost:10000/devstoreaccount1/":       "devstoreaccount1",
+	} {
+		u, _ := url.Parse(raw)
+		if got := accountName(u); got != want {
+			t.Errorf("%s: account %q, want %q", raw, got, want)
+		}
+	}
+	if _, err := NewStore("not a url", Options{}); err == nil {
+		t.Error("a bad URL was accepted")
+	}
+	_, err := NewStore("https://acct.blob.core.windows.net", Options{Key: "not-base64!"})
+	if err == nil || strings.Contains(err.Error(), "not-base64") {
+		t.Errorf("bad key: %v", err)
+	}
+}
