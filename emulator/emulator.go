@@ -14,8 +14,14 @@ import (
 type Options struct {
 	// Name labels the region in logs (e.g. "westus2"); empty means "emulator".
 	Name string
-	// Key is the only Ocp-Apim-Subscription-Key the region accepts. Required.
+	// Key is the only Ocp-Apim-Subscription-Key the region accepts. Required
+	// unless BearerTokens is set.
 	Key string
+	// BearerTokens, if set, makes the region behave like a resource with
+	// key auth disabled (disableLocalAuth): every call needs
+	// "Authorization: Bearer <token>" with a token BearerTokens accepts
+	// (TokenIssuer.Valid), and a subscription key is refused.
+	BearerTokens func(token string) bool
 	// Clock drives every job lifecycle and timestamp; nil means real time.
 	Clock Clock
 	// JobDuration is how long a runtime job takes: notStarted for the first
@@ -72,8 +78,8 @@ type Emulator struct {
 
 // New validates opts, fills in defaults and returns an empty region.
 func New(opts Options) (*Emulator, error) {
-	if opts.Key == "" {
-		return nil, errors.New("emulator: Options.Key is required")
+	if opts.Key == "" && opts.BearerTokens == nil {
+		return nil, errors.New("emulator: Options.Key (or BearerTokens) is required")
 	}
 	if opts.JobDuration < 0 || opts.AuthoringJobDuration < 0 {
 		return nil, errors.New("emulator: job durations must not be negative")

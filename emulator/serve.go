@@ -215,6 +215,10 @@ func (e *Emulator) write(w http.ResponseWriter, res reply) {
 }
 
 func (e *Emulator) authorized(r *http.Request) bool {
+	if e.opts.BearerTokens != nil {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		return ok && r.Header.Get(api.SubscriptionKeyHeader) == "" && e.opts.BearerTokens(token)
+	}
 	got := r.Header.Get(api.SubscriptionKeyHeader)
 	return subtle.ConstantTimeCompare([]byte(got), []byte(e.opts.Key)) == 1
 }
