@@ -70,11 +70,20 @@ type ClientOptions struct {
 	// MaxPollInterval caps every wait, whether the server asked for it with
 	// Retry-After or the poller backed off. Zero means DefaultMaxPollInterval.
 	MaxPollInterval time.Duration
+	// Authorizer, if set, puts the region's credentials on each request
+	// (a Microsoft Entra ID bearer token) instead of the key, which may
+	// then be empty.
+	Authorizer Authorizer
 	// Max429Retries is how many times a 429 that carries Retry-After is
 	// waited out and sent again before its error is returned. Zero means
 	// DefaultMax429Retries; a negative value disables the retries. A 429
 	// without Retry-After is never retried (Azure's SDKs do the same).
 	Max429Retries int
+}
+
+// Authorizer sets a region's credentials on an outgoing request.
+type Authorizer interface {
+	Authorize(*http.Request) error
 }
 
 // Client is a typed client for one region's Azure AI Language resource: the
@@ -88,6 +97,7 @@ type Client struct {
 	endpoint  string   // scheme://host[/base], no trailing slash
 	origin    *url.URL // scheme and host, for the same-origin check
 	key       secret.Secret
+	auth      Authorizer // nil: the key
 	http      *http.Client
 	authoring string
 	runtime   string
@@ -115,13 +125,14 @@ func NewClient(endpoint string, key secret.Secret, opts ClientOptions) (*Client,
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("api client: endpoint must not carry user info, a query or a fragment")
 	}
-	if key.Reveal() == "" {
+	if key.Reveal() == "" && opts.Authorizer == nil {
 		return nil, errors.New("api client: key is empty")
 	}
 	c := &Client{
 		endpoint:        u.Scheme + "://" + u.Host + strings.TrimRight(u.EscapedPath(), "/"),
 		origin:          &url.URL{Scheme: u.Scheme, Host: u.Host},
 		key:             key,
+		auth:            opts.Authorizer,
 		authoring:       cmp.Or(opts.AuthoringAPIVersion, DefaultAuthoringAPIVersion),
 		runtime:         cmp.Or(opts.RuntimeAPIVersion, DefaultRuntimeAPIVersion),
 		pollInterval:    cmp.Or(opts.PollInterval, DefaultPollInterval),
@@ -302,7 +313,13 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	req.Header.Set(SubscriptionKeyHeader, c.key.Reveal())
+	if c.auth != nil {
+		if err := c.auth.Authorize(req); err != nil {
+			return nil, fmt.Errorf("authorize: %w", err)
+		}
+	} else {
+		req.Header.Set(SubscriptionKeyHeader, c.key.Reveal())
+	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
 	if r.body != nil {

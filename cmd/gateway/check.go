@@ -14,6 +14,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/config"
+	"nergateway/internal/entra"
 	"nergateway/internal/secret"
 )
 
@@ -66,7 +67,7 @@ func checkConfig(ctx context.Context, getenv func(string) string, environ []stri
 	if _, err := upstreamTransport(cfg); err != nil {
 		problems = append(problems, errorLines(err)...)
 	} else if probe {
-		problems = append(problems, probeRegions(ctx, cfg)...)
+		problems = append(problems, probeRegions(ctx, cfg, getenv)...)
 	}
 	if cfg.Addr == cfg.OpsAddr {
 		return problems // already reported by Load
@@ -93,23 +94,28 @@ func errorLines(err error) []string {
 }
 
 // probeRegions sends each region the health probe's call.
-func probeRegions(ctx context.Context, cfg *config.Config) []string {
+func probeRegions(ctx context.Context, cfg *config.Config, getenv func(string) string) []string {
 	transport, err := upstreamTransport(cfg)
 	if err != nil {
 		return errorLines(err)
 	}
 	defer transport.CloseIdleConnections()
+	auth, err := newRegionAuth(cfg, transport, getenv)
+	if err != nil {
+		return errorLines(err)
+	}
 	var problems []string
 	for _, r := range []struct {
 		variable string
 		endpoint string
 		key      secret.Secret
+		auth     api.Authorizer
 	}{
-		{"PRIMARY_ENDPOINT", cfg.PrimaryEndpoint.String(), cfg.PrimaryKey},
-		{"SECONDARY_ENDPOINT", cfg.SecondaryEndpoint.String(), cfg.SecondaryKey},
+		{"PRIMARY_ENDPOINT", cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, auth.primary},
+		{"SECONDARY_ENDPOINT", cfg.SecondaryEndpoint.String(), cfg.SecondaryKey, auth.secondary},
 	} {
 		client, err := api.NewClient(r.endpoint, r.key, api.ClientOptions{
-			HTTPClient: &http.Client{Transport: transport}, AuthoringAPIVersion: cfg.AuthoringAPIVersion,
+			HTTPClient: &http.Client{Transport: transport}, AuthoringAPIVersion: cfg.AuthoringAPIVersion, Authorizer: r.auth,
 		})
 		if err != nil {
 			problems = append(problems, r.variable+": "+err.Error())
@@ -130,6 +136,8 @@ func probeProblem(err error) string {
 	var apiErr *api.Error
 	var netErr net.Error
 	switch {
+	case errors.Is(err, entra.ErrNoToken):
+		return "no Microsoft Entra ID token (" + firstLine(err) + ")"
 	case errors.As(err, &apiErr) && (apiErr.StatusCode == 401 || apiErr.StatusCode == 403):
 		return fmt.Sprintf("the region refused the credentials (%d %s)", apiErr.StatusCode, apiErr.Code)
 	case errors.As(err, &apiErr):
@@ -144,4 +152,11 @@ func probeProblem(err error) string {
 		return "the host name does not resolve"
 	}
 	return "unreachable (connection failed)"
+}
+
+// firstLine is the first line of err's text (azidentity's errors run on
+// with troubleshooting links).
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }

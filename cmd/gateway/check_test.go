@@ -6,9 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"nergateway/emulator"
+	"nergateway/internal/entra"
 )
 
 func TestVersionAndHelp(t *testing.T) {
@@ -154,4 +158,48 @@ func TestCheckConfigThroughRun(t *testing.T) {
 	err := run(t.Context(), []string{"check-config"}, func(k string) string { return env[k] }, &out, &strings.Builder{})
 	require.Error(t, err)
 	assert.Contains(t, out.String(), "GATEWAY_NO_SUCH_SETTING: not a variable the gateway reads")
+}
+
+// entraRegions starts two emulated regions that accept only tokens of a
+// local Entra ID authority, and points azidentity's environment credential
+// at it (azidentity reads AZURE_* from the process environment).
+func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, env map[string]string) {
+	t.Helper()
+	issuer = emulator.NewTokenIssuer("tenant-e2e", "client-e2e", "client-secret-e2e-77c1", entra.Scope, time.Hour)
+	t.Cleanup(issuer.Close)
+	var urls []string
+	for _, name := range []string{"westus2", "eastus"} {
+		em, err := emulator.NewServer(emulator.Options{Name: name, BearerTokens: issuer.Valid})
+		require.NoError(t, err)
+		t.Cleanup(em.Close)
+		seedTestProject(t, em, testProject, testDeployment)
+		urls = append(urls, em.URL)
+	}
+	caFile := filepath.Join(t.TempDir(), "authority-ca.pem")
+	require.NoError(t, os.WriteFile(caFile, issuer.CertificatePEM(), 0o600))
+	for k, v := range map[string]string{"AZURE_AUTHORITY_HOST": issuer.URL, "AZURE_TENANT_ID": issuer.TenantID,
+		"AZURE_CLIENT_ID": issuer.ClientID, "AZURE_CLIENT_SECRET": secret, "AZURE_TOKEN_CREDENTIALS": "EnvironmentCredential"} {
+		t.Setenv(k, v)
+	}
+	return issuer, map[string]string{
+		"GATEWAY_API_KEYS": testGatewayKey, "PRIMARY_ENDPOINT": urls[0], "SECONDARY_ENDPOINT": urls[1],
+		"PRIMARY_AUTH": "entra", "SECONDARY_AUTH": "entra", "UPSTREAM_CA_FILE": caFile, "UPSTREAM_TIMEOUT": "5s",
+		"AZURE_AUTHORITY_HOST": issuer.URL,
+	}
+}
+
+func TestCheckConfigProbesWithEntra(t *testing.T) {
+	issuer, env := entraRegions(t, "client-secret-e2e-77c1")
+	var out strings.Builder
+	err := runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{})
+	require.Error(t, err, "plain-http emulators are still flagged")
+	assert.NotContains(t, out.String(), "refused", "the token was accepted:\n%s", out.String())
+	assert.NotContains(t, out.String(), "token", out.String())
+	assert.Equal(t, 1, issuer.TokenRequests(), "one token for both regions")
+
+	t.Setenv("AZURE_CLIENT_SECRET", "wrong-secret-0d0d")
+	out.Reset()
+	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
+	assert.Contains(t, out.String(), "PRIMARY_ENDPOINT: no Microsoft Entra ID token")
+	assert.NotContains(t, out.String(), "wrong-secret-0d0d")
 }

@@ -52,6 +52,7 @@ type gateway struct {
 	checker   *health.Checker
 	worker    *replication.Worker // nil when this replica does not replicate
 	keys      *keyring
+	auth      regionAuth
 	transport *http.Transport
 }
 
@@ -118,6 +119,9 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv); err != nil {
+		return nil, err
+	}
 	g.proxy, err = proxy.New(proxy.Config{
 		Regions:               g.regions,
 		UpstreamTimeout:       cfg.UpstreamTimeout,
@@ -155,7 +159,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		return nil, err
 	}
 	if cfg.ReplicationEnabled && len(cfg.Projects) > 0 {
-		if g.worker, err = newWorker(cfg, g.transport, tel, log); err != nil {
+		if g.worker, err = newWorker(cfg, g.transport, g.auth, tel, log); err != nil {
 			return nil, err
 		}
 	}
@@ -184,16 +188,18 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 }
 
 // newWorker builds the replication worker with a client per region.
-func newWorker(cfg *config.Config, transport http.RoundTripper, tel *telemetry.Telemetry, log *slog.Logger) (*replication.Worker, error) {
+func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth, tel *telemetry.Telemetry, log *slog.Logger) (*replication.Worker, error) {
 	// Timeout bounds every request the clients send, the polls inside Wait
 	// and the export download included, so a region that stops answering
 	// fails the step instead of holding the project for the step timeout.
 	httpClient := &http.Client{Transport: transport, Timeout: cfg.UpstreamTimeout}
 	opts := api.ClientOptions{HTTPClient: httpClient, AuthoringAPIVersion: cfg.AuthoringAPIVersion}
+	opts.Authorizer = auth.primary
 	primary, err := api.NewClient(cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, opts)
 	if err != nil {
 		return nil, fmt.Errorf("primary client: %w", err)
 	}
+	opts.Authorizer = auth.secondary
 	secondary, err := api.NewClient(cfg.SecondaryEndpoint.String(), cfg.SecondaryKey, opts)
 	if err != nil {
 		return nil, fmt.Errorf("secondary client: %w", err)
@@ -353,7 +359,11 @@ func replicateOnce(ctx context.Context, cfg *config.Config, o options) error {
 		return err
 	}
 	defer transport.CloseIdleConnections()
-	w, err := newWorker(cfg, transport, tel, log)
+	auth, err := newRegionAuth(cfg, transport, o.getenv)
+	if err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, transport, auth, tel, log)
 	if err != nil {
 		return err
 	}

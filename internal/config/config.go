@@ -64,13 +64,17 @@ type Config struct {
 	// whatever its Retry-After says.
 	RegionMaxPark time.Duration `env:"REGION_MAX_PARK" envDefault:"60s"`
 
-	PrimaryName          string        `env:"PRIMARY_NAME" envDefault:"primary"`
-	PrimaryEndpointRaw   string        `env:"PRIMARY_ENDPOINT,required"`
-	PrimaryKey           secret.Secret `env:"PRIMARY_RESOURCE_KEY,required"`
+	PrimaryName        string        `env:"PRIMARY_NAME" envDefault:"primary"`
+	PrimaryEndpointRaw string        `env:"PRIMARY_ENDPOINT,required"`
+	PrimaryKey         secret.Secret `env:"PRIMARY_RESOURCE_KEY"`
+	// PrimaryAuth is how the gateway authenticates to the primary: AuthKey
+	// (PRIMARY_RESOURCE_KEY) or AuthEntra (Microsoft Entra ID tokens).
+	PrimaryAuth          string        `env:"PRIMARY_AUTH" envDefault:"key"`
 	PrimaryContainer     string        `env:"PRIMARY_CONTAINER_NAME"`
 	SecondaryName        string        `env:"SECONDARY_NAME" envDefault:"secondary"`
 	SecondaryEndpointRaw string        `env:"SECONDARY_ENDPOINT,required"`
-	SecondaryKey         secret.Secret `env:"SECONDARY_RESOURCE_KEY,required"`
+	SecondaryKey         secret.Secret `env:"SECONDARY_RESOURCE_KEY"`
+	SecondaryAuth        string        `env:"SECONDARY_AUTH" envDefault:"key"`
 	SecondaryContainer   string        `env:"SECONDARY_CONTAINER_NAME"`
 
 	ProjectNamesRaw    string   `env:"SECONDARY_PROJECT_NAMES"`
@@ -226,6 +230,23 @@ func (c *Config) derive(failed map[string]bool) []error {
 		}
 	}
 	c.Projects = projects
+	for _, r := range []struct {
+		authVar, keyVar, auth string
+		key                   secret.Secret
+	}{
+		{"PRIMARY_AUTH", "PRIMARY_RESOURCE_KEY", c.PrimaryAuth, c.PrimaryKey},
+		{"SECONDARY_AUTH", "SECONDARY_RESOURCE_KEY", c.SecondaryAuth, c.SecondaryKey},
+	} {
+		switch r.auth {
+		case AuthKey:
+			if r.key.Reveal() == "" {
+				add("%s: required but not set (or %s=entra)", r.keyVar, r.authVar)
+			}
+		case AuthEntra:
+		default:
+			add("%s: %q is neither key nor entra", r.authVar, r.auth)
+		}
+	}
 	if c.OpsAddr == c.Addr {
 		add("GATEWAY_OPS_ADDR: must differ from GATEWAY_ADDR (both %q)", c.Addr)
 	}
@@ -284,6 +305,12 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	return problems
 }
+
+// How the gateway authenticates to a region (PRIMARY_AUTH, SECONDARY_AUTH).
+const (
+	AuthKey   = "key"   // the resource key in Ocp-Apim-Subscription-Key
+	AuthEntra = "entra" // a Microsoft Entra ID token (azidentity's default chain)
+)
 
 // nonEmpty is s as a list of at most one entry.
 func nonEmpty(s secret.Secret) []secret.Secret {
@@ -454,6 +481,12 @@ func (c *Config) Lint() []string {
 	if c.PrimaryEndpoint != nil && c.SecondaryEndpoint != nil &&
 		strings.EqualFold(c.PrimaryEndpoint.Host, c.SecondaryEndpoint.Host) && c.PrimaryEndpoint.Path == c.SecondaryEndpoint.Path {
 		out = append(out, "SECONDARY_ENDPOINT: the same resource as PRIMARY_ENDPOINT: there is nowhere to fail over to")
+	}
+	if c.PrimaryAuth == AuthEntra && c.PrimaryKey.Reveal() != "" {
+		out = append(out, "PRIMARY_RESOURCE_KEY: set but unused with PRIMARY_AUTH=entra (remove it from the environment)")
+	}
+	if c.SecondaryAuth == AuthEntra && c.SecondaryKey.Reveal() != "" {
+		out = append(out, "SECONDARY_RESOURCE_KEY: set but unused with SECONDARY_AUTH=entra (remove it from the environment)")
 	}
 	for name, u := range map[string]*url.URL{"PRIMARY_ENDPOINT": c.PrimaryEndpoint, "SECONDARY_ENDPOINT": c.SecondaryEndpoint} {
 		if u != nil && u.Scheme == "http" {

@@ -25,6 +25,10 @@ import (
 // Scope is the token audience of every Azure AI services resource.
 const Scope = "https://cognitiveservices.azure.com/.default"
 
+// ErrNoToken marks a call that could not be authorized: the identity got
+// no token (the region is not at fault; its credentials are).
+var ErrNoToken = errors.New("entra: no token")
+
 // refreshMargin is how long before expiry a token is replaced, unless the
 // token endpoint said when to refresh (refresh_in) or the token lives less
 // than twice this long.
@@ -110,10 +114,10 @@ func (a *Authorizer) Token(ctx context.Context) (string, error) {
 		if a.token.Token != "" && now.Before(a.token.ExpiresOn) {
 			return a.token.Token, nil
 		}
-		return "", fmt.Errorf("entra: get token for %s: %w", Scope, err)
+		return "", fmt.Errorf("%w for %s: %w", ErrNoToken, Scope, err)
 	}
 	if tok.Token == "" {
-		return "", errors.New("entra: the credential returned an empty token")
+		return "", fmt.Errorf("%w: the credential returned an empty one", ErrNoToken)
 	}
 	a.token, a.refreshAt = tok, refreshTime(tok, now)
 	return tok.Token, nil
