@@ -20,7 +20,6 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/scrub"
-	"nergateway/internal/secret"
 )
 
 // Region is what the prober needs of a region; *region.Region has it. It is
@@ -28,7 +27,7 @@ import (
 type Region interface {
 	Name() string
 	Endpoint() *url.URL
-	Key() secret.Secret
+	Authorize(*http.Request) error
 	Begin() (*region.Attempt, error)
 	Judge(region.Answer, time.Time) region.Verdict
 	RecordProbe(region.ProbeResult)
@@ -171,7 +170,9 @@ func (p *Prober) send(ctx context.Context, r Region) (int, http.Header, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("build probe: %w", err)
 	}
-	req.Header.Set(api.SubscriptionKeyHeader, r.Key().Reveal())
+	if err := r.Authorize(req); err != nil {
+		return 0, nil, fmt.Errorf("authorize probe: %w", err)
+	}
 	resp, err := p.cfg.Client.Do(req)
 	if err != nil {
 		return 0, nil, err

@@ -17,7 +17,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/route"
@@ -230,7 +229,11 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	req := p.outRequest(actx, c, idx)
 	p.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
 
-	resp, err := p.transport.RoundTrip(req)
+	var resp *http.Response
+	err = reg.Authorize(req) // a region whose credentials cannot be had is failed like one that refuses them
+	if err == nil {
+		resp, err = p.transport.RoundTrip(req)
+	}
 	var res *upstreamResponse
 	answer := region.Answer{Scope: c.scope}
 	if err == nil {
@@ -263,7 +266,6 @@ func (p *Proxy) outRequest(ctx context.Context, c *call, idx int) *http.Request 
 		u.RawPath = p.urls[idx].path + c.rawPath
 	}
 	h := upstreamHeader(c.r.Header)
-	h.Set(api.SubscriptionKeyHeader, reg.Key().Reveal())
 	req := &http.Request{
 		Method:     c.r.Method,
 		URL:        u,

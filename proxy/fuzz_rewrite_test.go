@@ -98,6 +98,9 @@ func FuzzOutRequest(f *testing.F) {
 		}
 		for idx, reg := range p.regions {
 			out := p.outRequest(context.Background(), c, idx)
+			if err := reg.Authorize(out); err != nil {
+				t.Fatalf("region %d: authorize: %v", idx, err)
+			}
 			ep := reg.Endpoint()
 			if out.URL.Scheme != ep.Scheme || out.URL.Host != ep.Host || out.Host != ep.Host {
 				t.Fatalf("region %d: upstream request to %s://%s (Host %q)", idx, out.URL.Scheme, out.URL.Host, out.Host)

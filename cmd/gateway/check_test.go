@@ -163,7 +163,7 @@ func TestCheckConfigThroughRun(t *testing.T) {
 // entraRegions starts two emulated regions that accept only tokens of a
 // local Entra ID authority, and points azidentity's environment credential
 // at it (azidentity reads AZURE_* from the process environment).
-func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, env map[string]string) {
+func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, env map[string]string, regions []*emulator.Server) {
 	t.Helper()
 	issuer = emulator.NewTokenIssuer("tenant-e2e", "client-e2e", "client-secret-e2e-77c1", entra.Scope, time.Hour)
 	t.Cleanup(issuer.Close)
@@ -174,6 +174,7 @@ func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, en
 		t.Cleanup(em.Close)
 		seedTestProject(t, em, testProject, testDeployment)
 		urls = append(urls, em.URL)
+		regions = append(regions, em)
 	}
 	caFile := filepath.Join(t.TempDir(), "authority-ca.pem")
 	require.NoError(t, os.WriteFile(caFile, issuer.CertificatePEM(), 0o600))
@@ -185,11 +186,11 @@ func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, en
 		"GATEWAY_API_KEYS": testGatewayKey, "PRIMARY_ENDPOINT": urls[0], "SECONDARY_ENDPOINT": urls[1],
 		"PRIMARY_AUTH": "entra", "SECONDARY_AUTH": "entra", "UPSTREAM_CA_FILE": caFile, "UPSTREAM_TIMEOUT": "5s",
 		"AZURE_AUTHORITY_HOST": issuer.URL,
-	}
+	}, regions
 }
 
 func TestCheckConfigProbesWithEntra(t *testing.T) {
-	issuer, env := entraRegions(t, "client-secret-e2e-77c1")
+	issuer, env, _ := entraRegions(t, "client-secret-e2e-77c1")
 	var out strings.Builder
 	err := runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{})
 	require.Error(t, err, "plain-http emulators are still flagged")
@@ -202,4 +203,31 @@ func TestCheckConfigProbesWithEntra(t *testing.T) {
 	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
 	assert.Contains(t, out.String(), "PRIMARY_ENDPOINT: no Microsoft Entra ID token")
 	assert.NotContains(t, out.String(), "wrong-secret-0d0d")
+}
+
+// TestEntraEndToEnd serves with PRIMARY_AUTH=SECONDARY_AUTH=entra in front
+// of regions that refuse keys: client calls, probes and the replication
+// worker all authenticate with the token of azidentity's real
+// client-secret flow, fetched once and shared.
+func TestEntraEndToEnd(t *testing.T) {
+	issuer, env, regions := entraRegions(t, "client-secret-e2e-77c1")
+	opts := []string{"PRIMARY_RESOURCE_KEY", "", "SECONDARY_RESOURCE_KEY", "", "PROJECT_NAMES", testProject}
+	for k, v := range env {
+		if strings.HasPrefix(k, "PRIMARY_") || strings.HasPrefix(k, "SECONDARY_") || strings.HasPrefix(k, "UPSTREAM_") || strings.HasPrefix(k, "AZURE_") {
+			opts = append(opts, k, v)
+		}
+	}
+	gw := startGatewayWith(t, regions[0], regions[1], withEnv(opts...))
+	st := gw.wait(t, gw.submit(t, probeText))
+	assert.Equal(t, "succeeded", string(st.Status))
+	eventually(t, "probes to succeed with the token", func() bool {
+		r := gw.regionStatus(t, "eastus")
+		probe, _ := r["lastProbe"].(map[string]any)
+		return probe != nil && probe["healthy"] == true
+	})
+	eventually(t, "a replication check with the token", func() bool {
+		_, body := gw.ops(t, http.MethodGet, "/status", nil)
+		return strings.Contains(string(body), `"state": "in-sync"`) // the worker read both regions' projects
+	})
+	assert.Equal(t, 1, issuer.TokenRequests(), "one token for the proxy, the probes and the worker")
 }

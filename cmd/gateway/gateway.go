@@ -90,9 +90,16 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		transitions.Add(context.Background(), 1, metric.WithAttributes(
 			attribute.String("region", name), attribute.String("from", string(from)), attribute.String("to", string(to))))
 	}
+	g.transport, err = upstreamTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv); err != nil {
+		return nil, err
+	}
 	for _, rc := range []region.Config{
-		{Name: cfg.PrimaryName, Role: region.RolePrimary, Endpoint: cfg.PrimaryEndpoint, Key: cfg.PrimaryKey},
-		{Name: cfg.SecondaryName, Role: region.RoleSecondary, Endpoint: cfg.SecondaryEndpoint, Key: cfg.SecondaryKey},
+		{Name: cfg.PrimaryName, Role: region.RolePrimary, Endpoint: cfg.PrimaryEndpoint, Key: cfg.PrimaryKey, Authorizer: g.auth.primary},
+		{Name: cfg.SecondaryName, Role: region.RoleSecondary, Endpoint: cfg.SecondaryEndpoint, Key: cfg.SecondaryKey, Authorizer: g.auth.secondary},
 	} {
 		rc.ConsecutiveFailures = cfg.BreakerFailures
 		rc.OpenTimeout = cfg.BreakerOpenTimeout
@@ -115,13 +122,6 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 
-	g.transport, err = upstreamTransport(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv); err != nil {
-		return nil, err
-	}
 	g.proxy, err = proxy.New(proxy.Config{
 		Regions:               g.regions,
 		UpstreamTimeout:       cfg.UpstreamTimeout,

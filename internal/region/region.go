@@ -9,6 +9,7 @@ package region
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sync"
 	"time"
@@ -74,8 +75,12 @@ type Config struct {
 	Role string
 	// Endpoint is the absolute base URL of the Language resource.
 	Endpoint *url.URL
-	// Key is the resource key sent as Ocp-Apim-Subscription-Key.
+	// Key is the resource key sent as Ocp-Apim-Subscription-Key. Required
+	// unless Authorizer is set.
 	Key secret.Secret
+	// Authorizer, if set, authorizes each call instead of the key (a
+	// Microsoft Entra ID token, internal/entra).
+	Authorizer Authorizer
 	// ConsecutiveFailures opens the breaker; zero means 5.
 	ConsecutiveFailures uint32
 	// OpenTimeout is how long the breaker stays open before a half-open
@@ -95,8 +100,10 @@ type Region struct {
 	role     string
 	endpoint *url.URL
 	key      secret.Secret
-	maxPark  time.Duration
-	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// authorizer, if set, replaces the key.
+	authorizer Authorizer
+	maxPark    time.Duration
+	breaker    *gobreaker.TwoStepCircuitBreaker[struct{}]
 
 	mu          sync.Mutex
 	parkedUntil [numScopes]time.Time
@@ -141,7 +148,7 @@ func New(cfg Config) (*Region, error) {
 	if cfg.Endpoint == nil || (cfg.Endpoint.Scheme != "http" && cfg.Endpoint.Scheme != "https") || cfg.Endpoint.Host == "" {
 		return nil, fmt.Errorf("region %s: endpoint must be an absolute http(s) URL", cfg.Name)
 	}
-	if cfg.Key == "" {
+	if cfg.Key == "" && cfg.Authorizer == nil {
 		return nil, fmt.Errorf("region %s: key is empty", cfg.Name)
 	}
 	if cfg.ConsecutiveFailures == 0 {
@@ -156,7 +163,7 @@ func New(cfg Config) (*Region, error) {
 	if cfg.MaxPark == 0 {
 		cfg.MaxPark = DefaultMaxPark
 	}
-	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, maxPark: cfg.MaxPark}
+	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, authorizer: cfg.Authorizer, maxPark: cfg.MaxPark}
 	threshold := cfg.ConsecutiveFailures
 	onChange := cfg.OnStateChange
 	openTimeout := cfg.OpenTimeout
@@ -199,8 +206,29 @@ func (r *Region) Role() string { return r.role }
 // Endpoint is the region's base URL. Callers must not modify it.
 func (r *Region) Endpoint() *url.URL { return r.endpoint }
 
-// Key is the region's resource key.
+// Key is the region's resource key (empty when an Authorizer replaces it).
 func (r *Region) Key() secret.Secret { return r.key }
+
+// subscriptionKeyHeader is api.SubscriptionKeyHeader (api imports this
+// package, so it cannot be imported here).
+const subscriptionKeyHeader = "Ocp-Apim-Subscription-Key"
+
+// Authorizer puts a region's credentials on an outgoing request.
+type Authorizer interface {
+	Authorize(*http.Request) error
+}
+
+// Authorize puts the region's credentials on req: its Authorizer's token,
+// or else its key in Ocp-Apim-Subscription-Key. Every call to the region
+// (client calls and probes) goes through here. An error means no
+// credentials could be had (no token): the call is not sent.
+func (r *Region) Authorize(req *http.Request) error {
+	if r.authorizer != nil {
+		return r.authorizer.Authorize(req)
+	}
+	req.Header.Set(subscriptionKeyHeader, r.key.Reveal())
+	return nil
+}
 
 // State is the breaker's state now (an expired open state reads half-open).
 func (r *Region) State() State { return stateOf(r.breaker.State()) }
