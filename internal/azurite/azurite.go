@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -35,6 +36,7 @@ type Server struct {
 	// http://127.0.0.1:<port>/devstoreaccount1.
 	URL string
 
+	work   string
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan error
@@ -43,31 +45,86 @@ type Server struct {
 // Start runs Azurite and waits until it answers; the test's cleanup stops it.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := install()
+	s, err := launch()
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// shared is the one server of a test binary that calls Shared.
+var shared struct {
+	sync.Mutex
+	s *Server
+}
+
+// Shared returns a server shared by every test of the binary, started on
+// first use: starting Node.js costs seconds on a busy machine. Tests keep
+// apart by container names (see Container). The package's TestMain must
+// call StopShared after m.Run.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.s == nil {
+		s, err := launch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared.s = s
+	}
+	return shared.s
+}
+
+// StopShared stops the shared server, if one was started.
+func StopShared() {
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.s != nil {
+		shared.s.Stop()
+		shared.s = nil
+	}
+}
+
+var containers atomic.Int64
+
+// Container returns a container name no other test of the binary uses
+// (letters, digits and hyphens, as Azure requires), starting with prefix.
+func Container(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, containers.Add(1))
+}
+
+func launch() (*Server, error) {
+	bin, err := install()
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account)}
+	work, err := os.MkdirTemp("", "azurite-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account), work: work}
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
 		"--inMemoryPersistence", "--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry")
-	cmd.Dir = t.TempDir() // whatever it writes beside its memory
+	cmd.Dir = work // whatever it writes beside its memory
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("azurite: starting %s: %v", bin, err)
+		_ = os.RemoveAll(work)
+		return nil, fmt.Errorf("azurite: starting %s: %w", bin, err)
 	}
 	s.cmd, s.exited = cmd, make(chan error, 1)
 	go func() { s.exited <- cmd.Wait() }() // ends with the process
-	t.Cleanup(s.Stop)
 	if err := s.waitReady(); err != nil {
 		s.Stop()
-		t.Fatal(err)
+		return nil, err
 	}
-	return s
+	return s, nil
 }
 
 func (s *Server) waitReady() error {
@@ -105,6 +162,7 @@ func (s *Server) Stop() {
 	}
 	_ = cmd.Process.Kill()
 	<-s.exited
+	_ = os.RemoveAll(s.work)
 }
 
 // dir is testdata beside this file, wherever the test runs from.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,25 +115,32 @@ func names(n int) []string {
 
 func text(name string) string { return "Contoso signs " + name + " in Köln." }
 
-// setup is a primary container "docs" holding n documents and a secondary
-// store reached through a fault proxy.
-func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, proxy *faultProxy) {
-	az = azurite.Start(t)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	azurite.StopShared()
+	os.Exit(code)
+}
+
+// setup is a primary container holding n documents, a secondary store
+// reached through a fault proxy, and the names of both containers.
+func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, proxy *faultProxy, from, to string) {
+	az = azurite.Shared(t)
+	from, to = azurite.Container("docs"), azurite.Container("docs-dr")
 	primary = newStore(t, az.URL)
 	for _, name := range names(n) {
-		put(t, primary, "docs", name, text(name))
+		put(t, primary, from, name, text(name))
 	}
 	proxy = newFaultProxy(t, az)
-	return az, primary, newStore(t, proxy.url()), proxy
+	return az, primary, newStore(t, proxy.url()), proxy, from, to
 }
 
 func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
-	_, primary, secondary, proxy := setup(t, 12)
-	put(t, secondary, "docs-dr", "operator-only.txt", "kept") // never deleted
+	_, primary, secondary, proxy, from, to := setup(t, 12)
+	put(t, secondary, to, "operator-only.txt", "kept") // never deleted
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 3}
 	var last Progress
 	s.OnProgress = func(p Progress) { last = p }
-	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	p, err := s.Sync(t.Context(), from, to, names(12))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,17 +148,17 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 		t.Fatalf("progress %+v, last reported %+v", p, last)
 	}
 	for _, n := range names(12) {
-		if got, _ := get(t, secondary, "docs-dr", n); got != text(n) {
+		if got, _ := get(t, secondary, to, n); got != text(n) {
 			t.Fatalf("%s holds %q", n, got)
 		}
 	}
-	if got, ok := get(t, secondary, "docs-dr", "operator-only.txt"); !ok || got != "kept" {
+	if got, ok := get(t, secondary, to, "operator-only.txt"); !ok || got != "kept" {
 		t.Fatal("a blob only the secondary holds was touched")
 	}
 
 	// Nothing to copy: one list call on the secondary, nothing written.
 	proxy.take()
-	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	p, err = s.Sync(t.Context(), from, to, names(12))
 	if err != nil || p != (Progress{Checked: 12}) {
 		t.Fatalf("second sync: %+v, %v", p, err)
 	}
@@ -160,24 +168,24 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 
 	// A document changed in the primary (same name, other content) is
 	// copied again, and only it.
-	put(t, primary, "docs", "doc-003.txt", "Fabrikam now.")
-	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(12))
+	put(t, primary, from, "doc-003.txt", "Fabrikam now.")
+	p, err = s.Sync(t.Context(), from, to, names(12))
 	if err != nil || p.Copied != 1 {
 		t.Fatalf("after a change: %+v, %v", p, err)
 	}
-	if got, _ := get(t, secondary, "docs-dr", "doc-003.txt"); got != "Fabrikam now." {
+	if got, _ := get(t, secondary, to, "doc-003.txt"); got != "Fabrikam now." {
 		t.Fatalf("changed document holds %q", got)
 	}
 }
 
 func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
-	_, primary, secondary, proxy := setup(t, 4)
+	_, primary, secondary, proxy, from, to := setup(t, 4)
 	for _, n := range names(4)[:2] {
-		put(t, secondary, "docs-dr", n, text(n))
+		put(t, secondary, to, n, text(n))
 	}
 	proxy.take()
 	s := &Syncer{From: primary, To: secondary, Mode: ModeVerify}
-	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(4))
+	p, err := s.Sync(t.Context(), from, to, names(4))
 	var me *MissingError
 	if !errors.As(err, &me) || me.Count != 2 || strings.Join(me.First, ",") != "doc-002.txt,doc-003.txt" {
 		t.Fatalf("err %v, want 2 missing", err)
@@ -194,9 +202,9 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 }
 
 func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
-	_, primary, secondary, _ := setup(t, 2)
+	_, primary, secondary, _, from, to := setup(t, 2)
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
-	_, err := s.Sync(t.Context(), "docs", "docs-dr", append(names(2), "gone.txt"))
+	_, err := s.Sync(t.Context(), from, to, append(names(2), "gone.txt"))
 	var me *MissingError
 	if !errors.As(err, &me) || !me.NowhereToCopyFrom || me.First[0] != "gone.txt" {
 		t.Fatalf("err %v", err)
@@ -204,7 +212,7 @@ func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
 }
 
 func TestUnreachableStorageThenSuccess(t *testing.T) {
-	az, primary, _, _ := setup(t, 3)
+	az, primary, _, _, from, to := setup(t, 3)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +224,7 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Syncer{From: primary, To: deadStore, Mode: ModeCopy}
-	_, err = s.Sync(t.Context(), "docs", "docs-dr", names(3))
+	_, err = s.Sync(t.Context(), from, to, names(3))
 	var se *Error
 	if !errors.As(err, &se) || se.StatusCode != 0 {
 		t.Fatalf("err %v, want an unreachable storage error", err)
@@ -225,13 +233,13 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 		t.Fatalf("error names the URL: %v", err)
 	}
 	s.To = newStore(t, az.URL)
-	if p, err := s.Sync(t.Context(), "docs", "docs-dr", names(3)); err != nil || p.Copied != 3 {
+	if p, err := s.Sync(t.Context(), from, to, names(3)); err != nil || p.Copied != 3 {
 		t.Fatalf("later sync: %+v, %v", p, err)
 	}
 }
 
 func TestThrottledStorageThenSuccess(t *testing.T) {
-	_, primary, secondary, proxy := setup(t, 3)
+	_, primary, secondary, proxy, from, to := setup(t, 3)
 	var throttled atomic.Int32
 	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		throttled.Add(1)
@@ -240,7 +248,7 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 		return true
 	})
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
-	_, err := s.Sync(t.Context(), "docs", "docs-dr", names(3))
+	_, err := s.Sync(t.Context(), from, to, names(3))
 	var se *Error
 	if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("err %v, want 503", err)
@@ -249,13 +257,13 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 		t.Fatalf("a 503 was not retried (%d requests)", throttled.Load())
 	}
 	proxy.setFault(nil)
-	if p, err := s.Sync(t.Context(), "docs", "docs-dr", names(3)); err != nil || p.Copied != 3 {
+	if p, err := s.Sync(t.Context(), from, to, names(3)); err != nil || p.Copied != 3 {
 		t.Fatalf("later sync: %+v, %v", p, err)
 	}
 }
 
 func TestCopyCutHalfwayIsResumed(t *testing.T) {
-	_, primary, secondary, proxy := setup(t, 10)
+	_, primary, secondary, proxy, from, to := setup(t, 10)
 	var puts atomic.Int32
 	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPut || puts.Add(1) <= 5 { // the container and 4 documents
@@ -264,13 +272,13 @@ func TestCopyCutHalfwayIsResumed(t *testing.T) {
 		panic(http.ErrAbortHandler) // the connection drops mid-copy
 	})
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 1}
-	p, err := s.Sync(t.Context(), "docs", "docs-dr", names(10))
+	p, err := s.Sync(t.Context(), from, to, names(10))
 	if err == nil || p.Copied != 4 || p.Missing != 6 {
 		t.Fatalf("cut sync: %+v, %v", p, err)
 	}
 	proxy.setFault(nil)
 	proxy.take()
-	p, err = s.Sync(t.Context(), "docs", "docs-dr", names(10))
+	p, err = s.Sync(t.Context(), from, to, names(10))
 	if err != nil || p.Copied != 6 {
 		t.Fatalf("resumed sync: %+v, %v", p, err)
 	}
@@ -278,17 +286,17 @@ func TestCopyCutHalfwayIsResumed(t *testing.T) {
 		t.Fatalf("resumed sync wrote %d blobs, want only the 6 missing", c[http.MethodPut])
 	}
 	for _, n := range names(10) {
-		if got, _ := get(t, secondary, "docs-dr", n); got != text(n) {
+		if got, _ := get(t, secondary, to, n); got != text(n) {
 			t.Fatalf("%s holds %q", n, got)
 		}
 	}
 }
 
 func TestTextsAreTheFirstDocumentsCut(t *testing.T) {
-	_, primary, _, _ := setup(t, 3)
-	put(t, primary, "docs", "a-notes.md", "not a document")
-	put(t, primary, "docs", "aaa.txt", strings.Repeat("é", 10))
-	ns, ts, err := primary.Texts(t.Context(), "docs", 2, 5)
+	_, primary, _, _, from, _ := setup(t, 3)
+	put(t, primary, from, "a-notes.md", "not a document")
+	put(t, primary, from, "aaa.txt", strings.Repeat("é", 10))
+	ns, ts, err := primary.Texts(t.Context(), from, 2, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
