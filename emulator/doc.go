@@ -20,7 +20,10 @@
 //
 // Training reads the project's labelled documents from the region's storage
 // container (metadata.storageInputContainerName; fill it with PutDocument,
-// Seed or the admin API) and fails when one is missing. The trained model is
+// Seed or the admin API) and fails when one is missing. That storage is in
+// memory, or real blob storage (Options.Documents; cmd/emulator's
+// -storage-url), so a secondary trains only on what its container holds.
+// The trained model is
 // a dictionary of the labelled spans (each exact text with its most frequent
 // category); a deployed model reports every occurrence of those texts in a
 // job's documents, leftmost-longest, without overlaps, on word boundaries,

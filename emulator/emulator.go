@@ -46,6 +46,9 @@ type Options struct {
 	// Seeds are seeded (Seed) before Start serves a single request, so no
 	// client ever sees the region without them; nil seeds nothing.
 	Seeds []SeedProject
+	// Documents, if set, is the blob storage training reads documents
+	// from and Seed and PutDocument write to; nil keeps them in memory.
+	Documents Documents
 	// Rand returns a number in [0, 1) to decide whether a fault with a
 	// FailureRate applies; it must be safe for concurrent use. Nil uses
 	// math/rand/v2.
@@ -101,7 +104,7 @@ func New(opts Options) (*Emulator, error) {
 		clock:    opts.Clock,
 		log:      opts.Logger,
 		rand:     opts.Rand,
-		storage:  storage{},
+		storage:  storage{mem: map[string]map[string]string{}, blob: opts.Documents},
 		projects: map[string]*project{},
 		jobs:     map[string]*runtimeJob{},
 		authJobs: map[string]*authJob{},

@@ -92,7 +92,11 @@ func train(p *project, st storage, label, configVersion string, at time.Time, to
 		trained: at, duration: took, categories: map[string]int{}}
 	if p.file.Assets != nil {
 		for _, doc := range p.file.Assets.Documents {
-			text, ok := st.get(container, doc.Location)
+			text, ok, err := st.get(container, doc.Location)
+			if err != nil {
+				return nil, &api.Error{Code: api.CodeInternalServerError,
+					Message: fmt.Sprintf("Training failed: storage container '%s' could not be read.", container)}
+			}
 			if !ok {
 				return nil, &api.Error{Code: api.CodeInvalidRequest,
 					Message:    fmt.Sprintf("Training failed: document '%s' was not found in storage container '%s'.", doc.Location, container),

@@ -66,7 +66,9 @@ func (e *Emulator) Seed(sp SeedProject) error {
 	now := e.now()
 	e.settle(now)
 	for _, d := range sp.Documents {
-		e.storage.put(sp.Container, d.Name, d.Text)
+		if err := e.storage.put(sp.Container, d.Name, d.Text); err != nil {
+			return fmt.Errorf("seed %s: %w", sp.Name, err)
+		}
 	}
 	p := newProject(file, now)
 	if old, ok := e.projects[sp.Name]; ok {

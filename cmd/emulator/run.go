@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"nergateway/emulator"
+	"nergateway/internal/secret"
+	"nergateway/replication/docsync"
 )
 
 // config is what the command line says.
 type config struct {
 	addr, adminAddr, name, key, seedFile, logFormat string
+	storageURL, storageKey                          string
 	jobDuration, authoringJobDuration               time.Duration
 	pageSize, postsPerMinute                        int
 	manualClock                                     bool
@@ -37,6 +40,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.BoolVar(&c.manualClock, "manual-clock", false, "freeze time; move it with POST /_emulator/clock/advance?d=5s")
 	fs.StringVar(&c.seedFile, "seed", "", "JSON file with a SeedProject or a list of them to create at start")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&c.storageURL, "storage-url", "", "blob service URL (Azure Storage or Azurite) to read training documents from; empty keeps them in memory")
+	fs.StringVar(&c.storageKey, "storage-key", getenv("EMULATOR_STORAGE_KEY"), "shared key of -storage-url's account (default $EMULATOR_STORAGE_KEY; empty: a SAS in the URL, or Microsoft Entra ID)")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("parsing flags: %w", err)
 	}
@@ -70,6 +75,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PageSize:                c.pageSize,
 		AuthoringPostsPerMinute: c.postsPerMinute,
 		Logger:                  slog.New(handler),
+	}
+	if c.storageURL != "" {
+		store, err := docsync.NewStore(c.storageURL, docsync.Options{Key: secret.Secret(c.storageKey)})
+		if err != nil {
+			return fmt.Errorf("-storage-url: %w", err)
+		}
+		opts.Documents = store
 	}
 	if c.manualClock {
 		opts.Clock = emulator.NewManualClock(time.Now())

@@ -472,3 +472,37 @@ func head(names []string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// maxDocumentBytes bounds what ReadDocument reads: Azure's custom NER
+// documents are at most 128,000 characters.
+const maxDocumentBytes = 1 << 20
+
+// ReadDocument returns the text of one blob; found is false when the blob
+// or its container does not exist. With WriteDocument it makes a Store the
+// emulator's blob storage (emulator.Documents).
+func (s *Store) ReadDocument(ctx context.Context, containerName, name string) (string, bool, error) {
+	dl, err := s.Container(containerName).NewBlobClient(name).DownloadStream(ctx, nil)
+	if isCode(err, "BlobNotFound") || isCode(err, "ContainerNotFound") {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, describe("download", err)
+	}
+	defer dl.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(dl.Body, maxDocumentBytes))
+	if err != nil {
+		return "", false, describe("download", err)
+	}
+	return string(b), true, nil
+}
+
+// WriteDocument stores text as one blob, creating the container if needed.
+func (s *Store) WriteDocument(ctx context.Context, containerName, name, text string) error {
+	c := s.Container(containerName)
+	if _, err := c.Create(ctx, nil); err != nil && !isCode(err, "ContainerAlreadyExists") {
+		return describe("create container", err)
+	}
+	_, err := c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(strings.NewReader(text)),
+		&blockblob.UploadOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: ptr("text/plain; charset=utf-8")}})
+	return describe("upload", err)
+}
