@@ -201,6 +201,9 @@ func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResp
 			span.SetStatus(codes.Error, string(v.Outcome))
 		}
 	}
+	if c.res != nil {
+		c.res.Tried = append(c.res.Tried, Attempt{Region: reg.Name(), Outcome: v.Outcome, Status: v.Status})
+	}
 	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked {
 		c.attempts++
 		p.m.attempt(ctx, reg.Name(), v.Outcome, elapsed.Seconds())

@@ -18,6 +18,7 @@ import (
 
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
+	"nergateway/internal/route"
 )
 
 // Defaults of Config; each applies when its field is zero.
@@ -241,6 +242,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if res != nil {
 		res.Route = c.route.Name
+		if c.route.Name == route.Job.Name || c.route.Name == route.Cancel.Name {
+			res.JobID = c.clientID
+		}
+		c.res = res
 	}
 	if err != nil {
 		p.finish(ctx, c, noRegion, outcomeOfLocal(err), res)

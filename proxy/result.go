@@ -18,6 +18,20 @@ type Result struct {
 	Outcome region.Outcome
 	// Attempts counts the attempts sent to regions.
 	Attempts int
+	// Tried lists, in order, each region the call was offered to and what
+	// became of it (skipped ones too: breaker_open, parked).
+	Tried []Attempt
+	// JobID is the job id as the client sees it: the one handed out on a
+	// submit, the one sent on a poll or cancel; empty on other routes.
+	JobID string
+}
+
+// Attempt is one region's part in a call.
+type Attempt struct {
+	Region  string
+	Outcome region.Outcome
+	// Status is the region's HTTP status; 0 when it gave none.
+	Status int
 }
 
 type resultKey struct{}

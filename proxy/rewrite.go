@@ -382,11 +382,16 @@ func (p *Proxy) clientJobID(c *call, id string, idx int) string {
 	if c.upstreamID != "" && id == c.upstreamID {
 		return c.clientID
 	}
+	client := id
 	if tok, ok := encodeToken(id, idx); ok {
-		return tok
+		client = tok
+	} else {
+		p.owners.put(id, idx, time.Now())
 	}
-	p.owners.put(id, idx, time.Now())
-	return id
+	if c.res != nil && c.res.JobID == "" {
+		c.res.JobID = client
+	}
+	return client
 }
 
 // mentionsRegion reports whether any value names a region's host.

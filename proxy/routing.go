@@ -33,6 +33,7 @@ type call struct {
 	public        string // the gateway's base URL for this request
 	publicHost    string // its host[:port]
 	attempts      int
+	res           *Result // nil unless the caller asked (WithResult)
 }
 
 // bodyBytes is the client's body as buffered (nil for none).

@@ -23,6 +23,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"nergateway/api"
+	"nergateway/internal/accesslog"
 	"nergateway/internal/auth"
 	"nergateway/internal/config"
 	"nergateway/internal/route"
@@ -40,7 +41,12 @@ func (g *gateway) clientHandler() http.Handler {
 	if n := g.cfg.RateLimitPerKey; n > 0 {
 		language = limitPerKey(n)(language)
 	}
-	r.Handle("/language/*", auth.Scoped(g.keys.runtime, g.keys.authoring)(labelKeyName(language)))
+	language = auth.Scoped(g.keys.runtime, g.keys.authoring)(recordKeyName(language))
+	if g.cfg.AccessLog {
+		// Outside the key check, so refused keys are logged too.
+		language = accesslog.Middleware(accesslog.Options{Logger: g.log, Sample: g.cfg.AccessLogSample})(language)
+	}
+	r.Handle("/language/*", language)
 
 	// Span names, http.route and every metric label come from the route
 	// table and fixed sets; server.address is the gateway's own name, not
@@ -152,14 +158,16 @@ func newRouter() chi.Router {
 	return r
 }
 
-// labelKeyName adds the name of the client's key (never the key) to the
-// request's HTTP server metrics, so an operator sees which application
-// sends what.
-func labelKeyName(next http.Handler) http.Handler {
+// recordKeyName adds the name of the client's key (never the key) to the
+// request's HTTP server metrics and its access log line, so an operator
+// sees which application sends what.
+func recordKeyName(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := auth.KeyName(r.Context())
 		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
-			l.Add(attribute.String("gateway.key.name", auth.KeyName(r.Context())))
+			l.Add(attribute.String("gateway.key.name", name))
 		}
+		accesslog.SetKeyName(r.Context(), name)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -28,6 +28,11 @@ type Config struct {
 	// /debug/pprof/): a port apart from the clients' so a network policy
 	// can keep applications off it.
 	OpsAddr string `env:"GATEWAY_OPS_ADDR" envDefault:":9090"`
+	// AccessLog writes one line per client request (internal/accesslog);
+	// AccessLogSample is the fraction of successful ones kept (failures and
+	// failovers are always logged).
+	AccessLog       bool    `env:"GATEWAY_ACCESS_LOG" envDefault:"true"`
+	AccessLogSample float64 `env:"GATEWAY_ACCESS_LOG_SAMPLE" envDefault:"1"`
 	// Pprof serves /debug/pprof/ on the ops listener.
 	Pprof bool `env:"GATEWAY_PPROF" envDefault:"false"`
 	// Gateway keys, each "name:key" or a bare key (internal/auth). A scope
@@ -246,6 +251,9 @@ func (c *Config) derive(failed map[string]bool) []error {
 		default:
 			add("%s: %q is neither key nor entra", r.authVar, r.auth)
 		}
+	}
+	if c.AccessLogSample < 0 || c.AccessLogSample > 1 || c.AccessLogSample != c.AccessLogSample {
+		add("GATEWAY_ACCESS_LOG_SAMPLE: must be between 0 and 1, got %v", c.AccessLogSample)
 	}
 	if c.OpsAddr == c.Addr {
 		add("GATEWAY_OPS_ADDR: must differ from GATEWAY_ADDR (both %q)", c.Addr)

@@ -1,0 +1,135 @@
+// Package accesslog writes one structured line per client request, as
+// Envoy's and nginx's access logs do: what was asked (method, route
+// template), what came of it (status, duration, the regions tried and each
+// one's outcome), and who asked (the key's name, never the key), with the
+// trace id that leads to the request's trace.
+//
+// Nothing a client sends in a body, no key and no region host can appear:
+// every field is a fixed label, a number, a name from the configuration or
+// the gateway's own job id.
+package accesslog
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"nergateway/internal/region"
+	"nergateway/internal/route"
+	"nergateway/proxy"
+)
+
+// Options configure Middleware.
+type Options struct {
+	// Logger receives the lines (message "access", level info); through
+	// the gateway's logger they carry trace_id and span_id.
+	Logger *slog.Logger
+	// Sample is the fraction of successful requests logged, in [0, 1].
+	// Requests that failed (status 400 or above) or that needed more than
+	// one region are always logged: they are the ones an operator looks for.
+	Sample float64
+	// Rand returns a number in [0, 1); nil means math/rand/v2.
+	Rand func() float64
+}
+
+// maxJobIDLen bounds a job id taken from the request path: a client can
+// send anything there.
+const maxJobIDLen = 64
+
+type entryKey struct{}
+
+// entry is filled by inner handlers that know what the middleware cannot
+// see (the key's name is only known after the key check).
+type entry struct{ keyName string }
+
+// SetKeyName records the name of the key that authorized the request.
+func SetKeyName(ctx context.Context, name string) {
+	if e, ok := ctx.Value(entryKey{}).(*entry); ok {
+		e.keyName = name
+	}
+}
+
+// Middleware logs every request that passes through it, once it is answered.
+func Middleware(o Options) func(http.Handler) http.Handler {
+	draw := o.Rand
+	if draw == nil {
+		draw = rand.Float64
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			e := &entry{}
+			ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r.WithContext(ctx))
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			eventful := status >= 400 || len(res.Tried) > 1
+			if !eventful && (o.Sample <= 0 || (o.Sample < 1 && draw() >= o.Sample)) {
+				return
+			}
+			rt, _ := route.Match(r.URL.Path)
+			attrs := []slog.Attr{
+				slog.String("method", route.Method(r.Method)),
+				slog.String("route", rt.Template),
+				slog.Int("status", status),
+				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("regions", tried(res.Tried)),
+				slog.String("region", res.Region),
+				slog.String("outcome", string(res.Outcome)),
+				slog.String("key", e.keyName),
+			}
+			if id := res.JobID; id != "" && len(id) <= maxJobIDLen {
+				attrs = append(attrs, slog.String("job_id", id))
+			}
+			o.Logger.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
+		})
+	}
+}
+
+// tried spells the attempts "westus2=connection_error,eastus=ok".
+func tried(attempts []proxy.Attempt) string {
+	var b strings.Builder
+	for i, a := range attempts {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(a.Region)
+		b.WriteByte('=')
+		o := a.Outcome
+		if o == "" {
+			o = region.OutcomeOK
+		}
+		b.WriteString(string(o))
+	}
+	return b.String()
+}
+
+// statusWriter remembers the status the handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 { // 1xx are interim answers
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines,
+// flushes) through this wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
