@@ -33,6 +33,10 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/gateway /gateway
 COPY --from=build /out/emulator /emulator
 USER nonroot:nonroot
+# The Go runtime's soft memory limit, sized from GATEWAY_MAX_BUFFERED_BYTES's
+# default (128MiB) plus 64MiB; raise both together. A container memory limit
+# should leave headroom above it (deployments/k8s uses 320Mi).
+ENV GOMEMLIMIT=192MiB
 # 8080: clients (GATEWAY_ADDR); 9090: operations (GATEWAY_OPS_ADDR).
 EXPOSE 8080 9090
 # No curl in distroless: the gateway checks itself. `gateway healthcheck`

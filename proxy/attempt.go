@@ -311,9 +311,6 @@ func (p *Proxy) bodyFor(c *call, idx int) []byte {
 // region.ErrOverloaded.
 func (p *Proxy) readResponse(resp *http.Response, limit int64) (*upstreamResponse, error) {
 	defer resp.Body.Close()
-	if m := p.budget.Max(); m > 0 {
-		limit = min(limit, m)
-	}
 	buf := p.budget.NewBuffer(limit)
 	_, err := buf.ReadFrom(resp.Body)
 	switch {

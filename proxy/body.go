@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -31,7 +32,8 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 		return tooLarge
 	}
 	c.body = p.budget.NewBuffer(p.maxBody)
-	_, err := c.body.ReadFrom(http.MaxBytesReader(w, r.Body, p.maxBody))
+	body := http.MaxBytesReader(w, r.Body, p.maxBody)
+	_, err := c.body.ReadFrom(body)
 	var mbe *http.MaxBytesError
 	switch {
 	case err == nil:
@@ -39,6 +41,12 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 	case errors.As(err, &mbe), errors.Is(err, inflight.ErrTooLarge):
 		return tooLarge
 	case errors.Is(err, inflight.ErrOverBudget):
+		// Read the rest into nothing (it is below MaxRequestBytes and
+		// within the body deadline), so the client, still sending, gets
+		// its 503 instead of a reset.
+		c.freeBody()
+		c.body = nil
+		_, _ = io.Copy(io.Discard, body)
 		return errOverBudget
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// Before the context check: the failed read also ends the

@@ -6,8 +6,10 @@ package main
 // GATEWAY_DRAIN_DELAY + GATEWAY_DRAIN_TIMEOUT.
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -203,4 +205,49 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	assert.Less(t, took, shutdownDrainDelay+shutdownDrain, "within the drain bound")
 	assert.Contains(t, logs.String(), "gateway stopped")
 	t.Logf("SIGTERM to exit 0 with %d requests in flight: %s", shutdownInflight, took.Round(time.Millisecond))
+}
+
+// TestDrainSwitchesKeepAlivesOff: a keep-alive client that never retries
+// sees no reset across a drain. Once draining starts every answer says
+// Connection: close, so the client's connection ends cleanly after an
+// answer instead of being closed under a request it is writing.
+func TestDrainSwitchesKeepAlivesOff(t *testing.T) {
+	gw := startGateway(t, withEnv("GATEWAY_DRAIN_DELAY", "2s", "LOG_LEVEL", "info"))
+	stillServes(t, gw)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	exchange := func() *http.Response {
+		t.Helper()
+		require.NoError(t, conn.SetDeadline(time.Now().Add(5*time.Second)))
+		_, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: gw\r\n\r\n")
+		require.NoError(t, err, "the request was written")
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err, "an answer, not a reset")
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	first := exchange()
+	require.False(t, first.Close, "keep-alive before the drain")
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- gw.stop() }()
+	eventually(t, "draining", func() bool {
+		resp, err := http.Get(gw.URL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	// The same connection, idle across the start of the drain: answered,
+	// and told to close.
+	second := exchange()
+	assert.Equal(t, http.StatusOK, second.StatusCode)
+	assert.True(t, second.Close, "Connection: close once draining")
+	_, err = br.ReadByte()
+	assert.ErrorIs(t, err, io.EOF, "the gateway closed the connection after the answer")
+	require.NoError(t, <-stopped)
 }

@@ -102,8 +102,9 @@ func (x *Buffer) Free() {
 }
 
 // ReadFrom reads r to EOF. It returns ErrTooLarge once more than the
-// limit arrived and ErrOverBudget when the budget cannot cover the next
-// growth; either way the bytes read so far stay reserved until Free.
+// limit arrived (or a growth could not fit even into an empty budget), and
+// ErrOverBudget when the budget cannot cover the next growth now; either
+// way the bytes read so far stay reserved until Free.
 func (x *Buffer) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	for {
@@ -150,6 +151,9 @@ func (x *Buffer) grow(n int) error {
 	}
 	newCap := max(int64(cap(x.buf))*2, firstChunk, need)
 	newCap = min(newCap, x.limit)
+	if m := x.budget.Max(); m > 0 && x.reserved+newCap > m {
+		return ErrTooLarge // would not fit even into an empty budget
+	}
 	if !x.budget.Reserve(newCap) {
 		return ErrOverBudget
 	}

@@ -124,6 +124,14 @@ func TestBufferRefusesPastLimitAndBudget(t *testing.T) {
 	y.Free()
 	held.Free()
 	assert.Zero(t, b.Used())
+
+	// A body that could not fit even into an empty budget is too large,
+	// not a matter of waiting.
+	z := b.NewBuffer(1 << 20)
+	_, err = z.ReadFrom(bytes.NewReader(make([]byte, 100<<10)))
+	assert.ErrorIs(t, err, ErrTooLarge)
+	z.Free()
+	assert.Zero(t, b.Used())
 }
 
 func TestBudgetNeverExceededUnderLoad(t *testing.T) {

@@ -1,0 +1,314 @@
+package main
+
+// The attack figures of docs/reliability.md, measured against the gateway
+// binary (its own process, so its peak RSS is its own):
+//
+//	go test ./cmd/gateway -run TestAttackFigures -attack.figures -v
+//
+// It prints the markdown table docs/reliability.md shows. Without the
+// flag it does nothing; attack_test.go runs the same attacks in process as
+// regular tests.
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"nergateway/api"
+)
+
+// shippedGoMemLimit is the GOMEMLIMIT of the Dockerfile and
+// deployments/k8s/deployment.yaml.
+const shippedGoMemLimit = "192MiB"
+
+var attackFigures = flag.Bool("attack.figures", false, "measure issue 10's attacks against the gateway binary and print docs/reliability.md's table")
+
+// figureGateway is the gateway binary serving in its own process.
+type figureGateway struct {
+	cmd       *exec.Cmd
+	url, ops  string
+	addr      string
+	exited    chan struct{}
+	keyOther  string
+	logs      *syncBuffer
+	terminate func()
+}
+
+func startFigureGateway(t *testing.T, bin, primary, secondary string, env ...string) *figureGateway {
+	t.Helper()
+	g := &figureGateway{addr: freeAddr(t), keyOther: "second-gateway-key-9e21", logs: &syncBuffer{}, exited: make(chan struct{})}
+	ops := freeAddr(t)
+	g.url, g.ops = "http://"+g.addr, "http://"+ops
+	g.cmd = exec.Command(bin)
+	g.cmd.Env = append([]string{
+		"PATH=" + os.Getenv("PATH"),
+		"GATEWAY_ADDR=" + g.addr,
+		"GATEWAY_OPS_ADDR=" + ops,
+		"GATEWAY_API_KEYS=" + testGatewayKey + "," + g.keyOther,
+		"GATEWAY_AUTHORING_KEYS=" + testAuthorKey,
+		"PRIMARY_NAME=westus2",
+		"SECONDARY_NAME=eastus",
+		"PRIMARY_ENDPOINT=" + primary,
+		"PRIMARY_RESOURCE_KEY=" + testPrimaryKey,
+		"SECONDARY_ENDPOINT=" + secondary,
+		"SECONDARY_RESOURCE_KEY=" + testSecondaryKey,
+		"OTEL_SDK_DISABLED=true",
+		"LOG_LEVEL=warn",
+		// As the Dockerfile and the Kubernetes manifest ship it: the
+		// default budget (128 MiB) plus 64 MiB.
+		"GOMEMLIMIT=" + shippedGoMemLimit,
+	}, env...)
+	g.cmd.Stdout, g.cmd.Stderr = io.Discard, g.logs
+	require.NoError(t, g.cmd.Start())
+	go func() { _ = g.cmd.Wait(); close(g.exited) }()
+	g.terminate = func() {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(30 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.exited
+		}
+	}
+	t.Cleanup(g.terminate)
+	eventually(t, "the gateway binary to serve", func() bool {
+		resp, err := http.Get(g.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return g
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in MiB.
+func (g *figureGateway) peakRSS(t *testing.T) float64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", g.cmd.Process.Pid))
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			require.NoError(t, err)
+			return float64(kb) / 1024
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+func TestAttackFigures(t *testing.T) {
+	if !*attackFigures {
+		t.Skip("a measurement, not a check: run with -attack.figures (attack_test.go holds the checks)")
+	}
+	bin := filepath.Join(t.TempDir(), "gateway")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	const budgetMiB = 128 // GATEWAY_MAX_BUFFERED_BYTES's default
+	var rows []string
+	row := func(attack, figure, target string) {
+		rows = append(rows, "| "+attack+" | "+figure+" | "+target+" |")
+	}
+
+	sink := sinkRegion(t)
+	t.Run("200 concurrent 4 MiB bodies", func(t *testing.T) {
+		g := startFigureGateway(t, bin, sink, sink)
+		statuses := map[int]int{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+		for range 200 {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(4<<20))
+				req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+				req.Header.Set("Content-Type", "application/json")
+				code := -1
+				if resp, err := client.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				mu.Lock()
+				statuses[code]++
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		rss := g.peakRSS(t)
+		row("200 concurrent 4 MiB bodies", fmt.Sprintf("peak RSS %.0f MiB; answers %s", rss, describe(statuses)),
+			fmt.Sprintf("< %d MiB (budget + 96 MiB)", budgetMiB+96))
+	})
+	t.Run("1,000 header-only 8 MiB Content-Lengths", func(t *testing.T) {
+		g := startFigureGateway(t, bin, sink, sink)
+		holdBodies(t, g.addr, 1000, 8<<20, nil)
+		time.Sleep(time.Second)
+		req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(1<<10))
+		req.Header.Set(api.SubscriptionKeyHeader, g.keyOther)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		rss := g.peakRSS(t)
+		row("1,000 header-only 8 MiB `Content-Length`s", fmt.Sprintf("peak RSS %.0f MiB; another request meanwhile: %d (the sink region's answer)", rss, resp.StatusCode),
+			fmt.Sprintf("< %d MiB", budgetMiB+96))
+	})
+
+	primary := testRegion(t, "westus2", testPrimaryKey, 0)
+	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
+	seedTestProject(t, primary, testProject, testDeployment)
+	seedTestProject(t, secondary, testProject, testDeployment)
+	t.Run("/metrics after 3,000 Hosts and 500 methods", func(t *testing.T) {
+		g := startFigureGateway(t, bin, primary.URL, secondary.URL)
+		send := func(method, host string) {
+			req, _ := http.NewRequest(method, g.url+"/language/analyze-text/jobs/not-a-job-id", nil)
+			req.Host = host
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+		size := func() int {
+			resp, err := http.Get(g.ops + "/metrics")
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return len(b)
+		}
+		send(http.MethodGet, "warm-up.example")
+		send("WARMUP", "warm-up.example")
+		before := size()
+		for i := range 3000 {
+			send(http.MethodGet, fmt.Sprintf("h%d.attacker.example:%d", i, 1024+i))
+		}
+		for i := range 500 {
+			send("M"+strconv.Itoa(i), "attacker.example")
+		}
+		after := size()
+		row("3,000 distinct `Host`s and 500 made-up methods, no key", fmt.Sprintf("`/metrics` %d → %d bytes (%+.1f %%)", before, after, 100*float64(after-before)/float64(before)), "< 5 %")
+	})
+	t.Run("a second key during 100 trickling bodies", func(t *testing.T) {
+		g := startFigureGateway(t, bin, primary.URL, secondary.URL, "GATEWAY_MAX_INFLIGHT=50")
+		holdBodies(t, g.addr, 100, 1000, func(c net.Conn) { _, _ = io.WriteString(c, " ") })
+		time.Sleep(500 * time.Millisecond)
+		accepted := 0
+		for range 50 {
+			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, strings.NewReader(string(chaosSubmitBody)))
+			req.Header.Set(api.SubscriptionKeyHeader, g.keyOther)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusAccepted {
+					accepted++
+				}
+			}
+		}
+		row("100 bodies trickling from one key (`GATEWAY_MAX_INFLIGHT=50`)", fmt.Sprintf("second key: %d of 50 submits `202`", accepted), "all `202`")
+	})
+	t.Run("probe 429 with a 2099 date", func(t *testing.T) {
+		const maxPark, probeEvery = 5 * time.Second, time.Second
+		target, _ := url.Parse(primary.URL)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		var front *httptest.Server
+		var probes atomic.Int64
+		var first429 atomic.Int64 // unix nanos
+		front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// Every authoring read answers 429 (2099) until the cap has
+			// passed: the worst a region can do.
+			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/language/authoring/") {
+				if r.URL.Query().Get("top") == "1" {
+					probes.Add(1)
+				}
+				if t0 := first429.Load(); t0 == 0 || time.Since(time.Unix(0, t0)) < maxPark {
+					first429.CompareAndSwap(0, time.Now().UnixNano())
+					w.Header().Set("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")
+					api.WriteError(w, http.StatusTooManyRequests, api.Error{Code: "429", Message: "Rate limit is exceeded."})
+					return
+				}
+			}
+			rp.ServeHTTP(w, r)
+		}))
+		t.Cleanup(front.Close)
+		rp.ModifyResponse = func(resp *http.Response) error {
+			if v := resp.Header.Get("Operation-Location"); v != "" {
+				resp.Header.Set("Operation-Location", strings.Replace(v, primary.URL, front.URL, 1))
+			}
+			return nil
+		}
+		before := primary.Calls("submit")
+		g := startFigureGateway(t, bin, front.URL, secondary.URL, "REGION_MAX_PARK="+maxPark.String(), "HEALTH_PROBE_INTERVAL="+probeEvery.String())
+		eventually(t, "a probe 429", func() bool { return first429.Load() != 0 })
+		t0 := time.Unix(0, first429.Load())
+		// Runtime: submits go on at the primary while authoring reads are parked.
+		for range 5 {
+			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, strings.NewReader(string(chaosSubmitBody)))
+			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+		}
+		atPrimary := primary.Calls("submit") - before
+		// Authoring reads: served again once the capped parking is over
+		// and a probe (or a call) found the quota back.
+		var servedAt time.Duration
+		deadline := time.Now().Add(maxPark + 5*probeEvery)
+		for time.Now().Before(deadline) {
+			req, _ := http.NewRequest(http.MethodGet, g.url+api.AuthoringProjectsPath+"?api-version=2022-05-01", nil)
+			req.Header.Set(api.SubscriptionKeyHeader, testAuthorKey)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					servedAt = time.Since(t0)
+					break
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		require.NotZero(t, servedAt, "authoring reads never served again")
+		row(fmt.Sprintf("every authoring read (probes included) answered `429`, `Retry-After` in 2099, for %s (`REGION_MAX_PARK=%s`, probes every %s)", maxPark, maxPark, probeEvery),
+			fmt.Sprintf("runtime: %d of 5 submits served by the primary during it; authoring reads served again %.1f s after the first 429", atPrimary, servedAt.Seconds()),
+			fmt.Sprintf("≤ %s + one probe", maxPark))
+	})
+
+	fmt.Println("| attack | measured | target |")
+	fmt.Println("|---|---|---|")
+	for _, r := range rows {
+		fmt.Println(r)
+	}
+}
+
+// describe renders status counts ("150× 400, 50× 503").
+func describe(statuses map[int]int) string {
+	var parts []string
+	for code := range 600 {
+		if n := statuses[code]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d× %d", n, code))
+		}
+	}
+	if n := statuses[-1]; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d× transport error", n))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,46 @@
+package deployments
+
+import (
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// mib reads a size such as 128MiB or 320Mi in MiB.
+func mib(t *testing.T, file string, re *regexp.Regexp) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := re.FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s: %s not found", file, re)
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The memory settings are sized from the byte budget: GOMEMLIMIT leaves
+// 64MiB above GATEWAY_MAX_BUFFERED_BYTES for the runtime, and the container
+// limit leaves headroom above GOMEMLIMIT (a soft limit). The Dockerfile
+// ships the same GOMEMLIMIT as the manifest.
+func TestMemorySizedFromTheBudget(t *testing.T) {
+	budget := mib(t, "k8s/configmap.yaml", regexp.MustCompile(`(?m)^\s*GATEWAY_MAX_BUFFERED_BYTES:\s*(\d+)MiB`))
+	goMemLimit := mib(t, "k8s/deployment.yaml", regexp.MustCompile(`(?m)name: GOMEMLIMIT\s+value: "?(\d+)MiB`))
+	limit := mib(t, "k8s/deployment.yaml", regexp.MustCompile(`(?s)limits:\s+cpu: [^\n]+\s+memory: (\d+)Mi\b`))
+	docker := mib(t, "../Dockerfile", regexp.MustCompile(`(?m)^ENV GOMEMLIMIT=(\d+)MiB`))
+	if goMemLimit < budget+64 {
+		t.Errorf("GOMEMLIMIT %dMiB leaves less than 64MiB above the %dMiB budget", goMemLimit, budget)
+	}
+	if limit < goMemLimit+96 {
+		t.Errorf("memory limit %dMi leaves less than 96Mi above GOMEMLIMIT %dMiB", limit, goMemLimit)
+	}
+	if docker != goMemLimit {
+		t.Errorf("Dockerfile GOMEMLIMIT %dMiB, manifest %dMiB", docker, goMemLimit)
+	}
+}
