@@ -426,7 +426,7 @@ func TestJavaScriptSDKThroughFailover(t *testing.T) {
 		recent, _ := st["recentFailures"].([]any)
 		clientFailures := 0
 		for _, f := range recent {
-			if f, ok := f.(map[string]any); ok && f["reason"] == "connection_error" {
+			if f, ok := f.(map[string]any); ok && f["reason"] == "connection_error" && f["probe"] != true {
 				clientFailures++
 			}
 		}
