@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"nergateway/api"
+	"nergateway/replication/docsync"
 )
 
 // Authoring is what the worker needs from one region's authoring API. It is
@@ -94,6 +95,30 @@ type Config struct {
 	// Empty means DefaultTrainingConfigVersion.
 	TrainingConfigVersion string
 
+	// Documents, if set, makes the training documents the export names
+	// present in the secondary container before every import and training
+	// run (DOCUMENT_SYNC copy or verify); nil leaves storage to the
+	// operator. A sync that leaves any missing fails the run before
+	// anything is imported or trained.
+	Documents *docsync.Syncer
+
+	// PrimaryRuntime and SecondaryRuntime run the canary's analyze-text
+	// jobs; *api.Client satisfies Analyzer. Either nil means no canary.
+	PrimaryRuntime, SecondaryRuntime Analyzer
+	// CanaryDocs is how many documents a canary analyses
+	// (REPLICATION_CANARY_DOCS); zero means no canary.
+	CanaryDocs int
+	// CanaryStore, if set, is the primary's storage: the canary reads the
+	// first CanaryDocs .txt documents of the project's container there.
+	CanaryStore *docsync.Store
+	// CanaryTexts are the canary's documents when CanaryStore is nil
+	// (REPLICATION_CANARY_FILE).
+	CanaryTexts []string
+	// CanaryMinAgreement is the agreement below which a project is
+	// diverged and copied again (REPLICATION_CANARY_MIN_AGREEMENT); zero
+	// accepts any agreement.
+	CanaryMinAgreement float64
+
 	// TracerProvider makes the spans of each run; nil means no tracing.
 	TracerProvider trace.TracerProvider
 	// MeterProvider makes the lag and runs instruments; nil means no
@@ -120,6 +145,9 @@ func (c Config) withDefaults() (Config, error) {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
 		}
+	}
+	if c.CanaryDocs < 0 || c.CanaryMinAgreement < 0 || c.CanaryMinAgreement > 1 {
+		errs = append(errs, fmt.Errorf("canary documents %d or minimum agreement %v out of range", c.CanaryDocs, c.CanaryMinAgreement))
 	}
 	if c.MaxConcurrentProjects < 0 {
 		errs = append(errs, fmt.Errorf("max concurrent projects %d is negative", c.MaxConcurrentProjects))

@@ -7,7 +7,8 @@
 // # When it acts
 //
 // A check reads the project and its deployments in both regions (GETs only,
-// which cost nothing). The secondary is out of date when
+// which cost nothing), then runs the canary (two small analyze-text jobs per
+// deployment). The secondary is out of date when
 //
 //   - it lacks the project,
 //   - the primary project's lastModifiedDateTime is newer than the
@@ -31,11 +32,22 @@
 // # Storage
 //
 // An import refers to documents by their location in the secondary's
-// storage container, and training reads them there. Copying blobs is out of
-// scope: the operator keeps the secondary container holding the same .txt
-// files as the primary's (for example with Azure Storage object
-// replication). A missing document shows up as a failed training with
-// Azure's error code in the project's status.
+// storage container, and training reads them there. With Config.Documents
+// (package docsync) every document the export names is made present there
+// with the primary's content before anything is imported or trained:
+// copied (DOCUMENT_SYNC=copy) or only verified (verify, which fails the run
+// with DocumentsMissing and trains nothing). Without it the operator keeps
+// the containers equal (Azure Storage object replication), and a missing
+// document shows up as a failed training.
+//
+// # The canary
+//
+// Equal timestamps do not show that the secondary serves the same model. On
+// every check whose drift needs no re-import, and after every run, the
+// same few documents are analysed by each primary deployment and its
+// secondary counterpart and their entities compared (category, offset,
+// length). Agreement below Config.CanaryMinAgreement makes the project
+// diverged, and the next run copies it again.
 //
 // # Concurrency
 //

@@ -15,8 +15,14 @@ import (
 type drift struct {
 	primary   *api.Project
 	secondary *api.Project // nil: the secondary lacks the project
+	// primaryDeployments are all the primary's deployments, as read.
+	primaryDeployments []api.Deployment
 	// reimport: the project itself must be exported and imported.
 	reimport bool
+	// canaries are the canary results of this check; nil when none ran.
+	canaries []CanaryStatus
+	// diverged: a canary agreed less than the minimum.
+	diverged bool
 	// deployments are the primary deployments to train and deploy in the
 	// secondary: all of them after a re-import, else the drifted ones.
 	deployments []api.Deployment
@@ -57,7 +63,7 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list primary deployments: %w", err)
 	}
-	d := &drift{primary: pp, primaryState: primaryState(pp, pds)}
+	d := &drift{primary: pp, primaryDeployments: pds, primaryState: primaryState(pp, pds)}
 	// An import is newer than any change made to the primary while it
 	// was being exported, so compare with what the last import copied too.
 	ex := p.exported.Load()
@@ -122,6 +128,21 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 		d.deployments = append(d.deployments, pd)
 	}
 	return d, nil
+}
+
+// judgeCanaries records the canaries in d; one below the minimum agreement
+// makes the project diverged, to be exported, imported, trained and
+// deployed again: the secondary serves something else than the primary,
+// whatever its timestamps say.
+func (d *drift) judgeCanaries(cs []CanaryStatus, minAgreement float64, now time.Time) {
+	d.canaries = cs
+	for _, c := range cs {
+		if c.Agreement < minAgreement {
+			d.diverged, d.reimport = true, true
+			d.deployments = d.primaryDeployments
+			d.addChange(now, fmt.Sprintf("canary of deployment %q agrees %.2f, below %.2f", c.Deployment, c.Agreement, minAgreement))
+		}
+	}
 }
 
 // primaryState is a fingerprint of the primary's project and deployments.

@@ -55,7 +55,16 @@ type pairOptions struct {
 
 func newRegionPair(t *testing.T, o pairOptions) *regionPair {
 	t.Helper()
-	primary, err := emulator.NewServer(emulator.Options{Name: "westus2", Key: primaryKey})
+	return newRegionPairWith(t, o, emulator.Options{}, primaryDocs, drDocs, true)
+}
+
+// newRegionPairWith is newRegionPair with the primary's options, both
+// containers, and whether the operator's storage replication put the
+// documents into the secondary's.
+func newRegionPairWith(t *testing.T, o pairOptions, po emulator.Options, pDocs, sDocs string, copyDocs bool) *regionPair {
+	t.Helper()
+	po.Name, po.Key = "westus2", primaryKey
+	primary, err := emulator.NewServer(po)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,16 +103,20 @@ func newRegionPair(t *testing.T, o pairOptions) *regionPair {
 		Projects:                []string{projectName},
 		ProjectNames:            map[string]string{projectName: drProject},
 		DeploymentNames:         map[string]string{deployment: drDeployment},
-		SecondaryContainer:      drDocs,
+		SecondaryContainer:      sDocs,
 		AuthoringPostsPerMinute: 600000,
 	}
-	if err := primary.Seed(seedProject()); err != nil {
+	seed := seedProject()
+	seed.Container = pDocs
+	if err := primary.Seed(seed); err != nil {
 		t.Fatal(err)
 	}
-	// The operator's storage replication: the secondary container holds
-	// the same documents.
-	for _, d := range seedProject().Documents {
-		secondary.PutDocument(drDocs, d.Name, d.Text)
+	if copyDocs {
+		// The operator's storage replication: the secondary container
+		// holds the same documents.
+		for _, d := range seed.Documents {
+			secondary.PutDocument(sDocs, d.Name, d.Text)
+		}
 	}
 	return rp
 }

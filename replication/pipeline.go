@@ -33,10 +33,19 @@ func (e *stepError) Unwrap() error { return e.err }
 // replicate copies what d found drifted: export and import when the project
 // changed, then training and deployment.
 func (w *Worker) replicate(ctx context.Context, p *project, d *drift, log *slog.Logger) error {
-	if d.reimport {
+	if d.reimport || (w.cfg.Documents != nil && len(d.deployments) > 0) {
+		// Training reads the documents the project names, and only the
+		// export names them: a retrain alone exports too when documents
+		// are synced.
 		exported, err := w.export(ctx, p, log)
 		if err != nil {
 			return err
+		}
+		if err := w.syncDocuments(ctx, p, exported, log); err != nil {
+			return err
+		}
+		if !d.reimport {
+			return w.trainAndDeploy(ctx, p, d.deployments, log)
 		}
 		if err := w.importProject(ctx, p, exported, log); err != nil {
 			return err
@@ -72,6 +81,43 @@ func (w *Worker) export(ctx context.Context, p *project, log *slog.Logger) (*api
 		return nil
 	}
 	return exported, w.step(ctx, p, s, log)
+}
+
+// syncDocuments makes every document ep names present in the secondary
+// container with the primary's content (Config.Documents), before anything
+// is imported or trained.
+func (w *Worker) syncDocuments(ctx context.Context, p *project, ep *api.ExportedProject, log *slog.Logger) (err error) {
+	if w.cfg.Documents == nil {
+		return nil
+	}
+	from := ep.Metadata.StorageInputContainerName
+	to := firstNonEmpty(w.cfg.SecondaryContainer, from)
+	var names []string
+	if ep.Assets != nil {
+		for _, doc := range ep.Assets.Documents {
+			names = append(names, doc.Location)
+		}
+	}
+	ctx, span := w.tracer.Start(ctx, "replication."+StageDocuments, trace.WithAttributes(append(w.projectAttrs(p),
+		attribute.String("replication.documents.mode", w.cfg.Documents.Mode),
+		attribute.Int("replication.documents.named", len(names)))...))
+	defer span.End()
+	p.status.stage(StageDocuments)
+	log = log.With("stage", StageDocuments, "mode", w.cfg.Documents.Mode)
+	s := *w.cfg.Documents
+	s.OnProgress = p.status.documents
+	progress, err := s.Sync(ctx, from, to, names)
+	span.SetAttributes(attribute.Int("replication.documents.checked", progress.Checked),
+		attribute.Int("replication.documents.copied", progress.Copied),
+		attribute.Int("replication.documents.missing", progress.Missing))
+	if err != nil {
+		err = &stepError{stage: StageDocuments, err: scrub(err)}
+		endSpan(span, err)
+		log.Warn("replication step failed", "error", err)
+		return err
+	}
+	log.Info("replication step succeeded", "checked", progress.Checked, "copied", progress.Copied)
+	return nil
 }
 
 // importProject imports the exported project into the secondary under its

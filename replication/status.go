@@ -3,11 +3,13 @@ package replication
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
 	"nergateway/api"
 	hostscrub "nergateway/internal/scrub"
+	"nergateway/replication/docsync"
 )
 
 // States of a project, as /status shows them.
@@ -23,6 +25,10 @@ const (
 	// StateReplicating: a run is copying the project; Stage and JobID say
 	// where it is.
 	StateReplicating = "replicating"
+	// StateDiverged: the last check's canary found the secondary answering
+	// unlike the primary (Canary says where); the next run copies the
+	// project again.
+	StateDiverged = "diverged"
 	// StateFailed: the last run failed; LastError says why. Run retries it
 	// after Config.RetryMin, doubling per failure in a row up to Interval.
 	StateFailed = "failed"
@@ -31,9 +37,11 @@ const (
 // Stages of a replication run.
 const (
 	StageExport = "export"
-	StageImport = "import"
-	StageTrain  = "train"
-	StageDeploy = "deploy"
+	// StageDocuments syncs the training documents (Config.Documents).
+	StageDocuments = "documents"
+	StageImport    = "import"
+	StageTrain     = "train"
+	StageDeploy    = "deploy"
 )
 
 // ProjectStatus is one project's replication state for /status. Times are
@@ -52,10 +60,15 @@ type ProjectStatus struct {
 	SecondaryLastModified *time.Time `json:"secondaryLastModified,omitempty"`
 	// LagSeconds is how long the oldest primary change the secondary lacks
 	// has been waiting; zero when in sync.
-	LagSeconds  float64      `json:"lagSeconds"`
-	LastCheck   *time.Time   `json:"lastCheck,omitempty"`
-	LastSuccess *time.Time   `json:"lastSuccess,omitempty"`
-	LastError   *StatusError `json:"lastError,omitempty"`
+	LagSeconds float64 `json:"lagSeconds"`
+	// Documents counts the training documents of the last document sync
+	// (Config.Documents): checked, copied, and still missing.
+	Documents *docsync.Progress `json:"documents,omitempty"`
+	// Canary is the last canary of each replicated deployment.
+	Canary      []CanaryStatus `json:"canary,omitempty"`
+	LastCheck   *time.Time     `json:"lastCheck,omitempty"`
+	LastSuccess *time.Time     `json:"lastSuccess,omitempty"`
+	LastError   *StatusError   `json:"lastError,omitempty"`
 }
 
 // StatusError is the error of a project's last failed run: Azure's error
@@ -71,14 +84,27 @@ const (
 	CodeTimeout  = "Timeout"
 	CodeCanceled = "Canceled"
 	CodeFailed   = "ReplicationFailed"
+	// CodeStorage: a storage request failed without a service error code
+	// (unreachable, or an answer without one).
+	CodeStorage = "StorageUnavailable"
 )
 
 // newStatusError turns err into what /status shows: the code and message of
 // the innermost Azure error when there is one (errors.As finds it through a
 // failed job's *api.JobFailedError), else a generic code and err's text.
 func newStatusError(err error, at time.Time) *StatusError {
-	var ae *api.Error
+	var (
+		ae *api.Error
+		me *docsync.MissingError
+		se *docsync.Error
+	)
 	switch {
+	case errors.As(err, &me):
+		return &StatusError{Code: docsync.CodeDocumentsMissing, Message: hostscrub.Text(err.Error()), At: at}
+	case errors.As(err, &se) && se.Code != "":
+		return &StatusError{Code: se.Code, Message: hostscrub.Text(err.Error()), At: at}
+	case errors.As(err, &se):
+		return &StatusError{Code: CodeStorage, Message: hostscrub.Text(err.Error()), At: at}
 	case errors.As(err, &ae):
 		return &StatusError{Code: hostscrub.Text(ae.Code), Message: hostscrub.Text(ae.Message), At: at}
 	case errors.Is(err, context.DeadlineExceeded):
@@ -111,12 +137,21 @@ func (t *tracker) snapshot(now time.Time) ProjectStatus {
 	s.SecondaryLastModified = clonePtr(s.SecondaryLastModified)
 	s.LastCheck = clonePtr(s.LastCheck)
 	s.LastSuccess = clonePtr(s.LastSuccess)
+	s.Documents = clonePtr(s.Documents)
+	s.Canary = slices.Clone(s.Canary)
 	if s.LastError != nil {
 		e := *s.LastError
 		s.LastError = &e
 	}
 	s.LagSeconds = t.lag(now)
 	return s
+}
+
+// canaries returns the last canary results; the metric callback reads them.
+func (t *tracker) canaries() []CanaryStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.st.Canary)
 }
 
 // lagSeconds is the lag as of now; the metric callback reads it.
@@ -144,6 +179,9 @@ func (t *tracker) checked(at time.Time, d *drift) {
 		t.st.SecondaryLastModified = timePtr(d.secondary.LastModifiedDateTime)
 	}
 	t.st.Stage, t.st.JobID = "", ""
+	if d.canaries != nil {
+		t.st.Canary = d.canaries
+	}
 	if d.inSync() {
 		t.st.State = StateInSync
 		t.changedAt = time.Time{}
@@ -152,6 +190,9 @@ func (t *tracker) checked(at time.Time, d *drift) {
 		return
 	}
 	t.st.State = StateOutOfSync
+	if d.diverged {
+		t.st.State = StateDiverged
+	}
 	t.changedAt = d.changedAt
 }
 
@@ -170,6 +211,13 @@ func (t *tracker) stage(stage string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.State, t.st.Stage, t.st.JobID = StateReplicating, stage, ""
+}
+
+// documents records a document sync's counts as they change.
+func (t *tracker) documents(p docsync.Progress) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Documents = &p
 }
 
 // job records the authoring job of the running step.

@@ -60,6 +60,22 @@ func newMeters(mp metric.MeterProvider, w *Worker) (*meters, error) {
 	if err != nil {
 		return nil, err
 	}
+	// No unit: Prometheus' exporter would add a suffix, and the metric is
+	// replication_canary_agreement in the contract.
+	_, err = m.Float64ObservableGauge("replication.canary.agreement",
+		metric.WithDescription("Share of the canary's entities the secondary deployment found like the primary (0-1), per project and primary deployment."),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			for _, p := range w.projects {
+				for _, c := range p.status.canaries() {
+					o.Observe(c.Agreement, metric.WithAttributes(
+						attribute.String("project", p.name), attribute.String("deployment", c.Deployment)))
+				}
+			}
+			return nil
+		}))
+	if err != nil {
+		return nil, err
+	}
 	return &meters{runs: runs}, nil
 }
 

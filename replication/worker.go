@@ -303,6 +303,14 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 			}
 			return fail(err, "replication check failed")
 		}
+		if !d.reimport {
+			// The secondary holds the primary's labels: prove it serves
+			// like the primary. (A re-import is checked by the pass after
+			// it.)
+			if cs := w.canary(ctx, p, d.primary, d.primaryDeployments); cs != nil {
+				d.judgeCanaries(cs, w.cfg.CanaryMinAgreement, w.cfg.Now())
+			}
+		}
 		p.status.checked(w.cfg.Now(), d)
 		if d.inSync() {
 			outcome := outcomeInSync

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,10 +16,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nergateway/api"
+	"nergateway/internal/azurite"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	azurite.StopShared() // before the leak check: its process has a reaper
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // fakePair is a primary and a secondary fake sharing one clock.

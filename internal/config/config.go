@@ -98,6 +98,19 @@ type Config struct {
 	HealthProbeInterval time.Duration `env:"HEALTH_PROBE_INTERVAL" envDefault:"10s"`
 	MaxRequestBytes     ByteSize      `env:"MAX_REQUEST_BYTES" envDefault:"8MiB"`
 
+	// Training documents and the canary of replication. A storage URL may
+	// carry a SAS, so it is kept like a key.
+	PrimaryStorageURL   secret.Secret `env:"PRIMARY_STORAGE_URL"`
+	SecondaryStorageURL secret.Secret `env:"SECONDARY_STORAGE_URL"`
+	PrimaryStorageKey   secret.Secret `env:"PRIMARY_STORAGE_KEY"`
+	SecondaryStorageKey secret.Secret `env:"SECONDARY_STORAGE_KEY"`
+	// DocumentSync is off, verify or copy; empty means copy when both
+	// storage URLs are set, else off.
+	DocumentSync       string  `env:"DOCUMENT_SYNC"`
+	CanaryDocs         int     `env:"REPLICATION_CANARY_DOCS" envDefault:"5"`
+	CanaryFile         string  `env:"REPLICATION_CANARY_FILE"`
+	CanaryMinAgreement float64 `env:"REPLICATION_CANARY_MIN_AGREEMENT" envDefault:"0.9"`
+
 	// Derived by Load from the raw fields above.
 	APIKeys           []auth.Key        `env:"-"` // runtime routes
 	AuthoringKeys     []auth.Key        `env:"-"` // runtime and authoring routes; none: authoring off
@@ -276,6 +289,7 @@ func (c *Config) derive(failed map[string]bool) []error {
 			add("%s: must be a positive duration, got %s", name, positive[name])
 		}
 	}
+	problems = append(problems, c.deriveDocuments(failed)...)
 	if c.BreakerFailures == 0 {
 		add("BREAKER_CONSECUTIVE_FAILURES: must be at least 1")
 	}
@@ -503,4 +517,60 @@ func (c *Config) Lint() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Values of DOCUMENT_SYNC.
+const (
+	DocumentSyncOff    = "off"
+	DocumentSyncVerify = "verify"
+	DocumentSyncCopy   = "copy"
+)
+
+// maxCanaryDocs is how many documents one analyze-text job may carry.
+const maxCanaryDocs = 25
+
+// deriveDocuments checks the storage and canary variables and settles
+// DOCUMENT_SYNC's default. Storage URLs are never quoted: a SAS may be in
+// them.
+func (c *Config) deriveDocuments(failed map[string]bool) []error {
+	var problems []error
+	add := func(name, msg string) {
+		if !failed[name] {
+			problems = append(problems, errors.New(name+": "+msg))
+		}
+	}
+	for name, raw := range map[string]string{
+		"PRIMARY_STORAGE_URL": c.PrimaryStorageURL.Reveal(), "SECONDARY_STORAGE_URL": c.SecondaryStorageURL.Reveal(),
+	} {
+		if raw == "" {
+			continue
+		}
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(name, "is not an absolute http(s) blob service URL")
+		}
+	}
+	both := c.PrimaryStorageURL.Reveal() != "" && c.SecondaryStorageURL.Reveal() != ""
+	c.DocumentSync = strings.ToLower(c.DocumentSync)
+	switch c.DocumentSync {
+	case "":
+		c.DocumentSync = DocumentSyncOff
+		if both {
+			c.DocumentSync = DocumentSyncCopy
+		}
+	case DocumentSyncOff:
+	case DocumentSyncVerify, DocumentSyncCopy:
+		if !both {
+			add("DOCUMENT_SYNC", c.DocumentSync+" needs PRIMARY_STORAGE_URL and SECONDARY_STORAGE_URL")
+		}
+	default:
+		add("DOCUMENT_SYNC", fmt.Sprintf("%q is not one of off, verify, copy", c.DocumentSync))
+	}
+	if c.CanaryDocs < 0 || c.CanaryDocs > maxCanaryDocs {
+		add("REPLICATION_CANARY_DOCS", fmt.Sprintf("must be between 0 (canary off) and %d, got %d", maxCanaryDocs, c.CanaryDocs))
+	}
+	if c.CanaryMinAgreement < 0 || c.CanaryMinAgreement > 1 {
+		add("REPLICATION_CANARY_MIN_AGREEMENT", fmt.Sprintf("must be between 0 and 1, got %v", c.CanaryMinAgreement))
+	}
+	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
+	return problems
 }

@@ -205,3 +205,42 @@ func TestUnknownVariablesComeFromTheStruct(t *testing.T) {
 	assert.Equal(t, []string{"GATEWAY_API_KEY: not a variable the gateway reads (did you mean GATEWAY_API_KEYS?)"},
 		UnknownVariables([]string{"GATEWAY_API_KEY"}))
 }
+
+func TestDocumentSyncAndCanary(t *testing.T) {
+	cfg, err := Load(getenv(minimal()))
+	require.NoError(t, err)
+	assert.Equal(t, DocumentSyncOff, cfg.DocumentSync, "off without storage URLs")
+	assert.Equal(t, 5, cfg.CanaryDocs)
+	assert.Equal(t, 0.9, cfg.CanaryMinAgreement)
+	assert.Equal(t, time.Minute, cfg.ReplicationRetryMin)
+
+	m := minimal()
+	m["PRIMARY_STORAGE_URL"] = "https://prim.blob.core.windows.net/?sv=2024&sig=SASSECRET"
+	m["SECONDARY_STORAGE_URL"] = "https://sec.blob.core.windows.net"
+	m["SECONDARY_STORAGE_KEY"] = "c2VjcmV0"
+	cfg, err = Load(getenv(m))
+	require.NoError(t, err)
+	assert.Equal(t, DocumentSyncCopy, cfg.DocumentSync, "copy when both URLs are set")
+	assert.NotContains(t, cfg.PrimaryStorageURL.String(), "SASSECRET", "a storage URL prints redacted")
+
+	m["DOCUMENT_SYNC"] = "Verify"
+	cfg, err = Load(getenv(m))
+	require.NoError(t, err)
+	assert.Equal(t, DocumentSyncVerify, cfg.DocumentSync)
+
+	bad := minimal()
+	bad["DOCUMENT_SYNC"] = "copy"
+	bad["PRIMARY_STORAGE_URL"] = "ftp://x/?sig=SASSECRET"
+	bad["REPLICATION_CANARY_DOCS"] = "26"
+	bad["REPLICATION_CANARY_MIN_AGREEMENT"] = "1.5"
+	_, err = Load(getenv(bad))
+	require.Error(t, err)
+	for _, want := range []string{"DOCUMENT_SYNC: copy needs", "PRIMARY_STORAGE_URL: is not", "REPLICATION_CANARY_DOCS", "REPLICATION_CANARY_MIN_AGREEMENT"} {
+		assert.Contains(t, err.Error(), want)
+	}
+	assert.NotContains(t, err.Error(), "SASSECRET")
+	bad = minimal()
+	bad["DOCUMENT_SYNC"] = "mirror"
+	_, err = Load(getenv(bad))
+	assert.ErrorContains(t, err, `DOCUMENT_SYNC: "mirror" is not one of off, verify, copy`)
+}

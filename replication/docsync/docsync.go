@@ -78,9 +78,10 @@ type Options struct {
 	Timeout time.Duration
 	// Transport, if set, sends the requests (tests); nil means azcore's.
 	Transport policy.Transporter
-	// retryDelay is the first wait before a retry; zero means 500ms.
-	// Tests shorten it.
-	retryDelay time.Duration
+	// RetryDelay is the first wait before a retry of a failed request
+	// (doubling, at most 4 retries, Retry-After honoured); zero means
+	// 500ms. Tests shorten it.
+	RetryDelay time.Duration
 }
 
 // Store is one storage account's blob service.
@@ -99,13 +100,13 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	if o.retryDelay == 0 {
-		o.retryDelay = 500 * time.Millisecond
+	if o.RetryDelay == 0 {
+		o.RetryDelay = 500 * time.Millisecond
 	}
 	co := &service.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry: policy.RetryOptions{
 			MaxRetries: 4, TryTimeout: o.Timeout,
-			RetryDelay: o.retryDelay, MaxRetryDelay: 30 * time.Second,
+			RetryDelay: o.RetryDelay, MaxRetryDelay: 30 * time.Second,
 		},
 		Transport: o.Transport,
 		// The SDK's request log would carry URLs; ours never does.

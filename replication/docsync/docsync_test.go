@@ -7,12 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,56 +21,9 @@ import (
 	"nergateway/internal/secret"
 )
 
-// faultProxy stands between the syncer and Azurite, counts requests by
-// method and answers for Azurite when fault says so.
-type faultProxy struct {
-	*httptest.Server
-	mu     sync.Mutex
-	counts map[string]int
-	// fault, if set, answers a request instead of Azurite (true).
-	fault func(w http.ResponseWriter, r *http.Request) bool
-}
-
-func newFaultProxy(t *testing.T, az *azurite.Server) *faultProxy {
-	t.Helper()
-	target, _ := url.Parse(az.URL)
-	target.Path = ""
-	rp := httputil.NewSingleHostReverseProxy(target)
-	fp := &faultProxy{counts: map[string]int{}}
-	fp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fp.mu.Lock()
-		fp.counts[r.Method]++
-		fault := fp.fault
-		fp.mu.Unlock()
-		if fault != nil && fault(w, r) {
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(fp.Close)
-	return fp
-}
-
-func (fp *faultProxy) setFault(f func(w http.ResponseWriter, r *http.Request) bool) {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	fp.fault = f
-}
-
-func (fp *faultProxy) take() map[string]int {
-	fp.mu.Lock()
-	defer fp.mu.Unlock()
-	c := fp.counts
-	fp.counts = map[string]int{}
-	return c
-}
-
-// url is the blob service URL of the account through the proxy.
-func (fp *faultProxy) url() string { return fp.URL + "/" + azurite.Account }
-
 func newStore(t *testing.T, rawURL string) *Store {
 	t.Helper()
-	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key), retryDelay: time.Millisecond})
+	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,15 +73,15 @@ func TestMain(m *testing.M) {
 
 // setup is a primary container holding n documents, a secondary store
 // reached through a fault proxy, and the names of both containers.
-func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, proxy *faultProxy, from, to string) {
+func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, proxy *azurite.FaultProxy, from, to string) {
 	az = azurite.Shared(t)
 	from, to = azurite.Container("docs"), azurite.Container("docs-dr")
 	primary = newStore(t, az.URL)
 	for _, name := range names(n) {
 		put(t, primary, from, name, text(name))
 	}
-	proxy = newFaultProxy(t, az)
-	return az, primary, newStore(t, proxy.url()), proxy, from, to
+	proxy = azurite.NewFaultProxy(t, az)
+	return az, primary, newStore(t, proxy.AccountURL()), proxy, from, to
 }
 
 func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
@@ -157,12 +107,12 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 	}
 
 	// Nothing to copy: one list call on the secondary, nothing written.
-	proxy.take()
+	proxy.Take()
 	p, err = s.Sync(t.Context(), from, to, names(12))
 	if err != nil || p != (Progress{Checked: 12}) {
 		t.Fatalf("second sync: %+v, %v", p, err)
 	}
-	if c := proxy.take(); c[http.MethodPut] != 0 || c[http.MethodGet] != 1 || len(c) != 1 {
+	if c := proxy.Take(); c[http.MethodPut] != 0 || c[http.MethodGet] != 1 || len(c) != 1 {
 		t.Fatalf("second sync sent %v, want one list GET", c)
 	}
 
@@ -183,7 +133,7 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 	for _, n := range names(4)[:2] {
 		put(t, secondary, to, n, text(n))
 	}
-	proxy.take()
+	proxy.Take()
 	s := &Syncer{From: primary, To: secondary, Mode: ModeVerify}
 	p, err := s.Sync(t.Context(), from, to, names(4))
 	var me *MissingError
@@ -196,7 +146,7 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 	if !strings.Contains(err.Error(), CodeDocumentsMissing) {
 		t.Fatalf("error %q does not name the code", err)
 	}
-	if c := proxy.take(); c[http.MethodPut] != 0 {
+	if c := proxy.Take(); c[http.MethodPut] != 0 {
 		t.Fatalf("verify wrote: %v", c)
 	}
 }
@@ -219,7 +169,7 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String() + "/" + azurite.Account + "?sv=2024&sig=SECRETSIG"
 	_ = ln.Close()
-	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), retryDelay: time.Millisecond})
+	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +191,7 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 func TestThrottledStorageThenSuccess(t *testing.T) {
 	_, primary, secondary, proxy, from, to := setup(t, 3)
 	var throttled atomic.Int32
-	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	proxy.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
 		throttled.Add(1)
 		w.Header().Set("Retry-After", "0")
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -256,7 +206,7 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 	if throttled.Load() < 2 {
 		t.Fatalf("a 503 was not retried (%d requests)", throttled.Load())
 	}
-	proxy.setFault(nil)
+	proxy.SetFault(nil)
 	if p, err := s.Sync(t.Context(), from, to, names(3)); err != nil || p.Copied != 3 {
 		t.Fatalf("later sync: %+v, %v", p, err)
 	}
@@ -265,7 +215,7 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 func TestCopyCutHalfwayIsResumed(t *testing.T) {
 	_, primary, secondary, proxy, from, to := setup(t, 10)
 	var puts atomic.Int32
-	proxy.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	proxy.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method != http.MethodPut || puts.Add(1) <= 5 { // the container and 4 documents
 			return false
 		}
@@ -276,13 +226,13 @@ func TestCopyCutHalfwayIsResumed(t *testing.T) {
 	if err == nil || p.Copied != 4 || p.Missing != 6 {
 		t.Fatalf("cut sync: %+v, %v", p, err)
 	}
-	proxy.setFault(nil)
-	proxy.take()
+	proxy.SetFault(nil)
+	proxy.Take()
 	p, err = s.Sync(t.Context(), from, to, names(10))
 	if err != nil || p.Copied != 6 {
 		t.Fatalf("resumed sync: %+v, %v", p, err)
 	}
-	if c := proxy.take(); c[http.MethodPut] != 6 {
+	if c := proxy.Take(); c[http.MethodPut] != 6 {
 		t.Fatalf("resumed sync wrote %d blobs, want only the 6 missing", c[http.MethodPut])
 	}
 	for _, n := range names(10) {
