@@ -204,7 +204,7 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth,
 	if err != nil {
 		return nil, fmt.Errorf("secondary client: %w", err)
 	}
-	return replication.New(replication.Config{
+	rc := replication.Config{
 		Primary:                 primary,
 		Secondary:               secondary,
 		PrimaryName:             cfg.PrimaryName,
@@ -220,7 +220,11 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth,
 		TracerProvider:          tel.TracerProvider,
 		MeterProvider:           tel.MeterProvider,
 		Logger:                  log,
-	})
+	}
+	if err := withDocuments(&rc, cfg, primary, secondary); err != nil {
+		return nil, err
+	}
+	return replication.New(rc)
 }
 
 // serve runs the gateway until ctx is done, then drains: readiness turns
