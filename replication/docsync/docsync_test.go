@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"golang.org/x/sync/errgroup"
 
 	"nergateway/internal/azurite"
 	"nergateway/internal/secret"
@@ -274,4 +277,109 @@ func TestStoreURLs(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "not-base64") {
 		t.Errorf("bad key: %v", err)
 	}
+}
+
+// BenchmarkSync10k syncs 10,000 documents of 2 KB between two Azurite
+// containers, then syncs again with nothing to copy (docs/benchmarks.md,
+// "Document sync"):
+//
+//	go test ./replication/docsync -run '^$' -bench Sync10k -benchtime 1x
+//
+// It reports the copy's wall time, the requests each sync sent (through
+// counting proxies), and the process's peak RSS during the copy (reset
+// after seeding).
+func BenchmarkSync10k(b *testing.B) {
+	const n, size = 10000, 2048
+	for range b.N {
+		az := azurite.Shared(b)
+		from, to := azurite.Container("bench"), azurite.Container("bench-dr")
+		seed := newStoreTB(b, az.URL)
+		all := make([]string, n)
+		for i := range all {
+			all[i] = fmt.Sprintf("doc-%05d.txt", i)
+		}
+		body := strings.Repeat("Contoso signs the lease in Köln. ", size/34+1)[:size]
+		g, ctx := errgroup.WithContext(context.Background())
+		g.SetLimit(32)
+		for _, name := range all {
+			g.Go(func() error { return seed.WriteDocument(ctx, from, name, body) })
+		}
+		if err := g.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		srcProxy, dstProxy := azurite.NewFaultProxy(b, az), azurite.NewFaultProxy(b, az)
+		s := &Syncer{From: newStoreTB(b, srcProxy.AccountURL()), To: newStoreTB(b, dstProxy.AccountURL()), Mode: ModeCopy}
+		runtime.GC()
+		resetPeakRSS(b)
+		b.ResetTimer()
+		start := time.Now()
+		p, err := s.Sync(context.Background(), from, to, all)
+		elapsed := time.Since(start)
+		b.StopTimer()
+		if err != nil || p.Copied != n {
+			b.Fatalf("sync: %+v, %v", p, err)
+		}
+		peak := peakRSS(b)
+		copyReqs := requests(srcProxy.Take()) + requests(dstProxy.Take())
+
+		start = time.Now()
+		p, err = s.Sync(context.Background(), from, to, all)
+		again := time.Since(start)
+		if err != nil || p.Copied != 0 || p.Checked != n {
+			b.Fatalf("second sync: %+v, %v", p, err)
+		}
+		src, dst := srcProxy.Take(), dstProxy.Take()
+		if len(src) != 1 || len(dst) != 1 || src[http.MethodGet] != n/listPageSize || dst[http.MethodGet] != n/listPageSize {
+			b.Fatalf("the second sync sent more than list calls: primary %v, secondary %v", src, dst)
+		}
+		b.ReportMetric(elapsed.Seconds(), "copy-s")
+		b.ReportMetric(float64(copyReqs), "copy-requests")
+		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
+		b.ReportMetric(again.Seconds(), "nothing-to-copy-s")
+		b.ReportMetric(float64(requests(src)+requests(dst)), "nothing-to-copy-requests")
+	}
+}
+
+func newStoreTB(tb testing.TB, rawURL string) *Store {
+	tb.Helper()
+	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func requests(byMethod map[string]int) int {
+	n := 0
+	for _, c := range byMethod {
+		n += c
+	}
+	return n
+}
+
+// resetPeakRSS resets the kernel's high-water mark of this process's RSS
+// (Linux: writing 5 to /proc/self/clear_refs).
+func resetPeakRSS(tb testing.TB) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		tb.Logf("peak RSS not reset (%v): it includes the seeding", err)
+	}
+}
+
+// peakRSS is VmHWM of /proc/self/status, in bytes.
+func peakRSS(tb testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	tb.Fatal("no VmHWM in /proc/self/status")
+	return 0
 }
