@@ -246,6 +246,9 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 			limit = maxAuthoringResponseBytes
 		}
 		res, err = p.readResponse(resp, limit)
+		if err == nil {
+			answer.Links = p.foreignLinks(idx, res.body.Bytes())
+		}
 	}
 	answer.Err, answer.Canceled = err, ctx.Err() != nil
 	v := reg.Judge(answer, time.Now())
@@ -324,4 +327,27 @@ func (p *Proxy) readResponse(resp *http.Response, limit int64) (*upstreamRespons
 		return nil, err
 	}
 	return &upstreamResponse{status: resp.StatusCode, header: resp.Header, body: buf}, nil
+}
+
+// linkPaths are the body members that hold a URL a client follows:
+// nextLink (job result pages, authoring lists) and resultUrl (an authoring
+// export's result).
+var linkPaths = []jsonPath{{"nextLink"}, {"resultUrl"}}
+
+// foreignLinks returns the links of an answer's body for the rulebook to
+// check, when there may be one that is not the region's: a body in which
+// every "://" (or its JSON escape ":\/\/") starts the region's own URL, and
+// that holds no \u escape that could spell one, is not scanned at all.
+func (p *Proxy) foreignLinks(idx int, body []byte) []string {
+	u := p.urls[idx]
+	n := bytes.Count(body, []byte("://")) + bytes.Count(body, []byte(`:\/\/`))
+	if n == bytes.Count(body, u.prefixBytes)+bytes.Count(body, u.prefixEscaped) && !bytes.Contains(body, []byte(`\u`)) {
+		return nil
+	}
+	var links []string
+	_, _, _ = rewriteJSONStrings(body, linkPaths, func(_ int, v []byte) ([]byte, bool) {
+		links = append(links, string(v))
+		return nil, false
+	})
+	return links
 }

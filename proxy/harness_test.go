@@ -312,6 +312,26 @@ func (h *harness) counter(name string, want map[string]string) int64 {
 	return n
 }
 
+// gauge reads an int64 gauge's value (the sum over its points).
+func (h *harness) gauge(name string) int64 {
+	h.t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
+		h.t.Fatal(err)
+	}
+	var n int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name {
+				for _, dp := range g.DataPoints {
+					n += dp.Value
+				}
+			}
+		}
+	}
+	return n
+}
+
 // jobID is the last path segment of an operation-location.
 func jobID(t testing.TB, opLoc string) string {
 	t.Helper()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,6 +197,14 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p.m = m
+	if _, err := mp.Meter(meterName).Int64ObservableGauge("gateway.buffered_bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of request and response bodies the gateway holds now (GATEWAY_MAX_BUFFERED_BYTES bounds them)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(p.budget.Used())
+			return nil
+		})); err != nil {
+		return nil, fmt.Errorf("proxy: creating instruments: %w", err)
+	}
 	return p, nil
 }
 

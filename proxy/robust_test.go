@@ -104,6 +104,9 @@ func TestByteBudgetRefusesWith503(t *testing.T) {
 	if !budget.Reserve(200 << 10) {
 		t.Fatal("reserve")
 	}
+	if got := h.gauge("gateway.buffered_bytes"); got != 200<<10 {
+		t.Fatalf("gateway.buffered_bytes = %d, want the 200 KiB held", got)
+	}
 	body := submitBody("proj", strings.Repeat("x", 60<<10))
 	got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", body)
 	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "1" || got.errorCode(t) != api.CodeServiceUnavailable {
@@ -142,5 +145,26 @@ func TestByteBudgetBoundsAnswers(t *testing.T) {
 	}
 	if budget.Used() != 0 {
 		t.Fatalf("budget holds %d bytes", budget.Used())
+	}
+}
+
+// A body link (nextLink, resultUrl) naming a foreign host is not relayed
+// either: the poll's owner answered something no client may follow.
+func TestForeignLinkInABodyIsNotRelayed(t *testing.T) {
+	for _, link := range []string{
+		`https://attacker.example/language/authoring/analyze-text/projects?skip=1`,
+		`https:\/\/attacker.example\/x`,
+		`https\u003a\u002f\u002fattacker.example/x`,
+	} {
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"value":[],"nextLink":"` + link + `"}`))
+		}))
+		t.Cleanup(evil.Close)
+		h := newHarness(t, []upstream{{url: evil.URL, key: "evil-key-" + randHex(4)}}, harnessOptions{})
+		got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
+		if got.status != http.StatusBadGateway || strings.Contains(string(got.body), "attacker") {
+			t.Fatalf("foreign nextLink %s: %d %s", link, got.status, got.body)
+		}
 	}
 }

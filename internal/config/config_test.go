@@ -38,6 +38,9 @@ func TestDefaultsFollowDesign(t *testing.T) {
 	assert.Equal(t, 10*time.Second, cfg.HealthProbeInterval)
 	assert.Equal(t, ByteSize(8<<20), cfg.MaxRequestBytes)
 	assert.Equal(t, 1024, cfg.MaxInflight)
+	assert.Equal(t, ByteSize(128<<20), cfg.MaxBufferedBytes)
+	assert.Equal(t, 10*time.Second, cfg.BodyTimeout)
+	assert.Equal(t, 60*time.Second, cfg.RegionMaxPark)
 	assert.Zero(t, cfg.DrainDelay)
 	assert.Empty(t, cfg.AdminKeys)
 	assert.Empty(t, cfg.AuthoringKeys, "authoring through the gateway is off by default")
@@ -63,6 +66,9 @@ func TestEverySettingIsRead(t *testing.T) {
 	m["BREAKER_CONSECUTIVE_FAILURES"] = "3"
 	m["GATEWAY_MAX_INFLIGHT"] = "64"
 	m["GATEWAY_DRAIN_DELAY"] = "5s"
+	m["GATEWAY_MAX_BUFFERED_BYTES"] = "64MiB"
+	m["GATEWAY_BODY_TIMEOUT"] = "3s"
+	m["REGION_MAX_PARK"] = "2m"
 	cfg, err := Load(getenv(m))
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1:9000", cfg.Addr)
@@ -77,6 +83,24 @@ func TestEverySettingIsRead(t *testing.T) {
 	assert.Equal(t, uint32(3), cfg.BreakerFailures)
 	assert.Equal(t, 64, cfg.MaxInflight)
 	assert.Equal(t, 5*time.Second, cfg.DrainDelay)
+	assert.Equal(t, ByteSize(64<<20), cfg.MaxBufferedBytes)
+	assert.Equal(t, 3*time.Second, cfg.BodyTimeout)
+	assert.Equal(t, 2*time.Minute, cfg.RegionMaxPark)
+}
+
+func TestBudgetTimeoutAndParkAreChecked(t *testing.T) {
+	for v, want := range map[[2]string]string{
+		{"GATEWAY_MAX_BUFFERED_BYTES", "0"}:    "GATEWAY_MAX_BUFFERED_BYTES: must be positive",
+		{"GATEWAY_MAX_BUFFERED_BYTES", "8MiB"}: "GATEWAY_MAX_BUFFERED_BYTES: 8388608 is below twice MAX_REQUEST_BYTES",
+		{"GATEWAY_BODY_TIMEOUT", "0s"}:         "GATEWAY_BODY_TIMEOUT: must be a positive duration",
+		{"REGION_MAX_PARK", "-1s"}:             "REGION_MAX_PARK: must be a positive duration",
+	} {
+		m := minimal()
+		m[v[0]] = v[1]
+		_, err := Load(getenv(m))
+		require.Error(t, err, v)
+		assert.Contains(t, err.Error(), want)
+	}
 }
 
 func TestBadConfigGivesOneLinePerProblem(t *testing.T) {
@@ -143,7 +167,8 @@ func TestVariablesCoverDesignTable(t *testing.T) {
 		"SECONDARY_RESOURCE_KEY", "PRIMARY_CONTAINER_NAME", "SECONDARY_CONTAINER_NAME", "SECONDARY_PROJECT_NAMES",
 		"SECONDARY_DEPLOYMENT_NAMES", "PROJECT_NAMES", "REPLICATION_INTERVAL", "REPLICATION_ENABLED",
 		"AUTHORING_API_VERSION", "UPSTREAM_TIMEOUT", "BREAKER_CONSECUTIVE_FAILURES", "BREAKER_OPEN_TIMEOUT",
-		"HEALTH_PROBE_INTERVAL", "MAX_REQUEST_BYTES"}
+		"HEALTH_PROBE_INTERVAL", "MAX_REQUEST_BYTES", "REGION_MAX_PARK", "GATEWAY_MAX_BUFFERED_BYTES",
+		"GATEWAY_BODY_TIMEOUT", "GATEWAY_MAX_INFLIGHT"}
 	assert.Subset(t, Variables(), design)
 }
 

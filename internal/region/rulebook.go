@@ -132,6 +132,9 @@ type Answer struct {
 	// Status and Header are the answer's; zero and nil when none arrived.
 	Status int
 	Header http.Header
+	// Links are the URLs in the answer's body a client would follow
+	// (nextLink, resultUrl); nil when there is none to check.
+	Links []string
 	// Err is the transport or body-read error; nil when an answer arrived
 	// whole.
 	Err error
@@ -170,7 +173,8 @@ type Verdict struct {
 //   - 401, 403: auth_error; 5xx: status_5xx;
 //   - other 4xx: client_error;
 //   - 1xx-3xx whose Location, Operation-Location or Azure-AsyncOperation
-//     names a host other than r's: bad_response; else ok.
+//     header, or a body link (Answer.Links), names a host other than r's:
+//     bad_response; else ok.
 func (r *Region) Judge(a Answer, now time.Time) Verdict {
 	v := Verdict{Status: a.Status, Scope: a.Scope, Probe: a.Probe, Cause: a.Err}
 	switch {
@@ -202,6 +206,12 @@ func (r *Region) Judge(a Answer, now time.Time) Verdict {
 		if name, foreign := r.foreignURL(a.Header); foreign {
 			v.Outcome = OutcomeBadResponse
 			v.Cause = errors.New("the " + name + " header names a host other than the region's")
+		}
+		for _, l := range a.Links {
+			if l != "" && !r.OwnsURL(l) {
+				v.Outcome = OutcomeBadResponse
+				v.Cause = errors.New("a link in the body names a host other than the region's")
+			}
 		}
 	}
 	return v

@@ -44,6 +44,8 @@ func TestJudge(t *testing.T) {
 		{"202 foreign operation-location", Answer{Status: 202, Header: hdr("Operation-Location", "http://westus2-secret-host.example.attacker.example/x")}, OutcomeBadResponse, 0},
 		{"202 foreign azure-asyncoperation", Answer{Status: 202, Header: hdr("Azure-AsyncOperation", "https://other.example/x")}, OutcomeBadResponse, 0},
 		{"202 downgraded scheme", Answer{Status: 202, Header: hdr("Operation-Location", "http://westus2-secret-host.example/x")}, OutcomeBadResponse, 0},
+		{"200 own nextLink", Answer{Status: 200, Links: []string{"https://westus2-secret-host.example/language/x?skip=5"}}, OutcomeOK, 0},
+		{"200 foreign nextLink", Answer{Status: 200, Links: []string{"https://westus2-secret-host.example/x", "https://attacker.example/x"}}, OutcomeBadResponse, 0},
 		{"400", Answer{Status: 400}, OutcomeClientError, 0},
 		{"404", Answer{Status: 404}, OutcomeClientError, 0},
 		{"401", Answer{Status: 401}, OutcomeAuthError, 0},
