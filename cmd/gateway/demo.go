@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -14,7 +16,10 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/auth"
+	"nergateway/internal/blobemu"
 	"nergateway/internal/config"
+	"nergateway/internal/secret"
+	"nergateway/replication/docsync"
 )
 
 // Demo names: docs/DESIGN.md's "Commands" section.
@@ -62,14 +67,26 @@ func randomKey() string {
 // copies the project to the secondary within seconds.
 func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	primaryKey, secondaryKey := randomKey(), randomKey()
+	// One storage account for both regions' containers, in process: the
+	// worker copies the training documents into the secondary's.
+	storageURL, stopStorage, err := startDemoStorage()
+	if err != nil {
+		return err
+	}
+	defer stopStorage()
+	storageKey := base64.StdEncoding.EncodeToString([]byte(randomKey()))
+	documents, err := docsync.NewStore(storageURL, docsync.Options{Key: secret.Secret(storageKey)})
+	if err != nil {
+		return fmt.Errorf("demo: storage: %w", err)
+	}
 	primary, err := emulator.NewServer(emulator.Options{Name: "primary", Key: primaryKey,
-		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second})
+		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second, Documents: documents})
 	if err != nil {
 		return fmt.Errorf("demo: start primary emulator: %w", err)
 	}
 	defer primary.Close()
 	secondary, err := emulator.NewServer(emulator.Options{Name: "secondary", Key: secondaryKey,
-		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second})
+		JobDuration: 2 * time.Second, AuthoringJobDuration: time.Second, Documents: documents})
 	if err != nil {
 		return fmt.Errorf("demo: start secondary emulator: %w", err)
 	}
@@ -83,9 +100,6 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 			doc.Labels = append(doc.Labels, utf16Label(d.text, l[0], l[1]))
 		}
 		seed.Documents = append(seed.Documents, doc)
-		// Storage is replicated outside the gateway (see README); the demo
-		// puts the texts into the secondary's container itself.
-		secondary.PutDocument(demoSecondBox, d.name, d.text)
 	}
 	if err := primary.Seed(seed); err != nil {
 		return fmt.Errorf("demo: seed primary: %w", err)
@@ -96,6 +110,8 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		"PRIMARY_ENDPOINT": primary.URL, "PRIMARY_RESOURCE_KEY": primaryKey,
 		"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": secondaryKey,
 		"PRIMARY_CONTAINER_NAME": demoPrimaryBox, "SECONDARY_CONTAINER_NAME": demoSecondBox,
+		"PRIMARY_STORAGE_URL": storageURL, "SECONDARY_STORAGE_URL": storageURL,
+		"PRIMARY_STORAGE_KEY": storageKey, "SECONDARY_STORAGE_KEY": storageKey,
 	}
 	defaults := map[string]string{
 		"GATEWAY_API_KEYS": demoKey, "GATEWAY_AUTHORING_KEYS": demoAuthoringKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
@@ -124,6 +140,23 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	})
 }
 
+// startDemoStorage serves an in-memory blob service (internal/blobemu) on
+// a loopback port and returns its account URL and the function that stops
+// it.
+func startDemoStorage() (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("demo: storage: %w", err)
+	}
+	srv := &http.Server{Handler: blobemu.New("demostorage"), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { // stopped by the returned function
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return "http://" + ln.Addr().String() + "/demostorage", func() { _ = srv.Close(); <-done }, nil
+}
+
 // firstKey is the key the demo's curls show: the first of keys, or a
 // placeholder when the keys come from a file.
 func firstKey(keys []auth.Key, fileVariable string) string {
@@ -137,8 +170,9 @@ func printDemoHelp(w io.Writer, addr, opsAddr, key, authoringKey, primaryAdminUR
 	gw, ops := localURL(addr), localURL(opsAddr)
 	fmt.Fprintf(w, `
 nergateway demo: gateway on %[1]s (clients), operations on %[6]s, two emulated regions in process.
-Project %[3]q (deployment %[4]q) lives in the primary; the replication worker copies it to the
-secondary now (watch "replication" in %[6]s/status).
+Project %[3]q (deployment %[4]q) lives in the primary; the replication worker copies its training
+documents and the project to the secondary now, then runs the canary (watch "replication" in
+%[6]s/status: "documents" and "canary").
 
 1. Submit a custom NER job; the gateway answers 202 with an operation-location on itself:
 

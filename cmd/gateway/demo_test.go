@@ -79,6 +79,29 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 		_, data := call(http.MethodGet, status[1], "", "")
 		return strings.Contains(string(data), `"state": "in-sync"`)
 	})
+	// /status shows the training documents copied and the canary's
+	// agreement for the demo project.
+	_, data := call(http.MethodGet, status[1], "", "")
+	var replicated struct {
+		Replication struct {
+			Projects []struct {
+				Project   string `json:"project"`
+				Documents struct{ Checked, Copied, Missing int }
+				Canary    []struct {
+					Deployment string  `json:"deployment"`
+					Agreement  float64 `json:"agreement"`
+				} `json:"canary"`
+			} `json:"projects"`
+		} `json:"replication"`
+	}
+	require.NoError(t, json.Unmarshal(data, &replicated), string(data))
+	require.Len(t, replicated.Replication.Projects, 1, string(data))
+	demo := replicated.Replication.Projects[0]
+	assert.Equal(t, "demo", demo.Project)
+	assert.Equal(t, 4, demo.Documents.Checked, string(data))
+	assert.Equal(t, 4, demo.Documents.Copied, string(data))
+	require.Len(t, demo.Canary, 1, string(data))
+	assert.Equal(t, 1.0, demo.Canary[0].Agreement, string(data))
 
 	authoring := regexp.MustCompile(`curl -s '(http://[^']+/language/authoring/[^']+)' -H 'Ocp-Apim-Subscription-Key: ([^']+)'`).FindStringSubmatch(help)
 	require.Len(t, authoring, 3, "an authoring curl in:\n%s", help)
