@@ -184,9 +184,15 @@ type upstreamResponse struct {
 // returns the rulebook's verdict with the answer when it is to be relayed.
 func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
 	reg := p.regions[idx]
-	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.Int("gateway.attempt", n)))
-	defer span.End()
+	// An attempt is a span of its own only in a recorded trace: under an
+	// unrecorded parent it would be unrecorded too, and cost allocations
+	// for nothing.
+	span := trace.SpanFromContext(ctx)
+	if span.IsRecording() {
+		ctx, span = p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.Int("gateway.attempt", n)))
+		defer span.End()
+	}
 	start := time.Now()
 	res, v := p.roundTrip(ctx, c, idx)
 	elapsed := time.Since(start)
@@ -230,7 +236,11 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	actx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	req := p.outRequest(actx, c, idx)
-	p.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
+	if trace.SpanContextFromContext(actx).IsValid() {
+		// Only a request in a trace (sampled here, or a client's) carries
+		// trace context to the region.
+		p.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
+	}
 
 	var resp *http.Response
 	err = reg.Authorize(req) // a region whose credentials cannot be had is failed like one that refuses them

@@ -78,6 +78,11 @@ type harnessOptions struct {
 	failures    uint32        // breaker threshold; zero means 3
 	openTimeout time.Duration // zero means 1 minute: no test waits for it
 	config      func(*Config)
+	// untraced leaves out the server span, as cmd/gateway does for a
+	// request nothing can sample; parent, when valid, is the (unrecorded)
+	// span context the request carries instead.
+	untraced bool
+	parent   trace.SpanContext
 }
 
 func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
@@ -129,8 +134,15 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 	h.gw = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// What cmd/gateway does in front of the proxy: a server span and
 		// client authentication.
-		ctx, span := tracer.Start(r.Context(), "gateway "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
-		defer span.End()
+		ctx := r.Context()
+		switch {
+		case opts.parent.IsValid():
+			ctx = trace.ContextWithSpanContext(ctx, opts.parent)
+		case !opts.untraced:
+			var span trace.Span
+			ctx, span = tracer.Start(ctx, "gateway "+r.Method, trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+		}
 		if r.Header.Get(api.SubscriptionKeyHeader) != gatewayKey {
 			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized, Message: "bad gateway key"})
 			return

@@ -99,6 +99,10 @@ type Config struct {
 	// breaker is open and the region cannot say when it half-opens; zero
 	// means 10s. BREAKER_OPEN_TIMEOUT is a good value.
 	OpenRetryAfter time.Duration
+	// KeyName names the client's key (never the key itself) for the
+	// gateway.key.name label of the request metric, so operators see which
+	// application sends what; nil leaves the label out.
+	KeyName func(context.Context) string
 }
 
 // Proxy serves the client-facing Azure Language API under /language/ by
@@ -124,6 +128,7 @@ type Proxy struct {
 	m              *metrics
 	owners         *ownerCache
 	openRetryAfter time.Duration
+	keyName        func(context.Context) string
 }
 
 // New validates cfg, applies its defaults and builds the Proxy.
@@ -146,6 +151,7 @@ func New(cfg Config) (*Proxy, error) {
 		log:            cfg.Logger,
 		owners:         newOwnerCache(ownerCacheSize, ownerCacheTTL),
 		openRetryAfter: cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
+		keyName:        cfg.KeyName,
 	}
 	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 {
 		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes and OpenRetryAfter must not be negative")
@@ -267,7 +273,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer p.slots.Release()
-	p.m.inflight.Add(ctx, 1)
-	defer p.m.inflight.Add(ctx, -1)
+	p.m.serving.Add(1)
+	defer p.m.serving.Add(-1)
 	p.serve(w, c, res)
 }

@@ -51,7 +51,11 @@ func resultFrom(ctx context.Context) *Result {
 // finish records a request's end: the gateway.requests metric and the
 // Result, if one is asked for.
 func (p *Proxy) finish(ctx context.Context, c *call, regionName string, o region.Outcome, res *Result) {
-	p.m.request(ctx, c.route.Name, regionName, o)
+	key := ""
+	if p.keyName != nil {
+		key = p.keyName(ctx)
+	}
+	p.m.request(c.route.Name, regionName, o, key)
 	if res != nil {
 		res.Route, res.Region, res.Outcome = c.route.Name, regionName, o
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -21,76 +22,120 @@ const noRegion = "none"
 
 // metrics are the proxy's instruments; the breaker-state gauge lives with
 // the regions' owner, not here.
+//
+// Counts cost an atomic add on the request path: each (instrument, label
+// set) has a cell, found in a map under a read lock, and the SDK reads
+// every cell at collection time through one callback. The upstream
+// duration is a histogram the SDK keeps (OpenTelemetry has no
+// asynchronous histogram), fed with a label set built once.
 type metrics struct {
-	requests  metric.Int64Counter
-	failovers metric.Int64Counter
+	requests  metric.Int64ObservableCounter
+	failovers metric.Int64ObservableCounter
+	inflight  metric.Int64ObservableUpDownCounter
 	duration  metric.Float64Histogram
-	inflight  metric.Int64UpDownCounter
 
-	// Attribute sets are few (routes x regions x outcomes) and repeat on
-	// every request, so each is built once: building one costs a sort and
-	// several allocations.
+	serving atomic.Int64 // client requests in flight
+
+	// Label sets are few and repeat on every request, so each is built
+	// once: building one costs a sort and several allocations.
 	mu    sync.RWMutex
-	attrs map[attrKey]metric.MeasurementOption
+	cells map[attrKey]*cell
 }
 
-type attrKey struct{ kind, a, b, c string }
+type attrKey struct{ kind, a, b, c, d string }
+
+// cell is one series: a count, or the label set of a histogram series.
+type cell struct {
+	n   atomic.Int64
+	opt metric.MeasurementOption // WithAttributeSet of its labels
+}
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	m := mp.Meter(meterName)
 	var err, e error
-	out := &metrics{attrs: make(map[attrKey]metric.MeasurementOption)}
-	out.requests, e = m.Int64Counter("gateway.requests",
+	out := &metrics{cells: make(map[attrKey]*cell)}
+	out.requests, e = m.Int64ObservableCounter("gateway.requests",
 		metric.WithDescription("Client requests the proxy answered, by route, answering region and outcome."))
 	err = errors.Join(err, e)
-	out.failovers, e = m.Int64Counter("gateway.failovers",
+	out.failovers, e = m.Int64ObservableCounter("gateway.failovers",
 		metric.WithDescription("Moves of a client request from one region to the next, by reason."))
 	err = errors.Join(err, e)
 	out.duration, e = m.Float64Histogram("gateway.upstream.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of one attempt against one region."))
 	err = errors.Join(err, e)
-	out.inflight, e = m.Int64UpDownCounter("gateway.inflight_requests",
+	out.inflight, e = m.Int64ObservableUpDownCounter("gateway.inflight_requests",
 		metric.WithDescription("Client requests the proxy is serving now."))
 	err = errors.Join(err, e)
+	if err == nil {
+		// The registration lives as long as the meter provider: the
+		// proxy has no Close, and the provider's shutdown ends it.
+		_, err = m.RegisterCallback(out.observe, out.requests, out.failovers, out.inflight)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("proxy: creating instruments: %w", err)
 	}
 	return out, nil
 }
 
-func (m *metrics) option(k attrKey) metric.MeasurementOption {
+// observe reports every count at collection time.
+func (m *metrics) observe(_ context.Context, o metric.Observer) error {
 	m.mu.RLock()
-	o, ok := m.attrs[k]
+	defer m.mu.RUnlock()
+	for k, c := range m.cells {
+		switch k.kind {
+		case "requests":
+			o.ObserveInt64(m.requests, c.n.Load(), c.opt)
+		case "failovers":
+			o.ObserveInt64(m.failovers, c.n.Load(), c.opt)
+		}
+	}
+	o.ObserveInt64(m.inflight, m.serving.Load())
+	return nil
+}
+
+// cell returns the series of k, made on first use.
+func (m *metrics) cell(k attrKey) *cell {
+	m.mu.RLock()
+	c, ok := m.cells[k]
 	m.mu.RUnlock()
 	if ok {
-		return o
+		return c
 	}
 	var set attribute.Set
 	switch k.kind {
 	case "requests":
-		set = attribute.NewSet(attribute.String("route", k.a), attribute.String("region", k.b), attribute.String("outcome", k.c))
+		kv := []attribute.KeyValue{attribute.String("route", k.a), attribute.String("region", k.b), attribute.String("outcome", k.c)}
+		if k.d != "" {
+			kv = append(kv, attribute.String("gateway.key.name", k.d))
+		}
+		set = attribute.NewSet(kv...)
 	case "failovers":
 		set = attribute.NewSet(attribute.String("from", k.a), attribute.String("to", k.b), attribute.String("reason", k.c))
 	default:
 		set = attribute.NewSet(attribute.String("region", k.a), attribute.String("outcome", k.b))
 	}
-	o = metric.WithAttributeSet(set)
 	m.mu.Lock()
-	// Every part is a fixed label (route names, region names, outcomes),
-	// so the map is bounded by routes x regions x outcomes.
-	m.attrs[k] = o
-	m.mu.Unlock()
-	return o
+	defer m.mu.Unlock()
+	if c, ok := m.cells[k]; ok {
+		return c
+	}
+	// Every part is a fixed label (route names, region names, outcomes,
+	// the operator's key names), so the map is bounded by routes x
+	// regions x outcomes x keys.
+	c = &cell{opt: metric.WithAttributeSet(set)}
+	m.cells[k] = c
+	return c
 }
 
-func (m *metrics) request(ctx context.Context, route, region string, o region.Outcome) {
-	m.requests.Add(ctx, 1, m.option(attrKey{"requests", route, region, string(o)}))
+// request counts a client request; key is the client key's name, or "".
+func (m *metrics) request(route, region string, o region.Outcome, key string) {
+	m.cell(attrKey{"requests", route, region, string(o), key}).n.Add(1)
 }
 
-func (m *metrics) failover(ctx context.Context, from, to, reason string) {
-	m.failovers.Add(ctx, 1, m.option(attrKey{"failovers", from, to, reason}))
+func (m *metrics) failover(_ context.Context, from, to, reason string) {
+	m.cell(attrKey{"failovers", from, to, reason, ""}).n.Add(1)
 }
 
 func (m *metrics) attempt(ctx context.Context, region string, o region.Outcome, seconds float64) {
-	m.duration.Record(ctx, seconds, m.option(attrKey{"duration", region, string(o), ""}))
+	m.duration.Record(ctx, seconds, m.cell(attrKey{"duration", region, string(o), "", ""}).opt)
 }

@@ -174,3 +174,40 @@ type errorCounter struct {
 }
 
 func (e *errorCounter) Errorf(string, ...any) { e.errors++ }
+
+// A request that is in no trace costs no span and carries no trace context
+// to the region; one whose trace is not recorded (a client's traceparent,
+// nothing exported) gets no attempt span but passes its context on.
+func TestSpansOnlyWhereTraced(t *testing.T) {
+	t.Run("no trace", func(t *testing.T) {
+		primary := newFakeRegion(t, "p")
+		h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{untraced: true})
+		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
+			t.Fatalf("submit: %d", sub.status)
+		}
+		if tp := primary.LastHeader().Get("Traceparent"); tp != "" {
+			t.Errorf("traceparent %q sent for a request in no trace", tp)
+		}
+		if n := len(h.spans.Ended()); n != 0 {
+			t.Errorf("%d spans recorded for a request in no trace", n)
+		}
+	})
+	t.Run("unrecorded trace", func(t *testing.T) {
+		parent := trace.NewSpanContext(trace.SpanContextConfig{
+			TraceID: trace.TraceID{0x0a, 0xf7, 0x65, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
+			SpanID:  trace.SpanID{0xb7, 0xad, 1, 2, 3, 4, 5, 6},
+			Remote:  true,
+		})
+		primary := newFakeRegion(t, "p")
+		h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{parent: parent})
+		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
+			t.Fatalf("submit: %d", sub.status)
+		}
+		if tp := primary.LastHeader().Get("Traceparent"); !strings.Contains(tp, parent.TraceID().String()) {
+			t.Errorf("traceparent %q does not continue the client's trace %s", tp, parent.TraceID())
+		}
+		if n := len(h.spans.Ended()); n != 0 {
+			t.Errorf("%d spans recorded in an unrecorded trace", n)
+		}
+	})
+}

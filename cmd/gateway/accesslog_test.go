@@ -26,7 +26,11 @@ func accessLines(t *testing.T, gw *testGateway) []map[string]any {
 }
 
 func TestAccessLogOneLinePerRequest(t *testing.T) {
-	gw := startGateway(t, withEnv("GATEWAY_API_KEYS", "billing-app:"+testGatewayKey, "HEALTH_PROBE_INTERVAL", "1h"))
+	// Traces exported, so every request is in a trace and its line
+	// carries the trace id (with no tracing, requests get no ids).
+	_, otlp := newOTLPReceiver(t)
+	gw := startGateway(t, withEnv("GATEWAY_API_KEYS", "billing-app:"+testGatewayKey, "HEALTH_PROBE_INTERVAL", "1h",
+		"OTEL_EXPORTER_OTLP_ENDPOINT", otlp, "OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"))
 	gw.Primary.SetFault(emulator.Fault{Down: emulator.DownReset, Routes: []string{"submit"}})
 	const text = "Contoso signs the secret-looking lease in Köln."
 	loc := gw.submit(t, text)

@@ -17,6 +17,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/health"
+	"nergateway/internal/auth"
 	"nergateway/internal/config"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
@@ -138,6 +139,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		MeterProvider:         tel.MeterProvider,
 		Propagator:            tel.Propagator,
 		Logger:                log,
+		KeyName:               auth.KeyName,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)

@@ -13,14 +13,12 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"go.opentelemetry.io/otel/attribute"
-	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 
 	"nergateway/api"
 	"nergateway/internal/accesslog"
@@ -31,6 +29,13 @@ import (
 
 // clientHandler lists every route of the client port: the Language API
 // and the probes load balancers send. Operations live on opsHandler.
+//
+// The Language API is nearly all the traffic, so it is dispatched by its
+// prefix before the router is consulted, and it alone is traced (server
+// spans cost nothing unless the request can be sampled, see
+// telemetry.ServerSpans); probes arrive every few seconds from every load
+// balancer and, traced, would be most of the trace volume and say nothing.
+// Request counts and durations are the proxy's own metrics.
 func (g *gateway) clientHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
@@ -43,33 +48,26 @@ func (g *gateway) clientHandler() http.Handler {
 	}
 	language = auth.Scoped(g.keys.runtime, g.keys.authoring)(recordKeyName(language))
 	if g.cfg.AccessLog {
-		// Outside the key check, so refused keys are logged too.
+		// Outside the key check, so refused keys are logged too; inside
+		// the server span, so lines carry its trace id.
 		language = accesslog.Middleware(accesslog.Options{Logger: g.log, Sample: g.cfg.AccessLogSample})(language)
 	}
-	r.Handle("/language/*", language)
-
-	// Span names, http.route and every metric label come from the route
-	// table and fixed sets; server.address is the gateway's own name, not
-	// the client's Host header, so no client can add a time series.
-	return g.closeWhenDraining(bodyDeadline(g.cfg.BodyTimeout)(otelhttp.NewHandler(r, "gateway",
-		otelhttp.WithTracerProvider(g.tel.TracerProvider),
-		otelhttp.WithMeterProvider(g.tel.MeterProvider),
-		otelhttp.WithPropagators(g.tel.Propagator),
-		otelhttp.WithServerName(serverName),
-		// Probes arrive every few seconds from every load balancer: traced,
-		// they would be most of the trace volume and say nothing.
-		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return route.SpanName(r) }),
-		otelhttp.WithMetricAttributesFn(func(r *http.Request) []attribute.KeyValue {
-			rt, _ := route.Match(r.URL.Path)
-			return []attribute.KeyValue{semconv.HTTPRoute(rt.Template)}
-		}),
-	)))
+	language = middleware.Recoverer(g.tel.ServerSpans(spanRoute)(language))
+	return g.closeWhenDraining(bodyDeadline(g.cfg.BodyTimeout)(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, languagePrefix) {
+			language.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})))
 }
 
-// serverName is server.address in the server's spans and metrics, with a
-// port so that none is taken from the Host header either.
-const serverName = "nergateway:0"
+// spanRoute describes a request for its server span from the route table:
+// span names, methods and http.route never carry a value a client made up.
+func spanRoute(r *http.Request) (name, method, template string) {
+	rt, _ := route.Match(r.URL.Path)
+	return route.SpanName(r), route.Method(r.Method), rt.Template
+}
 
 // closeWhenDraining switches keep-alives off once draining starts: every
 // answer then carries Connection: close, so a keep-alive client opens its
@@ -89,9 +87,8 @@ func (g *gateway) closeWhenDraining(next http.Handler) http.Handler {
 // bodyDeadline gives a request body d to arrive (GATEWAY_BODY_TIMEOUT):
 // the connection's read deadline is set when the handler starts and
 // cleared once the body is read. A body still trickling at the deadline
-// fails its read, which the proxy answers 408. It must wrap the raw
-// ResponseWriter (otelhttp's wrapper cannot take a deadline), so it sits
-// outside the tracing middleware.
+// fails its read, which the proxy answers 408. It wraps the raw
+// ResponseWriter, outside the tracing middleware.
 func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -124,6 +121,9 @@ func (b *deadlineBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// languagePrefix is the path of every Language API call.
+const languagePrefix = "/language/"
 
 // opsHandler lists every route of the ops port (GATEWAY_OPS_ADDR): what
 // operators and Prometheus call. It is not traced: scrapes and status
@@ -158,16 +158,12 @@ func newRouter() chi.Router {
 	return r
 }
 
-// recordKeyName adds the name of the client's key (never the key) to the
-// request's HTTP server metrics and its access log line, so an operator
-// sees which application sends what.
+// recordKeyName puts the name of the client's key (never the key) on the
+// request's access log line; the proxy's request metric reads it from the
+// context itself (proxy.Config.KeyName).
 func recordKeyName(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := auth.KeyName(r.Context())
-		if l, ok := otelhttp.LabelerFromContext(r.Context()); ok {
-			l.Add(attribute.String("gateway.key.name", name))
-		}
-		accesslog.SetKeyName(r.Context(), name)
+		accesslog.SetKeyName(r.Context(), auth.KeyName(r.Context()))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -233,6 +229,9 @@ var defaultServerLimits = serverLimits{
 	maxHeaderBytes: 64 << 10,
 }
 
+// maxConnsPerRegion caps the upstream connections to one region.
+const maxConnsPerRegion = 64
+
 // upstreamTransport is the one connection pool to the regions: keep-alives,
 // HTTP/2 where the region offers it, verified TLS (with UPSTREAM_CA_FILE
 // added to the system roots when set; verification is never switched off).
@@ -253,12 +252,20 @@ func upstreamTransport(cfg *config.Config) (*http.Transport, error) {
 		tlsCfg.RootCAs = pool
 	}
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		TLSClientConfig:       tlsCfg,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
+		Proxy:             http.ProxyFromEnvironment,
+		DialContext:       (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2: true,
+		TLSClientConfig:   tlsCfg,
+		// A region needs few connections: a call takes it milliseconds,
+		// so this many serve thousands of calls a second, more than a
+		// region's quota. The cap bounds the goroutines and buffers the
+		// pool costs (two goroutines and 8 KiB per connection) whatever
+		// the number of clients: calls beyond it wait for a connection
+		// within their UPSTREAM_TIMEOUT. Every connection may stay idle,
+		// so a burst does not close and reopen them.
+		MaxConnsPerHost:       maxConnsPerRegion,
+		MaxIdleConnsPerHost:   maxConnsPerRegion,
+		MaxIdleConns:          0, // no cap beyond the per-region one
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -60,6 +60,12 @@ func Middleware(o Options) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !o.Logger.Enabled(r.Context(), slog.LevelInfo) {
+				// LOG_LEVEL above info: no line would be written, so
+				// nothing is measured either.
+				next.ServeHTTP(w, r)
+				return
+			}
 			start := time.Now()
 			e := &entry{}
 			ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))

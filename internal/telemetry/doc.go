@@ -54,8 +54,11 @@
 //
 // When no trace exporter is configured, spans are not recorded (the
 // benchmarks measured recording them for nobody at about a tenth of the
-// gateway's CPU), but they still carry trace and span ids, so log lines
-// carry a trace_id a client can quote and trace context still propagates.
+// gateway's CPU). [Telemetry.ServerSpans] then starts no span at all for a
+// request that carries no traceparent: nothing can sample it, so it gets no
+// ids and nothing is propagated to the regions. A request that carries one
+// gets an unrecorded span in the client's trace, so its log lines carry the
+// client's trace_id and the regions see the client's trace context.
 //
 // The OTLP/HTTP exporters use a transport owned by the Telemetry value, with
 // no proxy taken from the environment; [Telemetry.Shutdown] closes its idle

@@ -48,8 +48,9 @@ type Options struct {
 }
 
 // Telemetry holds the providers Setup built and what it takes to flush and
-// stop them. Callers hand the providers to otelhttp and their own
-// instruments; they are not installed as OpenTelemetry globals.
+// stop them. Callers hand the providers to their own instruments and wrap
+// their handlers in ServerSpans; they are not installed as OpenTelemetry
+// globals.
 type Telemetry struct {
 	// TracerProvider makes the tracers of every package; a no-op when
 	// OTEL_SDK_DISABLED=true.
@@ -63,6 +64,9 @@ type Telemetry struct {
 
 	registry *prometheus.Registry
 	logger   *slog.Logger
+	// tracing is true when a trace exporter is configured: only then can a
+	// request nobody asked to trace be sampled (see ServerSpans).
+	tracing bool
 	// providers flush and stop the SDK; closers then release the
 	// connections the exporters used.
 	providers []func(context.Context) error
@@ -174,10 +178,11 @@ func newPropagator(names []string) propagation.TextMapPropagator {
 
 func (t *Telemetry) setupTraces(ctx context.Context, cfg config, res *resource.Resource, stdout io.Writer) error {
 	sampler := newSampler(cfg.sampler, cfg.samplerArg)
-	if !cfg.tracesOTLP && !cfg.tracesConsole {
+	t.tracing = cfg.tracesOTLP || cfg.tracesConsole
+	if !t.tracing {
 		// Nothing collects spans: record none, which the benchmarks showed
-		// costs about a tenth of the gateway's CPU. Spans still get trace
-		// and span ids, so logs correlate and trace context is propagated.
+		// costs about a tenth of the gateway's CPU. A span a client's
+		// traceparent asked for still gets ids (see ServerSpans).
 		sampler = sdktrace.NeverSample()
 	}
 	opts := []sdktrace.TracerProviderOption{

@@ -1,0 +1,110 @@
+package telemetry
+
+import (
+	"net/http"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// serverScope is the instrumentation scope of the server spans.
+const serverScope = "nergateway/server"
+
+// ServerSpans returns middleware that makes each request a server span
+// with the OpenTelemetry HTTP semantic-convention attributes, and puts it in
+// the request's context for the spans and logs below. describe names the
+// request from the caller's route table: the span name, the method (one of
+// HTTP's, or "_OTHER") and the route template, none of which may carry a
+// value a client made up.
+//
+// A request costs nothing when it cannot be part of a trace: with no trace
+// exporter configured and no traceparent header from the client, it passes
+// through untouched (no span, no ids, nothing propagated upstream). A
+// client's traceparent is always honoured, so its trace id reaches the
+// logs and the regions even when nothing here is exported. Attributes and
+// the status-capturing writer are only paid for spans that are recorded.
+// Metrics are not recorded here: the proxy counts every request itself.
+func (t *Telemetry) ServerSpans(describe func(*http.Request) (name, method, template string)) func(http.Handler) http.Handler {
+	tracer := t.TracerProvider.Tracer(serverScope)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			parent := r.Header.Get("Traceparent") != ""
+			if !t.tracing && !parent {
+				next.ServeHTTP(w, r)
+				return
+			}
+			ctx := r.Context()
+			if parent {
+				ctx = t.Propagator.Extract(ctx, propagation.HeaderCarrier(r.Header))
+			}
+			name, method, rt := describe(r)
+			ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+			defer span.End()
+			if !span.IsRecording() {
+				next.ServeHTTP(w, r.WithContext(ctx))
+				return
+			}
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
+			span.SetAttributes(
+				semconv.HTTPRequestMethodKey.String(method),
+				semconv.HTTPRoute(rt),
+				semconv.URLScheme(scheme),
+				semconv.URLPath(r.URL.Path),
+				semconv.NetworkProtocolVersion(protocolVersion(r)),
+				semconv.UserAgentOriginal(r.UserAgent()),
+			)
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r.WithContext(ctx))
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+			if status >= 500 {
+				// Only 5xx are the server's errors; a 4xx is the client's.
+				span.SetAttributes(attribute.String("error.type", http.StatusText(status)))
+				span.SetStatus(codes.Error, "")
+			}
+		})
+	}
+}
+
+func protocolVersion(r *http.Request) string {
+	switch {
+	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
+		return "1.1"
+	case r.ProtoMajor == 2:
+		return "2"
+	}
+	return strings.TrimPrefix(r.Proto, "HTTP/")
+}
+
+// statusWriter remembers the status a handler answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
