@@ -77,7 +77,7 @@ func TestParseOptions(t *testing.T) {
 	if len(o.targets) != 2 || o.targets[0] != targetGateway || o.targets[1] != targetFloor {
 		t.Errorf("targets = %q", o.targets)
 	}
-	for _, bad := range [][]string{{"-rounds", "0"}, {"-targets", "envoy"}, {"-duration", "0s"}, {"-profile-load", "mix"}, {"extra"}} {
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-targets", "envoy"}, {"-duration", "0s"}, {"-profile-load", "mix"}, {"-legs", "soak"}, {"extra"}} {
 		if _, err := parseOptions(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseOptions(%q) accepted", bad)
 		}

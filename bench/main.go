@@ -62,7 +62,7 @@ type options struct {
 	conns         int     // the many-connections run
 	out           string
 	install       bool
-	skipFailover  bool
+	legs          map[string]bool // which groups of legs run
 	targets       []string
 	gatewayEnv    []string
 	gatewayBinary string
@@ -95,7 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.conns, "conns", 1000, "client connections of the memory run")
 	fs.StringVar(&o.out, "out", "", "also write the markdown results to this file")
 	fs.BoolVar(&o.install, "install", true, "apt-get install nginx, caddy and wrk when missing and the bench runs as root")
-	fs.BoolVar(&o.skipFailover, "skip-failover", false, "skip the failover runs")
+	legs := fs.String("legs", "throughput,open,conns,failover", "groups of legs to run: throughput, open, conns, failover")
 	targets := fs.String("targets", "direct,nginx,floor,caddy,gateway,gateway-notel,gateway-traced",
 		"targets of the load legs: direct, nginx, floor, caddy, gateway, gateway-notel (OTEL_SDK_DISABLED=true), gateway-traced (every request traced and exported)")
 	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway, comma-separated NAME=value (e.g. GOGC=50)")
@@ -125,6 +125,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 		if slices.Contains(o.targets, targetGatewayTraced) {
 			o.targets = append(o.targets, targetBeforeTraced)
+		}
+	}
+	o.legs = map[string]bool{}
+	for _, l := range strings.Split(*legs, ",") {
+		switch l = strings.TrimSpace(l); l {
+		case "throughput", "open", "conns", "failover":
+			o.legs[l] = true
+		default:
+			return o, fmt.Errorf("-legs: unknown group %q", l)
 		}
 	}
 	for _, kv := range strings.Split(*gatewayEnv, ",") {
@@ -201,6 +210,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	b := &bencher{o: o, t: t, rep: rep, log: stderr}
 
 	for round := range o.rounds {
+		if !o.legs["throughput"] {
+			break
+		}
 		for _, load := range []string{loadPolls, loadSubmits} {
 			for _, target := range o.targets {
 				if err := b.throughputLeg(ctx, round, load, target); err != nil {
@@ -220,7 +232,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rates = append(rates, half)
 	for _, rate := range rates {
-		if rate <= 0 {
+		if rate <= 0 || !o.legs["open"] {
 			continue
 		}
 		for _, target := range latencyTargets {
@@ -231,12 +243,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	for _, target := range latencyTargets {
+		if !o.legs["conns"] {
+			break
+		}
 		if err := b.connsLeg(ctx, target); err != nil {
 			return err
 		}
 	}
 
-	if !o.skipFailover {
+	if o.legs["failover"] {
 		for _, f := range faults {
 			for _, target := range []string{targetGateway, targetNginx} {
 				if target == targetNginx && t.nginx.path == "" {

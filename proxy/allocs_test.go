@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+)
+
+// cannedRegion answers every submit 202 and every poll with a finished
+// job, from bytes made once, so an allocation count through it is the
+// proxy's own (plus a fixed few for the response it builds).
+type cannedRegion struct {
+	host, jobID string
+	jobBody     []byte
+}
+
+func (c *cannedRegion) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_ = r.Body.Close()
+	}
+	resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json; charset=utf-8"}}, Request: r}
+	if r.Method == http.MethodPost {
+		resp.StatusCode = http.StatusAccepted
+		resp.Header["Operation-Location"] = []string{"http://" + c.host + api.JobsPath + "/" + c.jobID + "?api-version=2023-04-01"}
+		resp.Body = http.NoBody
+		return resp, nil
+	}
+	resp.ContentLength = int64(len(c.jobBody))
+	resp.Body = io.NopCloser(bytes.NewReader(c.jobBody))
+	return resp, nil
+}
+
+// allocProxy is the proxy as cmd/gateway builds it (SDK tracer and meter
+// providers, nothing exporting) in front of a canned primary and secondary.
+func allocProxy(t testing.TB) *Proxy {
+	t.Helper()
+	primary := &cannedRegion{host: "westus2.canned.test", jobID: newV4()}
+	primary.jobBody = jobBody(primary.host, primary.jobID, "proj")
+	var regions []*region.Region
+	for i, host := range []string{primary.host, "eastus.canned.test"} {
+		role := region.RolePrimary
+		if i > 0 {
+			role = region.RoleSecondary
+		}
+		eu, _ := url.Parse("http://" + host)
+		r, err := region.New(region.Config{Name: strings.Split(host, ".")[0], Role: role, Endpoint: eu, Key: secret.Secret("k" + host)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		regions = append(regions, r)
+	}
+	p, err := New(Config{
+		Regions:        regions,
+		Transport:      primary,
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())),
+		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+		Propagator:     propagation.TraceContext{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Allocation ceilings per request through the proxy, measured in process
+// (no network, no -race) and set a little above what the code does today.
+// A change that allocates more per request on the hot path fails here:
+// allocations are what the collector pays for on every request, and at a
+// few microseconds of CPU per request they are most of the proxy's own
+// cost. Lower a ceiling when the count goes down.
+const (
+	maxAllocsSubmit = 40
+	maxAllocsPoll   = 40
+)
+
+// TestAllocsPerRequest guards the allocations of a submit and of a poll.
+// It runs in CI without -race (.ci/run), where sync.Pool and escape
+// analysis behave as in production.
+func TestAllocsPerRequest(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector changes allocation counts; .ci/run runs this test without -race")
+	}
+	p := allocProxy(t)
+	body := submitBody("proj", "prod")
+	submit := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", rec.Code, rec.Body)
+		}
+		return rec
+	}
+	opLoc := submit().Header().Get("Operation-Location")
+	poll := func() {
+		req := httptest.NewRequest(http.MethodGet, opLoc, nil)
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("poll: %d %s", rec.Code, rec.Body)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		max  float64
+		f    func()
+	}{
+		{"submit", maxAllocsSubmit, func() { submit() }},
+		{"poll", maxAllocsPoll, poll},
+	} {
+		got := testing.AllocsPerRun(200, c.f)
+		t.Logf("%s: %.0f allocations per request (ceiling %.0f)", c.name, got, c.max)
+		if got > c.max {
+			t.Errorf("%s: %.0f allocations per request, more than the ceiling %.0f", c.name, got, c.max)
+		}
+	}
+}
+
+// BenchmarkRequest is the same two requests for -benchmem.
+func BenchmarkRequest(b *testing.B) {
+	p := allocProxy(b)
+	body := submitBody("proj", "prod")
+	req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+	rec := httptest.NewRecorder()
+	p.ServeHTTP(rec, req)
+	opLoc := rec.Header().Get("Operation-Location")
+	b.Run("submit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+			p.ServeHTTP(httptest.NewRecorder(), req)
+		}
+	})
+	b.Run("poll", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, opLoc, nil))
+		}
+	})
+}
