@@ -48,6 +48,7 @@ type attrKey struct{ kind, a, b, c, d string }
 type cell struct {
 	n   atomic.Int64
 	opt metric.MeasurementOption // WithAttributeSet of its labels
+	rec []metric.RecordOption    // opt, ready to pass without allocating
 }
 
 func newMetrics(mp metric.MeterProvider) (*metrics, error) {
@@ -122,7 +123,8 @@ func (m *metrics) cell(k attrKey) *cell {
 	// Every part is a fixed label (route names, region names, outcomes,
 	// the operator's key names), so the map is bounded by routes x
 	// regions x outcomes x keys.
-	c = &cell{opt: metric.WithAttributeSet(set)}
+	opt := metric.WithAttributeSet(set)
+	c = &cell{opt: opt, rec: []metric.RecordOption{opt}}
 	m.cells[k] = c
 	return c
 }
@@ -137,5 +139,5 @@ func (m *metrics) failover(_ context.Context, from, to, reason string) {
 }
 
 func (m *metrics) attempt(ctx context.Context, region string, o region.Outcome, seconds float64) {
-	m.duration.Record(ctx, seconds, m.cell(attrKey{"duration", region, string(o), "", ""}).opt)
+	m.duration.Record(ctx, seconds, m.cell(attrKey{"duration", region, string(o), "", ""}).rec...)
 }

@@ -82,6 +82,10 @@ type Buffer struct {
 	limit    int64
 	buf      []byte
 	reserved int64
+	// peek takes the small read before a growth; a field, not a local,
+	// because a local passed to an io.Reader escapes: one allocation per
+	// body otherwise.
+	peek [512]byte
 }
 
 // NewBuffer is an empty buffer for at most limit bytes.
@@ -111,13 +115,12 @@ func (x *Buffer) ReadFrom(r io.Reader) (int64, error) {
 		if len(x.buf) == cap(x.buf) {
 			// Full: peek one small read before growing, so a body that
 			// fills its buffer exactly never doubles for its EOF.
-			var peek [512]byte
-			n, err := r.Read(peek[:])
+			n, err := r.Read(x.peek[:])
 			if n > 0 {
 				if err := x.grow(n); err != nil {
 					return total, err
 				}
-				x.buf = append(x.buf, peek[:n]...)
+				x.buf = append(x.buf, x.peek[:n]...)
 				total += int64(n)
 			}
 			if err == io.EOF {

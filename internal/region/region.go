@@ -100,6 +100,7 @@ type Region struct {
 	role     string
 	endpoint *url.URL
 	key      secret.Secret
+	keyValue []string // the key as a header value, made once: every call reads it
 	// authorizer, if set, replaces the key.
 	authorizer Authorizer
 	maxPark    time.Duration
@@ -163,7 +164,8 @@ func New(cfg Config) (*Region, error) {
 	if cfg.MaxPark == 0 {
 		cfg.MaxPark = DefaultMaxPark
 	}
-	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, authorizer: cfg.Authorizer, maxPark: cfg.MaxPark}
+	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, authorizer: cfg.Authorizer, maxPark: cfg.MaxPark,
+		keyValue: []string{cfg.Key.Reveal()}}
 	threshold := cfg.ConsecutiveFailures
 	onChange := cfg.OnStateChange
 	openTimeout := cfg.OpenTimeout
@@ -226,7 +228,9 @@ func (r *Region) Authorize(req *http.Request) error {
 	if r.authorizer != nil {
 		return r.authorizer.Authorize(req)
 	}
-	req.Header.Set(subscriptionKeyHeader, r.key.Reveal())
+	// The shared value saves an allocation per call; the transport only
+	// reads it.
+	req.Header[subscriptionKeyHeader] = r.keyValue
 	return nil
 }
 

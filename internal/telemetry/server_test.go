@@ -108,3 +108,19 @@ func TestServerSpansRecordedAttributes(t *testing.T) {
 	assert.Equal(t, "http", attrs["url.scheme"])
 	assert.Equal(t, "1.1", attrs["network.protocol.version"])
 }
+
+// TestServerSpansAllocs guards the untraced path: a request nothing can
+// sample must pass through without a single allocation. .ci/run runs it
+// without -race.
+func TestServerSpansAllocs(t *testing.T) {
+	tel, err := Setup(t.Context(), Options{})
+	require.NoError(t, err)
+	defer shutdown(t, tel)
+	h := tel.ServerSpans(func(*http.Request) (string, string, string) { return "GET /x", "GET", "/x" })(
+		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest(http.MethodGet, "/language/analyze-text/jobs/x", nil)
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) }); n != 0 {
+		t.Errorf("%.0f allocations for an untraced request, want 0", n)
+	}
+}
