@@ -70,6 +70,9 @@ func TestE2EPrimary503sOpenBreakerThenNoClientTraffic(t *testing.T) {
 	// Probes would also count against the primary; slow them down so the
 	// count below is the client's.
 	gw := startGateway(t, withEnv("HEALTH_PROBE_INTERVAL", "1h", "BREAKER_OPEN_TIMEOUT", "1h"))
+	// The start probe succeeds; landing between two failed submits it would
+	// reset the count of failures in a row.
+	gw.waitFirstProbes(t)
 	gw.Primary.SetFault(emulator.Fault{Status: http.StatusServiceUnavailable, Routes: []string{"submit"}})
 	for range 3 {
 		gw.submit(t, probeText)

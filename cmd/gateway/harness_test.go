@@ -365,6 +365,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitFirstProbes waits until every region has been probed once, so a test
+// that counts a region's failures in a row is not raced by the start probe.
+func (g *testGateway) waitFirstProbes(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{"westus2", "eastus"} {
+		eventually(t, name+" probed once", func() bool { return g.regionStatus(t, name)["lastProbe"] != nil })
+	}
+}
+
 // regionStatus reads one region's entry from /status.
 func (g *testGateway) regionStatus(t *testing.T, name string) map[string]any {
 	t.Helper()
