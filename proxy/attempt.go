@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/route"
@@ -52,6 +53,9 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 			owner = p.regions[c.owner].Name()
 		}
 		p.finish(ctx, c, owner, o, result)
+		span := trace.SpanFromContext(ctx)
+		span.SetAttributes(attribute.String("gateway.unavailable.reason", string(o)), attribute.String("gateway.unavailable.owner", owner))
+		span.SetStatus(codes.Error, "no region can take the call: "+string(o))
 		p.log.WarnContext(ctx, "no region can take the call",
 			"route", c.route.Name, "owner", owner, "outcome", string(o), "retry_after_s", int(wait/time.Second))
 		p.writeError(w, c.r, &unavailableError{retryAfter: wait})
@@ -69,6 +73,8 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		}
 		p.finish(ctx, c, name, o, result)
 		if o != region.OutcomeCanceled {
+			trace.SpanFromContext(ctx).SetAttributes(attribute.String("gateway.unavailable.reason", string(o)),
+				attribute.String("gateway.unavailable.last_region", name))
 			p.log.WarnContext(ctx, "no region answered", "route", c.route.Name, "last_region", name,
 				"outcome", string(o), "cause", causeOf(err))
 		}
@@ -190,7 +196,10 @@ func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResp
 	span := trace.SpanFromContext(ctx)
 	if span.IsRecording() {
 		ctx, span = p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.Int("gateway.attempt", n)))
+			// server.address is the region's name, never its host: dependency
+			// graphs show the regions without a trace holding a hostname.
+			trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.String("server.address", reg.Name()),
+				attribute.Int("gateway.attempt", n)))
 		defer span.End()
 	}
 	start := time.Now()
@@ -251,6 +260,10 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	answer := region.Answer{Scope: c.scope}
 	if err == nil {
 		answer.Status, answer.Header = resp.StatusCode, resp.Header
+		if id := resp.Header.Get(api.RequestIDHeader); id != "" {
+			// What Azure support asks for, failed answers included.
+			trace.SpanFromContext(ctx).SetAttributes(attribute.String("azure.apim_request_id", id))
+		}
 		limit := int64(maxResponseBytes)
 		if c.route.Name == route.Authoring.Name {
 			limit = maxAuthoringResponseBytes

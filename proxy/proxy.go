@@ -211,6 +211,11 @@ func New(cfg Config) (*Proxy, error) {
 		})); err != nil {
 		return nil, fmt.Errorf("proxy: creating instruments: %w", err)
 	}
+	names := make([]string, len(p.regions))
+	for i, r := range p.regions {
+		names[i] = r.Name()
+	}
+	m.zero(names)
 	return p, nil
 }
 
@@ -257,10 +262,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if res != nil {
 		res.Route = c.route.Name
-		if c.route.Name == route.Job.Name || c.route.Name == route.Cancel.Name {
-			res.JobID = c.clientID
-		}
 		c.res = res
+	}
+	if c.route.Name == route.Job.Name || c.route.Name == route.Cancel.Name {
+		c.setJobID(c.clientID)
 	}
 	if err != nil {
 		p.finish(ctx, c, noRegion, outcomeOfLocal(err), res)

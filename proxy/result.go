@@ -3,6 +3,9 @@ package proxy
 import (
 	"context"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"nergateway/internal/region"
 )
 
@@ -46,6 +49,26 @@ func WithResult(ctx context.Context) (context.Context, *Result) {
 func resultFrom(ctx context.Context) *Result {
 	res, _ := ctx.Value(resultKey{}).(*Result)
 	return res
+}
+
+// maxJobIDLen bounds a job id taken from a request path (a client can send
+// anything there) before it becomes a span attribute.
+const maxJobIDLen = 64
+
+// setJobID records the job id the client sees on the request's span
+// (gateway.job.id: a customer's job id leads to its trace) and in the
+// Result. The first id wins: the one handed out, or the one asked about.
+func (c *call) setJobID(id string) {
+	if id == "" || len(id) > maxJobIDLen {
+		return
+	}
+	if c.res != nil {
+		if c.res.JobID != "" {
+			return
+		}
+		c.res.JobID = id
+	}
+	trace.SpanFromContext(c.r.Context()).SetAttributes(attribute.String("gateway.job.id", id))
 }
 
 // finish records a request's end: the gateway.requests metric and the

@@ -388,9 +388,7 @@ func (p *Proxy) clientJobID(c *call, id string, idx int) string {
 	} else {
 		p.owners.put(id, idx, time.Now())
 	}
-	if c.res != nil && c.res.JobID == "" {
-		c.res.JobID = client
-	}
+	c.setJobID(client)
 	return client
 }
 

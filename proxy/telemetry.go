@@ -129,6 +129,27 @@ func (m *metrics) cell(k attrKey) *cell {
 	return c
 }
 
+// failoverReasons are the outcomes that move a call to the next region.
+var failoverReasons = []region.Outcome{
+	region.OutcomeConnectionError, region.OutcomeTimeout, region.OutcomeStatus5xx, region.OutcomeStatus429,
+	region.OutcomeAuthError, region.OutcomeBadResponse, region.OutcomeBreakerOpen, region.OutcomeParked,
+}
+
+// zero creates the failover series at 0 for every path (an earlier region
+// to a later one) and reason, before any failover happens. A series that
+// first appears holding 1 reads as no increase to rate() and increase(),
+// so the first failover of each kind would never show on a dashboard or
+// fire an alert.
+func (m *metrics) zero(regions []string) {
+	for i, from := range regions {
+		for _, to := range regions[i+1:] {
+			for _, why := range failoverReasons {
+				m.cell(attrKey{"failovers", from, to, string(why), ""})
+			}
+		}
+	}
+}
+
 // request counts a client request; key is the client key's name, or "".
 func (m *metrics) request(route, region string, o region.Outcome, key string) {
 	m.cell(attrKey{"requests", route, region, string(o), key}).n.Add(1)

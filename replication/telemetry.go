@@ -76,6 +76,14 @@ func newMeters(mp metric.MeterProvider, w *Worker) (*meters, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each project's series start at 0, so the first failed run is an
+	// increase that an alert sees.
+	for _, p := range w.projects {
+		for _, outcome := range []string{outcomeInSync, outcomeReplicated, outcomeFailed} {
+			runs.Add(context.Background(), 0, metric.WithAttributes(
+				attribute.String("project", p.name), attribute.String("outcome", outcome)))
+		}
+	}
 	return &meters{runs: runs}, nil
 }
 

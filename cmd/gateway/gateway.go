@@ -86,6 +86,15 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	// Every transition series exists at 0 from the start, so the first
+	// breaker opening shows as an increase.
+	for _, name := range []string{cfg.PrimaryName, cfg.SecondaryName} {
+		for _, t := range [][2]region.State{{region.StateClosed, region.StateOpen}, {region.StateOpen, region.StateHalfOpen},
+			{region.StateHalfOpen, region.StateClosed}, {region.StateHalfOpen, region.StateOpen}} {
+			transitions.Add(ctx, 0, metric.WithAttributes(
+				attribute.String("region", name), attribute.String("from", string(t[0])), attribute.String("to", string(t[1]))))
+		}
+	}
 	onChange := func(name string, from, to region.State) {
 		log.Warn("region breaker changed state", "region", name, "from", string(from), "to", string(to))
 		transitions.Add(context.Background(), 1, metric.WithAttributes(

@@ -182,3 +182,73 @@ func TestMetricsEndpointAfterFailover(t *testing.T) {
 	assert.NotContains(t, text, testGatewayKey)
 	assert.NotContains(t, text, strings.TrimPrefix(gw.Primary.URL, "http://"), "no region host in metrics")
 }
+
+// TestTracesAnOnCallEngineerCanFollow: the submit's span carries the job id
+// the client got, each attempt names its region (never its host) and
+// Azure's apim-request-id, a 503 "no region can take the call" says why,
+// and probes and ops calls leave no trace.
+func TestTracesAnOnCallEngineerCanFollow(t *testing.T) {
+	rcv, url := newOTLPReceiver(t)
+	gw := startGateway(t, withEnv(
+		"OTEL_EXPORTER_OTLP_ENDPOINT", url,
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf",
+		"HEALTH_PROBE_INTERVAL", "1h",
+		"BREAKER_OPEN_TIMEOUT", "1h",
+	))
+	gw.Primary.SetFault(emulator.Fault{Status: http.StatusInternalServerError, Routes: []string{"submit"}})
+	jobID := jobIDOf(gw.submit(t, probeText))
+	for _, p := range []string{"/healthz", "/readyz"} {
+		gw.do(t, http.MethodGet, p, nil)
+	}
+	for _, p := range []string{"/status", "/metrics"} {
+		gw.ops(t, http.MethodGet, p, nil)
+	}
+	// Both regions down for submits: their breakers open, then no region
+	// can take the call.
+	gw.Secondary.SetFault(emulator.Fault{Status: http.StatusInternalServerError, Routes: []string{"submit"}})
+	var last int
+	for range 4 {
+		resp, _ := gw.do(t, http.MethodPost, submitPath, submitBody(probeText))
+		last = resp.StatusCode
+	}
+	require.Equal(t, http.StatusServiceUnavailable, last)
+	require.NoError(t, gw.stop(), "stopping flushes the exporters")
+
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	var servers, attempts []*tracepb.Span
+	for _, s := range rcv.spans {
+		switch s.Kind {
+		case tracepb.Span_SPAN_KIND_SERVER:
+			servers = append(servers, s)
+		case tracepb.Span_SPAN_KIND_CLIENT:
+			attempts = append(attempts, s)
+		}
+	}
+	for _, s := range servers {
+		assert.True(t, strings.HasPrefix(s.Name, "POST /language/"), "only client calls are traced, got %q", s.Name)
+	}
+	require.Len(t, servers, 5, "the first submit and four more")
+	first := servers[0]
+	assert.Equal(t, jobID, attr(first.Attributes, "gateway.job.id"), "the job id the client got leads to its trace")
+
+	hosts := []string{strings.TrimPrefix(gw.Primary.URL, "http://"), strings.TrimPrefix(gw.Secondary.URL, "http://")}
+	apim := 0
+	for _, a := range attempts {
+		addr := attr(a.Attributes, "server.address")
+		assert.Contains(t, []string{"westus2", "eastus"}, addr, "server.address is the region's name")
+		for _, h := range hosts {
+			for _, kv := range a.Attributes {
+				assert.NotContains(t, kv.Value.String(), h, "no region host in %s", kv.Key)
+			}
+		}
+		if attr(a.Attributes, "azure.apim_request_id") != "" {
+			apim++
+		}
+	}
+	assert.Equal(t, len(attempts), apim, "every attempt that got an answer records Azure's apim-request-id")
+
+	unavailable := servers[len(servers)-1]
+	assert.Equal(t, "breaker_open", attr(unavailable.Attributes, "gateway.unavailable.reason"), "the 503 says why")
+	assert.Equal(t, tracepb.Status_STATUS_CODE_ERROR, unavailable.Status.Code)
+}

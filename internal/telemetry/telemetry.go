@@ -2,6 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +146,11 @@ func Setup(ctx context.Context, o Options) (*Telemetry, error) {
 // configuration says. Only schemaless detectors are used, so the resource
 // never fails to merge over a semantic-conventions version skew.
 func newResource(ctx context.Context, cfg config, version string) (*resource.Resource, error) {
-	attrs := make([]attribute.KeyValue, 0, len(cfg.resourceAttrs)+2)
+	attrs := make([]attribute.KeyValue, 0, len(cfg.resourceAttrs)+3)
+	// service.instance.id tells replicas apart: without it two gateways
+	// pushing OTLP write the same series and overwrite each other's.
+	// OTEL_RESOURCE_ATTRIBUTES may set it (a pod name); later values win.
+	attrs = append(attrs, attribute.String("service.instance.id", newInstanceID()))
 	for _, a := range cfg.resourceAttrs {
 		attrs = append(attrs, attribute.String(a.key, a.value))
 	}
@@ -161,6 +167,17 @@ func newResource(ctx context.Context, cfg config, version string) (*resource.Res
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
 	return res, nil
+}
+
+// newInstanceID is a random UUID (version 4), as the semantic conventions
+// suggest for service.instance.id when nothing stabler is given.
+func newInstanceID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func newPropagator(names []string) propagation.TextMapPropagator {

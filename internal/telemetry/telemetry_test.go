@@ -258,6 +258,8 @@ func TestOTLPHTTPExport(t *testing.T) {
 	assert.Equal(t, "nergateway", res["service.name"])
 	assert.Equal(t, "1.2.3", res["service.version"])
 	assert.Equal(t, "test", res["deployment.environment"])
+	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, res["service.instance.id"],
+		"replicas pushing OTLP are told apart")
 
 	n, ok := rec.sum("gateway.requests")
 	require.True(t, ok, "the counter reached the receiver")
@@ -566,4 +568,19 @@ func TestProcessEnvironmentIsIgnored(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestInstanceIDDiffersPerProcessAndCanBeSet(t *testing.T) {
+	a, b := newInstanceID(), newInstanceID()
+	assert.NotEqual(t, a, b)
+	srv, rec := newHTTPReceiver(t)
+	tel, err := Setup(t.Context(), Options{ServiceName: "nergateway", Getenv: env(map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT": srv.URL,
+		"OTEL_RESOURCE_ATTRIBUTES":    "service.instance.id=nergateway-7d9f-abcde",
+	})})
+	require.NoError(t, err)
+	emit(t, tel)
+	shutdown(t, tel)
+	_, res := rec.span("upstream attempt")
+	assert.Equal(t, "nergateway-7d9f-abcde", res["service.instance.id"], "OTEL_RESOURCE_ATTRIBUTES wins")
 }
