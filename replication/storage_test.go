@@ -311,3 +311,23 @@ func TestCompareEntities(t *testing.T) {
 		})
 	}
 }
+
+// Without storage, the canary analyses REPLICATION_CANARY_FILE's texts,
+// the first CanaryDocs of them.
+func TestCanaryFromFixedTextsWithoutStorage(t *testing.T) {
+	rp := newRegionPair(t, pairOptions{})
+	rp.cfg.PrimaryRuntime, rp.cfg.SecondaryRuntime = rp.pc, rp.sc
+	rp.cfg.CanaryDocs, rp.cfg.CanaryMinAgreement = 2, 0.9
+	rp.cfg.CanaryTexts = []string{queryText, "Nothing to find here.", "not analysed"}
+	w := mustNew(t, rp.cfg)
+	if err := w.SyncOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	st := mustStatus(t, w)
+	if st.State != StateInSync || len(st.Canary) != 1 || st.Canary[0].Agreement != 1 || st.Canary[0].Documents != 2 {
+		t.Fatalf("status %+v canary %+v", st, st.Canary)
+	}
+	if st.Documents != nil {
+		t.Fatalf("documents %+v without document sync", st.Documents)
+	}
+}

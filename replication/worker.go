@@ -215,8 +215,8 @@ func (w *Worker) SyncOnce(ctx context.Context) error {
 }
 
 // Check reads both regions for every project and records in Status whether
-// each is in sync, without replicating anything: a dry run that costs
-// nothing. It returns the joined errors of the projects it could not read.
+// each is in sync, without replicating anything: a dry run whose only cost
+// is the canary's jobs. It returns the joined errors of the projects it could not read.
 func (w *Worker) Check(ctx context.Context) error {
 	return w.pass(ctx, false)
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,9 @@ import (
 
 	"nergateway/emulator"
 	"nergateway/internal/azurite"
+	"nergateway/internal/config"
 	"nergateway/internal/secret"
+	"nergateway/replication"
 	"nergateway/replication/docsync"
 )
 
@@ -218,4 +222,17 @@ func TestInGatewayDocumentSyncAndCanary(t *testing.T) {
 	_, metrics := gw.ops(t, http.MethodGet, "/metrics", nil)
 	assert.Regexp(t, `replication_canary_agreement\{[^}]*deployment="production"[^}]*project="contracts"[^}]*\} 1\n`, string(metrics))
 	assert.NotContains(t, gw.Logs.String(), azurite.Key)
+}
+
+func TestCanaryFileIsReadOneDocumentALine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "canary.txt")
+	require.NoError(t, os.WriteFile(path, []byte("Contoso in Köln.\n\n  Fabrikam in São Paulo.  \n"), 0o600))
+	var rc replication.Config
+	require.NoError(t, withDocuments(&rc, &config.Config{CanaryFile: path, CanaryDocs: 5, DocumentSync: config.DocumentSyncOff}, nil, nil))
+	assert.Equal(t, []string{"Contoso in Köln.", "Fabrikam in São Paulo."}, rc.CanaryTexts)
+	assert.Nil(t, rc.Documents)
+
+	require.NoError(t, os.WriteFile(path, []byte("\n \n"), 0o600))
+	rc = replication.Config{}
+	assert.ErrorContains(t, withDocuments(&rc, &config.Config{CanaryFile: path, CanaryDocs: 5, DocumentSync: config.DocumentSyncOff}, nil, nil), "holds no document")
 }

@@ -38,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
+	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
 )
 
@@ -430,12 +431,15 @@ type Error struct {
 	Op         string
 	StatusCode int
 	Code       string
-	err        error
+	// Cause is what went wrong below HTTP ("timeout", "dial: connect:
+	// connection refused"), with no host or URL in it.
+	Cause string
+	err   error
 }
 
 func (e *Error) Error() string {
 	if e.StatusCode == 0 {
-		return e.Op + ": storage unreachable"
+		return e.Op + ": storage unreachable (" + e.Cause + ")"
 	}
 	return fmt.Sprintf("%s: HTTP %d %s", e.Op, e.StatusCode, e.Code)
 }
@@ -453,7 +457,9 @@ func describe(op string, err error) error {
 	if errors.As(err, &re) {
 		return &Error{Op: op, StatusCode: re.StatusCode, Code: re.ErrorCode}
 	}
-	e := &Error{Op: op}
+	// The SDK's text and a *url.Error name the URL, SAS included: only
+	// the kind of failure is kept.
+	e := &Error{Op: op, Cause: scrub.Cause(err)}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		e.err = context.DeadlineExceeded

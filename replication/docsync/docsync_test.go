@@ -179,8 +179,8 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 	s := &Syncer{From: primary, To: deadStore, Mode: ModeCopy}
 	_, err = s.Sync(t.Context(), from, to, names(3))
 	var se *Error
-	if !errors.As(err, &se) || se.StatusCode != 0 {
-		t.Fatalf("err %v, want an unreachable storage error", err)
+	if !errors.As(err, &se) || se.StatusCode != 0 || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("err %v, want an unreachable storage error that says why", err)
 	}
 	if strings.Contains(err.Error(), "SECRETSIG") || strings.Contains(err.Error(), ln.Addr().String()) {
 		t.Fatalf("error names the URL: %v", err)
