@@ -1,7 +1,7 @@
 // Package blobemu is a small in-memory stand-in for Azure Blob Storage's
 // blob service, for the demo (`gateway -demo` needs neither an Azure
 // account nor Node.js): create container, list blobs (paged, with size and
-// Content-MD5), get blob, put blob. It checks no signature and keeps
+// Content-MD5), get blob, put blob, copy blob from URL. It checks no signature and keeps
 // nothing on disk. Tests use Azurite (internal/azurite), the real
 // emulator; this one only has to satisfy the calls replication/docsync and
 // the emulated regions make.
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +151,10 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, container string)
 }
 
 func (s *Service) put(w http.ResponseWriter, r *http.Request, container, name string) {
+	if src := r.Header.Get("x-ms-copy-source"); src != "" {
+		s.copyFrom(w, src, container, name)
+		return
+	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBlobBytes+1))
 	if err != nil || len(data) > maxBlobBytes {
 		storageError(w, http.StatusRequestEntityTooLarge, "RequestBodyTooLarge", "The demo's blob service takes blobs up to 4 MiB.")
@@ -179,6 +184,44 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request, container, name st
 	w.Header().Set("Last-Modified", b.modified.UTC().Format(http.TimeFormat))
 	w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(b.md5))
 	w.WriteHeader(http.StatusCreated)
+}
+
+// copyFrom is Copy Blob From URL within the service (synchronous, as
+// Azure's is for blobs up to 256 MiB).
+func (s *Service) copyFrom(w http.ResponseWriter, src, container, name string) {
+	u, err := url.Parse(src)
+	parts := []string{}
+	if err == nil {
+		parts = strings.SplitN(strings.TrimPrefix(u.Path, "/"), "/", 3)
+	}
+	if len(parts) != 3 || parts[0] != s.account {
+		storageError(w, http.StatusNotFound, "CannotVerifyCopySource", "The copy source is not a blob of this account.")
+		return
+	}
+	s.mu.Lock()
+	source := s.containers[parts[1]][parts[2]]
+	blobs, ok := s.containers[container]
+	var b *blobData
+	if source != nil && ok {
+		cp := *source
+		cp.modified = time.Now()
+		b = &cp
+		blobs[name] = b
+	}
+	s.mu.Unlock()
+	switch {
+	case source == nil:
+		storageError(w, http.StatusNotFound, "CannotVerifyCopySource", "The copy source does not exist.")
+		return
+	case !ok:
+		storageError(w, http.StatusNotFound, "ContainerNotFound", "The specified container does not exist.")
+		return
+	}
+	w.Header().Set("ETag", etag(b))
+	w.Header().Set("Last-Modified", b.modified.UTC().Format(http.TimeFormat))
+	w.Header().Set("x-ms-copy-status", "success")
+	w.Header().Set("x-ms-copy-id", "demo")
+	w.WriteHeader(http.StatusAccepted)
 }
 
 func (s *Service) get(w http.ResponseWriter, r *http.Request, container, name string) {

@@ -7,8 +7,9 @@
 //
 // A sync lists both containers (paged, 5,000 names a call) and compares the
 // named documents by size and Content-MD5. Copy copies what is missing or
-// different, streamed through a bounded buffer, with bounded concurrency
-// and a paced request rate; Verify only reports it. Nothing in the
+// different, server-side where the service allows it (Copy Blob From URL)
+// and streamed through a bounded buffer otherwise, with bounded
+// concurrency and a paced request rate; Verify only reports it. Nothing in the
 // destination is ever deleted or overwritten with anything but the
 // source's content, so a sync cut halfway is resumed by the next one,
 // which copies only what is still missing.
@@ -22,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -34,6 +36,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
@@ -66,6 +69,12 @@ const (
 	streamBlock = 1 << 20
 	// firstNames is how many missing names an error lists.
 	firstNames = 10
+	// maxServerCopy is the largest blob Copy Blob From URL takes.
+	maxServerCopy = 256 << 20
+	// copySASLifetime bounds the read SAS a server-side copy hands the
+	// destination service.
+	copySASLifetime = 15 * time.Minute
+	storageScope    = "https://storage.azure.com/.default"
 )
 
 // Options tune a Store.
@@ -88,6 +97,13 @@ type Options struct {
 // Store is one storage account's blob service.
 type Store struct {
 	svc *service.Client
+	// sas: the URL carries a SAS, so its blob URLs can be read by another
+	// account. token, when set, is the Entra ID credential, whose token
+	// another account can be shown instead (x-ms-copy-source-authorization).
+	sas   bool
+	token azcore.TokenCredential
+	// keyed: the client signs with a shared key and can make a SAS.
+	keyed bool
 }
 
 // NewStore returns a store for the blob service at rawURL
@@ -123,13 +139,13 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("storage client: %w", err)
 		}
-		return &Store{svc: svc}, nil
+		return &Store{svc: svc, keyed: true}, nil
 	case u.Query().Get("sig") != "":
 		svc, err := service.NewClientWithNoCredential(u.String(), co)
 		if err != nil {
 			return nil, fmt.Errorf("storage client: %w", err)
 		}
-		return &Store{svc: svc}, nil
+		return &Store{svc: svc, sas: true}, nil
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
@@ -139,7 +155,27 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
 	}
-	return &Store{svc: svc}, nil
+	return &Store{svc: svc, token: cred}, nil
+}
+
+// copySource returns what the destination service needs to read a blob of
+// s itself: its URL with a read SAS (made with the shared key, valid for
+// copySASLifetime, or the URL's own SAS), or its plain URL with an Entra
+// ID token for x-ms-copy-source-authorization.
+func (s *Store) copySource(ctx context.Context, containerName, name string) (src string, bearer *string, err error) {
+	b := s.Container(containerName).NewBlobClient(name)
+	switch {
+	case s.keyed:
+		src, err = b.GetSASURL(sas.BlobPermissions{Read: true}, time.Now().Add(copySASLifetime), nil)
+		return src, nil, err
+	case s.sas:
+		return b.URL(), nil, nil
+	}
+	tok, err := s.token.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{storageScope}})
+	if err != nil {
+		return "", nil, fmt.Errorf("token for the copy source: %w", err)
+	}
+	return b.URL(), ptr("Bearer " + tok.Token), nil
 }
 
 // accountName is the account of a blob service URL: the first label of
@@ -363,9 +399,30 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 	return p, err
 }
 
-// copyBlob streams one document from the source to the destination with
-// its Content-MD5, so later listings compare equal.
+// copyBlob copies one document server-side (Copy Blob From URL: the
+// destination service reads the source, nothing passes through the
+// gateway) and falls back to streaming it when the service cannot (an
+// emulator without the call, a source it may not reach).
 func (s *Syncer) copyBlob(ctx context.Context, from, to, name string, info blobInfo) error {
+	if info.size <= maxServerCopy {
+		src, bearer, err := s.From.copySource(ctx, from, name)
+		if err != nil {
+			return fmt.Errorf("copy source: %w", describe("sign", err))
+		}
+		_, err = s.To.Container(to).NewBlobClient(name).CopyFromURL(ctx, src,
+			&blob.CopyFromURLOptions{CopySourceAuthorization: bearer})
+		var re *azcore.ResponseError
+		if err == nil || !errors.As(err, &re) ||
+			(re.StatusCode != http.StatusNotImplemented && re.ErrorCode != "CannotVerifyCopySource") {
+			return describe("copy from URL", err)
+		}
+	}
+	return s.streamBlob(ctx, from, to, name, info)
+}
+
+// streamBlob streams one document from the source to the destination with
+// its Content-MD5, so later listings compare equal.
+func (s *Syncer) streamBlob(ctx context.Context, from, to, name string, info blobInfo) error {
 	dl, err := s.From.Container(from).NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
 		return describe("download", err)

@@ -91,6 +91,13 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 	_, primary, secondary, proxy, from, to := setup(t, 12)
 	put(t, secondary, to, "operator-only.txt", "kept") // never deleted
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 3}
+	var serverSide atomic.Int32
+	proxy.SetFault(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("x-ms-copy-source") != "" {
+			serverSide.Add(1)
+		}
+		return false
+	})
 	var last Progress
 	s.OnProgress = func(p Progress) { last = p }
 	p, err := s.Sync(t.Context(), from, to, names(12))
@@ -107,6 +114,9 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 	}
 	if got, ok := get(t, secondary, to, "operator-only.txt"); !ok || got != "kept" {
 		t.Fatal("a blob only the secondary holds was touched")
+	}
+	if n := serverSide.Load(); n != 12 {
+		t.Fatalf("%d server-side copies, want 12 (Azurite serves Copy Blob From URL)", n)
 	}
 
 	// Nothing to copy: one list call on the secondary, nothing written.
