@@ -93,15 +93,18 @@
 // the same UUID with
 //
 //   - the variant bits set to 11 (the marker: a v4 id never has it), and
-//   - the version nibble set to the owning region's index in
-//     Config.Regions (its top bit: 0 primary, 1 secondary) and a three-bit
-//     check derived from every other bit (FNV-1a of the upstream id).
+//   - the version nibble set to 2 + 7 x the owning region's index in
+//     Config.Regions (0 primary, 1 secondary) + a check derived from every
+//     other bit (FNV-1a of the upstream id, mod 7).
 //
 // Decoding a UUID whose variant bits are 11 restores the version nibble 4
 // and the variant 10, and accepts it only when the check matches: an
 // upstream id that merely carries the marker is taken for a token one time
 // in eight instead of always, and one this replica handed out is found in
-// the owner cache first. Tokens are not secret and not signed: forging one
+// the owner cache first. Tokens of the scheme before the check (version
+// nibble 0 or 1: the index alone) are accepted for 24 h after the Proxy is
+// built, the life of a job result, so no job submitted before an upgrade
+// is lost. Tokens are not secret and not signed: forging one
 // only lets a client ask a configured region for a job id, which its
 // region key would allow anyway.
 //

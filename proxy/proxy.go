@@ -129,6 +129,9 @@ type Proxy struct {
 	owners         *ownerCache
 	openRetryAfter time.Duration
 	keyName        func(context.Context) string
+	// legacyTokensUntil ends the acceptance of tokens without a check
+	// (legacyToken): a job result's life after the proxy was built.
+	legacyTokensUntil time.Time
 }
 
 // New validates cfg, applies its defaults and builds the Proxy.
@@ -140,18 +143,19 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %d regions configured, at most %d fit a job token", len(cfg.Regions), maxRegions)
 	}
 	p := &Proxy{
-		regions:        cfg.Regions,
-		timeout:        cmpOr(cfg.UpstreamTimeout, defaultUpstreamTimeout),
-		maxBody:        cmpOr(cfg.MaxRequestBytes, defaultMaxRequestBytes),
-		slots:          inflight.NewSlots(cfg.MaxInflight),
-		budget:         cfg.Budget,
-		trustForwarded: cfg.TrustForwardedHeaders,
-		transport:      cfg.Transport,
-		prop:           cfg.Propagator,
-		log:            cfg.Logger,
-		owners:         newOwnerCache(ownerCacheSize, ownerCacheTTL),
-		openRetryAfter: cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
-		keyName:        cfg.KeyName,
+		regions:           cfg.Regions,
+		timeout:           cmpOr(cfg.UpstreamTimeout, defaultUpstreamTimeout),
+		maxBody:           cmpOr(cfg.MaxRequestBytes, defaultMaxRequestBytes),
+		slots:             inflight.NewSlots(cfg.MaxInflight),
+		budget:            cfg.Budget,
+		trustForwarded:    cfg.TrustForwardedHeaders,
+		transport:         cfg.Transport,
+		prop:              cfg.Propagator,
+		log:               cfg.Logger,
+		owners:            newOwnerCache(ownerCacheSize, ownerCacheTTL),
+		openRetryAfter:    cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
+		keyName:           cfg.KeyName,
+		legacyTokensUntil: time.Now().Add(ownerCacheTTL),
 	}
 	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 {
 		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes and OpenRetryAfter must not be negative")

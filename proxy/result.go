@@ -11,7 +11,7 @@ import (
 
 // Result is what the proxy decided for one client request: the seam for
 // access logs and other middleware that wants the outcome without
-// re-deriving it. Every field is a fixed label (no client value).
+// re-deriving it. Every field but JobID is a fixed label (no client value).
 type Result struct {
 	// Route is the route's name ("submit", "job", "unknown").
 	Route string

@@ -168,3 +168,28 @@ func TestForeignLinkInABodyIsNotRelayed(t *testing.T) {
 		}
 	}
 }
+
+// A job submitted before an upgrade carries a token without a check: it is
+// still routed to its owner for a job result's life, then not any more.
+func TestLegacyTokenRoutedDuringTheUpgradeWindow(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{})
+	id := newV4()
+	secondary.mu.Lock()
+	secondary.jobs[id] = &fakeJob{project: "proj", deployment: "prod"}
+	secondary.mu.Unlock()
+	b := []byte(id)
+	b[versionIndex] = '1' // the secondary, as the old scheme wrote it
+	b[variantIndex] = hexDigits[0b1100|hexValue(b[variantIndex])&0b11]
+	old := string(b)
+	if got := h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", ""); got.status != http.StatusOK {
+		t.Fatalf("legacy token poll: %d %s", got.status, got.body)
+	}
+	if primary.Calls(route.Job.Name) != 0 || secondary.Calls(route.Job.Name) != 1 {
+		t.Fatalf("calls: primary %d, secondary %d", primary.Calls(route.Job.Name), secondary.Calls(route.Job.Name))
+	}
+	h.proxy.legacyTokensUntil = time.Now().Add(-time.Second)
+	if got := h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", ""); got.status != http.StatusNotFound {
+		t.Fatalf("legacy token after the window: %d %s (asked as a passthrough id: every region says 404)", got.status, got.body)
+	}
+}

@@ -102,7 +102,11 @@ func (p *Proxy) resolveOwner(c *call) error {
 		c.owner, c.upstreamID = idx, c.clientID
 		return nil
 	}
-	if up, idx, ok := decodeToken(c.clientID); ok {
+	up, idx, ok := decodeToken(c.clientID)
+	if !ok && time.Now().Before(p.legacyTokensUntil) {
+		up, idx, ok = legacyToken(c.clientID)
+	}
+	if ok {
 		if idx >= len(p.regions) {
 			return notFound("The job id does not name a region of this gateway.")
 		}

@@ -13,9 +13,14 @@ const (
 	variantIndex = 19 // N: the top two bits are the variant
 )
 
-// maxRegions is how many regions a token can name: one bit of the version
-// nibble holds the region's index, the other three hold the check.
+// maxRegions is how many regions a token can name: the version nibble
+// holds the region's index and the check (see encodeToken).
 const maxRegions = 2
+
+// checkValues is how many values the check takes: with two regions, the
+// version nibble's values 2 to 15 are 2 x 7 (index, check) pairs; 0 and 1
+// are left to the tokens of the scheme before the check (legacyToken).
+const checkValues = 7
 
 // isUUIDShape reports whether s is 8-4-4-4-12 hex (either case): the only
 // shape of id the gateway ever asks a region about.
@@ -52,15 +57,14 @@ func hexValue(c byte) int {
 
 const hexDigits = "0123456789abcdef"
 
-// check is the three bits a token carries to prove it is one: derived from
-// the upstream id (every other bit of the token), so an id that merely has
-// the marker variant is taken for a token one time in eight, and one that
-// also came from a region is caught by the owner cache first.
+// check is what a token carries to prove it is one, derived from the
+// upstream id (every other bit of the token): an id that merely has the
+// marker variant is taken for a token about one time in eight, and one
+// this replica handed out is found in the owner cache first.
 func check(upstream string) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(upstream))
-	s := h.Sum32()
-	return int((s ^ s>>3 ^ s>>7 ^ s>>13 ^ s>>21) & 0b111)
+	return int(h.Sum32() % checkValues)
 }
 
 // encodeToken turns an upstream job id into the id the client sees. It
@@ -82,7 +86,7 @@ func encodeToken(id string, index int) (token string, ok bool) {
 	}
 	var b [uuidLen]byte
 	copy(b[:], id)
-	b[versionIndex] = hexDigits[index<<3|check(id)]
+	b[versionIndex] = hexDigits[2+index*checkValues+check(id)]
 	b[variantIndex] = hexDigits[0b1100|variant&0b11]
 	return string(b[:]), true
 }
@@ -92,6 +96,32 @@ func encodeToken(id string, index int) (token string, ok bool) {
 // check does not match the rest); such an id may still be a passthrough
 // id, which the caller resolves by asking the regions.
 func decodeToken(id string) (upstream string, index int, ok bool) {
+	upstream, version, ok := restore(id)
+	if !ok || version < 2 {
+		return "", 0, false
+	}
+	index, chk := (version-2)/checkValues, (version-2)%checkValues
+	if chk != check(upstream) {
+		return "", 0, false
+	}
+	return upstream, index, true
+}
+
+// legacyToken decodes a token of the scheme before the check (version
+// nibble 0 or 1: the region's index, nothing else), so jobs submitted
+// before an upgrade are still found after it. The proxy accepts these for
+// a job result's life (24 h) after it started, then only checked tokens.
+func legacyToken(id string) (upstream string, index int, ok bool) {
+	upstream, version, ok := restore(id)
+	if !ok || version >= 2 {
+		return "", 0, false
+	}
+	return upstream, version, true
+}
+
+// restore turns a lowercase UUID with the marker variant back into the v4
+// id it stands for, and returns the version nibble it carried.
+func restore(id string) (upstream string, version int, ok bool) {
 	if !isUUIDShape(id) {
 		return "", 0, false
 	}
@@ -108,9 +138,5 @@ func decodeToken(id string) (upstream string, index int, ok bool) {
 			return "", 0, false
 		}
 	}
-	upstream = string(b[:])
-	if version&0b111 != check(upstream) {
-		return "", 0, false
-	}
-	return upstream, version >> 3, true
+	return string(b[:]), version, true
 }

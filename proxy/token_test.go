@@ -148,7 +148,7 @@ func TestTokenCheckRejectsMarkerIDs(t *testing.T) {
 	for range n {
 		b := []byte(newV4())
 		b[variantIndex] = hexDigits[0b1100|hexValue(b[variantIndex])&0b11]
-		b[versionIndex] = hexDigits[hexValue(b[versionIndex])&0b0111] // index 0, any check
+		b[versionIndex] = hexDigits[hexValue(b[variantIndex+1])] // any version nibble (a random digit)
 		if _, _, ok := decodeToken(string(b)); ok {
 			accepted++
 		}
@@ -190,4 +190,28 @@ func FuzzDecodeToken(f *testing.F) {
 			t.Fatalf("encode(decode(%q)) = %q %v", s, tok, ok)
 		}
 	})
+}
+
+// Tokens of the scheme before the check (version nibble = the region's
+// index) still decode through legacyToken, never through decodeToken, and
+// a checked token is never a legacy one.
+func TestLegacyTokens(t *testing.T) {
+	id := newV4()
+	for idx := range maxRegions {
+		b := []byte(id)
+		b[versionIndex] = hexDigits[idx]
+		b[variantIndex] = hexDigits[0b1100|hexValue(b[variantIndex])&0b11]
+		old := string(b)
+		if _, _, ok := decodeToken(old); ok {
+			t.Fatalf("decodeToken accepted the legacy token %s", old)
+		}
+		up, got, ok := legacyToken(old)
+		if !ok || up != id || got != idx {
+			t.Fatalf("legacyToken(%s) = %s %d %v, want %s %d", old, up, got, ok, id, idx)
+		}
+		tok, _ := encodeToken(id, idx)
+		if _, _, ok := legacyToken(tok); ok {
+			t.Fatalf("legacyToken accepted the checked token %s", tok)
+		}
+	}
 }
