@@ -70,6 +70,7 @@ type options struct {
 	profileDir    string
 	profileConns  int
 	profileLoad   string
+	profileTraced bool
 	failoverTimes failoverTiming
 	throughput    stackOptions // gateway and nginx settings for the load runs
 	failover      stackOptions // and for the failover runs
@@ -104,6 +105,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.profileDir, "profile", "", "only profile the gateway (CPU over -duration, heap at the end) into this directory, with a pprof-enabled build")
 	fs.IntVar(&o.profileConns, "profile-clients", 32, "wrk connections of the -profile run")
 	fs.StringVar(&o.profileLoad, "profile-load", loadPolls, "load of the -profile run: polls or submits")
+	fs.BoolVar(&o.profileTraced, "profile-traced", false, "profile the gateway tracing every request (as the gateway-traced target)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

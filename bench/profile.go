@@ -90,7 +90,11 @@ func profileGateway(ctx context.Context, t *tools, o options, log io.Writer) err
 	pt.gateway = bin
 	pt.gatewayEnv = append(slices.Clone(t.gatewayEnv), fmt.Sprintf("BENCH_PPROF_ADDR=127.0.0.1:%d", port))
 	b := &bencher{o: o, t: &pt, log: log}
-	prep, err := b.prepare(ctx, targetGateway, o.profileLoad)
+	target := targetGateway
+	if o.profileTraced {
+		target = targetGatewayTraced
+	}
+	prep, err := b.prepare(ctx, target, o.profileLoad)
 	if err != nil {
 		return err
 	}

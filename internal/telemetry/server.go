@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"net/http"
-	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -52,13 +51,13 @@ func (t *Telemetry) ServerSpans(describe func(*http.Request) (name, method, temp
 			if r.TLS != nil {
 				scheme = "https"
 			}
+			// The convention's required attributes only: every attribute
+			// is paid for on every recorded span, in memory and in export.
 			span.SetAttributes(
 				semconv.HTTPRequestMethodKey.String(method),
 				semconv.HTTPRoute(rt),
 				semconv.URLScheme(scheme),
 				semconv.URLPath(r.URL.Path),
-				semconv.NetworkProtocolVersion(protocolVersion(r)),
-				semconv.UserAgentOriginal(r.UserAgent()),
 			)
 			sw := &statusWriter{ResponseWriter: w}
 			next.ServeHTTP(sw, r.WithContext(ctx))
@@ -74,16 +73,6 @@ func (t *Telemetry) ServerSpans(describe func(*http.Request) (name, method, temp
 			}
 		})
 	}
-}
-
-func protocolVersion(r *http.Request) string {
-	switch {
-	case r.ProtoMajor == 1 && r.ProtoMinor == 1:
-		return "1.1"
-	case r.ProtoMajor == 2:
-		return "2"
-	}
-	return strings.TrimPrefix(r.Proto, "HTTP/")
 }
 
 // statusWriter remembers the status a handler answered with.
