@@ -17,6 +17,10 @@ type RegionStatus interface {
 
 // Checker answers /healthz, /readyz and /status.
 type Checker struct {
+	// JobRescue, if set, reports job rescue (its store up or down) for
+	// /status; nil reports it off.
+	JobRescue func() any
+
 	regions     []RegionStatus
 	replication func() any
 	draining    atomic.Bool
@@ -83,6 +87,7 @@ type StatusReport struct {
 	Build       any             `json:"build,omitempty"`
 	Regions     []region.Status `json:"regions"`
 	Replication any             `json:"replication"`
+	JobRescue   any             `json:"jobRescue"`
 }
 
 // Report assembles the current status.
@@ -94,6 +99,10 @@ func (c *Checker) Report() StatusReport {
 	}
 	if c.replication != nil {
 		rep.Replication = c.replication()
+	}
+	rep.JobRescue = map[string]any{"enabled": false}
+	if c.JobRescue != nil {
+		rep.JobRescue = c.JobRescue()
 	}
 	return rep
 }

@@ -43,6 +43,16 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	} else {
 		order, wait = selectRegions(views, now, c.owner, p.openRetryAfter)
 	}
+	if len(order) == 0 && p.rescuable(c) {
+		p.rescue.RegionDown(p.regions[c.owner].Name(), now)
+		served, retry := p.tryRescue(w, c, result)
+		if served {
+			return
+		}
+		if retry > 0 {
+			wait = min(wait, retry)
+		}
+	}
 	if len(order) == 0 {
 		o := region.OutcomeBreakerOpen
 		if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
@@ -66,6 +76,19 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	if result != nil {
 		result.Attempts = c.attempts
 	}
+	if err != nil && p.rescuable(c) && outcomeOf(err) != region.OutcomeCanceled {
+		// The owner failed this poll: that starts its outage, if nothing
+		// did before.
+		p.rescue.RegionDown(p.regions[c.owner].Name(), time.Now())
+		served, retry := p.tryRescue(w, c, result)
+		if served {
+			return
+		}
+		var ue *unavailableError
+		if retry > 0 && errors.As(err, &ue) {
+			ue.retryAfter = min(ue.retryAfter, retry)
+		}
+	}
 	if err != nil {
 		name, o := noRegion, outcomeOf(err)
 		if idx >= 0 {
@@ -87,6 +110,9 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		outcome = region.OutcomeClientError
 	}
 	p.finish(ctx, c, p.regions[idx].Name(), outcome, result)
+	if p.rescue != nil {
+		p.rescueAfterAnswer(ctx, c, idx, res)
+	}
 	if err := p.respond(w, c, idx, res); err != nil {
 		p.writeError(w, c.r, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/route"
+	"nergateway/rescue"
 )
 
 // Defaults of Config; each applies when its field is zero.
@@ -103,6 +104,10 @@ type Config struct {
 	// gateway.key.name label of the request metric, so operators see which
 	// application sends what; nil leaves the label out.
 	KeyName func(context.Context) string
+	// Rescue keeps accepted jobs so that a job whose owner region has been
+	// down for the store's After runs again in another region (package
+	// rescue); nil means rescue is off and costs nothing.
+	Rescue *rescue.Store
 }
 
 // Proxy serves the client-facing Azure Language API under /language/ by
@@ -132,6 +137,7 @@ type Proxy struct {
 	// legacyTokensUntil ends the acceptance of tokens without a check
 	// (legacyToken): a job result's life after the proxy was built.
 	legacyTokensUntil time.Time
+	rescue            *rescue.Store // nil: rescue off
 }
 
 // New validates cfg, applies its defaults and builds the Proxy.
@@ -156,6 +162,7 @@ func New(cfg Config) (*Proxy, error) {
 		openRetryAfter:    cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
 		keyName:           cfg.KeyName,
 		legacyTokensUntil: time.Now().Add(ownerCacheTTL),
+		rescue:            cfg.Rescue,
 	}
 	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 {
 		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes and OpenRetryAfter must not be negative")

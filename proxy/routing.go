@@ -34,6 +34,11 @@ type call struct {
 	publicHost    string // its host[:port]
 	attempts      int
 	res           *Result // nil unless the caller asked (WithResult)
+	// rescued means owner and upstreamID name the rescued copy of the
+	// client's job; rescuedFrom and rescuedFromID name the first copy.
+	rescued       bool
+	rescuedFrom   int
+	rescuedFromID string
 }
 
 // bodyBytes is the client's body as buffered (nil for none).
@@ -85,6 +90,9 @@ func (p *Proxy) newCall(r *http.Request) (*call, error) {
 	}
 	if !rt.Allows(r.Method) {
 		return c, methodNotAllowed(rt.Methods[0])
+	}
+	if p.rescue != nil && (rt.Name == route.Job.Name || rt.Name == route.Cancel.Name) && !c.resolve {
+		p.followRescue(r.Context(), c)
 	}
 	var err error
 	if c.public, err = p.publicBase(r); err != nil {

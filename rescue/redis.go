@@ -70,7 +70,7 @@ func parseError(err error) error {
 	if errors.As(err, &ue) {
 		return errors.New("rescue: JOB_RESCUE is not a valid redis:// or rediss:// URL")
 	}
-	return fmt.Errorf("rescue: JOB_RESCUE: %w", err)
+	return fmt.Errorf("rescue: JOB_RESCUE is not a valid redis:// or rediss:// URL: %w", err)
 }
 
 func (r *redisBackend) put(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {

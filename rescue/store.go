@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
@@ -67,6 +68,9 @@ type Config struct {
 	TTL time.Duration
 	// OpTimeout bounds every store call; zero means DefaultOpTimeout.
 	OpTimeout time.Duration
+	// After is how long a job's owner must have been down before the job
+	// is rescued (JOB_RESCUE_AFTER); zero means DefaultAfter.
+	After time.Duration
 	// Lease is how long a claim holds; zero means DefaultLease.
 	Lease time.Duration
 	// PingInterval is how often Run checks a store marked down; zero
@@ -89,6 +93,7 @@ type Store struct {
 	kind         string
 	seal         *sealer
 	ttl, lease   time.Duration
+	after        time.Duration
 	opTimeout    time.Duration
 	pingInterval time.Duration
 	now          func() time.Time
@@ -102,9 +107,30 @@ type Store struct {
 	changedAt time.Time
 
 	rescued rescuedCache
+	out     outages
 
 	mRescued metric.Int64Counter
 	mErrors  metric.Int64Counter
+}
+
+// Off is the JOB_RESCUE value that turns rescue off (the default).
+const Off = "off"
+
+// ParseBackend checks a JOB_RESCUE value that turns rescue on and names
+// its backend: "memory", or a redis:// or rediss:// URL that go-redis
+// accepts. Errors never quote the URL (it may hold a password).
+func ParseBackend(raw secret.Secret) (kind string, err error) {
+	v := raw.Reveal()
+	switch {
+	case v == BackendMemory:
+		return BackendMemory, nil
+	case strings.HasPrefix(v, "redis://") || strings.HasPrefix(v, "rediss://"):
+		if _, err := redis.ParseURL(v); err != nil {
+			return "", parseError(err)
+		}
+		return BackendRedis, nil
+	}
+	return "", errors.New("rescue: JOB_RESCUE must be off, memory, or a redis:// or rediss:// URL")
 }
 
 // Open validates cfg and builds the Store. A Redis that does not answer
@@ -114,14 +140,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		ttl:          cmp.Or(cfg.TTL, DefaultTTL),
 		lease:        cmp.Or(cfg.Lease, DefaultLease),
+		after:        cmp.Or(cfg.After, DefaultAfter),
 		opTimeout:    cmp.Or(cfg.OpTimeout, DefaultOpTimeout),
 		pingInterval: cmp.Or(cfg.PingInterval, DefaultPingInterval),
 		now:          cfg.Now,
 		log:          cfg.Logger,
 		rescued:      newRescuedCache(rescuedCacheSize),
+		out:          outages{since: map[string]time.Time{}},
 	}
-	if s.ttl < 0 || s.lease < 0 || s.opTimeout < 0 || s.pingInterval < 0 {
-		return nil, errors.New("rescue: TTL, Lease, OpTimeout and PingInterval must not be negative")
+	if s.ttl < 0 || s.lease < 0 || s.after < 0 || s.opTimeout < 0 || s.pingInterval < 0 {
+		return nil, errors.New("rescue: TTL, After, Lease, OpTimeout and PingInterval must not be negative")
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -133,17 +161,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if s.seal, err = newSealer(cfg.Keys); err != nil {
 		return nil, err
 	}
-	raw := cfg.Backend.Reveal()
-	switch {
-	case raw == BackendMemory:
-		s.kind, s.b = BackendMemory, newMemoryBackend(s.now)
-	case strings.HasPrefix(raw, "redis://") || strings.HasPrefix(raw, "rediss://"):
-		s.kind = BackendRedis
-		if s.b, err = newRedisBackend(raw, s.opTimeout); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, errors.New("rescue: JOB_RESCUE must be off, memory, or a redis:// or rediss:// URL")
+	if s.kind, err = ParseBackend(cfg.Backend); err != nil {
+		return nil, err
+	}
+	if s.kind == BackendMemory {
+		s.b = newMemoryBackend(s.now)
+	} else if s.b, err = newRedisBackend(cfg.Backend.Reveal(), s.opTimeout); err != nil {
+		return nil, err
 	}
 	var nonce [6]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -189,10 +213,8 @@ func (s *Store) instruments(mp metric.MeterProvider) error {
 }
 
 // Run pings the store while it is down, until it answers, and drops
-// expired records of the memory backend. It returns when ctx is done,
-// after closing the store's connections.
+// expired records of the memory backend. It returns when ctx is done.
 func (s *Store) Run(ctx context.Context) error {
-	defer s.b.close()
 	ping := time.NewTicker(s.pingInterval)
 	defer ping.Stop()
 	sweep := time.NewTicker(DefaultSweepInterval)
@@ -210,6 +232,9 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// Close releases the store's connections; call it once Run has returned.
+func (s *Store) Close() { _ = s.b.close() }
 
 // check pings the store and marks it up or down.
 func (s *Store) check(ctx context.Context) {

@@ -77,7 +77,7 @@ func openStore(t *testing.T, backend string, clock *fakeClock, logs *logSink, mp
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.b.close() })
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -469,4 +469,33 @@ func storeUp(t *testing.T, r *metric.ManualReader) int64 {
 	}
 	t.Fatal("no gateway.rescue.store.up gauge")
 	return -1
+}
+
+func TestOutageMakesRescueDue(t *testing.T) {
+	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
+	t0 := time.Unix(1_700_000_000, 0)
+	if _, ok := s.DueIn("westus2", t0); ok {
+		t.Fatal("a region never seen down is due")
+	}
+	s.RegionDown("westus2", t0)
+	s.RegionDown("westus2", t0.Add(30*time.Second)) // the outage keeps its start
+	for _, tc := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{{0, time.Minute}, {45 * time.Second, 15 * time.Second}, {time.Minute, 0}, {2 * time.Minute, -time.Minute}} {
+		if wait, ok := s.DueIn("westus2", t0.Add(tc.at)); !ok || wait != tc.want {
+			t.Errorf("DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want)
+		}
+	}
+	if _, ok := s.DueIn("eastus", t0.Add(time.Hour)); ok {
+		t.Error("another region is due")
+	}
+	s.RegionUp("westus2")
+	if _, ok := s.DueIn("westus2", t0.Add(time.Hour)); ok {
+		t.Error("a region back up is still due")
+	}
+	s.RegionDown("westus2", t0.Add(2*time.Hour)) // a new outage starts afresh
+	if wait, _ := s.DueIn("westus2", t0.Add(2*time.Hour)); wait != time.Minute {
+		t.Errorf("a new outage is due in %v, want 1m", wait)
+	}
 }

@@ -24,6 +24,7 @@ import (
 	"nergateway/internal/telemetry"
 	"nergateway/proxy"
 	"nergateway/replication"
+	"nergateway/rescue"
 )
 
 // options are the process-level inputs of serve that are not configuration.
@@ -54,6 +55,7 @@ type gateway struct {
 	worker    *replication.Worker // nil when this replica does not replicate
 	keys      *keyring
 	auth      regionAuth
+	rescue    *rescue.Store // nil when JOB_RESCUE is off
 	transport *http.Transport
 }
 
@@ -68,7 +70,7 @@ func newLogger(cfg *config.Config, o options) *slog.Logger {
 }
 
 // build wires the parts from cfg. Nothing runs until serve starts it.
-func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) (*gateway, error) {
+func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) (_ *gateway, err error) {
 	keys, err := newKeyring(cfg, log)
 	if err != nil {
 		return nil, err
@@ -95,8 +97,28 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 				attribute.String("region", name), attribute.String("from", string(t[0])), attribute.String("to", string(t[1]))))
 		}
 	}
+	if cfg.RescueOn() {
+		if g.rescue, err = openRescue(ctx, cfg, tel, log); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				g.rescue.Close()
+			}
+		}()
+	}
 	onChange := func(name string, from, to region.State) {
 		log.Warn("region breaker changed state", "region", name, "from", string(from), "to", string(to))
+		if g.rescue != nil {
+			// A job's owner counts as down from its breaker opening until
+			// it closes (half-open trials do not end the outage).
+			switch to {
+			case region.StateOpen:
+				g.rescue.RegionDown(name, time.Now())
+			case region.StateClosed:
+				g.rescue.RegionUp(name)
+			}
+		}
 		transitions.Add(context.Background(), 1, metric.WithAttributes(
 			attribute.String("region", name), attribute.String("from", string(from)), attribute.String("to", string(to))))
 	}
@@ -136,6 +158,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		Regions:               g.regions,
 		UpstreamTimeout:       cfg.UpstreamTimeout,
 		OpenRetryAfter:        cfg.BreakerOpenTimeout,
+		Rescue:                g.rescue,
 		MaxRequestBytes:       int64(cfg.MaxRequestBytes),
 		MaxInflight:           cfg.MaxInflight,
 		Budget:                inflight.NewBudget(int64(cfg.MaxBufferedBytes)),
@@ -195,7 +218,32 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	for _, problem := range cfg.Lint() {
 		log.Warn("configuration: " + problem)
 	}
+	if g.rescue != nil {
+		g.checker.JobRescue = func() any {
+			return map[string]any{"enabled": true, "store": g.rescue.Status(),
+				"after": cfg.JobRescueAfter.String(), "ttl": cfg.JobRescueTTL.String()}
+		}
+	}
 	return g, nil
+}
+
+// openRescue opens the job-rescue store. Its claim lease outlasts a
+// resubmit (an attempt per region, each bounded by UPSTREAM_TIMEOUT), so a
+// claim held by a live replica never lapses.
+func openRescue(ctx context.Context, cfg *config.Config, tel *telemetry.Telemetry, log *slog.Logger) (*rescue.Store, error) {
+	s, err := rescue.Open(ctx, rescue.Config{
+		Backend:       cfg.JobRescue,
+		Keys:          cfg.JobRescueKeys,
+		TTL:           cfg.JobRescueTTL,
+		After:         cfg.JobRescueAfter,
+		Lease:         max(rescue.DefaultLease, 4*cfg.UpstreamTimeout),
+		MeterProvider: tel.MeterProvider,
+		Logger:        log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job rescue: %w", err)
+	}
+	return s, nil
 }
 
 // newWorker builds the replication worker with a client per region.
@@ -281,6 +329,10 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	}
 	for _, w := range g.keys.watchers {
 		group.Go(func() error { return w.Run(gctx) })
+	}
+	if g.rescue != nil {
+		defer g.rescue.Close() // after Run has returned (group.Wait below)
+		group.Go(func() error { return g.rescue.Run(gctx) })
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }() // stopped by srv.Shutdown below

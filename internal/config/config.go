@@ -18,6 +18,7 @@ import (
 
 	"nergateway/internal/auth"
 	"nergateway/internal/secret"
+	"nergateway/rescue"
 )
 
 // Config is every setting of the gateway. Field tags name the variables and
@@ -111,6 +112,14 @@ type Config struct {
 	CanaryFile         string  `env:"REPLICATION_CANARY_FILE"`
 	CanaryMinAgreement float64 `env:"REPLICATION_CANARY_MIN_AGREEMENT" envDefault:"0.9"`
 
+	// JobRescue keeps accepted jobs so that one whose region died runs
+	// again elsewhere: off, memory, or a redis:// / rediss:// URL (a
+	// Secret: the URL may hold a password).
+	JobRescue      secret.Secret `env:"JOB_RESCUE" envDefault:"off"`
+	JobRescueKey   secret.Secret `env:"JOB_RESCUE_KEY"`
+	JobRescueAfter time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"60s"`
+	JobRescueTTL   time.Duration `env:"JOB_RESCUE_TTL" envDefault:"24h"`
+
 	// Derived by Load from the raw fields above.
 	APIKeys           []auth.Key        `env:"-"` // runtime routes
 	AuthoringKeys     []auth.Key        `env:"-"` // runtime and authoring routes; none: authoring off
@@ -120,7 +129,13 @@ type Config struct {
 	SecondaryEndpoint *url.URL          `env:"-"`
 	ProjectNames      map[string]string `env:"-"`
 	DeploymentNames   map[string]string `env:"-"`
+	// JobRescueKeys are JOB_RESCUE_KEY decoded (first seals, all open);
+	// nil when rescue is off.
+	JobRescueKeys [][]byte `env:"-"`
 }
+
+// RescueOn reports whether JOB_RESCUE turns job rescue on.
+func (c *Config) RescueOn() bool { return c.JobRescue.Reveal() != rescue.Off }
 
 // Variables lists every variable name Config reads (OTEL_* are read by the
 // telemetry setup and are not listed). Deployment manifests are checked
@@ -283,6 +298,8 @@ func (c *Config) derive(failed map[string]bool) []error {
 		"GATEWAY_DRAIN_TIMEOUT": c.DrainTimeout,
 		"GATEWAY_BODY_TIMEOUT":  c.BodyTimeout,
 		"REGION_MAX_PARK":       c.RegionMaxPark,
+		"JOB_RESCUE_AFTER":      c.JobRescueAfter,
+		"JOB_RESCUE_TTL":        c.JobRescueTTL,
 	}
 	for _, name := range sortedKeys(positive) {
 		if positive[name] <= 0 && !failed[name] {
@@ -290,6 +307,16 @@ func (c *Config) derive(failed map[string]bool) []error {
 		}
 	}
 	problems = append(problems, c.deriveDocuments(failed)...)
+	if c.RescueOn() {
+		if _, err := rescue.ParseBackend(c.JobRescue); err != nil {
+			add("JOB_RESCUE: %s", strings.TrimPrefix(err.Error(), "rescue: JOB_RESCUE "))
+		}
+		if c.JobRescueKey == "" {
+			add("JOB_RESCUE_KEY: required when JOB_RESCUE is on (32 random bytes, base64: openssl rand -base64 32)")
+		} else if c.JobRescueKeys, err = rescue.ParseKeys(c.JobRescueKey); err != nil {
+			add("JOB_RESCUE_KEY: %v", err)
+		}
+	}
 	if c.BreakerFailures == 0 {
 		add("BREAKER_CONSECUTIVE_FAILURES: must be at least 1")
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -268,4 +269,41 @@ func TestDocumentSyncAndCanary(t *testing.T) {
 	bad["DOCUMENT_SYNC"] = "mirror"
 	_, err = Load(getenv(bad))
 	assert.ErrorContains(t, err, `DOCUMENT_SYNC: "mirror" is not one of off, verify, copy`)
+}
+
+func TestJobRescue(t *testing.T) {
+	key := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" // 32 bytes of 0x01
+	cfg, err := Load(getenv(minimal()))
+	require.NoError(t, err)
+	assert.False(t, cfg.RescueOn(), "rescue is off by default")
+	assert.Equal(t, 60*time.Second, cfg.JobRescueAfter)
+	assert.Equal(t, 24*time.Hour, cfg.JobRescueTTL)
+
+	for _, backend := range []string{"memory", "redis://:pw@127.0.0.1:6379/0", "rediss://user:pw@redis.example:6380"} {
+		m := minimal()
+		m["JOB_RESCUE"], m["JOB_RESCUE_KEY"] = backend, key
+		cfg, err := Load(getenv(m))
+		require.NoError(t, err, backend)
+		assert.True(t, cfg.RescueOn())
+		assert.Len(t, cfg.JobRescueKeys, 1)
+	}
+
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"JOB_RESCUE": "memory"}, "JOB_RESCUE_KEY: required when JOB_RESCUE is on"},
+		{map[string]string{"JOB_RESCUE": "memory", "JOB_RESCUE_KEY": "c2hvcnQ="}, "JOB_RESCUE_KEY: key 1 is 5 bytes"},
+		{map[string]string{"JOB_RESCUE": "memcached://x", "JOB_RESCUE_KEY": key}, "JOB_RESCUE: must be off, memory, or a redis://"},
+		{map[string]string{"JOB_RESCUE": "redis://:s3cret-pw@host:port", "JOB_RESCUE_KEY": key}, "JOB_RESCUE: is not a valid redis://"},
+		{map[string]string{"JOB_RESCUE_AFTER": "0s"}, "JOB_RESCUE_AFTER: must be a positive duration"},
+		{map[string]string{"JOB_RESCUE_TTL": "-1h"}, "JOB_RESCUE_TTL: must be a positive duration"},
+	} {
+		m := minimal()
+		maps.Copy(m, tc.env)
+		_, err := Load(getenv(m))
+		require.Error(t, err, tc.env)
+		assert.Contains(t, err.Error(), tc.want)
+		assert.NotContains(t, err.Error(), "s3cret-pw", "an error quotes the Redis password")
+	}
 }
