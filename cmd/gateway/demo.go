@@ -20,6 +20,7 @@ import (
 	"nergateway/internal/config"
 	"nergateway/internal/secret"
 	"nergateway/replication/docsync"
+	"nergateway/rescue"
 )
 
 // Demo names: docs/DESIGN.md's "Commands" section.
@@ -54,6 +55,13 @@ func utf16Label(text, sub, category string) api.Label {
 		panic(fmt.Sprintf("demo label %q not in %q", sub, text)) // a typo in demoTexts
 	}
 	return api.Label{Category: category, Offset: len(utf16.Encode([]rune(text[:i]))), Length: len(utf16.Encode([]rune(sub)))}
+}
+
+// randomRescueKey is a JOB_RESCUE_KEY for one demo run.
+func randomRescueKey() string {
+	b := make([]byte, rescue.KeySize)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
 }
 
 func randomKey() string {
@@ -117,6 +125,8 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		"GATEWAY_API_KEYS": demoKey, "GATEWAY_AUTHORING_KEYS": demoAuthoringKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
 		"HEALTH_PROBE_INTERVAL": "2s", "BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "5s",
 		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s", "AUTHORING_POSTS_PER_MINUTE": "120",
+		// Job rescue in this process's memory, under a key made for this run.
+		"JOB_RESCUE": "memory", "JOB_RESCUE_KEY": randomRescueKey(), "JOB_RESCUE_AFTER": "5s",
 	}
 	demoEnv := func(name string) string {
 		if v, ok := fixed[name]; ok {
@@ -135,7 +145,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text",
 		ready: func(addr, opsAddr string) {
 			printDemoHelp(stdout, addr, opsAddr, firstKey(cfg.APIKeys, "GATEWAY_API_KEYS_FILE"),
-				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL)
+				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL, cfg.JobRescueAfter.String())
 		},
 	})
 }
@@ -166,7 +176,7 @@ func firstKey(keys []auth.Key, fileVariable string) string {
 	return keys[0].Secret.Reveal()
 }
 
-func printDemoHelp(w io.Writer, addr, opsAddr, key, authoringKey, primaryAdminURL string) {
+func printDemoHelp(w io.Writer, addr, opsAddr, key, authoringKey, primaryAdminURL, rescueAfter string) {
 	gw, ops := localURL(addr), localURL(opsAddr)
 	fmt.Fprintf(w, `
 nergateway demo: gateway on %[1]s (clients), operations on %[6]s, two emulated regions in process.
@@ -197,8 +207,17 @@ documents and the project to the secondary now, then runs the canary (watch "rep
 
    curl -s '%[1]s/language/authoring/analyze-text/projects?api-version=2022-05-01' -H 'Ocp-Apim-Subscription-Key: %[7]s'
 
+6. Job rescue: a job the primary accepted is not lost when the primary dies. Run step 1's LOC=...
+   line and at once take the primary down; poll: 503 for JOB_RESCUE_AFTER (%[8]s here), then the
+   job runs again in the secondary and the same $LOC answers "succeeded" (/status: jobRescue):
+
+   curl -s -X POST '%[5]s/_emulator/faults' -d '{"down":"refuse"}'
+   for i in 1 2 3 4 5; do curl -s -o /dev/null -w '%%{http_code}\n' "$LOC" -H 'Ocp-Apim-Subscription-Key: %[2]s'; sleep 2; done
+   curl -s "$LOC" -H 'Ocp-Apim-Subscription-Key: %[2]s'
+   curl -s -X DELETE '%[5]s/_emulator/faults'
+
 Region state: curl -s %[6]s/status    Metrics: curl -s %[6]s/metrics    Stop: Ctrl-C
-`, gw, key, demoProject, demoDeployment, primaryAdminURL, ops, authoringKey)
+`, gw, key, demoProject, demoDeployment, primaryAdminURL, ops, authoringKey, rescueAfter)
 }
 
 // localURL is an http URL for a listener's address that a user can paste.

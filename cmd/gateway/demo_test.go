@@ -124,4 +124,27 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 		}
 		return json.Unmarshal(data, &s) == nil && len(s.Regions) == 2 && s.Regions[0].Breaker == "closed"
 	})
+
+	// Step 6: a job the primary accepted, the primary dies at once, the
+	// job is rescued to the secondary under the same id.
+	require.Contains(t, help, "6. Job rescue")
+	resp, data = call(http.MethodPost, gw+"/language/analyze-text/jobs?api-version=2023-04-01", body[1], "demo-key")
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(data))
+	loc := resp.Header.Get("Operation-Location")
+	resp, _ = call(http.MethodPost, faults[1], faults[2], "")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var rescued api.JobState
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, data := call(http.MethodGet, loc, "", "demo-key")
+		if resp.StatusCode == http.StatusOK && json.Unmarshal(data, &rescued) == nil && api.Terminal(rescued.Status) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the demo job was not rescued: %d %s", resp.StatusCode, data)
+	}
+	assert.Equal(t, api.StatusSucceeded, rescued.Status)
+	assert.Equal(t, loc[strings.LastIndex(loc, "/")+1:strings.Index(loc, "?")], rescued.JobID)
+	assert.Equal(t, entitiesOf(t, st), entitiesOf(t, rescued))
+	_, data = call(http.MethodGet, status[1], "", "")
+	assert.Contains(t, string(data), `"jobRescue"`)
+	assert.Contains(t, stderr.String(), "job rescued")
 }
