@@ -561,7 +561,7 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 		}
 	}
 
-	var deployments []k8sObject
+	var deployments, workloads []k8sObject // workloads: what a Service may select
 	for _, o := range objs {
 		var spec *podSpec
 		var podMeta map[string]string
@@ -596,7 +596,10 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 		switch o.Kind {
 		case "Deployment":
 			deployments = append(deployments, o)
+			workloads = append(workloads, o)
 			c.checkServingDeployment(o, spec, configMaps)
+		case "StatefulSet":
+			workloads = append(workloads, o)
 		case "CronJob":
 			c.checkReplicationCronJob(o, spec)
 		}
@@ -609,11 +612,11 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 	}
 
 	for _, o := range byKind("Service") {
-		if !selects(o.Spec.Selector, deployments) {
-			c.addf(o.File, "Service %s selects no Deployment's pods", o.Metadata.Name)
+		if !selects(o.Spec.Selector, workloads) {
+			c.addf(o.File, "Service %s selects no Deployment's or StatefulSet's pods", o.Metadata.Name)
 		}
 		for _, p := range o.Spec.Ports {
-			if name, ok := p.TargetPort.(string); ok && !hasPortName(deployments, name) {
+			if name, ok := p.TargetPort.(string); ok && !hasPortName(workloads, name) {
 				c.addf(o.File, "Service %s targets port %q, which no container names", o.Metadata.Name, name)
 			}
 		}
@@ -645,7 +648,7 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 	}
 }
 
-// selects reports whether every selector label is on some Deployment's pods.
+// selects reports whether every selector label is on some workload's pods.
 func selects(selector map[string]any, deployments []k8sObject) bool {
 	if len(selector) == 0 {
 		return false
