@@ -52,7 +52,10 @@ func (p *Proxy) jobIDIn(loc string, idx int) (string, bool) {
 	}
 	path := strings.TrimPrefix(u.EscapedPath(), p.urls[idx].path)
 	id, ok := strings.CutPrefix(path, api.JobsPath+"/")
-	return id, ok && isUUIDShape(id)
+	if !ok || !isUUIDShape(id) {
+		return "", false
+	}
+	return id, true
 }
 
 // followRescue points a poll or cancel of a rescued job at the rescued

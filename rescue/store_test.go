@@ -60,7 +60,7 @@ type replicas struct {
 	clock  *fakeClock
 }
 
-func openStore(t *testing.T, backend string, clock *fakeClock, logs *logSink, mp *metric.MeterProvider, mutate ...func(*Config)) *Store {
+func openStore(t testing.TB, backend string, clock *fakeClock, logs *logSink, mp *metric.MeterProvider, mutate ...func(*Config)) *Store {
 	t.Helper()
 	cfg := Config{
 		Backend: secret.Secret(backend), Keys: [][]byte{testKey(9)}, TTL: time.Hour,

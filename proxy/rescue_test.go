@@ -1,0 +1,107 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"nergateway/api"
+	"nergateway/internal/redistest"
+	"nergateway/internal/region"
+	"nergateway/internal/secret"
+	"nergateway/rescue"
+)
+
+func TestFinished(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"jobId":"x","status":"succeeded","tasks":{}}`:                   true,
+		`{"status":"partiallyCompleted"}`:                                 true,
+		`{"status":"failed"}`:                                             true,
+		`{"status":"cancelled"}`:                                          true,
+		`{"status":"running","tasks":{"items":[{"status":"succeeded"}]}}`: false, // a task's status is not the job's
+		`{"status":"notStarted"}`:                                         false,
+		`{"status":"cancelling"}`:                                         false,
+		`{"error":{"code":"NotFound","message":"status succeeded"}}`:      false,
+		`not json "status":"succeeded"`:                                   false,
+		`{"displayName":"{\"status\":\"succeeded\"}","status":"running"}`: false,
+		`{"STATUS":"succeeded"}`:                                          true, // member names match as Azure's deserializer does
+		`{"tasks":{"items":[{"status":"succeeded","results":{"status":"x"}}]},"status":"failed"}`: true,
+	} {
+		if got := finished([]byte(body)); got != want {
+			t.Errorf("finished(%s) = %v, want %v", body, got, want)
+		}
+	}
+}
+
+func TestJobIDIn(t *testing.T) {
+	ep, _ := url.Parse("https://westus2.example/sub/path")
+	r, err := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: ep, Key: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Regions: []*region.Region{r}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := newV4()
+	base := ep.String()
+	for loc, want := range map[string]string{
+		base + api.JobsPath + "/" + id + "?api-version=2023-04-01": id,
+		base + api.JobsPath + "/" + id:                             id,
+		base + api.JobsPath + "/" + id + api.CancelSuffix:          "",
+		base + "/language/authoring/analyze-text/jobs/" + id:       "",
+		"%zz": "",
+	} {
+		got, ok := p.jobIDIn(loc, 0)
+		if got != want || ok != (want != "") {
+			t.Errorf("jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
+		}
+	}
+}
+
+// BenchmarkSubmitAndPollRescue is BenchmarkSubmitAndPoll with job rescue
+// off, on in memory, and on in a real Redis on loopback: a submit (one
+// store write) and a poll that sees the job succeeded (one read, one
+// delete).
+func BenchmarkSubmitAndPollRescue(b *testing.B) {
+	for _, tc := range []struct{ name, backend string }{{"off", ""}, {"memory", rescue.BackendMemory}, {"redis", "redis"}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p, _, _ := benchProxy(b, false)
+			if tc.backend != "" {
+				backend := tc.backend
+				if backend == "redis" {
+					backend = redistest.Start(b).URL()
+				}
+				s, err := rescue.Open(context.Background(), rescue.Config{
+					Backend: secret.Secret(backend), Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))}, OpTimeout: time.Second,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(s.Close)
+				p.rescue = s
+			}
+			body := submitBody("proj", "prod")
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				p.ServeHTTP(rec, req)
+				if rec.Code != http.StatusAccepted {
+					b.Fatalf("submit: %d", rec.Code)
+				}
+				poll := httptest.NewRequest(http.MethodGet, rec.Header().Get("Operation-Location"), nil)
+				rec = httptest.NewRecorder()
+				p.ServeHTTP(rec, poll)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("poll: %d", rec.Code)
+				}
+			}
+		})
+	}
+}
