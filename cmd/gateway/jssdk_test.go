@@ -176,7 +176,7 @@ func nodeMajor(s string) int {
 // runJSSDK runs one step of run.mjs against the gateway. With onSubmitted,
 // the script stops after each submit (beginAnalyzeBatch has sent the job and
 // polled it once) and goes on when onSubmitted returns.
-func runJSSDK(t *testing.T, gw *testGateway, step string, onSubmitted func(sdkEvent)) sdkSummary {
+func runJSSDK(t *testing.T, gw *testGateway, step string, onSubmitted func(sdkEvent), env ...string) sdkSummary {
 	t.Helper()
 	node := jsSDK(t)
 	// Opening the script also puts it into go test's cache key.
@@ -204,6 +204,7 @@ func runJSSDK(t *testing.T, gw *testGateway, step string, onSubmitted func(sdkEv
 	if onSubmitted != nil {
 		cmd.Env = append(cmd.Env, "PAUSE_AFTER_SUBMIT=1")
 	}
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -461,4 +462,47 @@ func TestJavaScriptSDKThroughFailover(t *testing.T) {
 		gw.submit(t, probeText)
 		assert.Equal(t, 1, primary.Calls("submit"), "a new submit goes to the recovered primary")
 	})
+}
+
+// TestJavaScriptSDKPollerCompletesARescuedJob: the primary accepts the
+// SDK's batch and dies before it finishes; the SDK's poller (with its
+// default retries, which honour Retry-After) keeps polling the same job id
+// and completes it from the secondary, where the gateway rescued it.
+func TestJavaScriptSDKPollerCompletesARescuedJob(t *testing.T) {
+	jsSDK(t)
+	want := referenceEntities(t)
+	primary := testRegion(t, "westus2", testPrimaryKey, time.Hour) // never finishes
+	secondary := testRegion(t, "eastus", testSecondaryKey, jsSDKJobDuration)
+	seedTestProject(t, primary, testProject, testDeployment)
+	seedTestProject(t, secondary, testProject, testDeployment)
+	gw := startGatewayWith(t, primary, secondary,
+		withEnv("JOB_RESCUE", "memory", "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", "1s"))
+
+	var submitted string
+	primaryDies := func(ev sdkEvent) {
+		submitted = ev.JobID
+		primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
+	}
+	sum := runJSSDK(t, gw, "analyze", primaryDies, "MAX_RETRIES=3")
+	a := sum.Steps.Analyze
+	require.NotNil(t, a)
+	assert.Equal(t, submitted, a.JobID, "the poller finished the job it submitted")
+	assert.Equal(t, "succeeded", a.OperationStatus)
+	assert.Equal(t, api.StatusSucceeded, a.ServiceStatus)
+	assert.Equal(t, []int{2, 2, 1}, a.PageSizes, "pages through the rescued job's nextLinks")
+	assert.Equal(t, want, a.Documents, "the rescued job's entities are the model's")
+	unavailable := 0
+	for _, x := range sum.Requests {
+		assert.True(t, strings.HasPrefix(x.URL, gw.URL+"/language/analyze-text/jobs"), "the SDK called %s", x.URL)
+		if x.Method == http.MethodGet && x.Status == http.StatusServiceUnavailable {
+			unavailable++
+			assert.NotEmpty(t, x.Headers["retry-after"], "a 503 without Retry-After")
+		}
+		if x.Method == http.MethodGet && x.Status == http.StatusOK && strings.Contains(x.Body, `"jobId"`) {
+			assert.Contains(t, x.Body, `"jobId":"`+submitted+`"`, "every job body names the client's job")
+		}
+	}
+	assert.Positive(t, unavailable, "the poller met the outage (503 + Retry-After) before the rescue")
+	assert.Equal(t, 1, primary.Calls("submit"))
+	assert.Equal(t, 1, secondary.Calls("submit"), "one resubmit: the rescue")
 }

@@ -17,6 +17,8 @@
 //                              change the regions between submit and poll
 //   POLL_INTERVAL_MS           the poller's interval (default 100)
 //   STRING_INDEX_TYPE          the action's stringIndexType (default Utf16CodeUnit)
+//   MAX_RETRIES                the SDK's retries per request (default 0); the
+//                              SDK's own default is 3, honouring Retry-After
 //
 // Output: JSON lines on stdout. Events ({"event":...}) may come first; the
 // last line is the summary {"steps":{...},"requests":[...]}, where requests
@@ -82,8 +84,10 @@ const client = new TextAnalysisClient(endpoint, new AzureKeyCredential(key), {
   allowInsecureConnection: true,
   serviceVersion: "2023-04-01",
   additionalPolicies: [{ policy: recorder, position: "perRetry" }],
-  // Retries would hide a gateway answer the SDK did not like.
-  retryOptions: { maxRetries: 0 },
+  // Retries would hide a gateway answer the SDK did not like; the rescue
+  // test turns them on as an application would have them (503 with
+  // Retry-After while the job's region is down).
+  retryOptions: { maxRetries: Number(env("MAX_RETRIES", "0")) },
 });
 
 // The SDK sends no stringIndexType unless told (its mapper's default is not
