@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,8 @@ const (
 	chaosBreakerFailures = 3
 	chaosOpenTimeout     = 300 * time.Millisecond
 	chaosProbeInterval   = 50 * time.Millisecond
+	// chaosRescueAfter is JOB_RESCUE_AFTER in the job-rescue scenario.
+	chaosRescueAfter = 500 * time.Millisecond
 )
 
 // chaosLoad is the shape of the load a scenario runs.
@@ -167,6 +170,10 @@ type chaosScenario struct {
 	inject func(t *testing.T, primary *chaosLink) (heal func())
 	// opens: the primary's breaker must open during the fault.
 	opens bool
+	// rescue runs the gateway with job rescue (memory) and heals the
+	// primary only once every accepted job is final: jobs the primary held
+	// can finish only by being rescued.
+	rescue bool
 }
 
 func chaosScenarios() []chaosScenario {
@@ -239,6 +246,17 @@ func chaosScenarios() []chaosScenario {
 			},
 			opens: true,
 		},
+		{
+			name: "rescue",
+			faults: fmt.Sprintf("primary link disabled and healed only after every accepted job is final; job rescue on (memory, JOB_RESCUE_AFTER %s)",
+				chaosRescueAfter),
+			inject: func(t *testing.T, l *chaosLink) func() {
+				l.setEnabled(t, false)
+				return func() { l.setEnabled(t, true) }
+			},
+			opens:  true,
+			rescue: true,
+		},
 	}
 }
 
@@ -255,6 +273,8 @@ type chaosResult struct {
 	pollErrors    int64 // any other non-200: client-visible errors
 	jobs          int   // accepted
 	lost          int   // accepted but not succeeded by the end
+	inFlight      int   // accepted before the fault, not finished by the region that accepted them
+	rescued       int   // gateway_jobs_rescued_total at the end
 	toSecondary   int   // submits the secondary served
 	trips         int   // primary breaker closed -> open
 	failedTrials  int   // primary breaker half-open -> open (a probe failed)
@@ -315,6 +335,12 @@ type chaosClient struct {
 	waiting  int
 	accepted int
 	done     int
+	// acceptedAt times each job (by operation-location); copies lists the
+	// jobs whose final answer came from a copy created after the client's
+	// 202 (a rescued copy): with acceptedAt, they count the jobs in flight
+	// when the fault began.
+	acceptedAt map[string]time.Time
+	copies     map[string]bool
 }
 
 func (c *chaosClient) fail(format string, a ...any) {
@@ -357,7 +383,9 @@ func (c *chaosClient) submit() {
 		return
 	}
 	atomic.AddInt64(&c.res.submits, 1)
-	c.pending = append(c.pending, h.Get("Operation-Location"))
+	loc := h.Get("Operation-Location")
+	c.pending = append(c.pending, loc)
+	c.acceptedAt[loc] = time.Now()
 	c.accepted++
 }
 
@@ -389,6 +417,9 @@ func (c *chaosClient) pollAll() {
 				continue
 			}
 			c.done++
+			if st.CreatedDateTime.After(c.acceptedAt[loc]) {
+				c.copies[loc] = true
+			}
 		case err == nil && (status == http.StatusServiceUnavailable && h.Get("Retry-After") != "" || status == http.StatusGatewayTimeout):
 			// The owner is unreachable: the job is not lost, the client
 			// polls again (Azure's SDKs retry both).
@@ -418,7 +449,8 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 			"BREAKER_CONSECUTIVE_FAILURES", strconv.Itoa(chaosBreakerFailures),
 			"BREAKER_OPEN_TIMEOUT", chaosOpenTimeout.String(),
 			"HEALTH_PROBE_INTERVAL", chaosProbeInterval.String(),
-			"LOG_LEVEL", "info"))
+			"LOG_LEVEL", "info"),
+		withEnv(rescueEnv(sc.rescue)...))
 	eventually(t, "both regions closed", func() bool {
 		return gw.regionStatus(t, "westus2")["breaker"] == "closed" && gw.regionStatus(t, "eastus")["breaker"] == "closed"
 	})
@@ -455,7 +487,7 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	transport := &http.Transport{MaxIdleConnsPerHost: load.clients}
 	defer transport.CloseIdleConnections()
 	for i := range clients {
-		c := &chaosClient{gw: gw, res: res, mu: &samplesMu}
+		c := &chaosClient{gw: gw, res: res, mu: &samplesMu, acceptedAt: map[string]time.Time{}, copies: map[string]bool{}}
 		c.client = &http.Client{Timeout: 30 * time.Second,
 			Transport: scanningTransport{next: transport, needles: needles, leaks: &res.leaks, sample: c.fail}}
 		clients[i] = c
@@ -476,6 +508,7 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	time.Sleep(load.warmup)
 	submitsBefore := atomic.LoadInt64(&res.submits)
 	heal := sc.inject(t, pLink)
+	faultAt := time.Now() // the fault is on: a job not final by now is in flight
 	if sc.opens {
 		eventually(t, "the primary's breaker to open", func() bool {
 			return breakerTransitions(t, gw, "westus2").trips > before.trips
@@ -483,19 +516,27 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	}
 	time.Sleep(load.fault)
 	res.faultSubmits = atomic.LoadInt64(&res.submits) - submitsBefore
+	drained := make(chan struct{})
+	drain := func() {
+		draining.Store(true)
+		go func() { wg.Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(30 * time.Second):
+			stopping.Store(true) // what is still pending now is lost
+			<-drained
+		}
+	}
+	if sc.rescue {
+		drain() // with the primary still down
+	}
 	heal()
 	// Failback: probes close the primary's breaker while the load goes on.
 	eventually(t, "the primary's breaker to close after healing", func() bool {
 		return gw.regionStatus(t, "westus2")["breaker"] == "closed"
 	})
-	draining.Store(true)
-	drained := make(chan struct{})
-	go func() { wg.Wait(); close(drained) }()
-	select {
-	case <-drained:
-	case <-time.After(30 * time.Second):
-		stopping.Store(true) // what is still pending now is lost
-		<-drained
+	if !sc.rescue {
+		drain()
 	}
 	res.duration = time.Since(start)
 	close(stopSampling)
@@ -512,11 +553,45 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	for _, c := range clients {
 		res.jobs += c.accepted
 		res.lost += c.accepted - c.done
+		if !sc.rescue {
+			continue // the primary heals and finishes its jobs itself
+		}
+		for loc, at := range c.acceptedAt {
+			// Accepted before the fault and not finished by the region that
+			// accepted it: answered by a later copy, or never.
+			if at.Before(faultAt) && (c.copies[loc] || slices.Contains(c.pending, loc)) {
+				res.inFlight++
+			}
+		}
 	}
+	res.rescued = jobsRescued(t, gw)
 	res.toSecondary = secBefore // the load's submits the secondary took (probes submit nothing)
 	after := breakerTransitions(t, gw, "westus2")
 	res.trips, res.failedTrials, res.closes = after.trips-before.trips, after.failedTrials-before.failedTrials, after.closes-before.closes
 	return res
+}
+
+// rescueEnv turns job rescue on for a chaos scenario that asks for it.
+func rescueEnv(on bool) []string {
+	if !on {
+		return nil
+	}
+	return []string{"JOB_RESCUE", "memory", "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", chaosRescueAfter.String()}
+}
+
+// jobsRescued sums gateway_jobs_rescued_total from /metrics.
+func jobsRescued(t *testing.T, gw *testGateway) int {
+	t.Helper()
+	_, body := gw.ops(t, http.MethodGet, "/metrics", nil)
+	n := 0
+	for line := range strings.SplitSeq(string(body), "\n") {
+		if strings.HasPrefix(line, "gateway_jobs_rescued_total{") {
+			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			require.NoError(t, err, line)
+			n += int(v)
+		}
+	}
+	return n
 }
 
 // transitions counts a breaker's state changes by kind.
@@ -565,8 +640,8 @@ func TestChaos(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			res := runChaos(t, sc, load)
 			results = append(results, res)
-			t.Logf("%s: %d submits (%d during the fault), %d polls (%d retryable), errors %d, jobs %d lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
-				sc.name, res.submits, res.faultSubmits, res.polls, res.pollRetryable, res.clientErrors(), res.jobs, res.lost, res.toSecondary,
+			t.Logf("%s: %d submits (%d during the fault), %d polls (%d retryable), errors %d, jobs %d (in flight at the fault %d, rescued %d) lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
+				sc.name, res.submits, res.faultSubmits, res.polls, res.pollRetryable, res.clientErrors(), res.jobs, res.inFlight, res.rescued, res.lost, res.toSecondary,
 				res.trips, res.failedTrials, res.closes, res.failback, res.peakHeapMiB, res.duration.Round(time.Millisecond))
 			assert.Zero(t, res.clientErrors(), "client-visible errors while the secondary was healthy: %v", res.errorSamples)
 			assert.Zero(t, res.lost, "accepted jobs not polled to success: %v", res.errorSamples)
@@ -574,6 +649,14 @@ func TestChaos(t *testing.T) {
 			assert.Zero(t, res.leaks, "no answer named a key or a region host: %v", res.errorSamples)
 			if sc.opens {
 				assert.Positive(t, res.trips, "the primary's breaker opened")
+			}
+			if sc.rescue {
+				assert.Positive(t, res.inFlight, "jobs were in flight when the primary died")
+				// A submit the primary accepted as the link went down can be
+				// rescued without counting as accepted before the fault.
+				assert.GreaterOrEqual(t, res.rescued, res.inFlight, "every job in flight was rescued")
+			} else {
+				assert.Zero(t, res.rescued, "rescue is off")
 			}
 			// It starts and ends closed, so every trip was followed by
 			// exactly one close (failed half-open trials reopen it between).
@@ -605,13 +688,17 @@ func writeChaosReport(path string, results []*chaosResult) error {
 	fmt.Fprintf(&b, "%s\n", reportBegin)
 	fmt.Fprintf(&b, "Run: %s, %s/%s, %d CPUs, Go %s, race detector %v, soak %v.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), raceEnabled, *soak)
-	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (retryable 503/504) | client-visible errors | jobs accepted | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (retryable 503/504) | client-visible errors | jobs accepted | jobs in flight when the fault began / rescued | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %s | %d clients, %s healthy + %s faulted | %s | %d (%d) | %d (%d) | %d | %d | %d | %d | %d / %d / %d | %s | %.0f MiB |\n",
+		inFlight := "n/a"
+		if r.scenario.rescue {
+			inFlight = fmt.Sprintf("%d / %d", r.inFlight, r.rescued)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d clients, %s healthy + %s faulted | %s | %d (%d) | %d (%d) | %d | %d | %s | %d | %d | %d / %d / %d | %s | %.0f MiB |\n",
 			r.scenario.name, r.scenario.faults, r.load.clients, r.load.warmup, r.load.fault,
 			r.duration.Round(100*time.Millisecond), r.submits, r.faultSubmits, r.polls, r.pollRetryable, r.clientErrors(),
-			r.jobs, r.lost, r.toSecondary, r.trips, r.failedTrials, r.closes, yesNo(r.failback), r.peakHeapMiB)
+			r.jobs, inFlight, r.lost, r.toSecondary, r.trips, r.failedTrials, r.closes, yesNo(r.failback), r.peakHeapMiB)
 	}
 	b.WriteString(reportEnd)
 
