@@ -39,6 +39,9 @@ const (
 	// DefaultSweepInterval is how often Run drops expired records of the
 	// memory backend.
 	DefaultSweepInterval = time.Minute
+	// downAfterFailures is how many calls in a row must fail before the
+	// store is marked down.
+	downAfterFailures = 3
 	// rescuedCacheSize bounds the rescued states a replica remembers, so
 	// polls of a rescued job keep reading it while the store is down.
 	rescuedCacheSize = 1 << 16
@@ -102,7 +105,8 @@ type Store struct {
 	claims       atomic.Uint64
 
 	up        atomic.Bool
-	mu        sync.Mutex // guards lastError, changedAt
+	failures  atomic.Int32 // calls failed in a row
+	mu        sync.Mutex   // guards lastError, changedAt
 	lastError string
 	changedAt time.Time
 
@@ -252,10 +256,18 @@ func (s *Store) check(ctx context.Context) {
 	}
 }
 
-func (s *Store) markDown(op string, err error) {
-	if op != "ping" {
-		s.mErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("op", op)))
+// failed counts a failed call and marks the store down once
+// downAfterFailures calls in a row have failed: one slow answer must not
+// switch rescue off for every request of the next second.
+func (s *Store) failed(op string, err error) {
+	s.mErrors.Add(context.Background(), 1, metric.WithAttributes(attribute.String("op", op)))
+	if s.failures.Add(1) >= downAfterFailures {
+		s.markDown(op, err)
 	}
+}
+
+func (s *Store) markDown(op string, err error) {
+	s.failures.Store(0)
 	wasUp := s.up.Swap(false)
 	s.mu.Lock()
 	first := s.lastError == ""
@@ -271,7 +283,7 @@ func (s *Store) markDown(op string, err error) {
 }
 
 // do runs one store call under the store's timeout, unless the store is
-// down; a failure marks it down.
+// down; failures in a row mark it down.
 func (s *Store) do(ctx context.Context, op string, f func(ctx context.Context) error) error {
 	if !s.up.Load() {
 		return ErrUnavailable
@@ -279,9 +291,10 @@ func (s *Store) do(ctx context.Context, op string, f func(ctx context.Context) e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
-		s.markDown(op, err)
+		s.failed(op, err)
 		return fmt.Errorf("rescue: %s: %w", op, err)
 	}
+	s.failures.Store(0)
 	return nil
 }
 

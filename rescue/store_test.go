@@ -320,8 +320,13 @@ func TestRedisKilledAndBack(t *testing.T) {
 	}
 
 	r.Kill()
-	if err := s.Put(ctx, "job-2", testJob); err == nil {
-		t.Fatal("Put to a killed Redis succeeded")
+	for i := range downAfterFailures {
+		if !s.Status().Up {
+			t.Fatalf("down after %d failed calls, want %d", i, downAfterFailures)
+		}
+		if err := s.Put(ctx, "job-2", testJob); err == nil || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Put %d to a killed Redis: err = %v, want the call's failure", i+1, err)
+		}
 	}
 	st := s.Status()
 	if st.Up || st.LastError == "" || storeUp(t, reader) != 0 {
@@ -403,6 +408,15 @@ func TestSlowStoreIsBounded(t *testing.T) {
 	}
 	if err := s.Put(context.Background(), "job", testJob); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Put to a silent store: err = %v, want ErrUnavailable", err)
+	}
+	s.up.Store(true) // as if a ping had answered: calls now wait, each at most OpTimeout
+	for range downAfterFailures {
+		if err := s.Put(context.Background(), "job", testJob); err == nil || errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Put to a silent store: err = %v, want a timeout", err)
+		}
+	}
+	if s.Status().Up {
+		t.Fatal("the silent store is still up after failed calls in a row")
 	}
 	_ = ln.Close()
 }

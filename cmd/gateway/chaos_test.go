@@ -576,7 +576,7 @@ func rescueEnv(on bool) []string {
 	if !on {
 		return nil
 	}
-	return []string{"JOB_RESCUE", "memory", "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", chaosRescueAfter.String()}
+	return append(rescueTestEnv("memory"), "JOB_RESCUE_AFTER", chaosRescueAfter.String())
 }
 
 // jobsRescued sums gateway_jobs_rescued_total from /metrics.

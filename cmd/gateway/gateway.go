@@ -236,6 +236,7 @@ func openRescue(ctx context.Context, cfg *config.Config, tel *telemetry.Telemetr
 		Keys:          cfg.JobRescueKeys,
 		TTL:           cfg.JobRescueTTL,
 		After:         cfg.JobRescueAfter,
+		OpTimeout:     cfg.JobRescueTimeout,
 		Lease:         max(rescue.DefaultLease, 4*cfg.UpstreamTimeout),
 		MeterProvider: tel.MeterProvider,
 		Logger:        log,

@@ -476,7 +476,7 @@ func TestJavaScriptSDKPollerCompletesARescuedJob(t *testing.T) {
 	seedTestProject(t, primary, testProject, testDeployment)
 	seedTestProject(t, secondary, testProject, testDeployment)
 	gw := startGatewayWith(t, primary, secondary,
-		withEnv("JOB_RESCUE", "memory", "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", "1s"))
+		withEnv(rescueTestEnv("memory")...))
 
 	var submitted string
 	primaryDies := func(ev sdkEvent) {

@@ -52,10 +52,18 @@ func startRescuePairWith(t *testing.T, primary, secondary *emulator.Server) *res
 	rp := &rescuePair{primary: primary, secondary: secondary, redis: redistest.Start(t)}
 	seedTestProject(t, rp.primary, testProject, testDeployment)
 	seedTestProject(t, rp.secondary, testProject, testDeployment)
-	env := withEnv("JOB_RESCUE", rp.redis.URL(), "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", rescueAfter.String())
+	env := withEnv(rescueTestEnv(rp.redis.URL())...)
 	rp.a = startGatewayWith(t, rp.primary, rp.secondary, env)
 	rp.b = startGatewayWith(t, rp.primary, rp.secondary, env)
 	return rp
+}
+
+// rescueTestEnv turns job rescue on with backend. The store's timeout is
+// generous: on a loaded machine under -race a slow answer must not look
+// like an outage.
+func rescueTestEnv(backend string) []string {
+	return []string{"JOB_RESCUE", backend, "JOB_RESCUE_KEY", testRescueKey, "JOB_RESCUE_AFTER", rescueAfter.String(),
+		"JOB_RESCUE_TIMEOUT", "2s"}
 }
 
 // on is loc (an operation-location of gateway a) as reached through g.
@@ -260,7 +268,14 @@ func TestRescueWithRedisKilled(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	require.Equal(t, jobIDOf(loc), st.JobID)
 	for _, g := range []*testGateway{rp.a, rp.b} {
-		eventually(t, "/status to show the store down", func() bool { return !rescueStoreUp(t, g) })
+		// Calls in a row fail (each poll reads the store), then the store
+		// is marked down and no longer called.
+		eventually(t, "/status to show the store down", func() bool {
+			code, _, err := poll(g, rp.on(g, loc))
+			require.NoError(t, err)
+			require.Equal(t, http.StatusOK, code)
+			return !rescueStoreUp(t, g)
+		})
 		_, metrics := g.ops(t, http.MethodGet, "/metrics", nil)
 		assert.Contains(t, string(metrics), `gateway_rescue_store_up{backend="redis"`)
 		assert.Regexp(t, `gateway_rescue_store_up\{backend="redis"[^}]*\} 0`, string(metrics))

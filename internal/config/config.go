@@ -119,6 +119,9 @@ type Config struct {
 	JobRescueKey   secret.Secret `env:"JOB_RESCUE_KEY"`
 	JobRescueAfter time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"60s"`
 	JobRescueTTL   time.Duration `env:"JOB_RESCUE_TTL" envDefault:"24h"`
+	// JobRescueTimeout bounds one store call: what a slow store can add to
+	// a submit or a poll.
+	JobRescueTimeout time.Duration `env:"JOB_RESCUE_TIMEOUT" envDefault:"100ms"`
 
 	// Derived by Load from the raw fields above.
 	APIKeys           []auth.Key        `env:"-"` // runtime routes
@@ -300,6 +303,7 @@ func (c *Config) derive(failed map[string]bool) []error {
 		"REGION_MAX_PARK":       c.RegionMaxPark,
 		"JOB_RESCUE_AFTER":      c.JobRescueAfter,
 		"JOB_RESCUE_TTL":        c.JobRescueTTL,
+		"JOB_RESCUE_TIMEOUT":    c.JobRescueTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
 		if positive[name] <= 0 && !failed[name] {
