@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -59,9 +60,21 @@ func newRedisBackend(rawURL string, opTimeout time.Duration) (*redisBackend, err
 	opts.PoolTimeout = opTimeout
 	opts.ContextTimeoutEnabled = true
 	opts.MaxRetries = -1 // go-redis: -1 disables retries
+	opts.DialerRetries = 1
 	opts.DisableIdentity = true
+	quietRedis.Do(func() { redis.SetLogger(discardLogger{}) })
 	return &redisBackend{c: redis.NewClient(opts)}, nil
 }
+
+// quietRedis silences go-redis's own logger, once for the process (it is a
+// package global of go-redis): it writes unstructured lines to stderr
+// ("connection pool: failed to dial ..."), while the Store logs every
+// outage itself, structured, once per transition.
+var quietRedis sync.Once
+
+type discardLogger struct{}
+
+func (discardLogger) Printf(context.Context, string, ...any) {}
 
 // parseError wraps a ParseURL error without the URL: url.Parse quotes the
 // whole URL in its errors, password included.
