@@ -96,6 +96,15 @@ type recordingTransport struct {
 	rec  *trafficRecord
 }
 
+// CloseIdleConnections closes the client's idle connections, so a gateway
+// stopping does not wait for connections its client dialed but never used
+// (http.Server.Shutdown counts those as active for 5s).
+func (rt recordingTransport) CloseIdleConnections() {
+	if c, ok := rt.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func (rt recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := rt.next.RoundTrip(r)
 	if err != nil {
@@ -222,6 +231,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 	}
 	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
+		gw.Client.CloseIdleConnections()
 		if err := gw.stop(); err != nil {
 			t.Errorf("gateway stop: %v\nlogs:\n%s", err, logs.String())
 		}
