@@ -54,15 +54,31 @@ type CanaryStatus struct {
 	At          time.Time `json:"at"`
 }
 
-// canaryTexts returns the documents of a project's canary: the first
-// CanaryDocs .txt blobs of its primary container when storage is
-// configured, else CanaryTexts.
-func (w *Worker) canaryTexts(ctx context.Context, pp *api.Project) ([]string, error) {
+// canaryTexts returns the documents of a project's canary when storage is
+// configured: the first CanaryDocs labelled documents of the last export,
+// read from the primary container, or, before this process exported the
+// project, the container's first CanaryDocs .txt blobs. Without storage
+// they are CanaryTexts.
+func (w *Worker) canaryTexts(ctx context.Context, p *project, pp *api.Project) ([]string, error) {
 	if w.cfg.CanaryStore != nil && pp.StorageInputContainerName != "" {
 		ctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
 		defer cancel()
-		_, texts, err := w.cfg.CanaryStore.Texts(ctx, pp.StorageInputContainerName, w.cfg.CanaryDocs, canaryMaxBytes)
-		return texts, err
+		names := p.labelled.Load()
+		if names == nil || len(*names) == 0 {
+			_, texts, err := w.cfg.CanaryStore.Texts(ctx, pp.StorageInputContainerName, w.cfg.CanaryDocs, canaryMaxBytes)
+			return texts, err
+		}
+		var texts []string
+		for _, name := range *names {
+			text, found, err := w.cfg.CanaryStore.ReadDocument(ctx, pp.StorageInputContainerName, name)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				texts = append(texts, cutUTF8(text, canaryMaxBytes))
+			}
+		}
+		return texts, nil
 	}
 	texts := make([]string, 0, w.cfg.CanaryDocs)
 	for _, t := range w.cfg.CanaryTexts[:min(len(w.cfg.CanaryTexts), w.cfg.CanaryDocs)] {
@@ -90,7 +106,7 @@ func (w *Worker) canary(ctx context.Context, p *project, pp *api.Project, pds []
 	ctx, span := w.tracer.Start(ctx, "replication.canary", trace.WithAttributes(w.projectAttrs(p)...))
 	defer span.End()
 	log := w.cfg.Logger.With("project", p.name)
-	texts, err := w.canaryTexts(ctx, pp)
+	texts, err := w.canaryTexts(ctx, p, pp)
 	if err != nil || len(texts) == 0 {
 		log.Warn("replication canary skipped: no documents", "error", scrub(err))
 		return nil
@@ -124,6 +140,27 @@ func (w *Worker) canary(ctx context.Context, p *project, pp *api.Project, pds []
 		span.SetAttributes(attribute.Float64("replication.canary.agreement."+pd.DeploymentName, cs.Agreement))
 		log.Info("replication canary", "deployment", pd.DeploymentName, "agreement", cs.Agreement, "differences", len(cs.Differences))
 		out = append(out, cs)
+	}
+	return out
+}
+
+// labelledDocuments returns the locations of the first n documents of ep
+// that carry labels.
+func labelledDocuments(ep *api.ExportedProject, n int) []string {
+	var out []string
+	if ep.Assets == nil {
+		return out
+	}
+	for _, d := range ep.Assets.Documents {
+		if len(out) == n {
+			break
+		}
+		for _, e := range d.Entities {
+			if len(e.Labels) > 0 {
+				out = append(out, d.Location)
+				break
+			}
+		}
 	}
 	return out
 }

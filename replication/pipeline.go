@@ -78,6 +78,7 @@ func (w *Worker) export(ctx context.Context, p *project, log *slog.Logger) (*api
 			return errors.New("export result is incomplete (no assets, project kind or file version)")
 		}
 		exported = ep
+		p.labelled.Store(ptr(labelledDocuments(ep, w.cfg.CanaryDocs)))
 		return nil
 	}
 	return exported, w.step(ctx, p, s, log)

@@ -289,6 +289,21 @@ func TestStorageFaultsEndInAClearStateThenSucceed(t *testing.T) {
 	}
 }
 
+func TestCanaryDocumentsAreTheFirstLabelled(t *testing.T) {
+	labelled := []api.LabeledRegion{{Labels: []api.Label{{Category: "City", Offset: 0, Length: 4}}}}
+	ep := &api.ExportedProject{Assets: &api.ProjectAssets{Documents: []api.LabeledDocument{
+		{Location: "unlabelled.txt"}, {Location: "a.txt", Entities: labelled},
+		{Location: "empty-region.txt", Entities: []api.LabeledRegion{{}}}, {Location: "b.txt", Entities: labelled},
+		{Location: "c.txt", Entities: labelled},
+	}}}
+	if got := labelledDocuments(ep, 2); strings.Join(got, ",") != "a.txt,b.txt" {
+		t.Fatalf("canary documents %v", got)
+	}
+	if got := labelledDocuments(&api.ExportedProject{}, 2); len(got) != 0 {
+		t.Fatalf("no assets: %v", got)
+	}
+}
+
 func TestCompareEntities(t *testing.T) {
 	for _, tc := range []struct {
 		name               string

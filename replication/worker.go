@@ -54,6 +54,9 @@ type project struct {
 	// copied the project is older than that import, so the timestamps
 	// alone would call it in sync; this memory does not.
 	exported atomic.Pointer[time.Time]
+	// labelled are the first labelled documents of the last export this
+	// process read, the canary's documents; nil until then.
+	labelled atomic.Pointer[[]string]
 	status   *tracker
 }
 

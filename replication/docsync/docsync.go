@@ -106,6 +106,12 @@ type Store struct {
 	keyed bool
 }
 
+// String keeps the account's credential out of fmt and slog output.
+func (s *Store) String() string { return "docsync.Store{" + secret.Redacted + "}" }
+
+// GoString does for %#v what String does for %v.
+func (s *Store) GoString() string { return s.String() }
+
 // NewStore returns a store for the blob service at rawURL
 // (https://<account>.blob.core.windows.net, a SAS query allowed; for
 // Azurite http://127.0.0.1:10000/<account>).
