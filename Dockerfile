@@ -1,11 +1,13 @@
 # syntax=docker/dockerfile:1
 #
-# nergateway: the failover gateway and the Azure Language region emulator in
-# one small image. Build from the repository root:
+# nergateway: the failover gateway's image and, as a separate target, the
+# Azure Language region emulator's (tests, the demo stack). From the
+# repository root:
 #
 #   docker build -t nergateway:dev --build-arg VERSION=$(git describe --always) .
+#   docker build -t nergateway-emulator:dev --target emulator .
 #
-# The final stage is distroless (no shell, no package manager, no curl) and
+# The final stages are distroless (no shell, no package manager, no curl) and
 # runs as the unprivileged "nonroot" user (uid 65532). Everything the process
 # needs is in the static binaries; configuration comes from the environment
 # (see docs/DESIGN.md, "Configuration").
@@ -29,9 +31,17 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOOS=linux go build -trimpath \
       -ldflags="-s -w" -o /out/emulator ./cmd/emulator
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/gateway /gateway
+# The emulator has an unauthenticated fault-injection API: it lives in its
+# own image (docker build --target emulator), never in the gateway's.
+FROM gcr.io/distroless/static-debian12:nonroot AS emulator
 COPY --from=build /out/emulator /emulator
+USER nonroot:nonroot
+EXPOSE 5001 6001
+ENTRYPOINT ["/emulator"]
+
+# The gateway: the last stage, so a plain `docker build` makes it.
+FROM gcr.io/distroless/static-debian12:nonroot AS gateway
+COPY --from=build /out/gateway /gateway
 USER nonroot:nonroot
 # The Go runtime's soft memory limit, sized from GATEWAY_MAX_BUFFERED_BYTES's
 # default (128MiB) plus 64MiB; raise both together. A container memory limit

@@ -94,6 +94,8 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"root container", "deployments/k8s/cronjob.yaml", "                runAsNonRoot: true\n                allowPrivilegeEscalation", "                runAsNonRoot: false\n                allowPrivilegeEscalation", "non-root"},
 		{"capabilities kept", "deployments/k8s/deployment.yaml", `drop: ["ALL"]`, `drop: ["NET_RAW"]`, "drop ALL"},
 		{"short grace period", "deployments/k8s/deployment.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 20", "terminationGracePeriodSeconds"},
+		{"hard-coded dashboard data source", "deployments/grafana/dashboards/gateway.json", `"uid": "${datasource}"`, `"uid": "prometheus"`, "not the ${datasource} variable"},
+		{"no data source variable", "deployments/grafana/dashboards/gateway.json", `"name": "datasource"`, `"name": "ds"`, "no \"datasource\" variable"},
 		{"unknown dashboard metric", "deployments/grafana/dashboards/gateway.json", "gateway_failovers_total", "gateway_failover_total", "gateway_failover_total"},
 		{"scrape path not served", "deployments/prometheus.yml", "    metrics_path: /metrics\n    static_configs:\n      - targets: [\"gateway:9090\"]", "    metrics_path: /stats\n    static_configs:\n      - targets: [\"gateway:9090\"]", `"/stats" is not served`},
 		{"scrape on the client port", "deployments/prometheus.yml", `targets: ["gateway:9090"]`, `targets: ["gateway:8080"]`, "ops port"},
@@ -102,6 +104,11 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"key file not mounted", "deployments/k8s/deployment.yaml", "value: /etc/nergateway/keys/api-keys", "value: /etc/keys/api-keys", "no item of a Secret volume"},
 		{"key file item not in the Secret", "deployments/k8s/deployment.yaml", "              - key: api-keys", "              - key: api-key", "has no item api-key"},
 		{"key file under subPath", "deployments/k8s/deployment.yaml", "              mountPath: /etc/nergateway/keys\n", "              mountPath: /etc/nergateway/keys\n              subPath: api-keys\n", "subPath"},
+		{"emulator in the gateway image", "Dockerfile", "COPY --from=build /out/gateway /gateway\n", "COPY --from=build /out/gateway /gateway\nCOPY --from=build /out/emulator /emulator\n", "holds the emulator"},
+		{"emulator run from the gateway image", "deployments/docker-compose.yml", "  primary:\n    <<: *emulator-image\n", "  primary:\n    <<: *nergateway-image\n    entrypoint: [\"/emulator\"]\n", "has no emulator"},
+		{"Jaeger v1", "deployments/docker-compose.yml", "image: jaegertracing/jaeger:2.12.0", "image: jaegertracing/all-in-one:1.63.0", "end of life"},
+		{"fixed replicas under an HPA", "deployments/k8s/deployment.yaml", "  revisionHistoryLimit: 5", "  replicas: 3\n  revisionHistoryLimit: 5", "fights the HorizontalPodAutoscaler"},
+		{"HPA floor too low", "deployments/k8s/hpa.yaml", "  minReplicas: 3", "  minReplicas: 1", "minReplicas"},
 		{"Dockerfile health check path", "Dockerfile", `CMD ["/gateway", "healthcheck"]`, `CMD ["/busybox", "wget", "-q", "http://127.0.0.1:8080/health"]`, `"/health" is not served`},
 		{"real-looking key", "deployments/k8s/secret.template.yaml", "  PRIMARY_RESOURCE_KEY: change-me", "  PRIMARY_RESOURCE_KEY: 0f1e2d3c4b5a69788796a5b4c3d2e1f0", "placeholder"},
 		{"compose key mismatch", "deployments/docker-compose.yml", "      - -key=change-me-secondary", "      - -key=change-me-other", "SECONDARY_RESOURCE_KEY"},
@@ -291,9 +298,22 @@ func (c *checker) checkDockerfile() {
 		"CGO_ENABLED=0",
 		"./cmd/gateway",
 		"./cmd/emulator",
+		"AS emulator",
+		"AS gateway",
 	} {
 		if !strings.Contains(s, want) {
 			c.addf(file, "missing %q", want)
+		}
+	}
+	// The last stage is what a plain `docker build` ships: the gateway,
+	// without the emulator and its unauthenticated fault API.
+	if i := strings.LastIndex(s, "\nFROM "); i >= 0 {
+		last := s[i:]
+		if !strings.Contains(last, " AS gateway") {
+			c.addf(file, "the last stage must be the gateway's (AS gateway)")
+		}
+		if strings.Contains(last, "/emulator") {
+			c.addf(file, "the gateway's stage holds the emulator: it belongs in its own target")
 		}
 	}
 	m := healthcheckCmd.FindStringSubmatch(s)
@@ -471,6 +491,27 @@ type httpGet struct {
 	Port any    `yaml:"port"`
 }
 
+// buildTarget is the Dockerfile target of a compose build (a string or a
+// map); "" when it names none.
+func buildTarget(build any) string {
+	if m, ok := build.(map[string]any); ok {
+		t, _ := m["target"].(string)
+		return t
+	}
+	return ""
+}
+
+// isEmulatorImage reports whether an image reference is the emulator's
+// image (the Dockerfile's emulator target).
+func isEmulatorImage(image string) bool {
+	name := image
+	if i := strings.LastIndex(name, "/"); i >= 0 {
+		name = name[i+1:]
+	}
+	name, _, _ = strings.Cut(name, ":")
+	return name == "nergateway-emulator"
+}
+
 // isGatewayImage reports whether an image reference is this project's image
 // (before kustomize rewrites the name).
 func isGatewayImage(image string) bool {
@@ -639,8 +680,8 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 		if ref == nil || !slices.ContainsFunc(deployments, func(d k8sObject) bool { return d.Metadata.Name == ref.Name }) {
 			c.addf(o.File, "HorizontalPodAutoscaler %s scales no Deployment of the kit", o.Metadata.Name)
 		}
-		if o.Spec.MinReplicas == nil || *o.Spec.MinReplicas < 2 {
-			c.addf(o.File, "HorizontalPodAutoscaler %s: minReplicas below 2 leaves a single point of failure", o.Metadata.Name)
+		if o.Spec.MinReplicas == nil || *o.Spec.MinReplicas < 3 {
+			c.addf(o.File, "HorizontalPodAutoscaler %s: want minReplicas of at least 3 (one per zone)", o.Metadata.Name)
 		}
 	}
 	if len(byKind("PodDisruptionBudget")) == 0 {
@@ -852,8 +893,8 @@ func containerEnv(ct container, configMaps map[string]k8sObject, name string) (s
 
 func (c *checker) checkServingDeployment(o k8sObject, spec *podSpec, configMaps map[string]k8sObject) {
 	where := "Deployment " + o.Metadata.Name
-	if o.Spec.Replicas == nil || *o.Spec.Replicas < 3 {
-		c.addf(o.File, "%s: want at least 3 replicas", where)
+	if o.Spec.Replicas != nil {
+		c.addf(o.File, "%s: sets replicas, which fights the HorizontalPodAutoscaler on every apply (the HPA's minReplicas is the floor)", where)
 	}
 	gateways := 0
 	for _, ct := range spec.Containers {
@@ -1025,17 +1066,26 @@ func (c *checker) checkCompose(docs map[string][]*yaml.Node) composeFile {
 				c.checkHealthCommand(file, "service "+name+" healthcheck", argv)
 			}
 		}
-		if !isGatewayImage(s.Image) {
+		if isEmulatorImage(s.Image) {
+			emulators++
+			if buildTarget(s.Build) != "emulator" {
+				c.addf(file, "service %s: the emulator image builds the Dockerfile's emulator target", name)
+			}
 			continue
+		}
+		if !isGatewayImage(s.Image) {
+			if strings.Contains(s.Image, "jaegertracing/all-in-one") {
+				c.addf(file, "service %s: Jaeger v1 (all-in-one) reached end of life: use jaegertracing/jaeger (v2)", name)
+			}
+			continue
+		}
+		if s.Build != nil && buildTarget(s.Build) != "gateway" {
+			c.addf(file, "service %s: the gateway image builds the Dockerfile's gateway target", name)
 		}
 		entry := words(s.Entrypoint)
 		switch {
 		case len(entry) > 0 && entry[0] == "/emulator":
-			emulators++
-			// The image's HEALTHCHECK runs the gateway's, which fails here.
-			if s.Healthcheck == nil || !s.Healthcheck.Disable {
-				c.addf(file, "service %s runs the emulator: disable the image's gateway health check", name)
-			}
+			c.addf(file, "service %s: the gateway image has no emulator: use the emulator image", name)
 		case len(entry) == 0 || entry[0] == "/gateway":
 			for k := range env {
 				c.checkVariable(file, "service "+name, k)
@@ -1273,6 +1323,9 @@ type panel struct {
 
 var metricToken = regexp.MustCompile(`\b(?:gateway|replication)_[a-z0-9_]+`)
 
+// dashboardDatasource is the dashboard's data source variable.
+const dashboardDatasource = "datasource"
+
 func (c *checker) checkDashboard(uids map[string]bool) {
 	const file = "deployments/grafana/dashboards/gateway.json"
 	b, err := fs.ReadFile(c.fsys, file)
@@ -1281,12 +1334,35 @@ func (c *checker) checkDashboard(uids map[string]bool) {
 		return
 	}
 	var d struct {
-		UID    string  `json:"uid"`
-		Panels []panel `json:"panels"`
+		UID        string  `json:"uid"`
+		Panels     []panel `json:"panels"`
+		Templating struct {
+			List []struct {
+				Name       string `json:"name"`
+				Type       string `json:"type"`
+				Query      any    `json:"query"` // a string or an object, by type
+				Datasource *dsRef `json:"datasource"`
+			} `json:"list"`
+		} `json:"templating"`
 	}
 	if err := json.Unmarshal(b, &d); err != nil {
 		return // reported as malformed already
 	}
+	// The data source is a variable, so an operator whose Prometheus has
+	// another uid picks it instead of editing every panel.
+	hasVar := false
+	for _, v := range d.Templating.List {
+		switch {
+		case v.Name == dashboardDatasource && v.Type == "datasource" && v.Query == "prometheus":
+			hasVar = true
+		case v.Datasource != nil && v.Datasource.UID != "${"+dashboardDatasource+"}":
+			c.addf(file, "variable %q uses data source %q, not the ${%s} variable", v.Name, v.Datasource.UID, dashboardDatasource)
+		}
+	}
+	if !hasVar {
+		c.addf(file, "no %q variable of type datasource (query prometheus): the data source is hard-coded", dashboardDatasource)
+	}
+	uids = map[string]bool{"${" + dashboardDatasource + "}": true}
 	used := map[string]bool{}
 	var walk func(ps []panel)
 	walk = func(ps []panel) {
@@ -1303,12 +1379,12 @@ func (c *checker) checkDashboard(uids map[string]bool) {
 			}
 			for _, ds := range []*dsRef{p.Datasource} {
 				if ds != nil && !uids[ds.UID] {
-					c.addf(file, "panel %q uses data source %q, which is not provisioned", p.Title, ds.UID)
+					c.addf(file, "panel %q uses data source %q, not the ${%s} variable", p.Title, ds.UID, dashboardDatasource)
 				}
 			}
 			for _, t := range p.Targets {
 				if t.Datasource != nil && !uids[t.Datasource.UID] {
-					c.addf(file, "panel %q uses data source %q, which is not provisioned", p.Title, t.Datasource.UID)
+					c.addf(file, "panel %q uses data source %q, not the ${%s} variable", p.Title, t.Datasource.UID, dashboardDatasource)
 				}
 				tokens := metricToken.FindAllString(t.Expr, -1)
 				if len(tokens) == 0 {
