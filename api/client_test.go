@@ -737,3 +737,27 @@ func TestProbe(t *testing.T) {
 		t.Errorf("probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all())
 	}
 }
+
+// A transport error names no region host: Go's client quotes the URL and
+// the dialled address, and the shared scrubber removes both, while
+// errors.As still finds the network error.
+func TestTransportErrorsNameNoHost(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // a dead address: connection refused
+	c, _ := newTestClient(t, "http://"+addr, ClientOptions{})
+	err = c.Probe(t.Context())
+	if err == nil {
+		t.Fatal("probe of a dead address succeeded")
+	}
+	if strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("error names the host: %v", err)
+	}
+	var op *net.OpError
+	if !errors.As(err, &op) {
+		t.Fatalf("errors.As lost the *net.OpError: %v", err)
+	}
+}
