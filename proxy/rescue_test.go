@@ -105,3 +105,61 @@ func BenchmarkSubmitAndPollRescue(b *testing.B) {
 		})
 	}
 }
+
+// TestRescueThroughTheProxy: a job the primary accepted, a poll that finds
+// the primary failing once its outage is due: the kept submit goes to the
+// secondary, the client's id reads the rescued job from then
+// on, the request span carries a rescue event, and a second poll is not a
+// second resubmit.
+func TestRescueThroughTheProxy(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	store, err := rescue.Open(context.Background(), rescue.Config{
+		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
+		After: time.Nanosecond, // due as soon as the owner fails
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{config: func(c *Config) {
+		c.Rescue = store
+	}})
+	sub := h.submit("proj", "prod")
+	if sub.status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", sub.status, sub.body)
+	}
+	loc := sub.header.Get("Operation-Location")
+	id := jobID(t, loc)
+
+	primary.Always(http.StatusServiceUnavailable)
+	for range 2 {
+		r := h.do(http.MethodGet, loc, "")
+		if r.status != http.StatusOK {
+			t.Fatalf("poll of a rescued job: %d %s", r.status, r.body)
+		}
+		if got := r.json(t)["jobId"]; got != id {
+			t.Fatalf("jobId = %v, want the client's %s", got, id)
+		}
+	}
+	if n := secondary.Calls("submit"); n != 1 {
+		t.Fatalf("secondary submits = %d, want exactly 1", n)
+	}
+	events := 0
+	for _, s := range h.spans.Ended() {
+		for _, e := range s.Events() {
+			if e.Name == "rescue" {
+				events++
+				attrs := map[string]string{}
+				for _, a := range e.Attributes {
+					attrs[string(a.Key)] = a.Value.AsString()
+				}
+				if attrs["gateway.rescue.from"] != "westus2" || attrs["gateway.rescue.to"] != "eastus" {
+					t.Errorf("rescue event attributes %v", attrs)
+				}
+			}
+		}
+	}
+	if events != 1 {
+		t.Fatalf("%d rescue span events, want 1", events)
+	}
+}
