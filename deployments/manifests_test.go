@@ -53,6 +53,8 @@ var knownMetrics = []string{
 	"gateway_inflight_requests",
 	"replication_lag_seconds",
 	"replication_runs_total",
+	"gateway_jobs_rescued_total",
+	"gateway_rescue_store_up",
 }
 
 // runtimeVariables are read by the Go runtime in the gateway's process, not
