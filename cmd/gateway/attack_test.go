@@ -145,7 +145,10 @@ func TestAttackConcurrentBodiesHeldToTheBudget(t *testing.T) {
 	const budget = 16 << 20
 	sink := sinkRegion(t)
 	gw := startGatewaySetup(t, gatewaySetup{primaryURL: sink, secondaryURL: sink},
-		withEnv("GATEWAY_MAX_BUFFERED_BYTES", strconv.Itoa(budget), "MAX_REQUEST_BYTES", "1MiB"))
+		// Memory is under test, not timing: generous timeouts so a loaded
+		// -race run answers every body from the region, not with 408/504.
+		withEnv("GATEWAY_MAX_BUFFERED_BYTES", strconv.Itoa(budget), "MAX_REQUEST_BYTES", "1MiB",
+			"GATEWAY_BODY_TIMEOUT", "2m", "UPSTREAM_TIMEOUT", "2m"))
 	base := heapInUse()
 	var peak atomic.Uint64
 	stop := make(chan struct{})
