@@ -41,6 +41,7 @@ type report struct {
 	o          options
 	t          *tools
 	started    time.Time
+	rev        string // what the gateway was built from
 	throughput []throughputResult
 	open       []openResult
 	conns      []connsResult
@@ -48,7 +49,18 @@ type report struct {
 	failures   []string // legs with answers that were not 2xx
 }
 
-func newReport(o options, t *tools) *report { return &report{o: o, t: t, started: time.Now()} }
+// newReport starts a report; the tree's revision is read now, when the
+// binaries were just built from it, not when the run ends.
+func newReport(o options, t *tools) *report {
+	rev := "unknown"
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		rev = strings.TrimSpace(string(out))
+	}
+	if o.gatewayBinary != "" {
+		rev = o.gatewayBinary
+	}
+	return &report{o: o, t: t, started: time.Now(), rev: rev}
+}
 
 func (r *report) addThroughput(l throughputResult) { r.throughput = append(r.throughput, l) }
 func (r *report) addOpen(l openResult)             { r.open = append(r.open, l) }
@@ -161,16 +173,9 @@ func (r *report) machine() string {
 		}
 		return e.version
 	}
-	rev := "unknown"
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		rev = strings.TrimSpace(string(out))
-	}
-	if r.o.gatewayBinary != "" {
-		rev = r.o.gatewayBinary
-	}
 	return fmt.Sprintf("%d CPUs (%s), %s %s/%s, nginx %s, Caddy %s, wrk %s; gateway built from %s; run started %s",
 		runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH,
-		version(r.t.nginx), version(r.t.caddy), version(r.t.wrk), rev,
+		version(r.t.nginx), version(r.t.caddy), version(r.t.wrk), r.rev,
 		r.started.UTC().Format("2006-01-02 15:04 MST"))
 }
 
