@@ -43,7 +43,9 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	} else {
 		order, wait = selectRegions(views, now, c.owner, p.openRetryAfter)
 	}
-	if len(order) == 0 && p.rescuable(c) {
+	if len(order) == 0 && p.rescuable(c) && views[c.owner].State != region.StateClosed {
+		// The owner's breaker keeps the call away: an outage (a quota
+		// parked by a 429 is not one).
 		p.rescue.RegionDown(p.regions[c.owner].Name(), now)
 		served, retry := p.tryRescue(w, c, result)
 		if served {
@@ -76,16 +78,16 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	if result != nil {
 		result.Attempts = c.attempts
 	}
-	if err != nil && p.rescuable(c) && outcomeOf(err) != region.OutcomeCanceled {
-		// The owner failed this poll: that starts its outage, if nothing
-		// did before.
+	var ue *unavailableError
+	if p.rescuable(c) && errors.As(err, &ue) && ue.last != nil && ue.last.v.Outcome.RegionFault() {
+		// The owner failed this poll (the region's fault, not the client's
+		// or the gateway's): that starts its outage, if nothing did before.
 		p.rescue.RegionDown(p.regions[c.owner].Name(), time.Now())
 		served, retry := p.tryRescue(w, c, result)
 		if served {
 			return
 		}
-		var ue *unavailableError
-		if retry > 0 && errors.As(err, &ue) {
+		if retry > 0 {
 			ue.retryAfter = min(ue.retryAfter, retry)
 		}
 	}

@@ -163,3 +163,34 @@ func TestRescueThroughTheProxy(t *testing.T) {
 		t.Fatalf("%d rescue span events, want 1", events)
 	}
 }
+
+// TestRescueNotForAThrottledOwner: a 429 is a busy region, not a dead one:
+// polls are answered 503 with Retry-After and the job stays where it is.
+func TestRescueNotForAThrottledOwner(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	store, err := rescue.Open(context.Background(), rescue.Config{
+		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
+		After: time.Nanosecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{config: func(c *Config) { c.Rescue = store }})
+	sub := h.submit("proj", "prod")
+	if sub.status != http.StatusAccepted {
+		t.Fatalf("submit: %d %s", sub.status, sub.body)
+	}
+	primary.mu.Lock()
+	primary.retryAft = "30"
+	primary.mu.Unlock()
+	primary.Always(http.StatusTooManyRequests)
+	for range 3 { // the 429, then the parked quota
+		if r := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); r.status != http.StatusServiceUnavailable {
+			t.Fatalf("poll of a throttled owner's job: %d %s", r.status, r.body)
+		}
+	}
+	if n := secondary.Calls("submit"); n != 0 {
+		t.Fatalf("a throttled owner's job was resubmitted (%d)", n)
+	}
+}
