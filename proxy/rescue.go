@@ -222,10 +222,7 @@ var statusPath = []jsonPath{{"status"}}
 func finished(body []byte) bool {
 	var done bool
 	_, _, _ = rewriteJSONStrings(body, statusPath, func(_ int, v []byte) ([]byte, bool) {
-		switch string(v) {
-		case "succeeded", "failed", "cancelled", "partiallyCompleted", "partiallySucceeded":
-			done = true
-		}
+		done = api.Terminal(string(v))
 		return nil, false
 	})
 	return done
