@@ -113,14 +113,7 @@ func BenchmarkSubmitAndPollRescue(b *testing.B) {
 // second resubmit.
 func TestRescueThroughTheProxy(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
-	store, err := rescue.Open(context.Background(), rescue.Config{
-		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
-		After: time.Nanosecond, // due as soon as the owner fails
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := dueRescueStore(t)
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{config: func(c *Config) {
 		c.Rescue = store
 	}})
@@ -168,14 +161,7 @@ func TestRescueThroughTheProxy(t *testing.T) {
 // polls are answered 503 with Retry-After and the job stays where it is.
 func TestRescueNotForAThrottledOwner(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
-	store, err := rescue.Open(context.Background(), rescue.Config{
-		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
-		After: time.Nanosecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
+	store := dueRescueStore(t)
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{config: func(c *Config) { c.Rescue = store }})
 	sub := h.submit("proj", "prod")
 	if sub.status != http.StatusAccepted {
@@ -193,4 +179,19 @@ func TestRescueNotForAThrottledOwner(t *testing.T) {
 	if n := secondary.Calls("submit"); n != 0 {
 		t.Fatalf("a throttled owner's job was resubmitted (%d)", n)
 	}
+}
+
+// dueRescueStore is a memory rescue store whose rescues are due as soon as
+// an owner fails.
+func dueRescueStore(t *testing.T) *rescue.Store {
+	t.Helper()
+	store, err := rescue.Open(context.Background(), rescue.Config{
+		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
+		After: time.Nanosecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	return store
 }
