@@ -15,7 +15,11 @@
 //	          resubmitted
 //
 // The store is never on the critical path of serving: every call is bounded
-// by a small timeout, a failing store is marked down at once (calls then
-// return ErrUnavailable without waiting) and Run pings it until it answers
-// again. Document text never reaches the store in clear, nor any log.
+// by a small timeout, a store whose calls fail three times in a row is
+// marked down (calls then return ErrUnavailable without waiting) and Run
+// pings it until it answers again. Document text never reaches the store in
+// clear, nor any log.
+//
+// Each replica also keeps its own view of which regions are down and since
+// when (RegionDown, RegionUp, DueIn), as it keeps its own breakers.
 package rescue
