@@ -19,6 +19,7 @@ import (
 
 	"nergateway/internal/region"
 	"nergateway/internal/route"
+	"nergateway/internal/statuswriter"
 	"nergateway/proxy"
 )
 
@@ -65,12 +66,9 @@ func Middleware(o Options) func(http.Handler) http.Handler {
 			start := time.Now()
 			e := &entry{}
 			ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))
-			sw := &statusWriter{ResponseWriter: w}
+			sw := statuswriter.New(w)
 			next.ServeHTTP(sw, r.WithContext(ctx))
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
+			status := sw.Status()
 			eventful := status >= 400 || len(res.Tried) > 1
 			if !eventful && (o.Sample <= 0 || (o.Sample < 1 && draw() >= o.Sample)) {
 				return
@@ -111,27 +109,3 @@ func tried(attempts []proxy.Attempt) string {
 	}
 	return b.String()
 }
-
-// statusWriter remembers the status the handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 { // 1xx are interim answers
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (deadlines,
-// flushes) through this wrapper.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

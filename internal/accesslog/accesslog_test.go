@@ -42,27 +42,3 @@ func TestSampleKeepsAFractionOfSuccessesAndEveryFailure(t *testing.T) {
 	assert.NotContains(t, lines[0], "job_id", "no proxy ran: no job id")
 	assert.EqualValues(t, 503, lines[2]["status"])
 }
-
-func TestStatusWriterUnwraps(t *testing.T) {
-	rec := httptest.NewRecorder()
-	sw := &statusWriter{ResponseWriter: rec}
-	assert.Same(t, http.ResponseWriter(rec), sw.Unwrap())
-	sw.WriteHeader(http.StatusContinue)
-	sw.WriteHeader(http.StatusAccepted)
-	assert.Equal(t, http.StatusAccepted, sw.status, "1xx answers are interim")
-}
-
-// With the logger above info no line can be written, so the middleware
-// costs nothing: the handler gets the request and writer as they came.
-func TestNothingMeasuredWhenInfoIsOff(t *testing.T) {
-	var buf bytes.Buffer
-	mw := Middleware(Options{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelWarn})), Sample: 1})
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodPost, "/language/analyze-text/jobs", nil)
-	mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		assert.Same(t, http.ResponseWriter(rec), w, "no status writer")
-		assert.Same(t, req, r, "no new context")
-		w.WriteHeader(http.StatusServiceUnavailable)
-	})).ServeHTTP(rec, req)
-	assert.Empty(t, buf.String())
-}

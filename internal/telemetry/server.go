@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"nergateway/internal/statuswriter"
 )
 
 // serverScope is the instrumentation scope of the server spans.
@@ -59,12 +61,9 @@ func (t *Telemetry) ServerSpans(describe func(*http.Request) (name, method, temp
 				semconv.URLScheme(scheme),
 				semconv.URLPath(r.URL.Path),
 			)
-			sw := &statusWriter{ResponseWriter: w}
+			sw := statuswriter.New(w)
 			next.ServeHTTP(sw, r.WithContext(ctx))
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
-			}
+			status := sw.Status()
 			span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 			if status >= 500 {
 				// Only 5xx are the server's errors; a 4xx is the client's.
@@ -74,26 +73,3 @@ func (t *Telemetry) ServerSpans(describe func(*http.Request) (name, method, temp
 		})
 	}
 }
-
-// statusWriter remembers the status a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,43 @@
+// Package statuswriter remembers the status a handler answered with, for
+// middleware that reports it after the handler returned (server spans,
+// access logs).
+package statuswriter
+
+import "net/http"
+
+// Writer wraps a ResponseWriter and records the first final status.
+type Writer struct {
+	http.ResponseWriter
+	status int
+}
+
+// New wraps w.
+func New(w http.ResponseWriter) *Writer { return &Writer{ResponseWriter: w} }
+
+// WriteHeader records code unless it is an interim (1xx) answer.
+func (w *Writer) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *Writer) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Status is the status written, 200 when the handler wrote none (as
+// net/http answers then).
+func (w *Writer) Status() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines,
+// flushes) through the wrapper.
+func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }

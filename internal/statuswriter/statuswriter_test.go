@@ -1,0 +1,24 @@
+package statuswriter
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestStatus(t *testing.T) {
+	rec := httptest.NewRecorder()
+	w := New(rec)
+	assert.Equal(t, http.StatusOK, w.Status(), "nothing written: net/http answers 200")
+	assert.Same(t, http.ResponseWriter(rec), w.Unwrap())
+	w.WriteHeader(http.StatusContinue)
+	w.WriteHeader(http.StatusAccepted)
+	w.WriteHeader(http.StatusTeapot)
+	assert.Equal(t, http.StatusAccepted, w.Status(), "1xx are interim; the first final status wins")
+
+	w2 := New(httptest.NewRecorder())
+	_, _ = w2.Write([]byte("x"))
+	assert.Equal(t, http.StatusOK, w2.Status())
+}
