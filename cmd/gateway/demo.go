@@ -122,7 +122,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		"PRIMARY_STORAGE_KEY": storageKey, "SECONDARY_STORAGE_KEY": storageKey,
 	}
 	defaults := map[string]string{
-		"GATEWAY_API_KEYS": demoKey, "GATEWAY_AUTHORING_KEYS": demoAuthoringKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
+		"GATEWAY_API_KEYS": "demo-app:" + demoKey, "GATEWAY_AUTHORING_KEYS": "demo-authoring:" + demoAuthoringKey, "PROJECT_NAMES": demoProject, "REPLICATION_INTERVAL": "1m",
 		"HEALTH_PROBE_INTERVAL": "2s", "BREAKER_CONSECUTIVE_FAILURES": "3", "BREAKER_OPEN_TIMEOUT": "5s",
 		"UPSTREAM_TIMEOUT": "5s", "GATEWAY_DRAIN_TIMEOUT": "5s", "AUTHORING_POSTS_PER_MINUTE": "120",
 		// Job rescue in this process's memory, under a key made for this run.

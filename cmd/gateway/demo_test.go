@@ -73,6 +73,8 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	}
 	st := submitAndPoll()
 	require.Equal(t, api.StatusSucceeded, st.Status)
+	assert.Contains(t, stderr.String(), "msg=access method=POST", "the demo's access log")
+	assert.Contains(t, stderr.String(), "key=demo-app", "names the key, never the key itself")
 	assert.NotEmpty(t, entitiesOf(t, st)["1"], "the demo model finds entities")
 
 	eventually(t, "the worker to fill the secondary", func() bool {
