@@ -16,9 +16,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,34 +225,23 @@ func TestAttackFigures(t *testing.T) {
 	})
 	t.Run("probe 429 with a 2099 date", func(t *testing.T) {
 		const maxPark, probeEvery = 5 * time.Second, time.Second
-		target, _ := url.Parse(primary.URL)
-		rp := httputil.NewSingleHostReverseProxy(target)
-		var front *httptest.Server
 		var probes atomic.Int64
 		var first429 atomic.Int64 // unix nanos
-		front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Every authoring read answers 429 (2099) until the cap has
-			// passed: the worst a region can do.
-			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/language/authoring/") {
-				if r.URL.Query().Get("top") == "1" {
-					probes.Add(1)
-				}
-				if t0 := first429.Load(); t0 == 0 || time.Since(time.Unix(0, t0)) < maxPark {
-					first429.CompareAndSwap(0, time.Now().UnixNano())
-					w.Header().Set("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")
-					api.WriteError(w, http.StatusTooManyRequests, api.Error{Code: "429", Message: "Rate limit is exceeded."})
-					return
-				}
+		// Every authoring read answers 429 (2099) until the cap has
+		// passed: the worst a region can do.
+		front := throttlingFront(t, primary.URL, func(r *http.Request) bool {
+			if r.Method != http.MethodGet || !strings.HasPrefix(r.URL.Path, "/language/authoring/") {
+				return false
 			}
-			rp.ServeHTTP(w, r)
-		}))
-		t.Cleanup(front.Close)
-		rp.ModifyResponse = func(resp *http.Response) error {
-			if v := resp.Header.Get("Operation-Location"); v != "" {
-				resp.Header.Set("Operation-Location", strings.Replace(v, primary.URL, front.URL, 1))
+			if r.URL.Query().Get("top") == "1" {
+				probes.Add(1)
 			}
-			return nil
-		}
+			if t0 := first429.Load(); t0 == 0 || time.Since(time.Unix(0, t0)) < maxPark {
+				first429.CompareAndSwap(0, time.Now().UnixNano())
+				return true
+			}
+			return false
+		})
 		before := primary.Calls("submit")
 		g := startFigureGateway(t, bin, front.URL, secondary.URL, "REGION_MAX_PARK="+maxPark.String(), "HEALTH_PROBE_INTERVAL="+probeEvery.String())
 		eventually(t, "a probe 429", func() bool { return first429.Load() != 0 })

@@ -249,23 +249,9 @@ func TestAttackProbe429In2099(t *testing.T) {
 	seedTestProject(t, primary, testProject, testDeployment)
 	seedTestProject(t, secondary, testProject, testDeployment)
 	var probes429 atomic.Int64
-	target, _ := url.Parse(primary.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == api.AuthoringProjectsPath && r.URL.Query().Get("top") == "1" && probes429.Add(1) <= 10 {
-			w.Header().Set("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")
-			api.WriteError(w, http.StatusTooManyRequests, api.Error{Code: "429", Message: "Rate limit is exceeded."})
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(front.Close)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if v := resp.Header.Get("Operation-Location"); v != "" {
-			resp.Header.Set("Operation-Location", strings.Replace(v, primary.URL, front.URL, 1))
-		}
-		return nil
-	}
+	front := throttlingFront(t, primary.URL, func(r *http.Request) bool {
+		return r.URL.Path == api.AuthoringProjectsPath && r.URL.Query().Get("top") == "1" && probes429.Add(1) <= 10
+	})
 	gw := startGatewaySetup(t, gatewaySetup{primary: primary, secondary: secondary, primaryURL: front.URL},
 		withEnv("REGION_MAX_PARK", "1s", "HEALTH_PROBE_INTERVAL", "50ms"))
 	// While the probes get 429s, authoring reads are parked, but never
@@ -292,4 +278,31 @@ func TestAttackProbe429In2099(t *testing.T) {
 	})
 	st := gw.regionStatus(t, "westus2")
 	assert.Equal(t, "closed", st["breaker"], "%v", st)
+}
+
+// throttlingFront stands in front of a region: calls for which throttle
+// says so are answered 429 with a Retry-After in 2099 (the worst a region
+// can say), the rest are relayed, with operation-location pointing back at
+// the front. It returns the front's URL.
+func throttlingFront(t *testing.T, regionURL string, throttle func(*http.Request) bool) *httptest.Server {
+	t.Helper()
+	target, err := url.Parse(regionURL)
+	require.NoError(t, err)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if throttle(r) {
+			w.Header().Set("Retry-After", "Thu, 01 Jan 2099 00:00:00 GMT")
+			api.WriteError(w, http.StatusTooManyRequests, api.Error{Code: "429", Message: "Rate limit is exceeded."})
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if v := resp.Header.Get("Operation-Location"); v != "" {
+			resp.Header.Set("Operation-Location", strings.Replace(v, regionURL, front.URL, 1))
+		}
+		return nil
+	}
+	return front
 }
