@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,6 +83,45 @@ func TestParseOptions(t *testing.T) {
 		if _, err := parseOptions(bad, &bytes.Buffer{}); err == nil {
 			t.Errorf("parseOptions(%q) accepted", bad)
 		}
+	}
+}
+
+// TestShippedEnvIsTheImages: the bench runs the gateway with the Go
+// runtime settings of the image (GOMEMLIMIT, GODEBUG), so its memory
+// figures are what ships; when the Dockerfile changes them, so must it.
+func TestShippedEnvIsTheImages(t *testing.T) {
+	dockerfile, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var image []string
+	for _, m := range regexp.MustCompile(`(?m)^ENV (GO[A-Z]+=\S+)$`).FindAllStringSubmatch(string(dockerfile), -1) {
+		image = append(image, m[1])
+	}
+	if !slices.Equal(image, shippedEnv) {
+		t.Errorf("the Dockerfile sets %q, the bench runs the gateway with %q", image, shippedEnv)
+	}
+}
+
+func TestBaselineEnv(t *testing.T) {
+	for _, tt := range []struct {
+		flag string
+		want []string
+	}{
+		{"", nil}, // nil: the baseline runs with shippedEnv, as the gateway
+		{"none", []string{}},
+		{"GOMEMLIMIT=192MiB", []string{"GOMEMLIMIT=192MiB"}},
+	} {
+		o, err := parseOptions([]string{"-baseline-env", tt.flag}, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (o.baselineEnv == nil) != (tt.want == nil) || !slices.Equal(o.baselineEnv, tt.want) {
+			t.Errorf("-baseline-env %q: %q, want %q", tt.flag, o.baselineEnv, tt.want)
+		}
+	}
+	if _, err := parseOptions([]string{"-baseline-env", "GOGC"}, &bytes.Buffer{}); err == nil {
+		t.Error("-baseline-env GOGC (no value) accepted")
 	}
 }
 

@@ -66,7 +66,8 @@ type options struct {
 	targets       []string
 	gatewayEnv    []string
 	gatewayBinary string
-	baseline      string // an earlier gateway binary, run as "gateway before"
+	baseline      string   // an earlier gateway binary, run as "gateway before"
+	baselineEnv   []string // its runtime environment; nil: shippedEnv
 	profileDir    string
 	profileConns  int
 	profileLoad   string
@@ -84,6 +85,7 @@ const (
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
+	var err error
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: one short round of every leg (CI)")
@@ -102,11 +104,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway, comma-separated NAME=value (e.g. GOGC=50)")
 	fs.StringVar(&o.gatewayBinary, "gateway-binary", "", "use this gateway binary instead of building cmd/gateway (A/B runs of a change)")
 	fs.StringVar(&o.baseline, "baseline-binary", "", "also run this (earlier) gateway binary as \"gateway before\", traced too, so before and after come from one run")
+	baselineEnv := fs.String("baseline-env", "", "runtime environment of -baseline-binary instead of the image's (comma-separated NAME=value; \"none\" for none), e.g. GOMEMLIMIT=192MiB for an image that set no GODEBUG")
 	fs.StringVar(&o.profileDir, "profile", "", "only profile the gateway (CPU over -duration, heap at the end) into this directory, with a pprof-enabled build")
 	fs.IntVar(&o.profileConns, "profile-clients", 32, "wrk connections of the -profile run")
 	fs.StringVar(&o.profileLoad, "profile-load", loadPolls, "load of the -profile run: polls or submits")
 	fs.BoolVar(&o.profileTraced, "profile-traced", false, "profile the gateway tracing every request (as the gateway-traced target)")
-	if err := fs.Parse(args); err != nil {
+	if err = fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -138,14 +141,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-legs: unknown group %q", l)
 		}
 	}
-	for _, kv := range strings.Split(*gatewayEnv, ",") {
-		if kv = strings.TrimSpace(kv); kv == "" {
-			continue
+	if o.gatewayEnv, err = parseEnv("-gateway-env", *gatewayEnv); err != nil {
+		return o, err
+	}
+	switch *baselineEnv {
+	case "":
+	case "none":
+		o.baselineEnv = []string{}
+	default:
+		if o.baselineEnv, err = parseEnv("-baseline-env", *baselineEnv); err != nil {
+			return o, err
 		}
-		if !strings.Contains(kv, "=") {
-			return o, fmt.Errorf("-gateway-env: %q is not NAME=value", kv)
-		}
-		o.gatewayEnv = append(o.gatewayEnv, kv)
 	}
 	if o.profileLoad != loadPolls && o.profileLoad != loadSubmits {
 		return o, fmt.Errorf("-profile-load: %q is neither polls nor submits", o.profileLoad)
@@ -175,6 +181,21 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	return o, nil
 }
 
+// parseEnv reads a comma-separated list of NAME=value.
+func parseEnv(flagName, list string) ([]string, error) {
+	var env []string
+	for _, kv := range strings.Split(list, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		if !strings.Contains(kv, "=") {
+			return nil, fmt.Errorf("%s: %q is not NAME=value", flagName, kv)
+		}
+		env = append(env, kv)
+	}
+	return env, nil
+}
+
 // run is the whole command; the smoke test calls it in process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, stderr)
@@ -187,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	t := &tools{tmp: tmp, gatewayEnv: o.gatewayEnv}
+	t := &tools{tmp: tmp, gatewayEnv: o.gatewayEnv, baselineEnv: o.baselineEnv}
 	fmt.Fprintln(stderr, "bench: building cmd/gateway, cmd/emulator and bench/floor")
 	if t.gateway, t.emulator, t.floor, err = buildBinaries(ctx, tmp); err != nil {
 		return err

@@ -66,7 +66,9 @@ func buildProfilingGateway(ctx context.Context, dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "gateway-pprof")
-	out, err := exec.CommandContext(ctx, goCmd, "build", "-overlay", overlayFile, "-o", bin, "nergateway/cmd/gateway").CombinedOutput()
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-overlay", overlayFile, "-o", bin, "nergateway/cmd/gateway")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as buildBinaries
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build -overlay: %w\n%s", err, out)
 	}

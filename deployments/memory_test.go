@@ -3,7 +3,9 @@ package deployments
 import (
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -42,5 +44,32 @@ func TestMemorySizedFromTheBudget(t *testing.T) {
 	}
 	if docker != goMemLimit {
 		t.Errorf("Dockerfile GOMEMLIMIT %dMiB, manifest %dMiB", docker, goMemLimit)
+	}
+}
+
+// The image and the manifest start goroutines at the smallest stack
+// (GODEBUG=adaptivestackstart=0, which Go 1.26 does not accept as a
+// //go:debug default in the binary): the manifest's GODEBUG replaces the
+// image's, so it must carry the same setting.
+func TestSmallGoroutineStacks(t *testing.T) {
+	read := func(file string, re *regexp.Regexp) string {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := re.FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("%s: %s not found", file, re)
+		}
+		return string(m[1])
+	}
+	docker := read("../Dockerfile", regexp.MustCompile(`(?m)^ENV GODEBUG=(\S+)$`))
+	manifest := read("k8s/deployment.yaml", regexp.MustCompile(`(?m)name: GODEBUG\s+value: "?([^"\s]+)`))
+	if !slices.Contains(strings.Split(docker, ","), "adaptivestackstart=0") {
+		t.Errorf("Dockerfile GODEBUG=%s lacks adaptivestackstart=0", docker)
+	}
+	if manifest != docker {
+		t.Errorf("manifest GODEBUG=%s, Dockerfile %s", manifest, docker)
 	}
 }
