@@ -9,8 +9,11 @@ const (
 	SubscriptionKeyHeader = "Ocp-Apim-Subscription-Key"
 	// OperationLocationHeader points at a long-running operation.
 	OperationLocationHeader = "Operation-Location"
-	// RequestIDHeader is Azure's per-request correlation id.
-	RequestIDHeader = "apim-request-id"
+	// RequestIDHeader is Azure's per-request correlation id (apim-request-id
+	// on the wire), spelled in Go's canonical form: http.Header looks a
+	// canonical key up as is, and would otherwise build the canonical
+	// string on every call.
+	RequestIDHeader = "Apim-Request-Id"
 
 	JobsPath              = "/language/analyze-text/jobs"
 	SyncAnalyzePath       = "/language/:analyze-text"

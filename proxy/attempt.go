@@ -56,21 +56,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		}
 	}
 	if len(order) == 0 {
-		o := region.OutcomeBreakerOpen
-		if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
-			o = region.OutcomeParked
-		}
-		owner := noRegion
-		if c.owner != noOwner {
-			owner = p.regions[c.owner].Name()
-		}
-		p.finish(ctx, c, owner, o, result)
-		span := trace.SpanFromContext(ctx)
-		span.SetAttributes(attribute.String("gateway.unavailable.reason", string(o)), attribute.String("gateway.unavailable.owner", owner))
-		span.SetStatus(codes.Error, "no region can take the call: "+string(o))
-		p.log.WarnContext(ctx, "no region can take the call",
-			"route", c.route.Name, "owner", owner, "outcome", string(o), "retry_after_s", int(wait/time.Second))
-		p.writeError(w, c.r, &unavailableError{retryAfter: wait})
+		p.unavailable(w, c, views, now, wait, result)
 		return
 	}
 
@@ -92,18 +78,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		}
 	}
 	if err != nil {
-		name, o := noRegion, outcomeOf(err)
-		if idx >= 0 {
-			name = p.regions[idx].Name()
-		}
-		p.finish(ctx, c, name, o, result)
-		if o != region.OutcomeCanceled {
-			trace.SpanFromContext(ctx).SetAttributes(attribute.String("gateway.unavailable.reason", string(o)),
-				attribute.String("gateway.unavailable.last_region", name))
-			p.log.WarnContext(ctx, "no region answered", "route", c.route.Name, "last_region", name,
-				"outcome", string(o), "cause", causeOf(err))
-		}
-		p.writeError(w, c.r, err)
+		p.failed(w, c, idx, err, result)
 		return
 	}
 	defer res.body.Free()
@@ -118,6 +93,45 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	if err := p.respond(w, c, idx, res); err != nil {
 		p.writeError(w, c.r, err)
 	}
+}
+
+// unavailable answers a call no region can take now (every one it may go
+// to has its breaker open, or its quota parked) with 503 and the wait.
+func (p *Proxy) unavailable(w http.ResponseWriter, c *call, views []regionView, now time.Time, wait time.Duration, result *Result) {
+	ctx := c.r.Context()
+	o := region.OutcomeBreakerOpen
+	if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
+		o = region.OutcomeParked
+	}
+	owner := noRegion
+	if c.owner != noOwner {
+		owner = p.regions[c.owner].Name()
+	}
+	p.finish(ctx, c, owner, o, result)
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.String("gateway.unavailable.reason", string(o)), attribute.String("gateway.unavailable.owner", owner))
+	span.SetStatus(codes.Error, "no region can take the call: "+string(o))
+	p.log.WarnContext(ctx, "no region can take the call",
+		"route", c.route.Name, "owner", owner, "outcome", string(o), "retry_after_s", int(wait/time.Second))
+	p.writeError(w, c.r, &unavailableError{retryAfter: wait})
+}
+
+// failed answers a call whose attempts gave no answer to relay; idx is the
+// last region tried (-1 if none).
+func (p *Proxy) failed(w http.ResponseWriter, c *call, idx int, err error, result *Result) {
+	ctx := c.r.Context()
+	name, o := noRegion, outcomeOf(err)
+	if idx >= 0 {
+		name = p.regions[idx].Name()
+	}
+	p.finish(ctx, c, name, o, result)
+	if o != region.OutcomeCanceled {
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("gateway.unavailable.reason", string(o)),
+			attribute.String("gateway.unavailable.last_region", name))
+		p.log.WarnContext(ctx, "no region answered", "route", c.route.Name, "last_region", name,
+			"outcome", string(o), "cause", causeOf(err))
+	}
+	p.writeError(w, c.r, err)
 }
 
 // views snapshots the regions for selection, as calls of scope see them.
@@ -152,16 +166,9 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 		lastIdx   = -1
 		faultSeen bool
 	)
-	reqSpan := trace.SpanFromContext(ctx)
 	for n, idx := range order {
 		if last != nil {
-			from, to, why := p.regions[lastIdx].Name(), p.regions[idx].Name(), string(last.v.Outcome)
-			reqSpan.AddEvent("failover", trace.WithAttributes(
-				attribute.String("gateway.failover.from", from),
-				attribute.String("gateway.failover.to", to),
-				attribute.String("gateway.failover.reason", why)))
-			p.m.failover(ctx, from, to, why)
-			p.log.InfoContext(ctx, "failover", "route", c.route.Name, "from", from, "to", to, "reason", why)
+			p.failover(ctx, c, lastIdx, idx, last.v.Outcome)
 		}
 		res, v := p.attempt(ctx, c, idx, n+1)
 		switch v.Outcome {
@@ -206,6 +213,18 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 	return nil, lastIdx, ue
 }
 
+// failover records the move from region from to region to after an
+// attempt ended with why: a span event, the metric, a log line.
+func (p *Proxy) failover(ctx context.Context, c *call, from, to int, why region.Outcome) {
+	f, t, w := p.regions[from].Name(), p.regions[to].Name(), string(why)
+	trace.SpanFromContext(ctx).AddEvent("failover", trace.WithAttributes(
+		attribute.String("gateway.failover.from", f),
+		attribute.String("gateway.failover.to", t),
+		attribute.String("gateway.failover.reason", w)))
+	p.m.failover(ctx, f, t, w)
+	p.log.InfoContext(ctx, "failover", "route", c.route.Name, "from", f, "to", t, "reason", w)
+}
+
 // upstreamResponse is a region's answer, held whole until the proxy has
 // decided to relay it.
 type upstreamResponse struct {
@@ -214,48 +233,67 @@ type upstreamResponse struct {
 	body   *inflight.Buffer
 }
 
-// attempt sends c to region idx once, under its own span and timeout, and
-// returns the rulebook's verdict with the answer when it is to be relayed.
+// attempt sends c to region idx once, under its own timeout (and its own
+// span in a recorded trace), and returns the rulebook's verdict with the
+// answer when it is to be relayed.
+//
+// The traced and logged parts are functions of their own: every request
+// waits for its region below this frame, and their attribute lists would
+// otherwise make each waiting stack larger.
 func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
-	reg := p.regions[idx]
 	// An attempt is a span of its own only in a recorded trace: under an
 	// unrecorded parent it would be unrecorded too, and cost allocations
 	// for nothing.
-	span := trace.SpanFromContext(ctx)
-	if span.IsRecording() {
-		ctx, span = p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
-			// server.address is the region's name, never its host: dependency
-			// graphs show the regions without a trace holding a hostname.
-			trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.String("server.address", reg.Name()),
-				attribute.Int("gateway.attempt", n)))
-		defer span.End()
+	if trace.SpanFromContext(ctx).IsRecording() {
+		return p.tracedAttempt(ctx, c, idx, n)
 	}
+	return p.measuredAttempt(ctx, c, idx, n)
+}
+
+// tracedAttempt is attempt under a client span.
+func (p *Proxy) tracedAttempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
+	reg := p.regions[idx]
+	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
+		// server.address is the region's name, never its host: dependency
+		// graphs show the regions without a trace holding a hostname.
+		trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.String("server.address", reg.Name()),
+			attribute.Int("gateway.attempt", n)))
+	defer span.End()
+	res, v := p.measuredAttempt(ctx, c, idx, n)
+	span.SetAttributes(attribute.String("gateway.outcome", string(v.Outcome)),
+		attribute.String("gateway.breaker.state", string(reg.State())))
+	if v.Status != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", v.Status))
+	}
+	if !v.Outcome.Relayable() {
+		span.SetStatus(codes.Error, string(v.Outcome))
+	}
+	return res, v
+}
+
+// measuredAttempt is attempt's round trip, timed and recorded: the
+// Result, the attempt metric, the debug line.
+func (p *Proxy) measuredAttempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
 	start := time.Now()
 	res, v := p.roundTrip(ctx, c, idx)
 	elapsed := time.Since(start)
-
-	if span.IsRecording() {
-		span.SetAttributes(attribute.String("gateway.outcome", string(v.Outcome)),
-			attribute.String("gateway.breaker.state", string(reg.State())))
-		if v.Status != 0 {
-			span.SetAttributes(attribute.Int("http.response.status_code", v.Status))
-		}
-		if !v.Outcome.Relayable() {
-			span.SetStatus(codes.Error, string(v.Outcome))
-		}
-	}
+	name := p.regions[idx].Name()
 	if c.res != nil {
-		c.res.Tried = append(c.res.Tried, Attempt{Region: reg.Name(), Outcome: v.Outcome, Status: v.Status})
+		c.res.Tried = append(c.res.Tried, Attempt{Region: name, Outcome: v.Outcome, Status: v.Status})
 	}
 	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked {
 		c.attempts++
-		p.m.attempt(ctx, reg.Name(), v.Outcome, elapsed.Seconds())
+		p.m.attempt(ctx, name, v.Outcome, elapsed.Seconds())
 	}
 	if p.log.Enabled(ctx, slog.LevelDebug) {
-		p.log.DebugContext(ctx, "attempt", "route", c.route.Name, "region", reg.Name(), "attempt", n,
-			"outcome", string(v.Outcome), "status", v.Status, "duration", elapsed, "cause", scrub.Cause(v.Cause))
+		p.logAttempt(ctx, c, name, n, v, elapsed)
 	}
 	return res, v
+}
+
+func (p *Proxy) logAttempt(ctx context.Context, c *call, name string, n int, v region.Verdict, elapsed time.Duration) {
+	p.log.DebugContext(ctx, "attempt", "route", c.route.Name, "region", name, "attempt", n,
+		"outcome", string(v.Outcome), "status", v.Status, "duration", elapsed, "cause", scrub.Cause(v.Cause))
 }
 
 // roundTrip is one attempt without the telemetry: admission (the call's
@@ -365,7 +403,7 @@ func (p *Proxy) bodyFor(c *call, idx int) []byte {
 // region.ErrOverloaded.
 func (p *Proxy) readResponse(resp *http.Response, limit int64) (*upstreamResponse, error) {
 	defer resp.Body.Close()
-	buf := p.budget.NewBuffer(limit)
+	buf := p.budget.NewBuffer(limit, resp.ContentLength)
 	_, err := buf.ReadFrom(resp.Body)
 	switch {
 	case errors.Is(err, inflight.ErrTooLarge):

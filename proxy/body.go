@@ -26,12 +26,10 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
-	tooLarge := &localError{status: http.StatusRequestEntityTooLarge, code: api.CodeRequestTooLarge,
-		msg: "The request body is larger than " + strconv.FormatInt(p.maxBody, 10) + " bytes."}
 	if r.ContentLength > p.maxBody {
-		return tooLarge
+		return p.tooLarge()
 	}
-	c.body = p.budget.NewBuffer(p.maxBody)
+	c.body = p.budget.NewBuffer(p.maxBody, r.ContentLength)
 	body := http.MaxBytesReader(w, r.Body, p.maxBody)
 	_, err := c.body.ReadFrom(body)
 	var mbe *http.MaxBytesError
@@ -39,7 +37,7 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &mbe), errors.Is(err, inflight.ErrTooLarge):
-		return tooLarge
+		return p.tooLarge()
 	case errors.Is(err, inflight.ErrOverBudget):
 		// Read the rest into nothing (it is below MaxRequestBytes and
 		// within the body deadline), so the client, still sending, gets
@@ -57,4 +55,10 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 		return fmt.Errorf("%w: reading the body: %w", errCanceled, err)
 	}
 	return &localError{status: http.StatusBadRequest, code: api.CodeInvalidRequest, msg: "The request body could not be read."}
+}
+
+// tooLarge is the 413 for a body over MaxRequestBytes.
+func (p *Proxy) tooLarge() error {
+	return &localError{status: http.StatusRequestEntityTooLarge, code: api.CodeRequestTooLarge,
+		msg: "The request body is larger than " + strconv.FormatInt(p.maxBody, 10) + " bytes."}
 }

@@ -146,7 +146,7 @@ func (p *Proxy) resubmit(ctx context.Context, c *call, job rescue.Job) (int, str
 	if job.ContentType != "" {
 		r.Header.Set("Content-Type", job.ContentType)
 	}
-	body := p.budget.NewBuffer(int64(len(job.Body)))
+	body := p.budget.NewBuffer(int64(len(job.Body)), int64(len(job.Body)))
 	if _, err := body.ReadFrom(bytes.NewReader(job.Body)); err != nil {
 		body.Free()
 		return 0, "", fmt.Errorf("buffering the kept submit: %w", err)

@@ -15,7 +15,7 @@ import (
 // bufferOf is body held in a buffer as readBody leaves it.
 func bufferOf(tb testing.TB, body []byte) *inflight.Buffer {
 	tb.Helper()
-	x := inflight.NewBudget(0).NewBuffer(int64(len(body)) + 1)
+	x := inflight.NewBudget(0).NewBuffer(int64(len(body))+1, -1)
 	if _, err := x.ReadFrom(bytes.NewReader(body)); err != nil {
 		tb.Fatal(err)
 	}

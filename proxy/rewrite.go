@@ -75,6 +75,15 @@ func replaceAll(dst, src []byte, reps []replacement) (out []byte, changed bool) 
 	if !found {
 		return src, false
 	}
+	if dst == nil {
+		// One array that fits the usual rewrite (ids and URLs of about
+		// the same length as what they replace), not a doubling per append.
+		grow := 0
+		for i := range reps {
+			grow = max(grow, len(reps[i].new)-len(reps[i].old))
+		}
+		dst = make([]byte, 0, len(src)+4*grow+64)
+	}
 	pos := 0
 	for {
 		best := -1
@@ -181,14 +190,20 @@ var forwardedHeaders = []string{
 	"Tracestate",
 }
 
-// upstreamHeader builds a fresh copy of the allowed client headers for one
-// attempt. Accept-Encoding is not among them, so the transport negotiates
+// upstreamHeader builds a fresh map of the allowed client headers for one
+// attempt, so what an attempt sets (the region's credentials, the trace
+// context) never reaches the next. The values are the client's own slices:
+// nothing appends to them (Header.Set replaces a slice, the transport only
+// reads), and copying them cost an allocation per header per attempt.
+// Accept-Encoding is not among them, so the transport negotiates
 // compression itself and hands the gateway plain bytes to rewrite.
 func upstreamHeader(client http.Header) http.Header {
-	h := make(http.Header, len(forwardedHeaders)+2)
+	// Eight fit the map's first group: what clients send of the allowlist,
+	// plus the key and the trace context, without a second allocation.
+	h := make(http.Header, 8)
 	for _, k := range forwardedHeaders {
 		if vv := client[k]; len(vv) > 0 {
-			h[k] = append([]string(nil), vv...)
+			h[k] = vv
 		}
 	}
 	return h

@@ -51,9 +51,8 @@ func SetKeyName(ctx context.Context, name string) {
 
 // Middleware logs every request that passes through it, once it is answered.
 func Middleware(o Options) func(http.Handler) http.Handler {
-	draw := o.Rand
-	if draw == nil {
-		draw = rand.Float64
+	if o.Rand == nil {
+		o.Rand = rand.Float64
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,33 +62,45 @@ func Middleware(o Options) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			start := time.Now()
-			e := &entry{}
-			ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))
-			sw := statuswriter.New(w)
-			next.ServeHTTP(sw, r.WithContext(ctx))
-			status := sw.Status()
-			eventful := status >= 400 || len(res.Tried) > 1
-			if !eventful && (o.Sample <= 0 || (o.Sample < 1 && draw() >= o.Sample)) {
-				return
-			}
-			rt, _ := route.Match(r.URL.Path)
-			attrs := []slog.Attr{
-				slog.String("method", route.Method(r.Method)),
-				slog.String("route", rt.Template),
-				slog.Int("status", status),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-				slog.String("regions", tried(res.Tried)),
-				slog.String("region", res.Region),
-				slog.String("outcome", string(res.Outcome)),
-				slog.String("key", e.keyName),
-			}
-			if id := res.JobID; id != "" { // bounded by the proxy
-				attrs = append(attrs, slog.String("job_id", id))
-			}
-			o.Logger.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
+			o.serve(next, w, r)
 		})
 	}
+}
+
+// serve serves r through next and logs it. Functions of their own, the
+// pass-through above and the line below, so the stack frame every request
+// waits in for its region stays small.
+func (o Options) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	e := &entry{}
+	ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))
+	sw := statuswriter.New(w)
+	next.ServeHTTP(sw, r.WithContext(ctx))
+	o.log(ctx, r, sw.Status(), res, e.keyName, time.Since(start))
+}
+
+// log writes the line for an answered request, unless it is an
+// uneventful one that sampling leaves out.
+func (o Options) log(ctx context.Context, r *http.Request, status int, res *proxy.Result, keyName string, took time.Duration) {
+	eventful := status >= 400 || len(res.Tried) > 1
+	if !eventful && (o.Sample <= 0 || (o.Sample < 1 && o.Rand() >= o.Sample)) {
+		return
+	}
+	rt, _ := route.Match(r.URL.Path)
+	attrs := []slog.Attr{
+		slog.String("method", route.Method(r.Method)),
+		slog.String("route", rt.Template),
+		slog.Int("status", status),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000),
+		slog.String("regions", tried(res.Tried)),
+		slog.String("region", res.Region),
+		slog.String("outcome", string(res.Outcome)),
+		slog.String("key", keyName),
+	}
+	if id := res.JobID; id != "" { // bounded by the proxy
+		attrs = append(attrs, slog.String("job_id", id))
+	}
+	o.Logger.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
 }
 
 // tried spells the attempts "westus2=connection_error,eastus=ok".

@@ -80,17 +80,23 @@ const firstChunk = 4 << 10
 type Buffer struct {
 	budget   *Budget
 	limit    int64
+	expect   int64 // the announced size, or -1
 	buf      []byte
 	reserved int64
 	// peek takes the small read before a growth; a field, not a local,
 	// because a local passed to an io.Reader escapes: one allocation per
-	// body otherwise.
-	peek [512]byte
+	// body otherwise. Small, because every buffer carries it.
+	peek [64]byte
 }
 
-// NewBuffer is an empty buffer for at most limit bytes.
-func (b *Budget) NewBuffer(limit int64) *Buffer {
-	return &Buffer{budget: b, limit: limit}
+// NewBuffer is an empty buffer for at most limit bytes. expect is the size
+// the body announced (its Content-Length), or -1 when it announced none:
+// growth stops there, so a body that arrives as announced is held in one
+// array of its own size instead of a 4 KiB first chunk. It is only a hint,
+// and it allocates nothing by itself: the buffer still grows with the
+// bytes that arrive, and past expect when more arrive.
+func (b *Budget) NewBuffer(limit, expect int64) *Buffer {
+	return &Buffer{budget: b, limit: limit, expect: expect}
 }
 
 // Bytes is the content read so far; valid until Free.
@@ -144,7 +150,8 @@ func (x *Buffer) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // grow makes room for n more bytes: twice the capacity (at least
-// firstChunk), never past the limit, reserved before it is allocated. The
+// firstChunk), no more than the announced size when the bytes fit in it,
+// never past the limit, reserved before it is allocated. The
 // old array stays reserved until it is copied, so the reservation covers
 // the moment both exist.
 func (x *Buffer) grow(n int) error {
@@ -153,6 +160,9 @@ func (x *Buffer) grow(n int) error {
 		return ErrTooLarge
 	}
 	newCap := max(int64(cap(x.buf))*2, firstChunk, need)
+	if x.expect >= need {
+		newCap = min(newCap, x.expect)
+	}
 	newCap = min(newCap, x.limit)
 	if m := x.budget.Max(); m > 0 && x.reserved+newCap > m {
 		return ErrTooLarge // would not fit even into an empty budget

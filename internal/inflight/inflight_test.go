@@ -95,7 +95,7 @@ func TestBufferGrowsWithArrivedBytesNeverPastLimit(t *testing.T) {
 		{5000, 6000, 6000},          // doubling stops at the limit
 		{100 << 10, 1 << 20, 128 << 10},
 	} {
-		x := b.NewBuffer(int64(tt.limit))
+		x := b.NewBuffer(int64(tt.limit), -1)
 		n, err := x.ReadFrom(&trickle{data: bytes.Repeat([]byte("a"), tt.size), step: 777})
 		require.NoError(t, err)
 		assert.Equal(t, int64(tt.size), n)
@@ -107,17 +107,44 @@ func TestBufferGrowsWithArrivedBytesNeverPastLimit(t *testing.T) {
 	}
 }
 
+func TestBufferSizedByAnnouncedLengthOnlyAsBytesArrive(t *testing.T) {
+	b := NewBudget(1 << 20)
+	for _, tt := range []struct {
+		name           string
+		size, announce int
+		wantCap        int
+	}{
+		{"as announced: one array of its size", 300, 300, 300},
+		{"announced exactly the first chunk", firstChunk, firstChunk, firstChunk},
+		{"announced zero", 0, 0, 0},
+		{"announced megabytes, sent nothing: nothing allocated", 0, 8 << 20, 0},
+		{"announced megabytes, sent a few bytes: the first chunk", 10, 8 << 20, firstChunk},
+		{"more than announced: grows past the hint", 5000, 300, 8192},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			x := b.NewBuffer(1<<20, int64(tt.announce))
+			n, err := x.ReadFrom(&trickle{data: bytes.Repeat([]byte("a"), tt.size), step: 777})
+			require.NoError(t, err)
+			assert.Equal(t, int64(tt.size), n)
+			assert.Equal(t, tt.wantCap, cap(x.Bytes()))
+			assert.Equal(t, int64(cap(x.Bytes())), b.Used(), "the reservation is the capacity")
+			x.Free()
+			assert.Zero(t, b.Used())
+		})
+	}
+}
+
 func TestBufferRefusesPastLimitAndBudget(t *testing.T) {
 	b := NewBudget(128 << 10)
-	x := b.NewBuffer(10 << 10)
+	x := b.NewBuffer(10<<10, -1)
 	_, err := x.ReadFrom(bytes.NewReader(make([]byte, 10<<10+1)))
 	assert.ErrorIs(t, err, ErrTooLarge)
 	x.Free()
 
-	held := b.NewBuffer(1 << 20)
+	held := b.NewBuffer(1<<20, -1)
 	_, err = held.ReadFrom(bytes.NewReader(make([]byte, 40<<10)))
 	require.NoError(t, err)
-	y := b.NewBuffer(1 << 20)
+	y := b.NewBuffer(1<<20, -1)
 	_, err = y.ReadFrom(bytes.NewReader(make([]byte, 40<<10)))
 	assert.ErrorIs(t, err, ErrOverBudget, "the second 40 KiB does not fit 128 KiB with the first (64 KiB held, growing to 64 KiB while 32 KiB are held)")
 	assert.LessOrEqual(t, b.Used(), b.Max())
@@ -127,7 +154,7 @@ func TestBufferRefusesPastLimitAndBudget(t *testing.T) {
 
 	// A body that could not fit even into an empty budget is too large,
 	// not a matter of waiting.
-	z := b.NewBuffer(1 << 20)
+	z := b.NewBuffer(1<<20, -1)
 	_, err = z.ReadFrom(bytes.NewReader(make([]byte, 100<<10)))
 	assert.ErrorIs(t, err, ErrTooLarge)
 	z.Free()
@@ -142,7 +169,7 @@ func TestBudgetNeverExceededUnderLoad(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for range 20 {
-				x := b.NewBuffer(64 << 10)
+				x := b.NewBuffer(64<<10, -1)
 				_, err := x.ReadFrom(&trickle{data: make([]byte, 50<<10), step: 3000})
 				if errors.Is(err, ErrOverBudget) {
 					refused.Add(1)
@@ -163,7 +190,7 @@ func TestBudgetNeverExceededUnderLoad(t *testing.T) {
 
 func TestNilBudgetHasNoBound(t *testing.T) {
 	var b *Budget = NewBudget(0)
-	x := b.NewBuffer(1 << 20)
+	x := b.NewBuffer(1<<20, -1)
 	_, err := x.ReadFrom(bytes.NewReader(make([]byte, 100<<10)))
 	require.NoError(t, err)
 	assert.Zero(t, b.Used())
