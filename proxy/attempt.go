@@ -250,21 +250,36 @@ func (p *Proxy) attempt(ctx context.Context, c *call, idx, n int) (*upstreamResp
 	return p.measuredAttempt(ctx, c, idx, n)
 }
 
-// tracedAttempt is attempt under a client span.
+// tracedAttempt is attempt under a client span. Its attributes are set in
+// one call once the verdict is in: the span's attribute list is then
+// allocated once, at its size.
 func (p *Proxy) tracedAttempt(ctx context.Context, c *call, idx, n int) (*upstreamResponse, region.Verdict) {
 	reg := p.regions[idx]
-	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient),
+	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	c.traced, c.apimRequestID = true, ""
+	res, v := p.measuredAttempt(ctx, c, idx, n)
+	c.traced = false
+	attrs := [...]attribute.KeyValue{
 		// server.address is the region's name, never its host: dependency
 		// graphs show the regions without a trace holding a hostname.
-		trace.WithAttributes(attribute.String("gateway.region", reg.Name()), attribute.String("server.address", reg.Name()),
-			attribute.Int("gateway.attempt", n)))
-	defer span.End()
-	res, v := p.measuredAttempt(ctx, c, idx, n)
-	span.SetAttributes(attribute.String("gateway.outcome", string(v.Outcome)),
-		attribute.String("gateway.breaker.state", string(reg.State())))
-	if v.Status != 0 {
-		span.SetAttributes(attribute.Int("http.response.status_code", v.Status))
+		attribute.String("gateway.region", reg.Name()),
+		attribute.String("server.address", reg.Name()),
+		attribute.Int("gateway.attempt", n),
+		attribute.String("gateway.outcome", string(v.Outcome)),
+		attribute.String("gateway.breaker.state", string(reg.State())),
+		{}, {},
 	}
+	k := 5
+	if v.Status != 0 {
+		attrs[k] = attribute.Int("http.response.status_code", v.Status)
+		k++
+	}
+	if c.apimRequestID != "" {
+		attrs[k] = attribute.String("azure.apim_request_id", c.apimRequestID)
+		k++
+	}
+	span.SetAttributes(attrs[:k]...)
 	if !v.Outcome.Relayable() {
 		span.SetStatus(codes.Error, string(v.Outcome))
 	}
@@ -326,9 +341,10 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	answer := region.Answer{Scope: c.scope}
 	if err == nil {
 		answer.Status, answer.Header = resp.StatusCode, resp.Header
-		if id := resp.Header.Get(api.RequestIDHeader); id != "" {
-			// What Azure support asks for, failed answers included.
-			trace.SpanFromContext(ctx).SetAttributes(attribute.String("azure.apim_request_id", id))
+		if c.traced {
+			// What Azure support asks for, failed answers included; the
+			// attempt's span records it (tracedAttempt).
+			c.apimRequestID = resp.Header.Get(api.RequestIDHeader)
 		}
 		limit := int64(maxResponseBytes)
 		if c.route.Name == route.Authoring.Name {
