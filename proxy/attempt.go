@@ -28,8 +28,11 @@ import (
 func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	ctx := c.r.Context()
 	now := time.Now()
-	views := p.views(c.scope, now)
-	var order []int
+	// On the stack: both are at most maxRegions long and not kept.
+	var viewBuf [maxRegions]regionView
+	var orderBuf [maxRegions]int
+	views := p.views(viewBuf[:0], c.scope, now)
+	order := orderBuf[:0]
 	var wait time.Duration
 	if c.resolve {
 		for i, v := range views {
@@ -41,7 +44,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 			wait = waitFor(views, now, p.openRetryAfter)
 		}
 	} else {
-		order, wait = selectRegions(views, now, c.owner, p.openRetryAfter)
+		order, wait = selectRegions(order, views, now, c.owner, p.openRetryAfter)
 	}
 	if len(order) == 0 && p.rescuable(c) && views[c.owner].State != region.StateClosed {
 		// The owner's breaker keeps the call away: an outage (a quota
@@ -134,21 +137,22 @@ func (p *Proxy) failed(w http.ResponseWriter, c *call, idx int, err error, resul
 	p.writeError(w, c.r, err)
 }
 
-// views snapshots the regions for selection, as calls of scope see them.
-func (p *Proxy) views(scope region.Scope, now time.Time) []regionView {
-	v := make([]regionView, len(p.regions))
-	for i, r := range p.regions {
-		v[i] = regionView{State: r.State(), ParkedUntil: r.ParkedUntil(scope)}
-		if v[i].State == region.StateOpen {
-			v[i].OpenUntil = r.OpenUntil()
+// views appends to dst a snapshot of the regions for selection, as calls
+// of scope see them.
+func (p *Proxy) views(dst []regionView, scope region.Scope, now time.Time) []regionView {
+	for _, r := range p.regions {
+		v := regionView{State: r.State(), ParkedUntil: r.ParkedUntil(scope)}
+		if v.State == region.StateOpen {
+			v.OpenUntil = r.OpenUntil()
 		}
+		dst = append(dst, v)
 	}
-	return v
+	return dst
 }
 
 // viewsOf snapshots the regions in order.
 func (p *Proxy) viewsOf(scope region.Scope, order []int, now time.Time) []regionView {
-	all := p.views(scope, now)
+	all := p.views(nil, scope, now)
 	v := make([]regionView, 0, len(order))
 	for _, i := range order {
 		v = append(v, all[i])
@@ -195,7 +199,7 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 				// would tell the client its job is gone when it is not.
 				res.body.Free()
 				now := time.Now()
-				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(c.scope, now), now, p.openRetryAfter)}
+				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(nil, c.scope, now), now, p.openRetryAfter)}
 			}
 			if res.status < 300 {
 				// Only a success proves ownership: a 400 (say, a bad

@@ -68,7 +68,11 @@ func (c *call) setJobID(id string) {
 		}
 		c.res.JobID = id
 	}
-	trace.SpanFromContext(c.r.Context()).SetAttributes(attribute.String("gateway.job.id", id))
+	// Only a recorded span takes it: the attribute list passed to any
+	// other would still be allocated.
+	if span := trace.SpanFromContext(c.r.Context()); span.IsRecording() {
+		span.SetAttributes(attribute.String("gateway.job.id", id))
+	}
 }
 
 // finish records a request's end: the gateway.requests metric and the

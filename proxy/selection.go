@@ -20,9 +20,9 @@ type regionView struct {
 // noOwner marks a call that may go to any region (submit, sync analyze).
 const noOwner = -1
 
-// selectRegions returns the indexes of the regions to try, in order, for a
-// call at now. owner is the region that must answer (a job's owner, the
-// primary for authoring) or noOwner.
+// selectRegions returns the indexes of the regions to try, in order (in
+// dst's array when it has room), for a call at now. owner is the region
+// that must answer (a job's owner, the primary for authoring) or noOwner.
 //
 // Without an owner, regions are taken in priority order, skipping open and
 // parked ones, and also half-open ones: the health probe is the half-open
@@ -36,13 +36,14 @@ const noOwner = -1
 // When nothing can be tried, order is empty and retryAfter says when the
 // earliest of the considered regions may take calls again (at least 1 s,
 // rounded up to whole seconds, as Retry-After carries seconds).
-func selectRegions(views []regionView, now time.Time, owner int, openRetryAfter time.Duration) (order []int, retryAfter time.Duration) {
+func selectRegions(dst []int, views []regionView, now time.Time, owner int, openRetryAfter time.Duration) (order []int, retryAfter time.Duration) {
+	order = dst[:0]
 	if owner != noOwner {
 		if owner < 0 || owner >= len(views) {
 			return nil, time.Second
 		}
 		if available(views[owner], now) {
-			return []int{owner}, 0
+			return append(order, owner), 0
 		}
 		return nil, waitFor(views[owner:owner+1], now, openRetryAfter)
 	}

@@ -51,7 +51,7 @@ func TestSelectRegions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			order, wait := selectRegions(tt.views, now, tt.owner, openDefault)
+			order, wait := selectRegions(nil, tt.views, now, tt.owner, openDefault)
 			if !slices.Equal(order, tt.order) || wait != tt.wait {
 				t.Errorf("got %v %v, want %v %v", order, wait, tt.order, tt.wait)
 			}
