@@ -30,7 +30,15 @@ func (p *Proxy) readBody(w http.ResponseWriter, c *call) error {
 		return p.tooLarge()
 	}
 	c.body = p.budget.NewBuffer(p.maxBody, r.ContentLength)
-	body := http.MaxBytesReader(w, r.Body, p.maxBody)
+	body := r.Body
+	if r.ContentLength < 0 {
+		// A body of unannounced length (chunked) is bounded here, which
+		// also has the server close the connection after a 413 instead of
+		// reading on. One that announced its length cannot send more than
+		// it announced (the server's reader stops there), and that is at
+		// most MaxRequestBytes (checked above).
+		body = http.MaxBytesReader(w, r.Body, p.maxBody)
+	}
 	_, err := c.body.ReadFrom(body)
 	var mbe *http.MaxBytesError
 	switch {
