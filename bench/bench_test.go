@@ -125,6 +125,28 @@ func TestBaselineEnv(t *testing.T) {
 	}
 }
 
+func TestStageCopiesTheBinary(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "proxy")
+	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := stage(bin, filepath.Join(dir, "staged"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(got)
+	if err != nil || string(b) != "#!/bin/sh\n" {
+		t.Errorf("staged copy %q: %q, %v", got, b, err)
+	}
+	if fi, err := os.Stat(got); err != nil || fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("staged copy not executable: %v %v", fi.Mode(), err)
+	}
+	if got, err := stage("", filepath.Join(dir, "none")); got != "" || err != nil {
+		t.Errorf("stage(\"\") = %q, %v; want nothing to stage", got, err)
+	}
+}
+
 func TestNginxConf(t *testing.T) {
 	p := &region{url: "http://127.0.0.1:5001", key: "k"}
 	s := &region{url: "http://127.0.0.1:5002", key: "k"}

@@ -34,6 +34,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -217,6 +218,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		t.gateway = o.gatewayBinary
 	}
 	t.gatewayBefore = o.baseline
+	for name, bin := range map[string]*string{"gateway": &t.gateway, "gateway-before": &t.gatewayBefore, "floor": &t.floor} {
+		if *bin, err = stage(*bin, filepath.Join(tmp, "staged-"+name)); err != nil {
+			return err
+		}
+	}
 	ext := findExternals(ctx, o.install, stderr)
 	t.nginx, t.caddy, t.wrk = ext["nginx"], ext["caddy"], ext["wrk"]
 	if t.wrk.path == "" {

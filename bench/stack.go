@@ -114,6 +114,32 @@ func buildBinaries(ctx context.Context, dir string) (gateway, emu, floor string,
 	return filepath.Join(dir, "gateway"), filepath.Join(dir, "emulator"), filepath.Join(dir, "floor"), nil
 }
 
+// stage copies a proxy binary to path, written as an image layer writes
+// it, and returns path ("" stays ""). Every Go proxy runs from such a copy:
+// the same binary measured 19.8 MiB of resident file pages at rest run from
+// a copy and 22.4 MiB run straight from the linker's output (more of its
+// pclntab mapped), so the gateway just built would otherwise be charged
+// 2.6 MiB that a -baseline-binary built earlier, or the image, is not.
+func stage(bin, path string) (string, error) {
+	if bin == "" {
+		return "", nil
+	}
+	src, err := os.Open(bin)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return "", fmt.Errorf("staging %s: %w", bin, err)
+	}
+	return path, dst.Close()
+}
+
 // external is a program from Debian's packages.
 type external struct {
 	path, version string
