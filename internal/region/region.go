@@ -99,6 +99,7 @@ type Region struct {
 	name     string
 	role     string
 	endpoint *url.URL
+	origin   string // the endpoint's scheme://host, for OwnsURL
 	key      secret.Secret
 	keyValue []string // the key as a header value, made once: every call reads it
 	// authorizer, if set, replaces the key.
@@ -165,7 +166,7 @@ func New(cfg Config) (*Region, error) {
 		cfg.MaxPark = DefaultMaxPark
 	}
 	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, authorizer: cfg.Authorizer, maxPark: cfg.MaxPark,
-		keyValue: []string{cfg.Key.Reveal()}}
+		keyValue: []string{cfg.Key.Reveal()}, origin: cfg.Endpoint.Scheme + "://" + cfg.Endpoint.Host}
 	threshold := cfg.ConsecutiveFailures
 	onChange := cfg.OnStateChange
 	openTimeout := cfg.OpenTimeout

@@ -226,7 +226,9 @@ func isTimeout(err error) bool {
 }
 
 // urlHeaders are the answer headers that hold a URL a client follows.
-var urlHeaders = []string{"Location", "Operation-Location", "Azure-AsyncOperation"}
+// They are spelled in Go's canonical form, which http.Header looks up
+// without building the canonical key on every call.
+var urlHeaders = []string{"Location", "Operation-Location", "Azure-Asyncoperation"}
 
 // foreignURL reports the first URL header that names a host other than
 // r's own (an absolute URL with another host, or one that does not parse).
@@ -244,7 +246,14 @@ func (r *Region) foreignURL(h http.Header) (string, bool) {
 // OwnsURL reports whether raw, a URL from r's answer, stays inside the
 // trust boundary: relative (no host), or absolute with r's scheme and host.
 func (r *Region) OwnsURL(raw string) bool {
-	u, err := url.Parse(strings.TrimSpace(raw))
+	raw = strings.TrimSpace(raw)
+	if n := len(r.origin); len(raw) > n && strings.EqualFold(raw[:n], r.origin) && plainTail(raw[n:]) {
+		// The usual answer: the region's own scheme://host, then a path
+		// or query in which url.Parse could find nothing to refuse.
+		// Decided without parsing, which every answer paid for.
+		return true
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
 		return false
 	}
@@ -252,6 +261,21 @@ func (r *Region) OwnsURL(raw string) bool {
 		return true
 	}
 	return strings.EqualFold(u.Scheme, r.endpoint.Scheme) && strings.EqualFold(u.Host, r.endpoint.Host)
+}
+
+// plainTail reports whether s, what follows scheme://host in a URL, ends
+// the authority there ('/', '?' or '#' first) and holds nothing url.Parse
+// treats specially or refuses: no escapes, no control bytes.
+func plainTail(s string) bool {
+	if s == "" || (s[0] != '/' && s[0] != '?' && s[0] != '#') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '%' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // RetryAfter reads how long an answer asks the caller to wait: the

@@ -171,6 +171,11 @@ func TestOwnsURL(t *testing.T) {
 		"https://westus2.example/x": false, "http://westus2.example:8443/x": false,
 		"//evil.example/x": false, "https://evil.example/x": false, "javascript:alert(1)": false,
 		"https://westus2.example:8443@evil.example/": false, "%zz": false,
+		"https://westus2.example:8443?x=1": true, "https://westus2.example:8443": true,
+		"https://westus2.example:8443.evil.example/x": false, "https://westus2.example:84433/x": false,
+		"https://westus2.example:8443/a%zz": false, "https://westus2.example:8443/a%2Fb": true,
+		"https://westus2.example:8443/a\x01b": false, " https://westus2.example:8443/x ": true,
+		"https://westus2.example:8443\\@evil.example/": false,
 	} {
 		if got := r.OwnsURL(raw); got != want {
 			t.Errorf("OwnsURL(%q) = %v, want %v", raw, got, want)
