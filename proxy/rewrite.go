@@ -168,7 +168,7 @@ func removeHopHeaders(h http.Header) {
 		}
 	}
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k) // canonical already: no key to build
 	}
 }
 
