@@ -247,12 +247,21 @@ func (r *Region) foreignURL(h http.Header) (string, bool) {
 // trust boundary: relative (no host), or absolute with r's scheme and host.
 func (r *Region) OwnsURL(raw string) bool {
 	raw = strings.TrimSpace(raw)
-	if n := len(r.origin); len(raw) > n && strings.EqualFold(raw[:n], r.origin) && plainTail(raw[n:]) {
-		// The usual answer: the region's own scheme://host, then a path
-		// or query in which url.Parse could find nothing to refuse.
-		// Decided without parsing, which every answer paid for.
-		return true
-	}
+	// The usual answer, the region's own scheme://host then a plain path,
+	// is decided without parsing, which every answer paid for.
+	return r.hasOrigin(raw) || r.ownsParsed(raw)
+}
+
+// hasOrigin reports whether raw is the region's own scheme://host followed
+// by a path, query or fragment in which url.Parse could find nothing to
+// refuse: a URL ownsParsed would accept (FuzzOwnsURL holds them together).
+func (r *Region) hasOrigin(raw string) bool {
+	n := len(r.origin)
+	return len(raw) > n && strings.EqualFold(raw[:n], r.origin) && plainTail(raw[n:])
+}
+
+// ownsParsed is OwnsURL by parsing raw.
+func (r *Region) ownsParsed(raw string) bool {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return false

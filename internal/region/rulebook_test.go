@@ -182,3 +182,27 @@ func TestOwnsURL(t *testing.T) {
 		}
 	}
 }
+
+// FuzzOwnsURL holds OwnsURL's shortcut to the parse it skips: a URL the
+// shortcut calls the region's own must be one url.Parse reads with the
+// region's scheme and host.
+func FuzzOwnsURL(f *testing.F) {
+	for _, seed := range []string{
+		"https://westus2.example:8443/language/analyze-text/jobs/1?api-version=2023-04-01",
+		"https://WESTUS2.example:8443?x=1", "https://westus2.example:8443#f", "https://westus2.example:8443/a b",
+		"https://westus2.example:8443@evil.example/", "https://westus2.example:8443.evil.example/",
+		"https://westus2.example:8443/a%zz", "https://westus2.example:8443\\@evil.example/",
+	} {
+		f.Add(seed)
+	}
+	u, _ := url.Parse("https://westus2.example:8443/base")
+	r, err := New(Config{Name: "a", Endpoint: u, Key: "k"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if r.hasOrigin(raw) && !r.ownsParsed(raw) {
+			t.Errorf("%q: the shortcut owns it, url.Parse does not", raw)
+		}
+	})
+}
