@@ -51,8 +51,9 @@ type figureGateway struct {
 
 func startFigureGateway(t *testing.T, bin, primary, secondary string, env ...string) *figureGateway {
 	t.Helper()
-	g := &figureGateway{addr: freeAddr(t), keyOther: "second-gateway-key-9e21", logs: &syncBuffer{}, exited: make(chan struct{})}
-	ops := freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	g := &figureGateway{addr: addrs[0], keyOther: "second-gateway-key-9e21", logs: &syncBuffer{}, exited: make(chan struct{})}
+	ops := addrs[1]
 	g.url, g.ops = "http://"+g.addr, "http://"+ops
 	g.cmd = exec.Command(bin)
 	g.cmd.Env = append([]string{

@@ -20,11 +20,12 @@ import (
 // instructions it prints: submit and poll with demo-key, watch the
 // secondary catch up, take the primary down and bring it back.
 func TestDemoDoesWhatItPrints(t *testing.T) {
-	addr := freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr := addrs[0]
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	env := map[string]string{"GATEWAY_ADDR": addr, "GATEWAY_OPS_ADDR": freeAddr(t)}
+	env := map[string]string{"GATEWAY_ADDR": addr, "GATEWAY_OPS_ADDR": addrs[1]}
 	go func() { done <- run(ctx, []string{"-demo"}, func(k string) string { return env[k] }, stdout, stderr) }()
 	defer func() {
 		cancel()

@@ -176,11 +176,23 @@ func withEnv(kv ...string) gatewayOption {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	return freeAddrs(t, 1)[0]
+}
+
+// freeAddrs is n distinct free loopback addresses. Every listener stays
+// open until all are chosen: a port closed before the next is asked for
+// can be handed out again, and a gateway given the same port for
+// GATEWAY_ADDR and GATEWAY_OPS_ADDR refuses to start.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
+	}
+	return addrs
 }
 
 // startGateway runs the whole gateway in process and waits for /healthz.
@@ -196,7 +208,8 @@ func startGateway(t *testing.T, opts ...gatewayOption) *testGateway {
 
 func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ...gatewayOption) *testGateway {
 	t.Helper()
-	addr, opsAddr := freeAddr(t), freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr, opsAddr := addrs[0], addrs[1]
 	env := map[string]string{
 		"GATEWAY_ADDR":                 addr,
 		"GATEWAY_OPS_ADDR":             opsAddr,
@@ -427,9 +440,10 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		}
 		return url
 	}
+	addrs := freeAddrs(t, 2)
 	env := map[string]string{
-		"GATEWAY_ADDR":                 freeAddr(t),
-		"GATEWAY_OPS_ADDR":             freeAddr(t),
+		"GATEWAY_ADDR":                 addrs[0],
+		"GATEWAY_OPS_ADDR":             addrs[1],
 		"GATEWAY_API_KEYS":             testGatewayKey,
 		"GATEWAY_ADMIN_KEY":            testAdminKey,
 		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,

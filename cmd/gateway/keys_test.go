@@ -132,8 +132,9 @@ func TestAdminKeyMustNotBeAClientKey(t *testing.T) {
 		{"GATEWAY_ADMIN_KEY": "ops:" + testGatewayKey},
 		{"GATEWAY_ADMIN_KEY": testAuthorKey},
 	} {
+		addrs := freeAddrs(t, 2)
 		e := map[string]string{
-			"GATEWAY_ADDR": freeAddr(t), "GATEWAY_OPS_ADDR": freeAddr(t), "GATEWAY_API_KEYS": testGatewayKey,
+			"GATEWAY_ADDR": addrs[0], "GATEWAY_OPS_ADDR": addrs[1], "GATEWAY_API_KEYS": testGatewayKey,
 			"GATEWAY_AUTHORING_KEYS": testAuthorKey, "PRIMARY_ENDPOINT": "http://127.0.0.1:1", "PRIMARY_RESOURCE_KEY": testPrimaryKey,
 			"SECONDARY_ENDPOINT": "http://127.0.0.1:2", "SECONDARY_RESOURCE_KEY": testSecondaryKey,
 		}

@@ -148,10 +148,11 @@ func TestSecurityUpstreamTLSIsVerified(t *testing.T) {
 	t.Run("a CA file without a certificate stops the gateway at start", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.pem")
 		require.NoError(t, os.WriteFile(bad, []byte("not a certificate"), 0o600))
+		addrs := freeAddrs(t, 2)
 		env := map[string]string{
 			"GATEWAY_API_KEYS": testGatewayKey, "PRIMARY_ENDPOINT": tlsPrimary.URL, "PRIMARY_RESOURCE_KEY": testPrimaryKey,
 			"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": testSecondaryKey, "UPSTREAM_CA_FILE": bad,
-			"GATEWAY_ADDR": freeAddr(t), "GATEWAY_OPS_ADDR": freeAddr(t),
+			"GATEWAY_ADDR": addrs[0], "GATEWAY_OPS_ADDR": addrs[1],
 		}
 		err := run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
 		require.Error(t, err)

@@ -136,12 +136,13 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	seedTestProject(t, secondary, testProject, testDeployment)
 	primary.SetFault(emulator.Fault{LatencyMS: int(shutdownLatency / time.Millisecond), Routes: []string{"submit"}})
 	rec := newTrafficRecord(primary, secondary)
-	addr := freeAddr(t)
+	addrs := freeAddrs(t, 2)
+	addr := addrs[0]
 	cmd := exec.Command(bin)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
 		"GATEWAY_ADDR=" + addr,
-		"GATEWAY_OPS_ADDR=" + freeAddr(t),
+		"GATEWAY_OPS_ADDR=" + addrs[1],
 		"GATEWAY_API_KEYS=" + testGatewayKey,
 		"PRIMARY_NAME=westus2",
 		"SECONDARY_NAME=eastus",
