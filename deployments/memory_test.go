@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// mib reads a size such as 128MiB or 320Mi in MiB.
-func mib(t *testing.T, file string, re *regexp.Regexp) int {
+// match returns the first group of re in file.
+func match(t *testing.T, file string, re *regexp.Regexp) string {
 	t.Helper()
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -20,7 +20,13 @@ func mib(t *testing.T, file string, re *regexp.Regexp) int {
 	if m == nil {
 		t.Fatalf("%s: %s not found", file, re)
 	}
-	n, err := strconv.Atoi(string(m[1]))
+	return string(m[1])
+}
+
+// mib reads a size such as 128MiB or 320Mi in MiB.
+func mib(t *testing.T, file string, re *regexp.Regexp) int {
+	t.Helper()
+	n, err := strconv.Atoi(match(t, file, re))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,20 +58,8 @@ func TestMemorySizedFromTheBudget(t *testing.T) {
 // //go:debug default in the binary): the manifest's GODEBUG replaces the
 // image's, so it must carry the same setting.
 func TestSmallGoroutineStacks(t *testing.T) {
-	read := func(file string, re *regexp.Regexp) string {
-		t.Helper()
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := re.FindSubmatch(b)
-		if m == nil {
-			t.Fatalf("%s: %s not found", file, re)
-		}
-		return string(m[1])
-	}
-	docker := read("../Dockerfile", regexp.MustCompile(`(?m)^ENV GODEBUG=(\S+)$`))
-	manifest := read("k8s/deployment.yaml", regexp.MustCompile(`(?m)name: GODEBUG\s+value: "?([^"\s]+)`))
+	docker := match(t, "../Dockerfile", regexp.MustCompile(`(?m)^ENV GODEBUG=(\S+)$`))
+	manifest := match(t, "k8s/deployment.yaml", regexp.MustCompile(`(?m)name: GODEBUG\s+value: "?([^"\s]+)`))
 	if !slices.Contains(strings.Split(docker, ","), "adaptivestackstart=0") {
 		t.Errorf("Dockerfile GODEBUG=%s lacks adaptivestackstart=0", docker)
 	}
