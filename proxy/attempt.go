@@ -31,7 +31,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 	// On the stack: both are at most maxRegions long and not kept.
 	var viewBuf [maxRegions]regionView
 	var orderBuf [maxRegions]int
-	views := p.views(viewBuf[:0], c.scope, now)
+	views := p.views(viewBuf[:0], c.scope)
 	order := orderBuf[:0]
 	var wait time.Duration
 	if c.resolve {
@@ -139,7 +139,7 @@ func (p *Proxy) failed(w http.ResponseWriter, c *call, idx int, err error, resul
 
 // views appends to dst a snapshot of the regions for selection, as calls
 // of scope see them.
-func (p *Proxy) views(dst []regionView, scope region.Scope, now time.Time) []regionView {
+func (p *Proxy) views(dst []regionView, scope region.Scope) []regionView {
 	for _, r := range p.regions {
 		v := regionView{State: r.State(), ParkedUntil: r.ParkedUntil(scope)}
 		if v.State == region.StateOpen {
@@ -151,8 +151,8 @@ func (p *Proxy) views(dst []regionView, scope region.Scope, now time.Time) []reg
 }
 
 // viewsOf snapshots the regions in order.
-func (p *Proxy) viewsOf(scope region.Scope, order []int, now time.Time) []regionView {
-	all := p.views(nil, scope, now)
+func (p *Proxy) viewsOf(scope region.Scope, order []int) []regionView {
+	all := p.views(nil, scope)
 	v := make([]regionView, 0, len(order))
 	for _, i := range order {
 		v = append(v, all[i])
@@ -199,7 +199,7 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 				// would tell the client its job is gone when it is not.
 				res.body.Free()
 				now := time.Now()
-				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(nil, c.scope, now), now, p.openRetryAfter)}
+				return nil, idx, &unavailableError{retryAfter: waitFor(p.views(nil, c.scope), now, p.openRetryAfter)}
 			}
 			if res.status < 300 {
 				// Only a success proves ownership: a 400 (say, a bad
@@ -210,7 +210,7 @@ func (p *Proxy) try(ctx context.Context, c *call, order []int, complete bool) (*
 		return res, idx, nil
 	}
 	now := time.Now()
-	ue := &unavailableError{retryAfter: waitFor(p.viewsOf(c.scope, order, now), now, p.openRetryAfter)}
+	ue := &unavailableError{retryAfter: waitFor(p.viewsOf(c.scope, order), now, p.openRetryAfter)}
 	if last != nil {
 		ue.last = last
 	}
@@ -261,29 +261,24 @@ func (p *Proxy) tracedAttempt(ctx context.Context, c *call, idx, n int) (*upstre
 	reg := p.regions[idx]
 	ctx, span := p.tracer.Start(ctx, "proxy.attempt", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
-	c.traced, c.apimRequestID = true, ""
+	c.apimRequestID = ""
 	res, v := p.measuredAttempt(ctx, c, idx, n)
-	c.traced = false
-	attrs := [...]attribute.KeyValue{
+	attrs := make([]attribute.KeyValue, 0, 7)
+	attrs = append(attrs,
 		// server.address is the region's name, never its host: dependency
 		// graphs show the regions without a trace holding a hostname.
 		attribute.String("gateway.region", reg.Name()),
 		attribute.String("server.address", reg.Name()),
 		attribute.Int("gateway.attempt", n),
 		attribute.String("gateway.outcome", string(v.Outcome)),
-		attribute.String("gateway.breaker.state", string(reg.State())),
-		{}, {},
-	}
-	k := 5
+		attribute.String("gateway.breaker.state", string(reg.State())))
 	if v.Status != 0 {
-		attrs[k] = attribute.Int("http.response.status_code", v.Status)
-		k++
+		attrs = append(attrs, attribute.Int("http.response.status_code", v.Status))
 	}
 	if c.apimRequestID != "" {
-		attrs[k] = attribute.String("azure.apim_request_id", c.apimRequestID)
-		k++
+		attrs = append(attrs, attribute.String("azure.apim_request_id", c.apimRequestID))
 	}
-	span.SetAttributes(attrs[:k]...)
+	span.SetAttributes(attrs...)
 	if !v.Outcome.Relayable() {
 		span.SetStatus(codes.Error, string(v.Outcome))
 	}
@@ -345,7 +340,7 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	answer := region.Answer{Scope: c.scope}
 	if err == nil {
 		answer.Status, answer.Header = resp.StatusCode, resp.Header
-		if c.traced {
+		if trace.SpanFromContext(ctx).IsRecording() {
 			// What Azure support asks for, failed answers included; the
 			// attempt's span records it (tracedAttempt).
 			c.apimRequestID = resp.Header.Get(api.RequestIDHeader)

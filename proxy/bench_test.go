@@ -198,10 +198,17 @@ func BenchmarkRequestBody(b *testing.B) {
 // with no-op providers) against an in-process region.
 func BenchmarkSubmitAndPoll(b *testing.B) {
 	p, _, _ := benchProxy(b, false)
+	benchSubmitAndPoll(b, p)
+}
+
+// benchSubmitAndPoll measures one submit and one poll of the job it
+// started, in process, per iteration.
+func benchSubmitAndPoll(b *testing.B, p *Proxy) {
 	body := submitBody("proj", "prod")
 	b.ReportAllocs()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		p.ServeHTTP(rec, req)
 		if rec.Code != http.StatusAccepted {

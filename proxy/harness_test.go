@@ -292,16 +292,22 @@ func (h *harness) assertNoSecrets() {
 	}
 }
 
-// counter sums a counter's data points whose attributes include all of
-// want.
-func (h *harness) counter(name string, want map[string]string) int64 {
+// collect reads every metric the proxy recorded so far.
+func (h *harness) collect() metricdata.ResourceMetrics {
 	h.t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
 		h.t.Fatal(err)
 	}
+	return rm
+}
+
+// counter sums a counter's data points whose attributes include all of
+// want.
+func (h *harness) counter(name string, want map[string]string) int64 {
+	h.t.Helper()
 	var n int64
-	for _, sm := range rm.ScopeMetrics {
+	for _, sm := range h.collect().ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if m.Name != name {
 				continue
@@ -327,12 +333,8 @@ func (h *harness) counter(name string, want map[string]string) int64 {
 // gauge reads an int64 gauge's value (the sum over its points).
 func (h *harness) gauge(name string) int64 {
 	h.t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
-		h.t.Fatal(err)
-	}
 	var n int64
-	for _, sm := range rm.ScopeMetrics {
+	for _, sm := range h.collect().ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name {
 				for _, dp := range g.DataPoints {

@@ -155,7 +155,7 @@ func (p *Proxy) resubmit(ctx context.Context, c *call, job rescue.Job) (int, str
 	sc := &call{r: r, route: route.Submit, owner: noOwner, path: api.JobsPath, body: body,
 		public: c.public, publicHost: c.publicHost}
 	now := time.Now()
-	order, _ := selectRegions(nil, p.views(nil, sc.scope, now), now, noOwner, p.openRetryAfter)
+	order, _ := selectRegions(nil, p.views(nil, sc.scope), now, noOwner, p.openRetryAfter)
 	order = deleteValue(order, c.owner)
 	if len(order) == 0 {
 		return 0, "", errors.New("no other region can take the job")

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -85,23 +84,7 @@ func BenchmarkSubmitAndPollRescue(b *testing.B) {
 				b.Cleanup(s.Close)
 				p.rescue = s
 			}
-			body := submitBody("proj", "prod")
-			b.ReportAllocs()
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				rec := httptest.NewRecorder()
-				p.ServeHTTP(rec, req)
-				if rec.Code != http.StatusAccepted {
-					b.Fatalf("submit: %d", rec.Code)
-				}
-				poll := httptest.NewRequest(http.MethodGet, rec.Header().Get("Operation-Location"), nil)
-				rec = httptest.NewRecorder()
-				p.ServeHTTP(rec, poll)
-				if rec.Code != http.StatusOK {
-					b.Fatalf("poll: %d", rec.Code)
-				}
-			}
+			benchSubmitAndPoll(b, p)
 		})
 	}
 }

@@ -33,9 +33,8 @@ type call struct {
 	public        string // the gateway's base URL for this request
 	publicHost    string // its host[:port]
 	attempts      int
-	// traced says the attempt under way has a span of its own, which
-	// records the region's apimRequestID.
-	traced        bool
+	// apimRequestID is the region's request id for the attempt under way,
+	// read only when the attempt has a recorded span (tracedAttempt).
 	apimRequestID string
 	res           *Result // nil unless the caller asked (WithResult)
 	// rescued means owner and upstreamID name the rescued copy of the

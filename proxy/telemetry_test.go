@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -82,12 +81,8 @@ func TestTelemetry(t *testing.T) {
 		t.Error("no failover event")
 	}
 
-	var rm metricdata.ResourceMetrics
-	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	found := map[string]bool{}
-	for _, sm := range rm.ScopeMetrics {
+	for _, sm := range h.collect().ScopeMetrics {
 		if sm.Scope.Name != "nergateway/proxy" {
 			continue
 		}
