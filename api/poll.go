@@ -20,7 +20,7 @@ import (
 // record the job id and status as they change.
 //
 // It returns the final job and a nil error only for succeeded. For failed,
-// cancelled and partiallyCompleted it returns the final job together with a
+// cancelled and partiallyCompleted (or partiallySucceeded) it returns the final job together with a
 // *JobFailedError carrying the job's errors: replication needs the whole
 // operation done, and the job is still there for its warnings. When ctx
 // ends it returns the last job read (possibly nil) and ctx's error,
@@ -40,9 +40,9 @@ func (c *Client) Wait(ctx context.Context, op *Operation, onPoll func(*Authoring
 // WaitJob polls a runtime analyze-text job until it ends and returns its
 // first page of results (follow NextLink with GetJobURL for more).
 //
-// succeeded and partiallyCompleted return the state and a nil error:
-// results are readable, and per-task and per-document failures are inside
-// them. failed and cancelled return the state together with a
+// succeeded, partiallyCompleted and partiallySucceeded return the state
+// and a nil error: results are readable, and per-task and per-document
+// failures are inside them. failed and cancelled return the state together with a
 // *JobFailedError carrying the job's errors, so callers branch with
 // errors.As as they do for authoring jobs. Polling behaves as in Wait.
 func (c *Client) WaitJob(ctx context.Context, op *Operation) (*JobState, error) {
@@ -68,11 +68,7 @@ func (c *Client) jobFailed(op *Operation, jobID, status string, errs []Error) *J
 	return e
 }
 
-// statusPartiallySucceeded is the 2022-10-01-preview spelling; Azure's JS
-// SDK treats it as terminal, and so do we.
-const statusPartiallySucceeded = "partiallySucceeded"
-
-// poll GETs op.URL until status(job) is terminal, ctx ends, or a
+// poll GETs op.URL until status(job) is Terminal, ctx ends, or a
 // non-transient error occurs.
 func poll[T any](ctx context.Context, c *Client, op *Operation, apiVersion string, status func(*T) string, onPoll func(*T)) (*T, error) {
 	if op == nil || op.URL == "" {
@@ -110,7 +106,7 @@ func poll[T any](ctx context.Context, c *Client, op *Operation, apiVersion strin
 		if onPoll != nil {
 			onPoll(job)
 		}
-		if s := status(job); Terminal(s) || s == statusPartiallySucceeded {
+		if Terminal(status(job)) {
 			return job, nil
 		}
 		if d, ok := region.RetryAfter(h, time.Now(), c.maxPollInterval); ok {

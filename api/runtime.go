@@ -14,12 +14,18 @@ const (
 	StatusFailed             = "failed"
 	StatusCancelled          = "cancelled"
 	StatusCancelling         = "cancelling"
+	// StatusPartiallySucceeded is 2022-10-01-preview's spelling of
+	// partiallyCompleted; Azure's JS SDK treats it as final.
+	StatusPartiallySucceeded = "partiallySucceeded"
 )
 
-// Terminal reports whether a job in status s will not change again.
+// Terminal reports whether a job in status s will not change again. It is
+// the gateway's one rule for "finished": the poller here, rescue's cleanup
+// and eligibility (proxy) and the emulator's lifecycle all ask it, so a
+// job one of them sees as over is over for all.
 func Terminal(status string) bool {
 	switch status {
-	case StatusSucceeded, StatusPartiallyCompleted, StatusFailed, StatusCancelled:
+	case StatusSucceeded, StatusPartiallyCompleted, StatusPartiallySucceeded, StatusFailed, StatusCancelled:
 		return true
 	}
 	return false

@@ -91,6 +91,7 @@ func TestTerminal(t *testing.T) {
 	for s, want := range map[string]bool{
 		StatusNotStarted: false, StatusRunning: false, StatusCancelling: false, "": false, "unknownFuture": false,
 		StatusSucceeded: true, StatusPartiallyCompleted: true, StatusFailed: true, StatusCancelled: true,
+		StatusPartiallySucceeded: true,
 	} {
 		if Terminal(s) != want {
 			t.Errorf("Terminal(%q) = %v", s, !want)

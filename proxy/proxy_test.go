@@ -593,6 +593,10 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	if got.status != http.StatusGatewayTimeout || got.errorCode(t) != api.CodeTimeout {
 		t.Fatalf("both regions time out: %d %s", got.status, got.body)
 	}
+	// As a 503 does: a hand-written client learns when to come back.
+	if ra := got.header.Get("Retry-After"); ra != "1" {
+		t.Errorf("504 Retry-After %q, want 1", ra)
+	}
 	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 1 {
 		t.Errorf("calls %d %d", primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
 	}

@@ -19,6 +19,7 @@ func TestFinished(t *testing.T) {
 	for body, want := range map[string]bool{
 		`{"jobId":"x","status":"succeeded","tasks":{}}`:                   true,
 		`{"status":"partiallyCompleted"}`:                                 true,
+		`{"status":"partiallySucceeded"}`:                                 true, // 2022-10-01-preview: its body must go too
 		`{"status":"failed"}`:                                             true,
 		`{"status":"cancelled"}`:                                          true,
 		`{"status":"running","tasks":{"items":[{"status":"succeeded"}]}}`: false, // a task's status is not the job's

@@ -165,7 +165,8 @@ func causeOf(err error) string {
 //   - errCanceled: 499, never written to a client that is gone.
 //   - errOverBudget, or an attempt whose answer did not fit the budget
 //     (overloaded): 503 with Retry-After 1.
-//   - every region tried failed, the last with a timeout: 504 Timeout.
+//   - every region tried failed, the last with a timeout: 504 Timeout,
+//     with the Retry-After a 503 would carry (another try may well fit).
 //   - ... the last with an answer the gateway will not relay (over the
 //     cap, or naming a foreign host): 502.
 //   - otherwise (no region available, or the last failure was one another
@@ -187,7 +188,11 @@ func errorResponse(err error) (status int, e api.Error, retryAfter time.Duration
 		return http.StatusServiceUnavailable, api.Error{Code: api.CodeServiceUnavailable,
 			Message: "The gateway is holding its maximum of buffered bytes; retry after the time in Retry-After."}, time.Second
 	case region.OutcomeTimeout:
-		return http.StatusGatewayTimeout, api.Error{Code: api.CodeTimeout, Message: "The upstream region did not answer in time."}, 0
+		retry := time.Second
+		if errors.As(err, &ue) {
+			retry = max(ue.retryAfter, retry)
+		}
+		return http.StatusGatewayTimeout, api.Error{Code: api.CodeTimeout, Message: "The upstream region did not answer in time; retry after the time in Retry-After."}, retry
 	case region.OutcomeBadResponse:
 		return http.StatusBadGateway, api.Error{Code: api.CodeInternalServerError, Message: "The upstream region sent an answer the gateway cannot relay."}, 0
 	}

@@ -43,7 +43,9 @@ func TestErrorResponse(t *testing.T) {
 		{"all 5xx", &unavailableError{retryAfter: time.Second, last: failed(region.OutcomeStatus5xx)}, 503, api.CodeServiceUnavailable, time.Second},
 		{"all 429", &unavailableError{retryAfter: 9 * time.Second, last: failed(region.OutcomeStatus429)}, 503, api.CodeServiceUnavailable, 9 * time.Second},
 		{"all refused", &unavailableError{retryAfter: time.Second, last: failed(region.OutcomeConnectionError)}, 503, api.CodeServiceUnavailable, time.Second},
-		{"last timed out", &unavailableError{retryAfter: time.Second, last: failed(region.OutcomeTimeout)}, 504, api.CodeTimeout, 0},
+		{"last timed out", &unavailableError{retryAfter: time.Second, last: failed(region.OutcomeTimeout)}, 504, api.CodeTimeout, time.Second},
+		{"last timed out, rescue due later", &unavailableError{retryAfter: 4 * time.Second, last: failed(region.OutcomeTimeout)}, 504, api.CodeTimeout, 4 * time.Second},
+		{"timed out alone", failed(region.OutcomeTimeout), 504, api.CodeTimeout, time.Second},
 		{"last too large", &unavailableError{retryAfter: time.Second, last: failed(region.OutcomeBadResponse)}, 502, api.CodeInternalServerError, 0},
 		{"unknown", errors.New("?"), 502, api.CodeInternalServerError, 0},
 	}
