@@ -33,6 +33,11 @@ type Key struct {
 // maxNameLen bounds a key name: it becomes a metric label.
 const maxNameLen = 64
 
+// MaxKeyLen bounds a key. Azure's own keys are 32 or 84 characters; a
+// longer "key" is a file that is not a key file (one 10 MB line would
+// otherwise become the only key, and every real key would stop working).
+const MaxKeyLen = 512
+
 // ParseKey reads "name:key" or a bare "key". A key that itself holds a
 // colon must carry a name, or its first part is taken for one.
 func ParseKey(s secret.Secret) (Key, error) {
@@ -40,13 +45,25 @@ func ParseKey(s secret.Secret) (Key, error) {
 	if v == "" {
 		return Key{}, errors.New("empty key")
 	}
+	for i := range len(v) {
+		// A client sends its key in a header: printable ASCII only.
+		if v[i] < ' ' || v[i] > '~' {
+			return Key{}, errors.New("key has a byte outside printable ASCII")
+		}
+	}
 	if name, key, ok := strings.Cut(v, ":"); ok && validName(strings.TrimSpace(name)) {
 		name = strings.TrimSpace(name)
 		key = strings.TrimSpace(key)
 		if key == "" {
 			return Key{}, fmt.Errorf("key %q is empty", name)
 		}
+		if len(key) > MaxKeyLen {
+			return Key{}, fmt.Errorf("key %q longer than %d bytes", name, MaxKeyLen)
+		}
 		return Key{Name: name, Secret: secret.Secret(key)}, nil
+	}
+	if len(v) > MaxKeyLen {
+		return Key{}, fmt.Errorf("key longer than %d bytes", MaxKeyLen)
 	}
 	sum := sha256.Sum256([]byte(v))
 	return Key{Name: "key-" + hex.EncodeToString(sum[:4]), Secret: secret.Secret(v)}, nil

@@ -1,12 +1,18 @@
 package auth
 
 import (
+	"bytes"
+	"crypto/rand"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -214,4 +220,81 @@ func BenchmarkLookup(b *testing.B) {
 	for b.Loop() {
 		s.Lookup("key-two")
 	}
+}
+
+func TestParseKeyRefusesWhatIsNoKey(t *testing.T) {
+	long := strings.Repeat("k", MaxKeyLen+1)
+	for name, in := range map[string]string{
+		"bare key over the bound":  long,
+		"named key over the bound": "app:" + long,
+		"NUL":                      "app:key\x00x",
+		"non-ASCII":                "app:kéy",
+		"control byte":             "key\x07",
+	} {
+		_, err := ParseKey(secret.Secret(in))
+		if assert.Error(t, err, name) {
+			assert.NotContains(t, err.Error(), "kéy", "errors never quote a key")
+		}
+	}
+	k, err := ParseKey(secret.Secret("app:" + strings.Repeat("k", MaxKeyLen)))
+	require.NoError(t, err, "a key of exactly the bound")
+	assert.Len(t, k.Secret.Reveal(), MaxKeyLen)
+}
+
+// TestWatcherRefusesHostileFiles: whatever replaces a key file, the
+// current keys stay, one warning says why, and the attempt costs memory
+// bounded by MaxFileBytes, never by what the path leads to.
+func TestWatcherRefusesHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	random := filepath.Join(dir, "random")
+	f, err := os.Create(random)
+	require.NoError(t, err)
+	_, err = io.Copy(f, io.LimitReader(rand.Reader, 50<<20))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	oneLine := filepath.Join(dir, "one-line")
+	require.NoError(t, os.WriteFile(oneLine, append(bytes.Repeat([]byte("k"), 10<<20), '\n'), 0o600))
+	longKey := filepath.Join(dir, "long-key")
+	require.NoError(t, os.WriteFile(longKey, []byte("app:"+strings.Repeat("k", MaxKeyLen+1)+"\n"), 0o600))
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+
+	for _, tt := range []struct {
+		name, target, why string
+	}{
+		{"50 MB of random bytes", random, "larger than"},
+		{"a symlink to /dev/zero", "/dev/zero", "a device"},
+		{"a FIFO nobody writes to", fifo, "a named pipe"},
+		{"an empty file", empty, "no key"},
+		{"one 10 MB line", oneLine, "larger than"},
+		{"a 513-byte key", longKey, "longer than 512 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "keys")
+			require.NoError(t, os.WriteFile(path, []byte("app:current-key\n"), 0o600))
+			var logs bytes.Buffer
+			w, err := NewWatcher(path, "runtime", slog.New(slog.NewJSONHandler(&logs, nil)))
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(path))
+			require.NoError(t, os.Symlink(tt.target, path))
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			w.reload(t.Context())
+			w.reload(t.Context())
+			runtime.ReadMemStats(&after)
+
+			_, ok := w.Set.Lookup("current-key")
+			assert.True(t, ok, "the current keys stay")
+			assert.Equal(t, 1, w.Set.Len())
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*MaxFileBytes), "allocated while refusing")
+			assert.Equal(t, 1, strings.Count(logs.String(), "\n"), "one log line: %s", logs.String())
+			assert.Contains(t, logs.String(), tt.why)
+			assert.Contains(t, logs.String(), "keeping the current keys")
+		})
+	}
+	_, _, err = LoadFile("/dev/zero")
+	assert.ErrorContains(t, err, "a device", "the start refuses it too, without reading it")
 }

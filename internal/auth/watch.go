@@ -3,9 +3,12 @@ package auth
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -13,11 +16,67 @@ import (
 // key works within about this long.
 const DefaultWatchInterval = time.Second
 
-// LoadFile reads a key file (ParseFile) into a new Set.
-func LoadFile(path string) (*Set, []byte, error) {
-	data, err := os.ReadFile(path)
+// MaxFileBytes bounds a key file: thousands of keys fit, and a file
+// replaced by something else (a log, an image, /dev/zero behind a wrong
+// ln -s) is refused without being read whole.
+const MaxFileBytes = 1 << 20
+
+// ReadFile reads a key file defensively: it must be a regular file (after
+// symlinks, which Secret volumes use) of at most MaxFileBytes. A device, a
+// FIFO, a directory or a larger file is refused after a stat, and the read
+// itself never goes past the bound, so a file that grows between the stat
+// and the read costs no more.
+func ReadFile(path string) ([]byte, error) {
+	if err := regularWithin(os.Stat(path)); err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	// O_NONBLOCK: a FIFO swapped in after the stat must not block the open.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read key file: %w", err)
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	defer f.Close()
+	if err := regularWithin(f.Stat()); err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("read key file: %w", errTooLarge)
+	}
+	return data, nil
+}
+
+var errTooLarge = fmt.Errorf("larger than %d bytes", MaxFileBytes)
+
+// regularWithin checks a stat result: a regular file within MaxFileBytes.
+func regularWithin(fi os.FileInfo, err error) error {
+	if err != nil {
+		return err
+	}
+	m := fi.Mode()
+	switch {
+	case m.IsRegular() && fi.Size() > MaxFileBytes:
+		return errTooLarge
+	case m.IsRegular():
+		return nil
+	case m&os.ModeDevice != 0:
+		return errors.New("a device, not a regular file")
+	case m&os.ModeNamedPipe != 0:
+		return errors.New("a named pipe, not a regular file")
+	case m.IsDir():
+		return errors.New("a directory, not a regular file")
+	}
+	return errors.New("not a regular file")
+}
+
+// LoadFile reads a key file (ReadFile, ParseFile) into a new Set.
+func LoadFile(path string) (*Set, []byte, error) {
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	keys, err := ParseFile(data)
 	if err != nil {
@@ -28,7 +87,7 @@ func LoadFile(path string) (*Set, []byte, error) {
 
 // Watcher keeps a Set equal to the keys of a file. It polls rather than
 // waiting for inotify events: a Kubernetes Secret volume updates by
-// swapping a symlink, which os.ReadFile follows, and polling a small file
+// swapping a symlink, which ReadFile follows, and polling a small file
 // once a second works the same on every filesystem.
 type Watcher struct {
 	// Path is the key file (ParseFile's format).
@@ -82,7 +141,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 }
 
 func (w *Watcher) reload(ctx context.Context) {
-	data, err := os.ReadFile(w.Path)
+	data, err := ReadFile(w.Path)
 	if err != nil {
 		w.warn(ctx, "key file unreadable; keeping the current keys", err)
 		return
