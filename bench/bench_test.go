@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,18 +15,24 @@ import (
 	"time"
 
 	"nergateway/api"
+	"nergateway/internal/testtool"
 )
 
 // TestQuickRun is the CI smoke run of the benchmark command: it builds the
 // binaries, runs every leg and every failover scenario end to end with a
 // tiny load, and checks that the report came out. It asserts nothing about
 // the figures (CI machines are noisy and shared), but run fails when any
-// answer in a load leg was not 2xx. Without nginx or Caddy (not installed
-// and not installable: not root, no network), their legs are reported as
-// skipped and the rest still runs; wrk is required.
+// answer in a load leg was not 2xx. Without wrk it skips; without nginx or
+// Caddy their legs are reported as skipped and the rest still runs (under
+// CI, where scripts/provision installed them, a missing one fails).
 func TestQuickRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the smoke run starts processes for about a minute")
+	}
+	testtool.Need(t, "wrk")
+	if testtool.Required() {
+		testtool.Need(t, "nginx")
+		testtool.Need(t, "caddy")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
@@ -179,10 +184,8 @@ func TestCaddyfile(t *testing.T) {
 // request 302 and every third 404 and checks the bench counts each of them: a
 // proxy that answers for itself must fail the run, not look fast.
 func TestWrkCountsNon2xx(t *testing.T) {
-	ext := findExternals(t.Context(), true, io.Discard)
-	if ext["wrk"].path == "" {
-		t.Fatalf("wrk: %s", ext["wrk"].skip)
-	}
+	testtool.Need(t, "wrk")
+	ext := findExternals(t.Context())
 	var n, bad atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(api.SubscriptionKeyHeader) != "k" || r.URL.RequestURI() != "/p?q=1" {

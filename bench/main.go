@@ -20,8 +20,10 @@
 //	go run ./bench -quick          # the CI smoke run
 //	go run ./bench -out docs/benchmarks-results.md
 //
-// It builds cmd/gateway, cmd/emulator and bench/floor, installs nginx, Caddy
-// and wrk from Debian's packages when they are missing (as root), runs
+// It builds cmd/gateway, cmd/emulator and bench/floor, runs nginx, Caddy
+// and wrk from Debian's packages (scripts/provision installs them; it never
+// does: without nginx or Caddy their legs say "skipped", without wrk it
+// stops, each time naming what is missing and how to install it), runs
 // every process on 127.0.0.1 in its own process group and stops them all
 // when it ends. See docs/benchmarks.md for the method and the results.
 package main
@@ -62,7 +64,6 @@ type options struct {
 	rate          float64 // requests/s of the loaded open-loop leg; 0: half the gateway's best
 	conns         int     // the many-connections run
 	out           string
-	install       bool
 	legs          map[string]bool // which groups of legs run
 	targets       []string
 	gatewayEnv    []string
@@ -98,7 +99,6 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.rate, "rate", 0, "requests/s of the loaded open-loop leg; 0: half the gateway's best polls/s")
 	fs.IntVar(&o.conns, "conns", 1000, "client connections of the memory run")
 	fs.StringVar(&o.out, "out", "", "also write the markdown results to this file")
-	fs.BoolVar(&o.install, "install", true, "apt-get install nginx, caddy and wrk when missing and the bench runs as root")
 	legs := fs.String("legs", "throughput,open,conns,failover", "groups of legs to run: throughput, open, conns, failover")
 	targets := fs.String("targets", "direct,nginx,floor,caddy,gateway,gateway-notel,gateway-traced",
 		"targets of the load legs: direct, nginx, floor, caddy, gateway, gateway-notel (OTEL_SDK_DISABLED=true), gateway-traced (every request traced and exported)")
@@ -223,10 +223,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	ext := findExternals(ctx, o.install, stderr)
+	ext := findExternals(ctx)
 	t.nginx, t.caddy, t.wrk = ext["nginx"], ext["caddy"], ext["wrk"]
 	if t.wrk.path == "" {
-		return fmt.Errorf("wrk is needed for the load legs: %s (apt-get install wrk, or run the bench as root)", t.wrk.skip)
+		return fmt.Errorf("wrk is needed for the load legs: %s", t.wrk.skip)
 	}
 	if t.otlp, err = startOTLPSink(); err != nil {
 		return err

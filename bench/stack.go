@@ -18,6 +18,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/testtool"
 )
 
 // Targets: where the load generator sends its requests.
@@ -146,59 +147,25 @@ type external struct {
 	skip          string // why it is unavailable; empty when path is set
 }
 
-// externals are the programs the bench runs beside its own, by Debian
-// package name, with where Debian puts them and how to ask the version.
+// externals are the programs the bench runs beside its own, with how to
+// ask their version. The bench never installs them: scripts/provision does.
 var externals = []struct {
-	pkg, path   string
+	name        string
 	versionArgs []string
 }{
-	{"nginx", "/usr/sbin/nginx", []string{"-v"}},
-	{"caddy", "/usr/bin/caddy", []string{"version"}},
-	{"wrk", "/usr/bin/wrk", []string{"-v"}},
+	{"nginx", []string{"-v"}},
+	{"caddy", []string{"version"}},
+	{"wrk", []string{"-v"}},
 }
 
-// findExternals returns nginx, Caddy and wrk, installing the missing ones
-// from Debian's packages (one apt-get) when install is set and we are root.
-func findExternals(ctx context.Context, install bool, log io.Writer) map[string]external {
-	look := func(pkg, path string) string {
-		if p, err := exec.LookPath(pkg); err == nil {
-			return p
-		}
-		if _, err := os.Stat(path); err == nil {
-			return path
-		}
-		return ""
-	}
-	var missing []string
-	for _, e := range externals {
-		if look(e.pkg, e.path) == "" {
-			missing = append(missing, e.pkg)
-		}
-	}
-	why := ""
-	if len(missing) > 0 {
-		switch {
-		case !install:
-			why = "not installed (-install=false)"
-		case os.Geteuid() != 0:
-			why = "not installed and the bench is not root"
-		default:
-			fmt.Fprintf(log, "bench: installing %s (apt-get update && apt-get install -y)\n", strings.Join(missing, " "))
-			for _, args := range [][]string{{"update", "-qq"}, append([]string{"install", "-y", "-qq"}, missing...)} {
-				cmd := exec.CommandContext(ctx, "apt-get", args...)
-				cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-				if out, err := cmd.CombinedOutput(); err != nil {
-					why = fmt.Sprintf("apt-get %s failed: %v (%s)", args[0], err, lastLine(out))
-					break
-				}
-			}
-		}
-	}
+// findExternals returns nginx, Caddy and wrk; a missing one's skip says
+// so and how to install it.
+func findExternals(ctx context.Context) map[string]external {
 	found := map[string]external{}
 	for _, e := range externals {
-		p := look(e.pkg, e.path)
-		if p == "" {
-			found[e.pkg] = external{skip: cmpOr(why, "not installed")}
+		p, err := testtool.Find(e.name)
+		if err != nil {
+			found[e.name] = external{skip: err.Error()}
 			continue
 		}
 		out, _ := exec.CommandContext(ctx, p, e.versionArgs...).CombinedOutput()
@@ -206,21 +173,9 @@ func findExternals(ctx context.Context, install bool, log io.Writer) map[string]
 		v = strings.TrimPrefix(v, "nginx version: nginx/")
 		v = strings.TrimPrefix(strings.TrimPrefix(v, "wrk "), "debian/")
 		v, _, _ = strings.Cut(v, " ")
-		found[e.pkg] = external{path: p, version: v}
+		found[e.name] = external{path: p, version: v}
 	}
 	return found
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
 }
 
 // region is one emulator process.

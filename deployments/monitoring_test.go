@@ -1,6 +1,7 @@
 package deployments
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
 	"nergateway/internal/config"
-	"nergateway/internal/promtest"
+	"nergateway/internal/testtool"
 )
 
 // readYAML decodes one repository file.
@@ -29,67 +32,106 @@ func readYAML(t *testing.T, name string, v any) {
 	}
 }
 
-type prometheusRule struct {
-	Kind string `yaml:"kind"`
-	Spec struct {
-		Groups []struct {
-			Name  string `yaml:"name"`
-			Rules []struct {
-				Alert string `yaml:"alert"`
-				Expr  string `yaml:"expr"`
-			} `yaml:"rules"`
-		} `yaml:"groups"`
-	} `yaml:"spec"`
+type rulesFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert string `yaml:"alert"`
+			Expr  string `yaml:"expr"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
 }
 
-const ruleFile = "deployments/k8s/monitoring/prometheusrule.yaml"
+// The alert rules live in one plain rules file; the Prometheus Operator's
+// PrometheusRule is generated from it.
+const (
+	ruleFile           = "deployments/alerts.yaml"
+	prometheusRuleFile = "deployments/k8s/monitoring/prometheusrule.yaml"
+)
 
-// TestAlertRules runs the kit's alert rules under `promtool test rules`
-// (Debian's prometheus package; .ci/run installs it): each alert fires on
-// the series that should fire it and stays quiet otherwise.
+// TestAlertRules runs the promtool commands README.md documents, exactly
+// as written, from the repository's root (promtool ships in Debian's
+// prometheus package; scripts/provision installs it): the rules file is
+// valid, and each alert fires on the series that should fire it and stays
+// quiet otherwise (deployments/alerts.test.yaml).
 func TestAlertRules(t *testing.T) {
-	promtool := promtest.Binary(t, "promtool")
+	promtool := testtool.Need(t, "promtool")
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	var cmds []string
+	for line := range strings.SplitSeq(string(readme), "\n") {
+		if strings.HasPrefix(line, "promtool ") {
+			cmds = append(cmds, strings.TrimSpace(line))
+		}
+	}
+	require.Equal(t, []string{"promtool check rules " + ruleFile, "promtool test rules deployments/alerts.test.yaml"}, cmds,
+		"README.md documents how to check and test the alert rules")
+	for _, c := range cmds {
+		cmd := exec.Command(promtool, strings.Fields(c)[1:]...)
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s:\n%s", c, out)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite generated files (the PrometheusRule) instead of comparing them")
+
+// TestPrometheusRuleIsTheRulesFile keeps the Prometheus Operator's
+// PrometheusRule equal to the rules file promtool tests: its spec is the
+// rules file's groups, comments included. -update writes it.
+func TestPrometheusRuleIsTheRulesFile(t *testing.T) {
+	rules, err := os.ReadFile(filepath.Join("..", ruleFile))
+	require.NoError(t, err)
+	_, groups, ok := strings.Cut(string(rules), "\ngroups:\n")
+	require.True(t, ok, "%s: no top-level groups", ruleFile)
+	var b strings.Builder
+	b.WriteString(`# Generated from deployments/alerts.yaml (the alert rules, tested with
+# promtool) by go test ./deployments -run TestPrometheusRuleIsTheRulesFile
+# -update: edit that file, not this one. For the Prometheus Operator
+# (monitoring.coreos.com/v1). Series: README.md, "Traces, metrics and logs".
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata:
+  name: nergateway
+  labels:
+    app.kubernetes.io/name: nergateway
+spec:
+  groups:
+`)
+	for line := range strings.SplitSeq(strings.TrimSuffix(groups, "\n"), "\n") {
+		if line != "" {
+			line = "  " + line
+		}
+		b.WriteString(line + "\n")
+	}
+	path := filepath.Join("..", prometheusRuleFile)
+	if *update {
+		require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	}
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, b.String(), string(got), "%s is generated from %s: run go test ./deployments -run TestPrometheusRuleIsTheRulesFile -update", prometheusRuleFile, ruleFile)
+
+	// What the operator reads is what promtool tested.
 	var pr struct {
-		Spec struct {
-			Groups any `yaml:"groups"`
-		} `yaml:"spec"`
+		Kind string `yaml:"kind"`
+		Spec any    `yaml:"spec"`
 	}
-	readYAML(t, ruleFile, &pr)
-	dir := t.TempDir()
-	rules, err := yaml.Marshal(map[string]any{"groups": pr.Spec.Groups})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tests, err := os.ReadFile(filepath.Join("..", "deployments", "alerts.test.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "alerts.test.yaml"), tests, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(promtool, "check", "rules", "rules.yaml")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
-	}
-	cmd = exec.Command(promtool, "test", "rules", "alerts.test.yaml")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool test rules: %v\n%s", err, out)
-	}
+	var plain any
+	require.NoError(t, yaml.Unmarshal(got, &pr))
+	require.NoError(t, yaml.Unmarshal(rules, &plain))
+	assert.Equal(t, "PrometheusRule", pr.Kind)
+	assert.Equal(t, plain, pr.Spec)
 }
 
 // TestAlertRulesMatchTheGateway checks that the alerts the issue asks for
 // exist, query series the gateway exports, and use the thresholds of the
 // configuration's defaults.
 func TestAlertRulesMatchTheGateway(t *testing.T) {
-	var pr prometheusRule
-	readYAML(t, ruleFile, &pr)
+	var rf rulesFile
+	readYAML(t, ruleFile, &rf)
 	exprs := map[string]string{}
-	for _, g := range pr.Spec.Groups {
+	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
 			exprs[r.Alert] = r.Expr
 		}

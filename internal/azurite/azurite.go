@@ -1,9 +1,9 @@
 // Package azurite runs Azurite, Azure Storage's own emulator, for tests:
 // its blob service only, in memory, on a free loopback port, stopped by its
 // process id. Azurite comes from npm, pinned in testdata/package.json and
-// package-lock.json; the first test that needs it installs it there (CI
-// has Node.js and npm and .ci/run installs it up front). A machine without
-// Node.js fails the test: it never skips.
+// package-lock.json; the first test that needs it installs it there with
+// npm (a fresh machine has Node.js and npm). A machine without Node.js
+// fails the test: it never skips.
 package azurite
 
 import (

@@ -1,8 +1,8 @@
 // Package promtest runs a real Prometheus server for tests: on a free
 // loopback port, scraping the given targets, stopped by its process id.
-// Tests that the first failover shows as an increase use it, and the
-// deployment kit's rule tests use its promtool. CI installs Debian's
-// prometheus package (.ci/run); a machine without it fails, never skips.
+// Tests that the first failover shows as an increase use it.
+// scripts/provision installs Debian's prometheus package (see
+// internal/testtool for what happens without it).
 package promtest
 
 import (
@@ -19,19 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// Binary returns the path of name (prometheus or promtool), failing the
-// test when it is not installed.
-func Binary(t testing.TB, name string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s is not on PATH: these tests need a real Prometheus "+
-			"(Debian: apt-get install prometheus; .ci/run installs it)", name)
-	}
-	return bin
-}
+	"nergateway/internal/testtool"
+)
 
 // Server is one prometheus process.
 type Server struct {
@@ -43,7 +33,7 @@ type Server struct {
 // every interval, and waits until it answers; the test's cleanup stops it.
 func Start(t testing.TB, interval time.Duration, targets ...string) *Server {
 	t.Helper()
-	bin := Binary(t, "prometheus")
+	bin := testtool.Need(t, "prometheus")
 	dir := t.TempDir()
 	quoted := make([]string, len(targets))
 	for i, tg := range targets {

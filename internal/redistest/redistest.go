@@ -1,7 +1,8 @@
 // Package redistest runs a real redis-server for tests: on a free loopback
 // port, with a password, no persistence, stopped by its process id. Tests
-// of the rescue store and of gateways sharing it use it; CI installs
-// Debian's redis-server package (.ci/run).
+// of the rescue store and of gateways sharing it use it; scripts/provision
+// installs Debian's redis-server package (see internal/testtool for what
+// happens without it).
 package redistest
 
 import (
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"nergateway/internal/testtool"
 )
 
 // Password is what every test server requires, so tests go through AUTH as
@@ -34,14 +37,10 @@ type Server struct {
 }
 
 // Start runs redis-server and waits until it answers; the test's cleanup
-// stops it. A machine without redis-server fails the test: it never skips.
+// stops it. Without redis-server the test skips (fails under CI: testtool.Need).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server is not on PATH: tests of the rescue store need a real Redis " +
-			"(Debian: apt-get install redis-server; .ci/run installs it)")
-	}
+	bin := testtool.Need(t, "redis-server")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
