@@ -29,6 +29,7 @@ func (e *Emulator) adminHandler() http.Handler {
 	mux.HandleFunc("DELETE /_emulator/faults", e.adminClearFaults)
 	mux.HandleFunc("GET /_emulator/calls", e.adminCalls)
 	mux.HandleFunc("DELETE /_emulator/calls", e.adminResetCalls)
+	mux.HandleFunc("GET /_emulator/jobs/cancels", e.adminJobCancels)
 	mux.HandleFunc("POST /_emulator/clock/advance", e.adminAdvanceClock)
 	mux.HandleFunc("POST /_emulator/seed", e.adminSeed)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

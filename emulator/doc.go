@@ -111,6 +111,7 @@
 //	DELETE /_emulator/faults                      clears every fault (204)
 //	GET    /_emulator/calls                       {"route": count, ...}
 //	DELETE /_emulator/calls                       resets the counts (204)
+//	GET    /_emulator/jobs/cancels                {"jobId": cancels accepted, ...} for every runtime job
 //	POST   /_emulator/clock/advance?d=5s          moves a ManualClock (409 on real time)
 //	POST   /_emulator/seed                        body = a SeedProject as JSON; Seed (204)
 //

@@ -26,6 +26,7 @@ type runtimeJob struct {
 	displayName string
 	created     time.Time
 	cancelAt    time.Time
+	cancels     int // cancels received (cancels.go)
 	tasks       []*taskRun
 	docChars    []int // text elements per input document, for statistics
 }
@@ -199,6 +200,7 @@ func (e *Emulator) handleCancel(c *call) reply {
 	if !found {
 		return rep
 	}
+	j.cancels++
 	if ph := e.runtimePhase(j, c.now); !api.Terminal(ph.status) && j.cancelAt.IsZero() {
 		j.cancelAt = c.now
 	}

@@ -94,6 +94,10 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		p.rescueAfterAnswer(ctx, c, idx, res)
 	}
 	if err := p.respond(w, c, idx, res); err != nil {
+		if c.route.Name == route.Submit.Name && res.status == http.StatusAccepted {
+			// The region took the job and the client gets an error instead.
+			p.acceptedNotRelayed(ctx, c, idx, res.header.Get("Operation-Location"), string(outcomeOf(err)))
+		}
 		p.writeError(w, c.r, err)
 	}
 }
@@ -334,7 +338,11 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	var resp *http.Response
 	err = reg.Authorize(req) // a region whose credentials cannot be had is failed like one that refuses them
 	if err == nil {
-		resp, err = p.transport.RoundTrip(req)
+		if c.route.Name == route.Submit.Name {
+			resp, err = p.sendSubmit(actx, c, idx, req) // a submit given up on is followed
+		} else {
+			resp, err = p.transport.RoundTrip(req)
+		}
 	}
 	var res *upstreamResponse
 	answer := region.Answer{Scope: c.scope}
@@ -360,6 +368,10 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	if !v.Outcome.Relayable() {
 		if res != nil {
 			res.body.Free()
+		}
+		if answer.Status == http.StatusAccepted && c.route.Name == route.Submit.Name {
+			// The region took the job and the client will not get it.
+			p.acceptedNotRelayed(ctx, c, idx, answer.Header.Get("Operation-Location"), string(v.Outcome))
 		}
 		return nil, v
 	}

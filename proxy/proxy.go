@@ -108,13 +108,18 @@ type Config struct {
 	// down for the store's After runs again in another region (package
 	// rescue); nil means rescue is off and costs nothing.
 	Rescue *rescue.Store
+	// OrphanWait is how long a submit attempt the proxy gave up on is
+	// still followed, so that a job the region creates anyway is cancelled
+	// (SUBMIT_ORPHAN_WAIT; see Run); zero means DefaultOrphanWait.
+	OrphanWait time.Duration
 }
 
 // Proxy serves the client-facing Azure Language API under /language/ by
 // sending each call to the right region: new work to the first region that
 // can take it, failing over within the request; polls and cancels to the
-// job's owner; authoring to the primary. It is safe for concurrent use and
-// owns no goroutines.
+// job's owner; authoring to the primary. It is safe for concurrent use;
+// its background work (following orphaned submits, cancelling them) runs
+// only while Run runs.
 type Proxy struct {
 	regions        []*region.Region
 	urls           []regionURL
@@ -138,6 +143,8 @@ type Proxy struct {
 	// (legacyToken): a job result's life after the proxy was built.
 	legacyTokensUntil time.Time
 	rescue            *rescue.Store // nil: rescue off
+	orphans           orphans
+	cm                cancelMetrics
 }
 
 // New validates cfg, applies its defaults and builds the Proxy.
@@ -163,9 +170,10 @@ func New(cfg Config) (*Proxy, error) {
 		keyName:           cfg.KeyName,
 		legacyTokensUntil: time.Now().Add(ownerCacheTTL),
 		rescue:            cfg.Rescue,
+		orphans:           orphans{wait: cmpOr(cfg.OrphanWait, DefaultOrphanWait), max: maxFollowers},
 	}
-	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 {
-		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes and OpenRetryAfter must not be negative")
+	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 || p.orphans.wait < 0 {
+		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes, OpenRetryAfter and OrphanWait must not be negative")
 	}
 	for i, r := range cfg.Regions {
 		if r == nil {
@@ -227,6 +235,9 @@ func New(cfg Config) (*Proxy, error) {
 		names[i] = r.Name()
 	}
 	m.zero(names)
+	if p.cm, err = newCancelMetrics(mp, names); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

@@ -157,6 +157,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	g.proxy, err = proxy.New(proxy.Config{
 		Regions:               g.regions,
 		UpstreamTimeout:       cfg.UpstreamTimeout,
+		OrphanWait:            cfg.SubmitOrphanWait,
 		OpenRetryAfter:        cfg.BreakerOpenTimeout,
 		Rescue:                g.rescue,
 		MaxRequestBytes:       int64(cfg.MaxRequestBytes),
@@ -325,6 +326,7 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	defer stopBackground()
 	group, gctx := errgroup.WithContext(runCtx)
 	group.Go(func() error { return g.prober.Run(gctx) })
+	group.Go(func() error { return g.proxy.Run(gctx) }) // after the drain: the followers of orphaned submits
 	if g.worker != nil {
 		group.Go(func() error { return g.worker.Run(gctx) })
 	}

@@ -99,6 +99,10 @@ type Config struct {
 	HealthProbeInterval time.Duration `env:"HEALTH_PROBE_INTERVAL" envDefault:"10s"`
 	MaxRequestBytes     ByteSize      `env:"MAX_REQUEST_BYTES" envDefault:"8MiB"`
 
+	// SubmitOrphanWait is how long a submit attempt given up on is still
+	// followed, so that a job the region creates anyway is cancelled.
+	SubmitOrphanWait time.Duration `env:"SUBMIT_ORPHAN_WAIT" envDefault:"60s"`
+
 	// Training documents and the canary of replication. A storage URL may
 	// carry a SAS, so it is kept like a key.
 	PrimaryStorageURL   secret.Secret `env:"PRIMARY_STORAGE_URL"`
@@ -294,6 +298,7 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	positive := map[string]time.Duration{
 		"UPSTREAM_TIMEOUT":      c.UpstreamTimeout,
+		"SUBMIT_ORPHAN_WAIT":    c.SubmitOrphanWait,
 		"BREAKER_OPEN_TIMEOUT":  c.BreakerOpenTimeout,
 		"HEALTH_PROBE_INTERVAL": c.HealthProbeInterval,
 		"REPLICATION_INTERVAL":  c.ReplicationInterval,
