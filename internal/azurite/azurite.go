@@ -1,21 +1,25 @@
 // Package azurite runs Azurite, Azure Storage's own emulator, for tests:
 // its blob service only, in memory, on a free loopback port, stopped by its
-// process id. Azurite comes from npm, pinned in testdata/package.json and
-// package-lock.json; the first test that needs it installs it there with
-// npm (a fresh machine has Node.js and npm). A machine without Node.js
-// fails the test: it never skips.
+// process id. Each Server is its own process with its own working
+// directory, port and account, so a test can run two independent blob
+// services, as two regions' storage accounts are. Azurite comes from npm,
+// pinned in testdata/package.json and package-lock.json; the first test
+// that needs it installs it there with npm (a fresh machine has Node.js
+// and npm). A machine without Node.js fails the test: it never skips.
 package azurite
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,11 +34,22 @@ const (
 	Key     = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
+// Options choose the account a Server serves.
+type Options struct {
+	// Account and Key are the one account the server serves (Azurite's
+	// AZURITE_ACCOUNTS: the development account is then not served).
+	// Empty means Azurite's development account, Account and Key. Key is
+	// base64, as Azure's shared keys are.
+	Account, Key string
+}
+
 // Server is one Azurite blob service.
 type Server struct {
-	// URL is the blob service URL of Account, path style:
+	// URL is the blob service URL of the server's account, path style:
 	// http://127.0.0.1:<port>/devstoreaccount1.
 	URL string
+	// Account and Key are the account it serves and its shared key.
+	Account, Key string
 
 	work   string
 	mu     sync.Mutex
@@ -42,10 +57,20 @@ type Server struct {
 	exited chan error
 }
 
-// Start runs Azurite and waits until it answers; the test's cleanup stops it.
+// Start runs Azurite with the development account and waits until it
+// answers; the test's cleanup stops it.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s, err := launch()
+	return StartWith(t, Options{})
+}
+
+// StartWith runs Azurite serving o's account and waits until it answers;
+// the test's cleanup stops it. Every call starts another process, with its
+// own port and working directory: a second server with the same account
+// name shares nothing with the first but the name.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s, err := launch(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +93,7 @@ func Shared(t testing.TB) *Server {
 	shared.Lock()
 	defer shared.Unlock()
 	if shared.s == nil {
-		s, err := launch()
+		s, err := launch(Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +120,10 @@ func Container(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, containers.Add(1))
 }
 
-func launch() (*Server, error) {
+func launch(o Options) (*Server, error) {
+	if o.Account == "" {
+		o.Account, o.Key = Account, Key
+	}
 	bin, err := install()
 	if err != nil {
 		return nil, err
@@ -110,10 +138,20 @@ func launch() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, Account), work: work}
+	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/%s", port, o.Account), Account: o.Account, Key: o.Key, work: work}
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", fmt.Sprint(port),
 		"--inMemoryPersistence", "--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry")
 	cmd.Dir = work // whatever it writes beside its memory
+	// Always set: an AZURITE_ACCOUNTS of the environment would otherwise
+	// choose the account.
+	cmd.Env = append(os.Environ(), "AZURITE_ACCOUNTS="+o.Account+":"+o.Key)
+	stderr, err := os.Create(filepath.Join(work, "stderr"))
+	if err != nil {
+		_ = os.RemoveAll(work)
+		return nil, err
+	}
+	defer stderr.Close() // the process holds its own descriptor
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		_ = os.RemoveAll(work)
 		return nil, fmt.Errorf("azurite: starting %s: %w", bin, err)
@@ -141,7 +179,7 @@ func (s *Server) waitReady() error {
 		select {
 		case werr := <-s.exited:
 			s.exited <- werr
-			return fmt.Errorf("azurite exited at start: %v", werr)
+			return fmt.Errorf("azurite exited at start: %v: %s", werr, s.said())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -149,6 +187,17 @@ func (s *Server) waitReady() error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// said is the start of what the process wrote to stderr.
+func (s *Server) said() string {
+	f, err := os.Open(filepath.Join(s.work, "stderr"))
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 1<<10))
+	return strings.TrimSpace(string(b))
 }
 
 // Stop ends the process by its id and waits until it is gone.

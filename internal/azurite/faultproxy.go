@@ -14,9 +14,10 @@ import (
 // Retry-After, a connection cut mid-copy).
 type FaultProxy struct {
 	*httptest.Server
-	mu     sync.Mutex
-	counts map[string]int
-	fault  func(w http.ResponseWriter, r *http.Request) bool
+	account string
+	mu      sync.Mutex
+	counts  map[string]int
+	fault   func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // NewFaultProxy starts a proxy to s on a loopback port; the test's cleanup
@@ -29,7 +30,7 @@ func NewFaultProxy(t testing.TB, s *Server) *FaultProxy {
 	}
 	target.Path = ""
 	rp := httputil.NewSingleHostReverseProxy(target)
-	fp := &FaultProxy{counts: map[string]int{}}
+	fp := &FaultProxy{account: s.Account, counts: map[string]int{}}
 	fp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fp.mu.Lock()
 		fp.counts[r.Method]++
@@ -44,8 +45,9 @@ func NewFaultProxy(t testing.TB, s *Server) *FaultProxy {
 	return fp
 }
 
-// AccountURL is the blob service URL of Account through the proxy.
-func (fp *FaultProxy) AccountURL() string { return fp.URL + "/" + Account }
+// AccountURL is the blob service URL of the server's account through the
+// proxy.
+func (fp *FaultProxy) AccountURL() string { return fp.URL + "/" + fp.account }
 
 // SetFault makes f see every request first; f answers in Azurite's place
 // by returning true. Nil passes everything through.
