@@ -2,12 +2,16 @@ package replication
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
 	"nergateway/emulator"
@@ -22,26 +26,37 @@ import (
 // proxy.
 type storagePair struct {
 	*regionPair
-	store        *docsync.Store // Azurite, directly
+	store        *docsync.Store // the primary's Azurite, directly
+	dr           *docsync.Store // the secondary's Azurite, directly
 	proxy        *azurite.FaultProxy
 	pDocs, sDocs string
 }
 
+// newStoragePair keeps both regions' documents in one Azurite.
 func newStoragePair(t *testing.T, mode string) *storagePair {
 	t.Helper()
+	return newStoragePairOn(t, mode, azurite.Shared(t))
+}
+
+// newStoragePairOn keeps the primary's documents in the shared Azurite and
+// the secondary's in drAz: the same one, or another service, as two
+// regions' storage accounts are.
+func newStoragePairOn(t *testing.T, mode string, drAz *azurite.Server) *storagePair {
+	t.Helper()
 	az := azurite.Shared(t)
-	store, err := docsync.NewStore(az.URL, docsync.Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+	newStore := func(rawURL, key, side string) *docsync.Store {
+		s, err := docsync.NewStore(rawURL, docsync.Options{Key: secret.Secret(key), RetryDelay: time.Millisecond, Side: side})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
-	proxy := azurite.NewFaultProxy(t, az)
-	toSecondary, err := docsync.NewStore(proxy.AccountURL(), docsync.Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp := &storagePair{store: store, proxy: proxy,
+	store, dr := newStore(az.URL, az.Key, "primary"), newStore(drAz.URL, drAz.Key, "secondary")
+	proxy := azurite.NewFaultProxy(t, drAz)
+	toSecondary := newStore(proxy.AccountURL(), drAz.Key, "secondary")
+	sp := &storagePair{store: store, dr: dr, proxy: proxy,
 		pDocs: azurite.Container("primary-docs"), sDocs: azurite.Container("dr-docs")}
-	sp.regionPair = newRegionPairWith(t, pairOptions{secondary: emulator.Options{Documents: store}},
+	sp.regionPair = newRegionPairWith(t, pairOptions{secondary: emulator.Options{Documents: dr}},
 		emulator.Options{Documents: store}, sp.pDocs, sp.sDocs, false)
 	sp.cfg.Documents = &docsync.Syncer{From: store, To: toSecondary, Mode: mode}
 	sp.cfg.PrimaryRuntime, sp.cfg.SecondaryRuntime = sp.pc, sp.sc
@@ -51,7 +66,7 @@ func newStoragePair(t *testing.T, mode string) *storagePair {
 
 func (sp *storagePair) secondaryHas(t *testing.T, name string) (string, bool) {
 	t.Helper()
-	text, ok, err := sp.store.ReadDocument(t.Context(), sp.sDocs, name)
+	text, ok, err := sp.dr.ReadDocument(t.Context(), sp.sDocs, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +128,90 @@ func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
 	sp.sameAnswers(t)
 }
 
+// Two storage accounts are two blob services, as the runbook advises: the
+// secondary's service cannot read the primary's blobs (Azurite answers
+// ContainerNotFound when both accounts have one name, CannotVerifyCopySource
+// when they differ), so the run streams the documents, a hostile name
+// included, and ends in sync with the canary agreeing. When streaming is
+// refused too, the project's error names the side, the container and the
+// operation.
+func TestStorageTwoServicesStreamThenInSync(t *testing.T) {
+	for _, pair := range []struct {
+		name string
+		dr   azurite.Options
+	}{
+		{"same account name", azurite.Options{}},
+		{"distinct accounts", azurite.Options{Account: "drstoreaccount",
+			Key: base64.StdEncoding.EncodeToString([]byte("the secondary's test key, worth nothing"))}},
+	} {
+		t.Run(pair.name, func(t *testing.T) {
+			sp := newStoragePairOn(t, docsync.ModeCopy, azurite.StartWith(t, pair.dr))
+			w := mustNew(t, sp.cfg)
+			require.NoError(t, w.SyncOnce(t.Context()))
+			for name, text := range seedTexts {
+				got, ok := sp.secondaryHas(t, name)
+				require.True(t, ok, "%s is not in the secondary's container", name)
+				assert.Equal(t, text, got)
+			}
+			st := mustStatus(t, w)
+			assert.Equal(t, StateInSync, st.State, "%+v", st.LastError)
+			require.NotNil(t, st.Documents)
+			assert.Equal(t, docsync.Progress{Checked: 3, Copied: 3, Streamed: 3}, *st.Documents)
+			wantCanary(t, st, 1)
+			sp.sameAnswers(t, "City:Zürich@")
+
+			// A document with a hostile name, added and labelled in the
+			// primary, reaches the secondary under that name.
+			const hostile, text = "ünïcødé/deep dir/%2e%2e 04.txt", "Kraków on Monday."
+			seed := seedProject()
+			seed.Container = sp.pDocs
+			seed.Documents = append(seed.Documents, emulator.SeedDocument{Name: hostile, Text: text,
+				Labels: []api.Label{utf16Label(text, "City", "Kraków")}})
+			require.NoError(t, sp.primary.Seed(seed))
+			require.NoError(t, w.SyncOnce(t.Context()))
+			got, ok := sp.secondaryHas(t, hostile)
+			assert.True(t, ok)
+			assert.Equal(t, text, got)
+			st = mustStatus(t, w)
+			assert.Equal(t, StateInSync, st.State, "%+v", st.LastError)
+			assert.Equal(t, docsync.Progress{Checked: 4, Copied: 1, Streamed: 1}, *st.Documents)
+
+			// Neither a server-side copy nor streaming: the secondary
+			// refuses every upload.
+			sp.proxy.SetFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodPut || r.Header.Get("x-ms-copy-source") != "" {
+					return false
+				}
+				w.Header().Set("x-ms-error-code", "AuthorizationPermissionMismatch")
+				w.WriteHeader(http.StatusForbidden)
+				return true
+			})
+			seed.Documents = append(seed.Documents, emulator.SeedDocument{Name: "05.txt", Text: "Nothing here."})
+			require.NoError(t, sp.primary.Seed(seed))
+			trained := sp.secondary.Calls("import") + sp.secondary.Calls("train")
+			require.Error(t, w.SyncOnce(t.Context()))
+			st = mustStatus(t, w)
+			assert.Equal(t, StateFailed, st.State)
+			assert.Equal(t, StageDocuments, st.Stage)
+			require.NotNil(t, st.LastError)
+			assert.Equal(t, "AuthorizationPermissionMismatch", st.LastError.Code)
+			for _, want := range []string{"secondary storage", "container " + sp.sDocs, "upload", "05.txt"} {
+				assert.Contains(t, st.LastError.Message, want)
+			}
+			for _, never := range []string{"127.0.0.1", "sig=", azurite.Key, pair.dr.Key} {
+				if never != "" {
+					assert.NotContains(t, st.LastError.Message, never)
+				}
+			}
+			assert.Equal(t, trained, sp.secondary.Calls("import")+sp.secondary.Calls("train"), "import or train after a failed document sync")
+		})
+	}
+}
+
 func TestStorageVerifyMissingDocumentFailsWithoutTraining(t *testing.T) {
 	sp := newStoragePair(t, docsync.ModeVerify)
 	for _, name := range []string{"01.txt", "02.txt"} {
-		if err := sp.store.WriteDocument(t.Context(), sp.sDocs, name, seedTexts[name]); err != nil {
+		if err := sp.dr.WriteDocument(t.Context(), sp.sDocs, name, seedTexts[name]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,7 +345,7 @@ func TestStorageFaultsEndInAClearStateThenSucceed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := newStoragePair(t, docsync.ModeCopy)
 			sp.cfg.Documents.Concurrency = 1
-			if err := sp.store.WriteDocument(t.Context(), sp.sDocs, "operator-notes.txt", "kept"); err != nil {
+			if err := sp.dr.WriteDocument(t.Context(), sp.sDocs, "operator-notes.txt", "kept"); err != nil {
 				t.Fatal(err)
 			}
 			var puts atomic.Int32

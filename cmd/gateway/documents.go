@@ -16,14 +16,14 @@ import (
 func withDocuments(rc *replication.Config, cfg *config.Config, primary, secondary replication.Analyzer) error {
 	var from *docsync.Store
 	if cfg.PrimaryStorageURL.Reveal() != "" {
-		s, err := docsync.NewStore(cfg.PrimaryStorageURL.Reveal(), docsync.Options{Key: cfg.PrimaryStorageKey, Timeout: cfg.UpstreamTimeout})
+		s, err := docsync.NewStore(cfg.PrimaryStorageURL.Reveal(), docsync.Options{Key: cfg.PrimaryStorageKey, Timeout: cfg.UpstreamTimeout, Side: "primary"})
 		if err != nil {
 			return fmt.Errorf("PRIMARY_STORAGE_URL: %w", err)
 		}
 		from = s
 	}
 	if cfg.DocumentSync != config.DocumentSyncOff {
-		to, err := docsync.NewStore(cfg.SecondaryStorageURL.Reveal(), docsync.Options{Key: cfg.SecondaryStorageKey, Timeout: cfg.UpstreamTimeout})
+		to, err := docsync.NewStore(cfg.SecondaryStorageURL.Reveal(), docsync.Options{Key: cfg.SecondaryStorageKey, Timeout: cfg.UpstreamTimeout, Side: "secondary"})
 		if err != nil {
 			return fmt.Errorf("SECONDARY_STORAGE_URL: %w", err)
 		}

@@ -184,44 +184,63 @@ func TestReplicationPollThatNeverAnswersFailsTheStep(t *testing.T) {
 
 // With storage configured, the gateway's worker copies the training
 // documents to the secondary's container before importing, and /status and
-// /metrics show the documents and the canary's agreement. Both emulated
-// regions read their documents from Azurite.
+// /metrics show the documents and the canary's agreement. Each emulated
+// region reads its documents from its own storage: one Azurite for both,
+// or two, with one account name, as two regions' accounts are two services
+// (the secondary's cannot read the primary's blobs: the documents stream).
 func TestInGatewayDocumentSyncAndCanary(t *testing.T) {
-	az := azurite.Start(t)
-	store, err := docsync.NewStore(az.URL, docsync.Options{Key: secret.Secret(azurite.Key)})
-	require.NoError(t, err)
-	regions := make([]*emulator.Server, 2)
-	for i, r := range []struct{ name, key string }{{"westus2", testPrimaryKey}, {"eastus", testSecondaryKey}} {
-		regions[i], err = emulator.NewServer(emulator.Options{Name: r.name, Key: r.key, Documents: store})
-		require.NoError(t, err)
-		t.Cleanup(regions[i].Close)
+	for _, tc := range []struct {
+		name     string
+		two      bool
+		streamed float64
+	}{{"one service", false, 0}, {"two services", true, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			az := azurite.Start(t)
+			dr := az
+			if tc.two {
+				dr = azurite.Start(t)
+			}
+			store, err := docsync.NewStore(az.URL, docsync.Options{Key: secret.Secret(az.Key)})
+			require.NoError(t, err)
+			drStore, err := docsync.NewStore(dr.URL, docsync.Options{Key: secret.Secret(dr.Key)})
+			require.NoError(t, err)
+			regions := make([]*emulator.Server, 2)
+			for i, r := range []struct {
+				name, key string
+				docs      *docsync.Store
+			}{{"westus2", testPrimaryKey, store}, {"eastus", testSecondaryKey, drStore}} {
+				regions[i], err = emulator.NewServer(emulator.Options{Name: r.name, Key: r.key, Documents: r.docs})
+				require.NoError(t, err)
+				t.Cleanup(regions[i].Close)
+			}
+			primary, secondary := regions[0], regions[1]
+			seedTestProject(t, primary, testProject, testDeployment)
+			gw := startGatewayWith(t, primary, secondary, withEnv("SECONDARY_CONTAINER_NAME", "docs-dr", "PROJECT_NAMES", testProject,
+				"AUTHORING_POSTS_PER_MINUTE", "6000", "REPLICATION_INTERVAL", "1h",
+				"PRIMARY_STORAGE_URL", az.URL, "PRIMARY_STORAGE_KEY", az.Key,
+				"SECONDARY_STORAGE_URL", dr.URL, "SECONDARY_STORAGE_KEY", dr.Key))
+
+			eventually(t, "the worker to copy documents and project", func() bool {
+				return gw.projectStatus(t)["state"] == "in-sync"
+			})
+			text, found, err := drStore.ReadDocument(t.Context(), "docs-dr", "01.txt")
+			require.NoError(t, err)
+			assert.True(t, found)
+			assert.Equal(t, "Contoso signs the lease in Köln.", text)
+
+			st := gw.projectStatus(t)
+			assert.Equal(t, map[string]any{"checked": 2.0, "copied": 2.0, "streamed": tc.streamed, "missing": 0.0}, st["documents"])
+			canary, _ := st["canary"].([]any)
+			require.Len(t, canary, 1, "%v", st)
+			assert.Equal(t, 1.0, canary[0].(map[string]any)["agreement"])
+			_, body := gw.ops(t, http.MethodGet, "/status", nil)
+			assert.NotContains(t, string(body), azurite.Key)
+
+			_, metrics := gw.ops(t, http.MethodGet, "/metrics", nil)
+			assert.Regexp(t, `replication_canary_agreement\{[^}]*deployment="production"[^}]*project="contracts"[^}]*\} 1\n`, string(metrics))
+			assert.NotContains(t, gw.Logs.String(), azurite.Key)
+		})
 	}
-	primary, secondary := regions[0], regions[1]
-	seedTestProject(t, primary, testProject, testDeployment)
-	gw := startGatewayWith(t, primary, secondary, withEnv("SECONDARY_CONTAINER_NAME", "docs-dr", "PROJECT_NAMES", testProject,
-		"AUTHORING_POSTS_PER_MINUTE", "6000", "REPLICATION_INTERVAL", "1h",
-		"PRIMARY_STORAGE_URL", az.URL, "PRIMARY_STORAGE_KEY", azurite.Key,
-		"SECONDARY_STORAGE_URL", az.URL, "SECONDARY_STORAGE_KEY", azurite.Key))
-
-	eventually(t, "the worker to copy documents and project", func() bool {
-		return gw.projectStatus(t)["state"] == "in-sync"
-	})
-	text, found, err := store.ReadDocument(t.Context(), "docs-dr", "01.txt")
-	require.NoError(t, err)
-	assert.True(t, found)
-	assert.Equal(t, "Contoso signs the lease in Köln.", text)
-
-	st := gw.projectStatus(t)
-	assert.Equal(t, map[string]any{"checked": 2.0, "copied": 2.0, "missing": 0.0}, st["documents"])
-	canary, _ := st["canary"].([]any)
-	require.Len(t, canary, 1, "%v", st)
-	assert.Equal(t, 1.0, canary[0].(map[string]any)["agreement"])
-	_, body := gw.ops(t, http.MethodGet, "/status", nil)
-	assert.NotContains(t, string(body), azurite.Key)
-
-	_, metrics := gw.ops(t, http.MethodGet, "/metrics", nil)
-	assert.Regexp(t, `replication_canary_agreement\{[^}]*deployment="production"[^}]*project="contracts"[^}]*\} 1\n`, string(metrics))
-	assert.NotContains(t, gw.Logs.String(), azurite.Key)
 }
 
 func TestCanaryFileIsReadOneDocumentALine(t *testing.T) {

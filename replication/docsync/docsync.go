@@ -7,9 +7,12 @@
 //
 // A sync lists both containers (paged, 5,000 names a call) and compares the
 // named documents by size and Content-MD5. Copy copies what is missing or
-// different, server-side where the service allows it (Copy Blob From URL)
-// and streamed through a bounded buffer otherwise, with bounded
-// concurrency and a paced request rate; Verify only reports it. Nothing in the
+// different, server-side where the secondary's service can read the
+// primary's blob (Copy Blob From URL) and streamed through a bounded buffer
+// otherwise (two accounts behind firewalls or private endpoints, two
+// emulators), with bounded concurrency and a paced request rate; Verify
+// only reports it. Names travel exactly: each is escaped one path segment
+// at a time, never cleaned or decoded twice. Nothing in the
 // destination is ever deleted or overwritten with anything but the
 // source's content, so a sync cut halfway is resumed by the next one,
 // which copies only what is still missing.
@@ -27,6 +30,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -92,11 +96,19 @@ type Options struct {
 	// (doubling, at most 4 retries, Retry-After honoured); zero means
 	// 500ms. Tests shorten it.
 	RetryDelay time.Duration
+	// Side names the store in the errors of its own methods (Texts,
+	// ReadDocument, WriteDocument): "primary" or "secondary". Empty says
+	// only "storage". A Syncer names its From and To itself.
+	Side string
 }
 
 // Store is one storage account's blob service.
 type Store struct {
-	svc *service.Client
+	svc  *service.Client
+	side string
+	// newBlob returns a client of the blob at blobURL that authenticates
+	// as svc does; blobURL names the blob as blobURL builds it.
+	newBlob func(blobURL string) (*blockblob.Client, error)
 	// sas: the URL carries a SAS, so its blob URLs can be read by another
 	// account. token, when set, is the Entra ID credential, whose token
 	// another account can be shown instead (x-ms-copy-source-authorization).
@@ -135,6 +147,7 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 		// The SDK's request log would carry URLs; ours never does.
 		Logging: policy.LogOptions{IncludeBody: false},
 	}}
+	bo := &blockblob.ClientOptions{ClientOptions: co.ClientOptions}
 	switch {
 	case o.Key.Reveal() != "":
 		cred, err := service.NewSharedKeyCredential(accountName(u), o.Key.Reveal())
@@ -145,13 +158,17 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("storage client: %w", err)
 		}
-		return &Store{svc: svc, keyed: true}, nil
+		return &Store{svc: svc, side: o.Side, keyed: true, newBlob: func(blobURL string) (*blockblob.Client, error) {
+			return blockblob.NewClientWithSharedKeyCredential(blobURL, cred, bo)
+		}}, nil
 	case u.Query().Get("sig") != "":
 		svc, err := service.NewClientWithNoCredential(u.String(), co)
 		if err != nil {
 			return nil, fmt.Errorf("storage client: %w", err)
 		}
-		return &Store{svc: svc, sas: true}, nil
+		return &Store{svc: svc, side: o.Side, sas: true, newBlob: func(blobURL string) (*blockblob.Client, error) {
+			return blockblob.NewClientWithNoCredential(blobURL, bo)
+		}}, nil
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
@@ -161,7 +178,53 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
 	}
-	return &Store{svc: svc, token: cred}, nil
+	return &Store{svc: svc, side: o.Side, token: cred, newBlob: func(blobURL string) (*blockblob.Client, error) {
+		return blockblob.NewClient(blobURL, cred, bo)
+	}}, nil
+}
+
+// blob returns a client of one blob, its name escaped by escapeName (the
+// SDK's own NewBlobClient escapes a "/" too, and cleans the joined path).
+func (s *Store) blob(containerName, name string) (*blockblob.Client, error) {
+	base, query, _ := strings.Cut(s.Container(containerName).URL(), "?")
+	u := strings.TrimSuffix(base, "/") + "/" + escapeName(name)
+	if query != "" {
+		u += "?" + query
+	}
+	return s.newBlob(u)
+}
+
+// dotSegment reports whether a blob name has a "." or ".." segment. Such a
+// document is never copied server-side: the copy source is a URL the
+// secondary's service parses, and a parser that resolves dot segments
+// reads another blob than the one named, which may exist (WHATWG's does,
+// encoded dots included: Azurite reads .../a/%2E%2E/b.txt as .../b.txt).
+func dotSegment(name string) bool {
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// escapeName is a blob name as a URL path, escaped one segment at a time:
+// each "/" stays the separator the service's listings show, everything
+// else that is not unreserved is percent-encoded, "%" included, so the
+// service decodes exactly the name (a literal "%2e%2e" stays six
+// characters, never ".."). A segment of dots alone is encoded too: no
+// client, proxy or service on the way may take "." or ".." for a step
+// through the path.
+func escapeName(name string) string {
+	segs := strings.Split(name, "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." {
+			segs[i] = strings.Repeat("%2E", len(seg))
+			continue
+		}
+		segs[i] = url.PathEscape(seg)
+	}
+	return strings.Join(segs, "/")
 }
 
 // copySource returns what the destination service needs to read a blob of
@@ -169,11 +232,21 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 // copySASLifetime, or the URL's own SAS), or its plain URL with an Entra
 // ID token for x-ms-copy-source-authorization.
 func (s *Store) copySource(ctx context.Context, containerName, name string) (src string, bearer *string, err error) {
-	b := s.Container(containerName).NewBlobClient(name)
+	bb, err := s.blob(containerName, name)
+	if err != nil {
+		return "", nil, err
+	}
+	b := bb.BlobClient()
 	switch {
 	case s.keyed:
-		src, err = b.GetSASURL(sas.BlobPermissions{Read: true}, time.Now().Add(copySASLifetime), nil)
-		return src, nil, err
+		signed, err := b.GetSASURL(sas.BlobPermissions{Read: true}, time.Now().Add(copySASLifetime), nil)
+		if err != nil {
+			return "", nil, err
+		}
+		// The SAS signs the decoded name; the URL stays the one blob
+		// built, which the SDK would escape another way.
+		_, query, _ := strings.Cut(signed, "?")
+		return b.URL() + "?" + query, nil, nil
 	case s.sas:
 		return b.URL(), nil, nil
 	}
@@ -214,17 +287,24 @@ func (a blobInfo) same(b blobInfo) bool {
 	return len(a.md5) == 0 || len(b.md5) == 0 || bytes.Equal(a.md5, b.md5)
 }
 
-// list calls visit for every blob in c whose name is wanted, a page at a
-// time. A container that does not exist is empty (exists false).
-func list(ctx context.Context, c *container.Client, wanted map[string]bool, visit func(string, blobInfo)) (exists bool, err error) {
-	pager := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: ptr(int32(listPageSize))})
+// The sides of a sync, as its errors name them.
+const (
+	sidePrimary   = "primary"
+	sideSecondary = "secondary"
+)
+
+// list calls visit for every blob in container of s whose name is wanted,
+// a page at a time. A container that does not exist is empty (exists
+// false). side names s in the error.
+func list(ctx context.Context, s *Store, side, containerName string, wanted map[string]bool, visit func(string, blobInfo)) (exists bool, err error) {
+	pager := s.Container(containerName).NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: ptr(int32(listPageSize))})
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
 			if isCode(err, "ContainerNotFound") {
 				return false, nil
 			}
-			return false, describe("list container", err)
+			return false, describe(side, containerName, "list", err)
 		}
 		for _, b := range page.Segment.BlobItems {
 			if b.Name == nil || !wanted[*b.Name] {
@@ -249,6 +329,9 @@ type Progress struct {
 	Checked int `json:"checked"`
 	// Copied is how many were copied to the destination.
 	Copied int `json:"copied"`
+	// Streamed is how many of Copied passed through this process, because
+	// the secondary's service could not read the primary's blobs itself.
+	Streamed int `json:"streamed"`
 	// Missing is how many the destination lacks (or holds with other
 	// content) and this sync did not copy.
 	Missing int `json:"missing"`
@@ -279,7 +362,8 @@ func (e *MissingError) Error() string {
 
 // Syncer syncs named documents from one store's container to another's.
 type Syncer struct {
-	// From and To are the primary's and the secondary's storage.
+	// From and To are the primary's and the secondary's storage; errors
+	// name them so.
 	From, To *Store
 	// Mode is ModeVerify or ModeCopy.
 	Mode string
@@ -303,23 +387,22 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 		wanted[n] = true
 	}
 	src := map[string]blobInfo{}
-	if _, err := list(ctx, s.From.Container(from), wanted, func(n string, i blobInfo) { src[n] = i }); err != nil {
-		return Progress{}, fmt.Errorf("primary storage: %w", err)
+	if _, err := list(ctx, s.From, sidePrimary, from, wanted, func(n string, i blobInfo) { src[n] = i }); err != nil {
+		return Progress{}, err
 	}
 	ok := map[string]bool{}
 	inDst := map[string]bool{}
-	dstExists, err := list(ctx, s.To.Container(to), wanted, func(n string, i blobInfo) {
+	dstExists, err := list(ctx, s.To, sideSecondary, to, wanted, func(n string, i blobInfo) {
 		inDst[n] = true
 		if si, found := src[n]; found && si.same(i) {
 			ok[n] = true
 		}
 	})
 	if err != nil {
-		return Progress{}, fmt.Errorf("secondary storage: %w", err)
+		return Progress{}, err
 	}
 	var (
 		p        Progress
-		toCopy   []string
 		nowhere  []string
 		seen     = map[string]bool{}
 		differ   []string
@@ -357,14 +440,13 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 		}
 		return p, nil
 	}
-	toCopy = differ
-	if len(toCopy) == 0 {
+	if len(differ) == 0 {
 		return p, nil
 	}
 	if !dstExists {
 		_, err := s.To.Container(to).Create(ctx, nil)
 		if err != nil && !isCode(err, "ContainerAlreadyExists") {
-			return p, fmt.Errorf("secondary storage: %w", describe("create container", err))
+			return p, describe(sideSecondary, to, "create container", err)
 		}
 	}
 
@@ -377,10 +459,11 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 		perSec = DefaultRequestsPerSec
 	}
 	pace := rate.NewLimiter(rate.Limit(perSec), conc)
+	c := &copier{Syncer: s, from: from, to: to}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
-	for _, n := range toCopy {
+	for _, n := range differ {
 		if gctx.Err() != nil {
 			break
 		}
@@ -388,11 +471,15 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 			if err := pace.Wait(gctx); err != nil {
 				return err
 			}
-			if err := s.copyBlob(gctx, from, to, n, src[n]); err != nil {
-				return fmt.Errorf("copy %s: %w", n, err)
+			streamed, err := c.copyBlob(gctx, n, src[n])
+			if err != nil {
+				return fmt.Errorf("copy %q: %w", n, err)
 			}
 			mu.Lock()
 			p.Copied++
+			if streamed {
+				p.Streamed++
+			}
 			p.Missing--
 			reported()
 			mu.Unlock()
@@ -405,67 +492,159 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 	return p, err
 }
 
+// copier copies the documents of one Sync.
+type copier struct {
+	*Syncer
+	from, to string
+	// streamOnly is set once the secondary's service has shown it cannot
+	// read the primary's blobs: the rest of the sync streams without
+	// asking it again.
+	streamOnly atomic.Bool
+}
+
 // copyBlob copies one document server-side (Copy Blob From URL: the
-// destination service reads the source, nothing passes through the
-// gateway) and falls back to streaming it when the service cannot (an
-// emulator without the call, a source it may not reach).
-func (s *Syncer) copyBlob(ctx context.Context, from, to, name string, info blobInfo) error {
-	if info.size <= maxServerCopy {
-		src, bearer, err := s.From.copySource(ctx, from, name)
-		if err != nil {
-			return fmt.Errorf("copy source: %w", describe("sign", err))
-		}
-		_, err = s.To.Container(to).NewBlobClient(name).CopyFromURL(ctx, src,
-			&blob.CopyFromURLOptions{CopySourceAuthorization: bearer})
-		var re *azcore.ResponseError
-		if err == nil || !errors.As(err, &re) ||
-			(re.StatusCode != http.StatusNotImplemented && re.ErrorCode != "CannotVerifyCopySource") {
-			return describe("copy from URL", err)
-		}
+// destination service reads the source, nothing passes through this
+// process) and streams it when the destination cannot read the source
+// (another service that may not reach it, an emulator without the call).
+// streamed says which way it went.
+func (c *copier) copyBlob(ctx context.Context, name string, info blobInfo) (streamed bool, err error) {
+	if info.size > maxServerCopy || c.streamOnly.Load() || dotSegment(name) {
+		return true, c.streamBlob(ctx, name, info)
 	}
-	return s.streamBlob(ctx, from, to, name, info)
+	src, bearer, err := c.From.copySource(ctx, c.from, name)
+	if err != nil {
+		return false, describe(sidePrimary, c.from, "sign the copy source", err)
+	}
+	dst, err := c.To.blob(c.to, name)
+	if err != nil {
+		return false, describe(sideSecondary, c.to, "copy from URL", err)
+	}
+	_, serverErr := dst.BlobClient().CopyFromURL(ctx, src, &blob.CopyFromURLOptions{CopySourceAuthorization: bearer})
+	if serverErr == nil {
+		return false, nil
+	}
+	refused, err := c.sourceUnreadable(ctx, serverErr)
+	if err != nil {
+		return false, err
+	}
+	if !refused {
+		return false, describe(sideSecondary, c.to, "copy from URL", serverErr)
+	}
+	c.streamOnly.Store(true)
+	if err := c.streamBlob(ctx, name, info); err != nil {
+		var re *azcore.ResponseError
+		errors.As(serverErr, &re) // sourceUnreadable saw one
+		return true, fmt.Errorf("%w (streamed: the secondary's service could not read the primary's blob, copy from URL: HTTP %d %s)", err, re.StatusCode, re.ErrorCode)
+	}
+	return true, nil
+}
+
+// sourceUnreadable judges a failed Copy Blob From URL: whether the
+// secondary's service could not read the primary's blob (refused, so
+// streaming may succeed), or failed on its own side (err, which names
+// it). Refusals are CannotVerifyCopySource, 401 and 403 (a firewall, a
+// private endpoint, a missing role: AuthorizationFailure,
+// AuthorizationPermissionMismatch), 501 from a service without the call,
+// and 404 from a service that looks the source up among its own accounts
+// (Azurite, when both accounts have one name), which only the secondary's
+// own container tells apart from a 404 about that container.
+func (c *copier) sourceUnreadable(ctx context.Context, serverErr error) (refused bool, err error) {
+	var re *azcore.ResponseError
+	if !errors.As(serverErr, &re) {
+		return false, nil // no answer: the secondary is unreachable
+	}
+	switch {
+	case re.ErrorCode == "CannotVerifyCopySource",
+		re.StatusCode == http.StatusNotImplemented,
+		re.StatusCode == http.StatusUnauthorized,
+		re.StatusCode == http.StatusForbidden:
+		return true, nil
+	case re.StatusCode != http.StatusNotFound:
+		return false, nil
+	}
+	_, err = c.To.Container(c.to).GetProperties(ctx, nil)
+	switch {
+	case isCode(err, "ContainerNotFound"):
+		return false, describe(sideSecondary, c.to, "copy from URL", serverErr)
+	case err != nil:
+		return false, describe(sideSecondary, c.to, "read properties", err)
+	}
+	return true, nil
 }
 
 // streamBlob streams one document from the source to the destination with
 // its Content-MD5, so later listings compare equal.
-func (s *Syncer) streamBlob(ctx context.Context, from, to, name string, info blobInfo) error {
-	dl, err := s.From.Container(from).NewBlobClient(name).DownloadStream(ctx, nil)
+func (c *copier) streamBlob(ctx context.Context, name string, info blobInfo) error {
+	src, err := c.From.blob(c.from, name)
 	if err != nil {
-		return describe("download", err)
+		return describe(sidePrimary, c.from, "download", err)
+	}
+	dst, err := c.To.blob(c.to, name)
+	if err != nil {
+		return describe(sideSecondary, c.to, "upload", err)
+	}
+	dl, err := src.DownloadStream(ctx, nil)
+	if err != nil {
+		return describe(sidePrimary, c.from, "download", err)
 	}
 	body := dl.Body
 	defer body.Close()
-	dst := s.To.Container(to).NewBlockBlobClient(name)
 	headers := &blob.HTTPHeaders{BlobContentType: dl.ContentType, BlobContentMD5: info.md5}
 	if info.size <= smallBlob {
 		buf, err := io.ReadAll(io.LimitReader(body, smallBlob+1))
 		if err != nil {
-			return describe("download", err)
+			return describe(sidePrimary, c.from, "download", err)
 		}
 		if int64(len(buf)) != info.size {
-			return fmt.Errorf("download: got %d bytes, the listing said %d (changed while copying)", len(buf), info.size)
+			return fmt.Errorf("primary storage, container %s: download: got %d bytes, the listing said %d (changed while copying)", c.from, len(buf), info.size)
 		}
 		if headers.BlobContentMD5 == nil {
 			sum := md5.Sum(buf)
 			headers.BlobContentMD5 = sum[:]
 		}
 		_, err = dst.Upload(ctx, streaming.NopCloser(bytes.NewReader(buf)), &blockblob.UploadOptions{HTTPHeaders: headers})
-		return describe("upload", err)
+		return describe(sideSecondary, c.to, "upload", err)
 	}
-	_, err = dst.UploadStream(ctx, body, &blockblob.UploadStreamOptions{BlockSize: streamBlock, Concurrency: 1, HTTPHeaders: headers})
-	return describe("upload", err)
+	counted := &countingReader{r: body}
+	_, err = dst.UploadStream(ctx, counted, &blockblob.UploadStreamOptions{BlockSize: streamBlock, Concurrency: 1, HTTPHeaders: headers})
+	switch {
+	case counted.err != nil:
+		// The upload stopped because the download did.
+		return describe(sidePrimary, c.from, "download", counted.err)
+	case err != nil:
+		return describe(sideSecondary, c.to, "upload", err)
+	case counted.n != info.size:
+		return fmt.Errorf("primary storage, container %s: download: got %d bytes, the listing said %d (changed while copying)", c.from, counted.n, info.size)
+	}
+	return nil
+}
+
+// countingReader counts what a download gave and keeps its error, so a
+// failed stream is charged to the side that failed.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (cr *countingReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n += int64(n)
+	if err != nil && err != io.EOF {
+		cr.err = err
+	}
+	return n, err
 }
 
 // Texts returns the first n documents (by name) of container whose names
 // end in .txt, each cut to maxBytes at a UTF-8 boundary: the canary's
 // documents.
 func (s *Store) Texts(ctx context.Context, containerName string, n, maxBytes int) (names, texts []string, err error) {
-	c := s.Container(containerName)
-	pager := c.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: ptr(int32(listPageSize))})
+	pager := s.Container(containerName).NewListBlobsFlatPager(&container.ListBlobsFlatOptions{MaxResults: ptr(int32(listPageSize))})
 	for pager.More() && len(names) < n {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, nil, describe("list container", err)
+			return nil, nil, describe(s.side, containerName, "list", err)
 		}
 		for _, b := range page.Segment.BlobItems {
 			if b.Name != nil && strings.HasSuffix(*b.Name, ".txt") && len(names) < n {
@@ -474,14 +653,12 @@ func (s *Store) Texts(ctx context.Context, containerName string, n, maxBytes int
 		}
 	}
 	for _, name := range names {
-		dl, err := c.NewBlobClient(name).DownloadStream(ctx, nil)
+		b, found, err := s.read(ctx, containerName, name, int64(maxBytes))
 		if err != nil {
-			return nil, nil, describe("download", err)
+			return nil, nil, err
 		}
-		b, err := io.ReadAll(io.LimitReader(dl.Body, int64(maxBytes)))
-		_ = dl.Body.Close()
-		if err != nil {
-			return nil, nil, describe("download", err)
+		if !found { // listed a moment ago
+			return nil, nil, &Error{Side: s.side, Container: containerName, Op: "download", StatusCode: http.StatusNotFound, Code: "BlobNotFound"}
 		}
 		texts = append(texts, strings.ToValidUTF8(string(b), ""))
 	}
@@ -489,8 +666,16 @@ func (s *Store) Texts(ctx context.Context, containerName string, n, maxBytes int
 }
 
 // Error is a failed storage request, described without its URL (a SAS
-// would be in it): the operation, the HTTP status and the service's code.
+// would be in it): whose storage, which container, the operation, the
+// HTTP status and the service's code.
 type Error struct {
+	// Side is "primary" or "secondary"; empty when the store was not
+	// told (Options.Side).
+	Side string
+	// Container is the container the request was about.
+	Container string
+	// Op is what was asked: "list", "read properties", "create
+	// container", "copy from URL", "download", "upload".
 	Op         string
 	StatusCode int
 	Code       string
@@ -501,10 +686,14 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.StatusCode == 0 {
-		return e.Op + ": storage unreachable (" + e.Cause + ")"
+	where := "storage, container " + e.Container
+	if e.Side != "" {
+		where = e.Side + " " + where
 	}
-	return fmt.Sprintf("%s: HTTP %d %s", e.Op, e.StatusCode, e.Code)
+	if e.StatusCode == 0 {
+		return where + ": " + e.Op + ": storage unreachable (" + e.Cause + ")"
+	}
+	return fmt.Sprintf("%s: %s: HTTP %d %s", where, e.Op, e.StatusCode, e.Code)
 }
 
 // Unwrap gives errors.Is the context errors; the SDK's own error, whose
@@ -512,17 +701,17 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.err }
 
 // describe turns an SDK error into an *Error.
-func describe(op string, err error) error {
+func describe(side, containerName, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var re *azcore.ResponseError
 	if errors.As(err, &re) {
-		return &Error{Op: op, StatusCode: re.StatusCode, Code: re.ErrorCode}
+		return &Error{Side: side, Container: containerName, Op: op, StatusCode: re.StatusCode, Code: re.ErrorCode}
 	}
 	// The SDK's text and a *url.Error name the URL, SAS included: only
 	// the kind of failure is kept.
-	e := &Error{Op: op, Cause: scrub.Cause(err)}
+	e := &Error{Side: side, Container: containerName, Op: op, Cause: scrub.Cause(err)}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		e.err = context.DeadlineExceeded
@@ -547,32 +736,46 @@ func ptr[T any](v T) *T { return &v }
 // documents are at most 128,000 characters.
 const maxDocumentBytes = 1 << 20
 
+// read returns at most limit bytes of one blob; found is false when the
+// blob or its container does not exist.
+func (s *Store) read(ctx context.Context, containerName, name string, limit int64) (b []byte, found bool, err error) {
+	bb, err := s.blob(containerName, name)
+	if err != nil {
+		return nil, false, describe(s.side, containerName, "download", err)
+	}
+	dl, err := bb.DownloadStream(ctx, nil)
+	if isCode(err, "BlobNotFound") || isCode(err, "ContainerNotFound") {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, describe(s.side, containerName, "download", err)
+	}
+	defer dl.Body.Close()
+	b, err = io.ReadAll(io.LimitReader(dl.Body, limit))
+	if err != nil {
+		return nil, false, describe(s.side, containerName, "download", err)
+	}
+	return b, true, nil
+}
+
 // ReadDocument returns the text of one blob; found is false when the blob
 // or its container does not exist. With WriteDocument it makes a Store the
 // emulator's blob storage (emulator.Documents).
 func (s *Store) ReadDocument(ctx context.Context, containerName, name string) (string, bool, error) {
-	dl, err := s.Container(containerName).NewBlobClient(name).DownloadStream(ctx, nil)
-	if isCode(err, "BlobNotFound") || isCode(err, "ContainerNotFound") {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, describe("download", err)
-	}
-	defer dl.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(dl.Body, maxDocumentBytes))
-	if err != nil {
-		return "", false, describe("download", err)
-	}
-	return string(b), true, nil
+	b, found, err := s.read(ctx, containerName, name, maxDocumentBytes)
+	return string(b), found, err
 }
 
 // WriteDocument stores text as one blob, creating the container if needed.
 func (s *Store) WriteDocument(ctx context.Context, containerName, name, text string) error {
-	c := s.Container(containerName)
-	if _, err := c.Create(ctx, nil); err != nil && !isCode(err, "ContainerAlreadyExists") {
-		return describe("create container", err)
+	if _, err := s.Container(containerName).Create(ctx, nil); err != nil && !isCode(err, "ContainerAlreadyExists") {
+		return describe(s.side, containerName, "create container", err)
 	}
-	_, err := c.NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(strings.NewReader(text)),
+	bb, err := s.blob(containerName, name)
+	if err != nil {
+		return describe(s.side, containerName, "upload", err)
+	}
+	_, err = bb.Upload(ctx, streaming.NopCloser(strings.NewReader(text)),
 		&blockblob.UploadOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: ptr("text/plain; charset=utf-8")}})
-	return describe("upload", err)
+	return describe(s.side, containerName, "upload", err)
 }
