@@ -170,10 +170,11 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 			return blockblob.NewClientWithNoCredential(blobURL, bo)
 		}}, nil
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	chain, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
 		return nil, fmt.Errorf("storage credential (no key, no SAS: Microsoft Entra ID): %w", err)
 	}
+	cred := &sharedToken{cred: chain}
 	svc, err := service.NewClient(u.String(), cred, co)
 	if err != nil {
 		return nil, fmt.Errorf("storage client: %w", err)
@@ -181,6 +182,37 @@ func NewStore(rawURL string, o Options) (*Store, error) {
 	return &Store{svc: svc, side: o.Side, token: cred, newBlob: func(blobURL string) (*blockblob.Client, error) {
 		return blockblob.NewClient(blobURL, cred, bo)
 	}}, nil
+}
+
+// sharedToken hands every client of a Store the same token until it is
+// about to expire: a Store makes a client per blob, azcore's bearer policy
+// caches tokens per client, and some credentials (the Azure CLI's) do not
+// cache at all, which would ask for a token per document.
+type sharedToken struct {
+	cred azcore.TokenCredential
+	mu   sync.Mutex
+	key  string
+	tok  azcore.AccessToken
+}
+
+// tokenMargin is how long before its expiry a shared token is renewed.
+const tokenMargin = 5 * time.Minute
+
+// GetToken returns the cached token for the same request, else a new one.
+// A claims challenge always asks the credential.
+func (c *sharedToken) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	key := strings.Join(o.Scopes, " ") + "|" + o.TenantID
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o.Claims == "" && key == c.key && time.Until(c.tok.ExpiresOn) > tokenMargin {
+		return c.tok, nil
+	}
+	tok, err := c.cred.GetToken(ctx, o)
+	if err != nil {
+		return tok, err
+	}
+	c.key, c.tok = key, tok
+	return tok, nil
 }
 
 // blob returns a client of one blob, its name escaped by escapeName (the

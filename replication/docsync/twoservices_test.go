@@ -2,17 +2,22 @@ package docsync
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/stretchr/testify/assert"
@@ -150,7 +155,21 @@ func TestHostileNamesCopiedByteExact(t *testing.T) {
 			if pair.name != "one service" {
 				dr = azurite.StartWith(t, pair.secondary)
 			}
-			primary, secondary := storeOf(t, az.URL, az.Key), storeOf(t, dr.URL, dr.Key)
+			// The secondary is reached through a proxy that keeps the
+			// largest request body it saw: memory per copy is bounded only
+			// if no request carries a whole multi-MiB document.
+			proxy := azurite.NewFaultProxy(t, dr)
+			var (
+				mu      sync.Mutex
+				largest int64
+			)
+			proxy.SetFault(func(_ http.ResponseWriter, r *http.Request) bool {
+				mu.Lock()
+				largest = max(largest, r.ContentLength)
+				mu.Unlock()
+				return false
+			})
+			primary, secondary := storeOf(t, az.URL, az.Key), storeOf(t, proxy.AccountURL(), dr.Key)
 			from, to := azurite.Container("hostile"), azurite.Container("hostile-dr")
 			for name, b := range docs {
 				putBytes(t, primary, from, name, b)
@@ -176,6 +195,9 @@ func TestHostileNamesCopiedByteExact(t *testing.T) {
 				assert.Equal(t, len(docs), p.Streamed, "the secondary's service cannot read the primary's blobs: every copy streams")
 			}
 			assert.Zero(t, p.Missing)
+			mu.Lock()
+			assert.LessOrEqual(t, largest, int64(streamBlock), "a request to the secondary carried more than one block")
+			mu.Unlock()
 			for name, want := range docs {
 				got := download(t, secondary, to, name)
 				assert.True(t, bytes.Equal(want, got), "%q: %d bytes copied, want %d", name, len(got), len(want))
@@ -292,4 +314,37 @@ func TestEscapeNameKeepsEverySegmentExact(t *testing.T) {
 		assert.Equal(t, want, escapeName(name), "%q", name)
 		assert.Equal(t, name != "a/../b.txt" && name != "./c.txt", !dotSegment(name), "dotSegment(%q)", name)
 	}
+}
+
+// countingCredential hands out tokens expiring at exp, counting the calls.
+type countingCredential struct {
+	calls int
+	exp   time.Time
+}
+
+func (c *countingCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.calls++
+	return azcore.AccessToken{Token: fmt.Sprint("token-", c.calls), ExpiresOn: c.exp}, nil
+}
+
+func TestSharedTokenAsksOncePerTokenLife(t *testing.T) {
+	inner := &countingCredential{exp: time.Now().Add(time.Hour)}
+	cred := &sharedToken{cred: inner}
+	storage := policy.TokenRequestOptions{Scopes: []string{storageScope}}
+	for range 100 { // a client per blob, a document each
+		tok, err := cred.GetToken(t.Context(), storage)
+		require.NoError(t, err)
+		assert.Equal(t, "token-1", tok.Token)
+	}
+	assert.Equal(t, 1, inner.calls)
+
+	_, _ = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{storageScope}, Claims: `{"access_token":{}}`})
+	assert.Equal(t, 2, inner.calls, "a claims challenge is the credential's to answer")
+	_, _ = cred.GetToken(t.Context(), policy.TokenRequestOptions{Scopes: []string{"https://other/.default"}})
+	assert.Equal(t, 3, inner.calls, "another scope, another token")
+
+	inner.exp = time.Now().Add(tokenMargin - time.Second)
+	_, _ = cred.GetToken(t.Context(), storage)
+	_, _ = cred.GetToken(t.Context(), storage)
+	assert.Equal(t, 5, inner.calls, "a token about to expire is renewed")
 }
