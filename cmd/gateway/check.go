@@ -2,20 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 
-	"nergateway/api"
 	"nergateway/internal/config"
-	"nergateway/internal/entra"
-	"nergateway/internal/secret"
 )
 
 const checkUsage = "usage: gateway check-config [-probe]\n"
@@ -31,13 +26,24 @@ func environNames() []string {
 	return names
 }
 
+// warnConfiguration logs, once at start, what check-config would fail on
+// but the gateway runs with: settings that are likely mistakes and
+// variables that look meant for it but that nothing reads (names only: a
+// value may be a secret).
+func warnConfiguration(cfg *config.Config, environ []string, log *slog.Logger) {
+	for _, problem := range append(cfg.Lint(), config.UnknownVariables(environ)...) {
+		log.Warn("configuration: " + problem)
+	}
+}
+
 // runCheckConfig is `gateway check-config [-probe]`, the gateway's
 // `nginx -t`: it reads the configuration as serving would, prints one line
 // per problem, and fails if there is any. With -probe it also calls each
-// region once with its credentials.
+// region, the rescue store and each storage container once with their
+// credentials.
 func runCheckConfig(ctx context.Context, args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("gateway check-config")
-	probe := fs.Bool("probe", false, "also call each region once (the health probe's call) with its credentials")
+	probe := fs.Bool("probe", false, "also call each region (the health probe's call), the Redis of JOB_RESCUE and each storage container once with their credentials")
 	if done, err := parseFlags(fs, args, checkUsage, stdout, stderr); done || err != nil {
 		return err
 	}
@@ -69,6 +75,10 @@ func checkConfig(ctx context.Context, getenv func(string) string, environ []stri
 	} else if probe {
 		problems = append(problems, probeRegions(ctx, cfg, getenv)...)
 	}
+	if probe {
+		problems = append(problems, probeRescue(ctx, cfg)...)
+		problems = append(problems, probeStorage(ctx, cfg)...)
+	}
 	if cfg.Addr == cfg.OpsAddr {
 		return problems // already reported by Load
 	}
@@ -91,72 +101,4 @@ func errorLines(err error) []string {
 		}
 	}
 	return out
-}
-
-// probeRegions sends each region the health probe's call.
-func probeRegions(ctx context.Context, cfg *config.Config, getenv func(string) string) []string {
-	transport, err := upstreamTransport(cfg)
-	if err != nil {
-		return errorLines(err)
-	}
-	defer transport.CloseIdleConnections()
-	auth, err := newRegionAuth(cfg, transport, getenv)
-	if err != nil {
-		return errorLines(err)
-	}
-	var problems []string
-	for _, r := range []struct {
-		variable string
-		endpoint string
-		key      secret.Secret
-		auth     api.Authorizer
-	}{
-		{"PRIMARY_ENDPOINT", cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, auth.primary},
-		{"SECONDARY_ENDPOINT", cfg.SecondaryEndpoint.String(), cfg.SecondaryKey, auth.secondary},
-	} {
-		client, err := api.NewClient(r.endpoint, r.key, api.ClientOptions{
-			HTTPClient: &http.Client{Transport: transport}, AuthoringAPIVersion: cfg.AuthoringAPIVersion, Authorizer: r.auth,
-		})
-		if err != nil {
-			problems = append(problems, r.variable+": "+err.Error())
-			continue
-		}
-		callCtx, cancel := context.WithTimeout(ctx, cfg.UpstreamTimeout)
-		err = client.Probe(callCtx)
-		cancel()
-		if err != nil {
-			problems = append(problems, r.variable+": "+probeProblem(err))
-		}
-	}
-	return problems
-}
-
-// probeProblem says what went wrong in words that hold no host or key.
-func probeProblem(err error) string {
-	var apiErr *api.Error
-	var netErr net.Error
-	switch {
-	case errors.Is(err, entra.ErrNoToken):
-		return "no Microsoft Entra ID token (" + firstLine(err) + ")"
-	case errors.As(err, &apiErr) && (apiErr.StatusCode == 401 || apiErr.StatusCode == 403):
-		return fmt.Sprintf("the region refused the credentials (%d %s)", apiErr.StatusCode, apiErr.Code)
-	case errors.As(err, &apiErr):
-		return fmt.Sprintf("the region answered %d %s", apiErr.StatusCode, apiErr.Code)
-	case errors.Is(err, context.DeadlineExceeded):
-		return "no answer within UPSTREAM_TIMEOUT"
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return "no answer within UPSTREAM_TIMEOUT"
-	case strings.Contains(err.Error(), "certificate"):
-		return "TLS certificate not trusted (UPSTREAM_CA_FILE adds a CA)"
-	case strings.Contains(err.Error(), "no such host"):
-		return "the host name does not resolve"
-	}
-	return "unreachable (connection failed)"
-}
-
-// firstLine is the first line of err's text (azidentity's errors run on
-// with troubleshooting links).
-func firstLine(err error) string {
-	line, _, _ := strings.Cut(err.Error(), "\n")
-	return line
 }

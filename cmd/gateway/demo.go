@@ -73,7 +73,7 @@ func randomKey() string {
 // runDemo starts two emulated regions in process, fills the primary with
 // the demo project, and serves the gateway in front of them; replication
 // copies the project to the secondary within seconds.
-func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+func runDemo(ctx context.Context, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
 	primaryKey, secondaryKey := randomKey(), randomKey()
 	// One storage account for both regions' containers, in process: the
 	// worker copies the training documents into the secondary's.
@@ -142,7 +142,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		return err
 	}
 	return serve(ctx, cfg, options{
-		getenv: demoEnv, stdout: stdout, stderr: stderr, logFormat: "text",
+		getenv: demoEnv, environ: environ, stdout: stdout, stderr: stderr, logFormat: "text",
 		ready: func(addr, opsAddr string) {
 			printDemoHelp(stdout, addr, opsAddr, firstKey(cfg.APIKeys, "GATEWAY_API_KEYS_FILE"),
 				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL, cfg.JobRescueAfter.String())

@@ -31,6 +31,9 @@ import (
 type options struct {
 	getenv         func(string) string
 	stdout, stderr io.Writer
+	// environ are the names of the process's environment variables, for
+	// the unknown-variable warnings (getenv cannot list them).
+	environ []string
 	// logFormat overrides LOG_FORMAT (the demo logs text).
 	logFormat string
 	// listener and opsListener, if set, are used instead of listening on
@@ -200,7 +203,8 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	}
 	var replicationStatus func() any
 	if g.worker != nil {
-		replicationStatus = func() any { return map[string]any{"enabled": true, "projects": g.worker.Status()} }
+		canary := canaryState{Enabled: cfg.CanaryOff() == "", Off: cfg.CanaryOff()}
+		replicationStatus = func() any { return map[string]any{"enabled": true, "canary": canary, "projects": g.worker.Status()} }
 	} else {
 		replicationStatus = func() any { return map[string]any{"enabled": false} }
 	}
@@ -216,9 +220,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		})); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	for _, problem := range cfg.Lint() {
-		log.Warn("configuration: " + problem)
-	}
+	warnConfiguration(cfg, o.environ, log)
 	if g.rescue != nil {
 		g.checker.JobRescue = func() any {
 			return map[string]any{"enabled": true, "store": g.rescue.Status(),
@@ -248,8 +250,21 @@ func openRescue(ctx context.Context, cfg *config.Config, tel *telemetry.Telemetr
 	return s, nil
 }
 
-// newWorker builds the replication worker with a client per region.
+// canaryState is /status's replication.canary: whether the canary runs
+// and, when it does not, why (config.Config.CanaryOff), so a canary alert
+// that can never fire is seen.
+type canaryState struct {
+	Enabled bool   `json:"enabled"`
+	Off     string `json:"off,omitempty"`
+}
+
+// newWorker builds the replication worker with a client per region. A
+// canary that will not run is logged once here, for serving and
+// replicate --once alike.
 func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth, tel *telemetry.Telemetry, log *slog.Logger) (*replication.Worker, error) {
+	if why := cfg.CanaryOff(); why != "" {
+		log.Warn("replication canary off", "reason", why)
+	}
 	// Timeout bounds every request the clients send, the polls inside Wait
 	// and the export download included, so a region that stops answering
 	// fails the step instead of holding the project for the step timeout.
@@ -412,6 +427,7 @@ func listen(ln net.Listener, addr string) (net.Listener, error) {
 // replicateOnce runs one replication pass for `gateway replicate --once`.
 func replicateOnce(ctx context.Context, cfg *config.Config, o options) error {
 	log := newLogger(cfg, o)
+	warnConfiguration(cfg, o.environ, log)
 	if len(cfg.Projects) == 0 {
 		return errors.New("replicate: PROJECT_NAMES is empty: nothing to replicate")
 	}

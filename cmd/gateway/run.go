@@ -19,7 +19,7 @@ const usage = `usage:
   gateway -demo               serve in front of two emulated regions (no Azure account needed)
   gateway replicate --once    run one replication pass and exit (non-zero if a project failed)
   gateway check-config        check the environment and exit: one line per problem, non-zero if any
-  gateway check-config -probe also call each region once with its credentials
+  gateway check-config -probe also call each region, the JOB_RESCUE Redis and each storage container once with their credentials
   gateway healthcheck         GET /healthz on GATEWAY_ADDR and exit 0 when it answers 200 (container health checks)
   gateway version, -version   print the version and exit
   gateway -h                  print this help
@@ -28,14 +28,15 @@ const usage = `usage:
 // run is the whole program; main only supplies the process's context,
 // arguments, environment and streams, so tests start the gateway in process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o := options{getenv: getenv, environ: environNames(), stdout: stdout, stderr: stderr}
 	if len(args) > 0 {
 		switch args[0] {
 		case "replicate":
-			return runReplicate(ctx, args[1:], getenv, stdout, stderr)
+			return runReplicate(ctx, args[1:], o)
 		case "healthcheck":
 			return runHealthcheck(ctx, getenv)
 		case "check-config":
-			return runCheckConfig(ctx, args[1:], getenv, environNames(), stdout, stderr)
+			return runCheckConfig(ctx, args[1:], getenv, o.environ, stdout, stderr)
 		case "version":
 			fmt.Fprintln(stdout, versionLine())
 			return nil
@@ -59,29 +60,42 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	if *demo {
-		return runDemo(ctx, getenv, stdout, stderr)
+		return runDemo(ctx, getenv, o.environ, stdout, stderr)
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := load(o)
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, options{getenv: getenv, stdout: stdout, stderr: stderr})
+	return serve(ctx, cfg, o)
 }
 
-func runReplicate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runReplicate(ctx context.Context, args []string, o options) error {
 	fs := newFlagSet("gateway replicate")
 	once := fs.Bool("once", false, "run one sync pass over PROJECT_NAMES and exit")
-	if done, err := parseFlags(fs, args, "usage: gateway replicate --once\n", stdout, stderr); done || err != nil {
+	if done, err := parseFlags(fs, args, "usage: gateway replicate --once\n", o.stdout, o.stderr); done || err != nil {
 		return err
 	}
 	if !*once {
 		return errors.New("replicate: only --once is supported (the serving gateway replicates continuously)")
 	}
-	cfg, err := config.Load(getenv)
+	cfg, err := load(o)
 	if err != nil {
 		return err
 	}
-	return replicateOnce(ctx, cfg, options{getenv: getenv, stdout: stdout, stderr: stderr})
+	return replicateOnce(ctx, cfg, o)
+}
+
+// load reads the configuration; when it is bad, the unknown variables
+// follow its problems, since a misspelt name is often why one is missing.
+func load(o options) (*config.Config, error) {
+	cfg, err := config.Load(o.getenv)
+	if err != nil {
+		if unknown := config.UnknownVariables(o.environ); len(unknown) > 0 {
+			return nil, fmt.Errorf("%w\n%s", err, strings.Join(unknown, "\n"))
+		}
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // newFlagSet is a flag set that reports its own errors, so -h can go to

@@ -4,11 +4,12 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"reflect"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -472,68 +473,11 @@ func (b *ByteSize) UnmarshalText(text []byte) error {
 // String prints the size in bytes.
 func (b ByteSize) String() string { return strconv.FormatInt(int64(b), 10) }
 
-// variablePrefixes are the prefixes of the gateway's own variables: a
-// variable with one of them that Variables does not list is misspelt or
-// stale (check-config reports it).
-var variablePrefixes = []string{"GATEWAY_", "PRIMARY_", "SECONDARY_", "REPLICATION_"}
-
-// UnknownVariables returns the names among names that look like the
-// gateway's (GATEWAY_, PRIMARY_, SECONDARY_, REPLICATION_) but are not read
-// by it, each with the closest known name when one is near. The known
-// names come from Config's tags, so a new field is known the moment it
-// exists.
-func UnknownVariables(names []string) []string {
-	known := Variables()
-	var out []string
-	for _, n := range names {
-		if !slices.ContainsFunc(variablePrefixes, func(p string) bool { return strings.HasPrefix(n, p) }) || slices.Contains(known, n) {
-			continue
-		}
-		line := n + ": not a variable the gateway reads"
-		if near := closest(n, known); near != "" {
-			line += " (did you mean " + near + "?)"
-		}
-		out = append(out, line)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// closest is the known name within a small edit distance of n, if any.
-func closest(n string, known []string) string {
-	best, bestDist := "", 4
-	for _, k := range known {
-		if d := editDistance(n, k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 // Lint reports settings that load but are almost certainly mistakes; the
-// gateway logs them at start and check-config fails on them. Tests and the
-// demo use plain-http regions on purpose, which is why they are not Load
-// errors.
+// gateway logs them at start and check-config fails on them. Plain http to
+// another machine is one (a Load error would stop a deliberate setup);
+// to a loopback address, as the demo's and the tests' regions are, it is
+// not.
 func (c *Config) Lint() []string {
 	var out []string
 	if c.PrimaryEndpoint != nil && c.SecondaryEndpoint != nil &&
@@ -547,12 +491,28 @@ func (c *Config) Lint() []string {
 		out = append(out, "SECONDARY_RESOURCE_KEY: set but unused with SECONDARY_AUTH=entra (remove it from the environment)")
 	}
 	for name, u := range map[string]*url.URL{"PRIMARY_ENDPOINT": c.PrimaryEndpoint, "SECONDARY_ENDPOINT": c.SecondaryEndpoint} {
-		if u != nil && u.Scheme == "http" {
-			out = append(out, name+": plain http: the region key and every document would cross the network unencrypted (use https; http is for the demo and tests)")
+		if u != nil && u.Scheme == "http" && !loopback(u) {
+			out = append(out, name+": plain http: the region key and every document would cross the network unencrypted (use https; http is for loopback addresses)")
+		}
+	}
+	for name, raw := range map[string]string{"PRIMARY_STORAGE_URL": c.PrimaryStorageURL.Reveal(), "SECONDARY_STORAGE_URL": c.SecondaryStorageURL.Reveal()} {
+		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && !loopback(u) {
+			out = append(out, name+": plain http: every training document would cross the network unencrypted (use https; http is for loopback addresses)")
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// loopback reports whether u's host is this machine (127.0.0.0/8, ::1,
+// localhost): plain http to it crosses no network.
+func loopback(u *url.URL) bool {
+	host := u.Hostname()
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Values of DOCUMENT_SYNC.
@@ -601,6 +561,11 @@ func (c *Config) deriveDocuments(failed map[string]bool) []error {
 	default:
 		add("DOCUMENT_SYNC", fmt.Sprintf("%q is not one of off, verify, copy", c.DocumentSync))
 	}
+	for name, key := range map[string]string{"PRIMARY_STORAGE_KEY": c.PrimaryStorageKey.Reveal(), "SECONDARY_STORAGE_KEY": c.SecondaryStorageKey.Reveal()} {
+		if _, err := base64.StdEncoding.DecodeString(key); err != nil {
+			add(name, "is not valid base64 (an account's shared key is: Access keys in the portal)")
+		}
+	}
 	if c.CanaryDocs < 0 || c.CanaryDocs > maxCanaryDocs {
 		add("REPLICATION_CANARY_DOCS", fmt.Sprintf("must be between 0 (canary off) and %d, got %d", maxCanaryDocs, c.CanaryDocs))
 	}
@@ -609,4 +574,18 @@ func (c *Config) deriveDocuments(failed map[string]bool) []error {
 	}
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
 	return problems
+}
+
+// CanaryOff says why the replication canary does not run, naming the
+// variables to change, or "" when it runs. It follows how cmd/gateway
+// gives the worker its documents: the primary's storage when
+// PRIMARY_STORAGE_URL is set, else REPLICATION_CANARY_FILE.
+func (c *Config) CanaryOff() string {
+	switch {
+	case c.CanaryDocs == 0:
+		return "REPLICATION_CANARY_DOCS=0"
+	case c.PrimaryStorageURL.Reveal() == "" && c.CanaryFile == "":
+		return "no documents: neither PRIMARY_STORAGE_URL nor REPLICATION_CANARY_FILE is set"
+	}
+	return ""
 }
