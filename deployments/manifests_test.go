@@ -115,6 +115,10 @@ func TestChecksCatchMistakes(t *testing.T) {
 		{"real-looking key", "deployments/k8s/secret.template.yaml", "  PRIMARY_RESOURCE_KEY: change-me", "  PRIMARY_RESOURCE_KEY: 0f1e2d3c4b5a69788796a5b4c3d2e1f0", "placeholder"},
 		{"compose key mismatch", "deployments/docker-compose.yml", "      - -key=change-me-secondary", "      - -key=change-me-other", "SECONDARY_RESOURCE_KEY"},
 		{"secret template in kustomization", "deployments/k8s/kustomization.yaml", "  - cronjob.yaml\n", "  - cronjob.yaml\n  - secret.template.yaml\n", "secret.template.yaml"},
+		{"storage only in the Secret", "deployments/k8s/cronjob.yaml", "                - name: SECONDARY_STORAGE_URL\n", "                - name: SECONDARY_STORAGE_URL_UNUSED\n", "CronJob nergateway-replicate container replicate does not receive SECONDARY_STORAGE_URL"},
+		{"Entra settings for one workload", "deployments/k8s/deployment.yaml", "            - name: GOMEMLIMIT\n", "            - name: AZURE_CLIENT_ID\n              value: 00000000-0000-0000-0000-000000000000\n            - name: GOMEMLIMIT\n", "CronJob nergateway-replicate container replicate does not receive AZURE_CLIENT_ID"},
+		{"rescue setting only for the job", "deployments/k8s/cronjob.yaml", "                - name: OTEL_SERVICE_NAME\n", "                - name: JOB_RESCUE_TIMEOUT\n                  value: 200ms\n                - name: OTEL_SERVICE_NAME\n", "Deployment nergateway container gateway does not receive JOB_RESCUE_TIMEOUT"},
+		{"serving pods that replicate", "deployments/k8s/deployment.yaml", "              value: \"false\"", "              value: \"true\"", "Deployment nergateway container gateway does not receive PRIMARY_STORAGE_URL"},
 		{"seed label outside text", "deployments/emulator/primary-seed.json", `"length": 7`, `"length": 700`, "label"},
 	}
 	base := kitFS(t)
@@ -444,6 +448,7 @@ type container struct {
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	EnvFrom []struct {
+		Prefix       string `yaml:"prefix"`
 		ConfigMapRef *struct {
 			Name string `yaml:"name"`
 		} `yaml:"configMapRef"`
@@ -647,6 +652,7 @@ func (c *checker) checkKubernetes(docs map[string][]*yaml.Node) {
 			c.checkReplicationCronJob(o, spec)
 		}
 	}
+	c.checkFeatureVariables(objs, kustomized, configMaps, secrets)
 	if len(deployments) == 0 {
 		c.addf("deployments/k8s", "no Deployment")
 	}
