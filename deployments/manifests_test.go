@@ -57,10 +57,6 @@ var knownMetrics = []string{
 	"gateway_rescue_store_up",
 }
 
-// runtimeVariables are read by the Go runtime in the gateway's process, not
-// by internal/config, and are legitimate in a manifest.
-var runtimeVariables = []string{"GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"}
-
 // secretName matches variable names whose values are credentials: they must
 // come from a Secret in Kubernetes and be placeholders in this repository.
 var secretName = regexp.MustCompile(`(?i)(KEY|SECRET|TOKEN|PASSWORD|HEADERS)`)
@@ -180,7 +176,6 @@ func kitFS(t *testing.T) fstest.MapFS {
 type checker struct {
 	fsys     fs.FS
 	problems []string
-	allowed  map[string]bool // variables the gateway reads
 }
 
 func (c *checker) addf(file, format string, a ...any) {
@@ -189,13 +184,7 @@ func (c *checker) addf(file, format string, a ...any) {
 
 // check runs every check over the kit in fsys and returns the problems.
 func check(fsys fs.FS) []string {
-	c := &checker{fsys: fsys, allowed: map[string]bool{}}
-	for _, v := range config.Variables() {
-		c.allowed[v] = true
-	}
-	for _, v := range runtimeVariables {
-		c.allowed[v] = true
-	}
+	c := &checker{fsys: fsys}
 
 	// Every YAML and JSON file must parse, whatever it is for.
 	docs := map[string][]*yaml.Node{}
@@ -272,10 +261,10 @@ func (c *checker) servedPath(file, what, p string) {
 // checkVariable reports a variable a gateway container sets that the gateway
 // does not read.
 func (c *checker) checkVariable(file, where, name string) {
-	if strings.HasPrefix(name, "OTEL_") || c.allowed[name] {
+	if _, ok := config.Lookup(name); ok {
 		return
 	}
-	c.addf(file, "%s: %s is not a variable the gateway reads (internal/config.Variables, OTEL_*, Go runtime)", where, name)
+	c.addf(file, "%s: %s is not a variable the gateway reads (internal/config.Known)", where, name)
 }
 
 // placeholder reports whether a credential in this repository is obviously
