@@ -145,9 +145,8 @@ type Config struct {
 // RescueOn reports whether JOB_RESCUE turns job rescue on.
 func (c *Config) RescueOn() bool { return c.JobRescue.Reveal() != rescue.Off }
 
-// Variables lists every variable name Config reads (OTEL_* are read by the
-// telemetry setup and are not listed). Deployment manifests are checked
-// against it.
+// Variables lists every variable name Config reads, from its tags; Known
+// adds those that libraries and the runtime read (OTEL_*, AZURE_*, ...).
 func Variables() []string {
 	params, err := env.GetFieldParams(&Config{})
 	if err != nil {
