@@ -99,23 +99,25 @@ type Label struct {
 // AuthoringJob is the state of any authoring long-running operation:
 // export, import, train, deploy, delete.
 type AuthoringJob struct {
-	JobID               string       `json:"jobId"`
-	CreatedDateTime     time.Time    `json:"createdDateTime"`
-	LastUpdatedDateTime time.Time    `json:"lastUpdatedDateTime"`
-	ExpirationDateTime  time.Time    `json:"expirationDateTime,omitzero"`
-	Status              string       `json:"status"`
-	Warnings            []Warning    `json:"warnings,omitempty"`
-	Errors              []Error      `json:"errors,omitempty"`
-	ResultURL           string       `json:"resultUrl,omitempty"`
-	Result              *TrainResult `json:"result,omitempty"`
-	Extra               Extra        `json:"-"`
+	JobID               string    `json:"jobId"`
+	CreatedDateTime     time.Time `json:"createdDateTime"`
+	LastUpdatedDateTime time.Time `json:"lastUpdatedDateTime"`
+	ExpirationDateTime  time.Time `json:"expirationDateTime,omitzero"`
+	Status              string    `json:"status"`
+	// Warnings and Errors are left out when nil and written when empty:
+	// Azure sends warnings: [] on a finished training job only.
+	Warnings  []Warning    `json:"warnings,omitzero"`
+	Errors    []Error      `json:"errors,omitzero"`
+	ResultURL string       `json:"resultUrl,omitempty"`
+	Result    *TrainResult `json:"result,omitempty"`
+	Extra     Extra        `json:"-"`
 }
 
 // TrainResult is the result member of a training job.
 type TrainResult struct {
 	ModelLabel            string         `json:"modelLabel"`
 	TrainingConfigVersion string         `json:"trainingConfigVersion"`
-	EstimatedEndDateTime  time.Time      `json:"estimatedEndDateTime,omitzero"`
+	EstimatedEndDateTime  TicksTime      `json:"estimatedEndDateTime,omitzero"`
 	TrainingStatus        *SubTaskStatus `json:"trainingStatus,omitempty"`
 	EvaluationStatus      *SubTaskStatus `json:"evaluationStatus,omitempty"`
 }
@@ -123,8 +125,8 @@ type TrainResult struct {
 // SubTaskStatus is the progress of training or evaluation.
 type SubTaskStatus struct {
 	PercentComplete int       `json:"percentComplete"`
-	StartDateTime   time.Time `json:"startDateTime,omitzero"`
-	EndDateTime     time.Time `json:"endDateTime,omitzero"`
+	StartDateTime   TicksTime `json:"startDateTime,omitzero"`
+	EndDateTime     TicksTime `json:"endDateTime,omitzero"`
 	Status          string    `json:"status"`
 }
 

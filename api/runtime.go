@@ -90,9 +90,10 @@ type JobState struct {
 	DisplayName        string    `json:"displayName,omitempty"`
 	CreatedDateTime    time.Time `json:"createdDateTime"`
 	ExpirationDateTime time.Time `json:"expirationDateTime,omitzero"`
-	// LastUpdatedDateTime is the 2023-04-01 spec's name; LastUpdateDateTime
-	// the docs' and the regenerated 2022-05-01 spec's. Azure's SDKs read
-	// either, so the emulator writes both.
+	// LastUpdatedDateTime is the name Azure sends on 2022-05-01, 2023-04-01
+	// and 2025-11-15-preview; LastUpdateDateTime the one it sends on
+	// 2022-10-01-preview (both recorded, internal/recorded). Azure sends one
+	// of them, the one its api-version defines.
 	LastUpdatedDateTime time.Time        `json:"lastUpdatedDateTime,omitzero"`
 	LastUpdateDateTime  time.Time        `json:"lastUpdateDateTime,omitzero"`
 	Status              string           `json:"status"`
@@ -114,19 +115,50 @@ type BatchStatistics struct {
 
 // TaskSummary counts a job's tasks and carries their results.
 type TaskSummary struct {
-	Completed  int        `json:"completed"`
-	Failed     int        `json:"failed"`
-	InProgress int        `json:"inProgress"`
-	Total      int        `json:"total"`
-	Items      []TaskItem `json:"items,omitempty"`
-	Extra      Extra      `json:"-"`
+	Completed  int `json:"completed"`
+	Failed     int `json:"failed"`
+	InProgress int `json:"inProgress"`
+	Total      int `json:"total"`
+	// Items is written when empty (Azure sends items: [] while a job has
+	// no finished task) and left out only when nil.
+	Items []TaskItem `json:"items,omitzero"`
+	Extra Extra      `json:"-"`
+}
+
+// TicksTime is a timestamp Azure writes with .NET's seven fractional
+// digits ("2025-03-25T23:51:45.8239864Z": task and training times, as
+// recorded); it reads any RFC 3339 time. A TicksTime read from JSON is
+// written back as it was read, so a body passing through the gateway keeps
+// Azure's spelling. Job and project dates are whole seconds and stay
+// time.Time.
+type TicksTime struct {
+	time.Time
+	raw string // as read; empty for a time built in Go
+}
+
+// MarshalJSON writes t as it was read, or in UTC with exactly seven
+// fractional digits.
+func (t TicksTime) MarshalJSON() ([]byte, error) {
+	if t.raw != "" {
+		return []byte(t.raw), nil
+	}
+	return []byte(`"` + t.UTC().Format("2006-01-02T15:04:05.0000000Z") + `"`), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 time.
+func (t *TicksTime) UnmarshalJSON(b []byte) error {
+	if err := t.Time.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	t.raw = string(b)
+	return nil
 }
 
 // TaskItem is the state and result of one task.
 type TaskItem struct {
 	Kind               string    `json:"kind"`
 	TaskName           string    `json:"taskName,omitempty"`
-	LastUpdateDateTime time.Time `json:"lastUpdateDateTime"`
+	LastUpdateDateTime TicksTime `json:"lastUpdateDateTime"`
 	Status             string    `json:"status"`
 	// Results is a CustomEntitiesResult for custom NER; other kinds have
 	// other shapes, so it is kept raw and decoded on demand.

@@ -131,7 +131,9 @@ func (e *Emulator) lookupAuthJob(c *call, kind string) (*authJob, reply, bool) {
 	return j, reply{}, true
 }
 
-// state renders j at c.now.
+// jobState renders j at c.now as Azure does (internal/recorded): job dates
+// in whole seconds, no warnings or errors members until there is something
+// to say, except warnings: [] on a finished training job.
 func (e *Emulator) jobState(c *call, j *authJob) api.AuthoringJob {
 	d := e.opts.AuthoringJobDuration
 	final := api.StatusSucceeded
@@ -141,15 +143,16 @@ func (e *Emulator) jobState(c *call, j *authJob) api.AuthoringJob {
 	ph := lifecycle(c.now, j.created, d, j.cancelAt, final)
 	st := api.AuthoringJob{
 		JobID:               j.id,
-		CreatedDateTime:     j.created,
-		LastUpdatedDateTime: ph.updated,
-		ExpirationDateTime:  j.created.Add(authoringJobLifetime),
+		CreatedDateTime:     wholeSeconds(j.created),
+		LastUpdatedDateTime: wholeSeconds(ph.updated),
+		ExpirationDateTime:  wholeSeconds(j.created.Add(authoringJobLifetime)),
 		Status:              ph.status,
-		Warnings:            append([]api.Warning{}, j.warnings...),
-		Errors:              []api.Error{},
+	}
+	if len(j.warnings) > 0 || (j.kind == jobTrain && api.Terminal(ph.status)) {
+		st.Warnings = append([]api.Warning{}, j.warnings...)
 	}
 	if ph.status == api.StatusFailed {
-		st.Errors = append(st.Errors, *j.failed)
+		st.Errors = []api.Error{*j.failed}
 	}
 	if j.kind == jobExport && ph.status == api.StatusSucceeded {
 		st.ResultURL = c.url(e.jobPath(j)+"/result", nil)
@@ -160,31 +163,44 @@ func (e *Emulator) jobState(c *call, j *authJob) api.AuthoringJob {
 	return st
 }
 
+// wholeSeconds is t as Azure writes job and project dates.
+func wholeSeconds(t time.Time) time.Time { return t.Truncate(time.Second) }
+
+// trainResult is a training job's result member: training runs in the
+// first half of the running phase and evaluation in the second, times have
+// seven fractional digits, and estimatedEndDateTime is there only while
+// the job runs (as recorded, authoring-train-2025-05-15-preview).
 func trainResult(j *authJob, ph phase, d time.Duration, now time.Time) *api.TrainResult {
 	version := j.train.TrainingConfigVersion
 	if version == "latest" {
 		version = latestTrainingConfigVersion
 	}
 	started := j.created.Add(d / 3)
+	evaluating := started.Add(j.end(d).Sub(started) / 2)
 	res := &api.TrainResult{
 		ModelLabel:            j.train.ModelLabel,
 		TrainingConfigVersion: version,
-		EstimatedEndDateTime:  j.end(d),
 	}
-	ts := &api.SubTaskStatus{Status: ph.status, StartDateTime: started}
+	ticks := func(t time.Time) api.TicksTime { return api.TicksTime{Time: t} }
+	ts := &api.SubTaskStatus{Status: ph.status, StartDateTime: ticks(started)}
 	es := &api.SubTaskStatus{Status: api.StatusNotStarted}
 	switch ph.status {
 	case api.StatusNotStarted:
-		ts.StartDateTime = time.Time{}
+		ts.StartDateTime = api.TicksTime{}
 	case api.StatusRunning:
-		if span := j.end(d).Sub(started); span > 0 {
-			ts.PercentComplete = int(100 * now.Sub(started) / span)
+		res.EstimatedEndDateTime = ticks(j.end(d))
+		if now.Before(evaluating) {
+			ts.PercentComplete = int(100 * now.Sub(started) / max(evaluating.Sub(started), 1))
+			break
 		}
+		ts.PercentComplete, ts.Status, ts.EndDateTime = 100, api.StatusSucceeded, ticks(evaluating)
+		es.Status = api.StatusRunning
+		es.PercentComplete = int(100 * now.Sub(evaluating) / max(j.end(d).Sub(evaluating), 1))
 	case api.StatusSucceeded:
-		ts.PercentComplete, ts.EndDateTime = 100, ph.updated
-		es.PercentComplete, es.Status, es.StartDateTime, es.EndDateTime = 100, api.StatusSucceeded, ph.updated, ph.updated
+		ts.PercentComplete, ts.Status, ts.EndDateTime = 100, api.StatusSucceeded, ticks(evaluating)
+		es.PercentComplete, es.Status, es.StartDateTime, es.EndDateTime = 100, api.StatusSucceeded, ticks(evaluating), ticks(ph.updated)
 	default:
-		ts.EndDateTime = ph.updated
+		ts.EndDateTime = ticks(ph.updated)
 	}
 	res.TrainingStatus, res.EvaluationStatus = ts, es
 	return res

@@ -31,8 +31,8 @@ type Options struct {
 	// AuthoringJobDuration is JobDuration for export, import, train, deploy,
 	// swap, delete and load-snapshot jobs. Zero finishes them at once.
 	AuthoringJobDuration time.Duration
-	// PageSize is how many documents one page of a runtime job result holds
-	// when the client sends no top; zero means 20.
+	// PageSize is the most documents one page of a runtime job result
+	// holds (Azure's is 20; a top asks for fewer); zero means 20.
 	PageSize int
 	// ListPageSize is the page size of authoring lists when the client sends
 	// no maxpagesize; zero means 50.
@@ -66,6 +66,8 @@ type Emulator struct {
 	rand   func() float64
 	routes []route
 	admin  http.Handler
+	// regionDisplayName is the x-ms-region Azure would send for opts.Name.
+	regionDisplayName string
 
 	mu         sync.Mutex
 	storage    storage
@@ -117,6 +119,10 @@ func New(opts Options) (*Emulator, error) {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	e.log = e.log.With("region", opts.Name)
+	e.regionDisplayName = opts.Name
+	if dn, ok := regionDisplayNames[opts.Name]; ok {
+		e.regionDisplayName = dn
+	}
 	if e.rand == nil {
 		e.rand = rand.Float64
 	}

@@ -169,7 +169,7 @@ func (e *Emulator) applyFaults(w http.ResponseWriter, r *http.Request, route str
 		resetConnection(w)
 		return true
 	}
-	e.write(w, faultReply(*final))
+	e.write(w, faultReply(*final), isAuthoringPath(r), time.Now())
 	return true
 }
 

@@ -72,9 +72,17 @@ func (e *Emulator) handleAnalyze(c *call) reply {
 		n := textLength(d.Text, api.StringIndexTextElements)
 		run.docs = append(run.docs, docOutcome{id: d.ID, prebuilt: res, err: err, chars: n})
 	}
+	var stats *api.BatchStatistics
+	if strings.EqualFold(c.r.URL.Query().Get("showStats"), "true") {
+		j := &runtimeJob{tasks: []*taskRun{run}}
+		for _, d := range run.docs {
+			j.docChars = append(j.docChars, d.chars)
+		}
+		stats = j.statistics()
+	}
 	return respond(map[string]any{
 		"kind":    run.kind,
-		"results": run.page(0, len(run.docs), strings.EqualFold(c.r.URL.Query().Get("showStats"), "true")),
+		"results": run.page(0, len(run.docs), stats),
 	})
 }
 

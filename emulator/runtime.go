@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -127,14 +128,15 @@ func (e *Emulator) runTask(t api.Task, i int, docs []api.Document, chars []int) 
 			"Invalid parameter in request: stringIndexType '"+indexType+"' is not supported.",
 			api.InnerInvalidParameterValue, "Valid values: TextElements_v8, UnicodeCodePoint, Utf16CodeUnit."), true
 	}
+	// Azure echoes the taskName the request gave and invents none.
 	name := t.TaskName
-	if name == "" {
-		name = t.Kind + "-" + strconv.Itoa(i)
-	}
 	if t.Kind != api.KindCustomEntityRecognition {
 		if !prebuiltKinds[t.Kind] {
 			return nil, failure(http.StatusBadRequest, api.CodeInvalidArgument,
 				"Task kind '"+t.Kind+"' is not supported (this emulator serves CustomEntityRecognition and the prebuilt kinds of the synchronous API)."), true
+		}
+		if rep, bad := checkModelVersion(t, i); bad {
+			return nil, rep, true
 		}
 		run = &taskRun{kind: t.Kind + "LROResults", name: name}
 		for k, d := range docs {
@@ -168,6 +170,42 @@ func (e *Emulator) runTask(t api.Task, i int, docs []api.Document, chars []int) 
 		run.docs = append(run.docs, out)
 	}
 	return run, reply{}, false
+}
+
+// modelVersionPattern is the shape of a prebuilt model version
+// ("2023-09-01", "2022-10-01-preview").
+var modelVersionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+
+// serviceTaskNames are the names Azure's errors give task kinds.
+var serviceTaskNames = map[string]string{"PiiEntityRecognition": "PersonallyIdentifiableInformation"}
+
+// checkModelVersion refuses the submit of a prebuilt task whose
+// parameters.modelVersion no model has (neither "latest" nor a version
+// date), in the shape Azure answers it (runtime-400-model-version-2022-10-01-preview):
+// 400 InvalidRequest, innererror InvalidParameterValue, the failing task in
+// details. Azure names one of the bad tasks; the emulator names the first.
+func checkModelVersion(t api.Task, i int) (reply, bool) {
+	raw, ok := t.Parameters.Extra["modelVersion"]
+	if !ok {
+		return reply{}, false
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err == nil && (v == "latest" || modelVersionPattern.MatchString(v)) {
+		return reply{}, false
+	}
+	kind := t.Kind
+	if n, ok := serviceTaskNames[kind]; ok {
+		kind = n
+	}
+	shown := strings.Trim(string(raw), `"`)
+	rep := failure(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid Request.")
+	rep.err.Details = []api.Error{{Code: api.CodeInvalidRequest, Message: "Invalid Request.", InnerError: &api.InnerError{
+		Code: api.InnerInvalidParameterValue,
+		Message: "Job task parameter value '" + shown + "' is not supported for model-version parameter for job task type " + kind +
+			". Supported values latest, " + prebuiltModelVersion + "."}}}
+	rep.err.InnerError = &api.InnerError{Code: api.InnerInvalidParameterValue,
+		Message: "Job task: '" + kind + "-" + strconv.Itoa(i) + "' failed with validation errors: ['Invalid parameter in request']"}
+	return rep, true
 }
 
 // servingModel returns the model behind a deployment, or the error the job
@@ -220,35 +258,46 @@ func (e *Emulator) handleJob(c *call) reply {
 	showStats := strings.EqualFold(q.Get("showStats"), "true")
 	ph := e.runtimePhase(j, c.now)
 	st := api.JobState{
-		JobID:               j.id,
-		DisplayName:         j.displayName,
-		CreatedDateTime:     j.created,
-		ExpirationDateTime:  j.created.Add(runtimeJobLifetime),
-		LastUpdatedDateTime: ph.updated,
-		LastUpdateDateTime:  ph.updated,
-		Status:              ph.status,
-		Errors:              []api.Error{},
-		Tasks:               api.TaskSummary{Total: len(j.tasks)},
+		JobID:              j.id,
+		DisplayName:        j.displayName,
+		CreatedDateTime:    wholeSeconds(j.created),
+		ExpirationDateTime: wholeSeconds(j.created.Add(runtimeJobLifetime)),
+		Status:             ph.status,
+		Errors:             []api.Error{},
+		Tasks:              api.TaskSummary{Total: len(j.tasks), Items: []api.TaskItem{}},
 	}
-	switch ph.status {
-	case api.StatusNotStarted, api.StatusRunning, api.StatusCancelling:
-		st.Tasks.InProgress = len(j.tasks)
-		return respond(st)
-	case api.StatusCancelled:
-		return respond(st)
+	updated := ph.updated
+	var stats *api.BatchStatistics
+	if showStats {
+		stats = j.statistics()
 	}
 
-	end := min(pg.skip+pg.top, len(j.docChars))
+	// A page holds top documents, at most PageSize; its nextLink asks for
+	// as many again, at most the documents left (recorded with 25
+	// documents: pages of 20 then top=5, or with top=10 top=10&skip=10
+	// then top=5&skip=20; runtime-paging-2023-04-01).
+	size := min(pg.top, e.opts.PageSize)
+	end := min(pg.skip+size, len(j.docChars))
 	start := min(pg.skip, end)
-	for _, t := range j.tasks {
-		item := api.TaskItem{Kind: t.kind, TaskName: t.name, LastUpdateDateTime: ph.updated, Status: api.StatusSucceeded}
+	for i, t := range j.tasks {
+		done, cancelled := e.taskEnd(j, i, ph, c.now)
+		if cancelled {
+			st.Tasks.Items = append(st.Tasks.Items, t.cancelledItem(done))
+			continue
+		}
+		if done.IsZero() {
+			st.Tasks.InProgress++
+			continue
+		}
+		updated = later(updated, done)
+		item := api.TaskItem{Kind: t.kind, TaskName: t.name, LastUpdateDateTime: api.TicksTime{Time: done}, Status: api.StatusSucceeded}
 		if t.err != nil {
 			item.Status = api.StatusFailed
 			st.Tasks.Failed++
 			st.Errors = append(st.Errors, *t.err)
 		} else {
 			st.Tasks.Completed++
-			raw, err := json.Marshal(t.page(start, end, showStats))
+			raw, err := json.Marshal(t.page(start, end, stats))
 			if err != nil {
 				return failure(http.StatusInternalServerError, api.CodeInternalServerError, "Internal Server Error.")
 			}
@@ -256,24 +305,89 @@ func (e *Emulator) handleJob(c *call) reply {
 		}
 		st.Tasks.Items = append(st.Tasks.Items, item)
 	}
-	if showStats {
-		st.Statistics = j.statistics()
-	}
-	if end < len(j.docChars) {
-		next := url.Values{"top": {strconv.Itoa(pg.top)}, "skip": {strconv.Itoa(end)}}
-		if showStats {
-			next.Set("showStats", "true")
-		}
-		st.NextLink = c.url(api.JobPath(j.id), next)
+	setUpdated(&st, c.apiVersion, wholeSeconds(updated))
+	if end < len(j.docChars) && st.Tasks.Completed > 0 {
+		st.NextLink = nextLink(c, j.id, showStats, min(size, len(j.docChars)-end), end)
 	}
 	return respond(st)
 }
 
-// page renders the results of input documents [start, end).
-func (t *taskRun) page(start, end int, showStats bool) any {
-	errs := []api.DocumentError{}
+// taskEnd says when task i of j finished, as seen at now: zero while it
+// runs. A job's tasks finish one after another across its running phase,
+// the last as the job ends, so a job with several tasks shows finished
+// tasks (and their pages, with a nextLink) while it still runs, as Azure's
+// do (internal/recorded, runtime-paging-2023-04-01). A task not finished
+// when the job was cancelled is reported cancelled, at the cancel.
+func (e *Emulator) taskEnd(j *runtimeJob, i int, ph phase, now time.Time) (done time.Time, cancelled bool) {
+	d := e.opts.JobDuration
+	running := j.created.Add(d / 3)
+	finish := running.Add(time.Duration(int64(j.created.Add(d).Sub(running)) * int64(i+1) / int64(len(j.tasks))))
+	if !j.cancelAt.IsZero() && !finish.Before(j.cancelAt) && j.cancelAt.Before(j.created.Add(d)) {
+		if ph.status == api.StatusCancelled {
+			return ph.updated, true
+		}
+		return time.Time{}, false
+	}
+	if now.Before(finish) {
+		return time.Time{}, false
+	}
+	return finish, false
+}
+
+// cancelledItem is the task item of a task the cancel stopped: Azure lists
+// it with empty results (recorded for prebuilt tasks; a custom task names
+// its project and deployment instead of a model version).
+func (t *taskRun) cancelledItem(at time.Time) api.TaskItem {
+	var res any = map[string]any{"documents": []any{}, "errors": []any{}, "modelVersion": "latest"}
 	if t.kind == api.KindCustomEntityRecognitionResult {
-		res := api.CustomEntitiesResult{ProjectName: t.project, DeploymentName: t.deployment, Errors: errs, Documents: []api.DocumentEntities{}}
+		res = api.CustomEntitiesResult{ProjectName: t.project, DeploymentName: t.deployment,
+			Errors: []api.DocumentError{}, Documents: []api.DocumentEntities{}}
+	}
+	raw, _ := json.Marshal(res) // maps and slices of strings: cannot fail
+	return api.TaskItem{Kind: t.kind, TaskName: t.name, LastUpdateDateTime: api.TicksTime{Time: at},
+		Status: api.StatusCancelled, Results: raw}
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// setUpdated writes the job's last-update date under the one name the
+// api-version defines: lastUpdateDateTime on 2022-10-01-preview,
+// lastUpdatedDateTime on the others (both recorded, internal/recorded).
+func setUpdated(st *api.JobState, apiVersion string, t time.Time) {
+	if apiVersion == "2022-10-01-preview" {
+		st.LastUpdateDateTime = t
+		return
+	}
+	st.LastUpdatedDateTime = t
+}
+
+// nextLink is the link to the top documents from skip, in Azure's shape:
+// showStats first, then top, skip and the api-version (recorded:
+// ?showStats=False&top=5&skip=20&api-version=2023-04-01).
+func nextLink(c *call, jobID string, showStats bool, top, skip int) string {
+	stats := "False"
+	if showStats {
+		stats = "True"
+	}
+	return c.base + api.JobPath(jobID) + "?showStats=" + stats + "&top=" + strconv.Itoa(top) +
+		"&skip=" + strconv.Itoa(skip) + "&api-version=" + url.QueryEscape(c.apiVersion)
+}
+
+// page renders the results of input documents [start, end). With
+// showStats the batch statistics sit in the task's results, where Azure
+// puts them (runtime-custom-partial-error-2022-10-01-preview), not at the
+// job's level.
+func (t *taskRun) page(start, end int, stats *api.BatchStatistics) any {
+	errs := []api.DocumentError{}
+	showStats := stats != nil
+	if t.kind == api.KindCustomEntityRecognitionResult {
+		res := api.CustomEntitiesResult{ProjectName: t.project, DeploymentName: t.deployment, Errors: errs,
+			Statistics: stats, Documents: []api.DocumentEntities{}}
 		for _, d := range t.docs[start:end] {
 			if d.err != nil {
 				res.Errors = append(res.Errors, api.DocumentError{ID: d.id, Error: *d.err})
@@ -302,7 +416,11 @@ func (t *taskRun) page(start, end int, showStats bool) any {
 		}
 		docs = append(docs, doc)
 	}
-	return map[string]any{"documents": docs, "errors": errs, "modelVersion": prebuiltModelVersion}
+	res := map[string]any{"documents": docs, "errors": errs, "modelVersion": prebuiltModelVersion}
+	if stats != nil {
+		res["statistics"] = stats
+	}
+	return res
 }
 
 func (j *runtimeJob) statistics() *api.BatchStatistics {

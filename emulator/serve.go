@@ -101,12 +101,11 @@ func requestBase(r *http.Request) string {
 
 // Front-door (API management) answers; their codes are numeric strings.
 const (
-	msgUnauthorized = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."
-	msgNotFound     = "Resource not found"
+	msgNotFound = "Resource not found"
 )
 
 func frontDoor401() reply {
-	return failure(http.StatusUnauthorized, api.CodeFrontDoorUnauthorized, msgUnauthorized)
+	return failure(http.StatusUnauthorized, api.CodeFrontDoorUnauthorized, api.MessageFrontDoorUnauthorized)
 }
 
 func frontDoor429(retryAfter int) reply {
@@ -139,7 +138,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.logRequest(r, rt.name, sw.status, start)
 		return
 	}
-	e.write(sw, e.dispatch(r, rt, vars, found))
+	e.write(sw, e.dispatch(r, rt, vars, found), isAuthoringPath(r), start)
 	e.logRequest(r, rt.name, sw.status, start)
 }
 
@@ -193,8 +192,22 @@ func (e *Emulator) dispatch(r *http.Request, rt route, vars map[string]string, f
 	return res
 }
 
-func (e *Emulator) write(w http.ResponseWriter, res reply) {
+// write sends res with the headers Azure's answers carry (recorded,
+// internal/recorded): x-ms-region, x-envoy-upstream-service-time and
+// Strict-Transport-Security on every answer the service itself gives, and
+// on authoring answers request-id (the apim-request-id again) and
+// Access-Control-Expose-Headers. The front door's 401 carries none of them.
+func (e *Emulator) write(w http.ResponseWriter, res reply, authoring bool, start time.Time) {
 	h := w.Header()
+	if res.status != http.StatusUnauthorized {
+		h.Set("x-ms-region", e.regionDisplayName)
+		h.Set("x-envoy-upstream-service-time", strconv.FormatInt(time.Since(start).Milliseconds(), 10))
+		h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains; preload")
+		if authoring {
+			h.Set("request-id", h.Get(api.RequestIDHeader))
+			h.Set("Access-Control-Expose-Headers", "*")
+		}
+	}
 	if res.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(res.retryAfter))
 	}
@@ -212,6 +225,20 @@ func (e *Emulator) write(w http.ResponseWriter, res reply) {
 	if res.raw != nil {
 		_, _ = w.Write(res.raw)
 	}
+}
+
+// isAuthoringPath reports whether r calls the authoring API (also when its
+// path starts with //, which Azure serves like /).
+func isAuthoringPath(r *http.Request) bool {
+	return strings.HasPrefix(strings.TrimLeft(r.URL.Path, "/"), "language/authoring/")
+}
+
+// regionDisplayNames are the x-ms-region values of the regions the
+// emulator is usually named after; another name is sent as given.
+var regionDisplayNames = map[string]string{
+	"eastus": "East US", "eastus2": "East US 2", "westus": "West US", "westus2": "West US 2", "westus3": "West US 3",
+	"centralus": "Central US", "northeurope": "North Europe", "westeurope": "West Europe",
+	"swedencentral": "Sweden Central", "uksouth": "UK South", "japaneast": "Japan East",
 }
 
 func (e *Emulator) authorized(r *http.Request) bool {

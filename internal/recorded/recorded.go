@@ -118,8 +118,11 @@ func compact(m json.RawMessage) []byte {
 		return nil
 	}
 	var b bytes.Buffer
-	if err := json.Compact(&b, m); err != nil {
+	if err := compactInto(&b, m); err != nil {
 		return append([]byte(nil), m...)
 	}
 	return b.Bytes()
 }
+
+// compactInto writes m as compact JSON, its members in their order.
+func compactInto(b *bytes.Buffer, m []byte) error { return json.Compact(b, m) }
