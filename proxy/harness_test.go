@@ -144,7 +144,7 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 			defer span.End()
 		}
 		if r.Header.Get(api.SubscriptionKeyHeader) != gatewayKey {
-			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized, Message: "bad gateway key"})
+			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeFrontDoorUnauthorized, Message: api.MessageFrontDoorUnauthorized})
 			return
 		}
 		if !strings.HasPrefix(r.URL.Path, "/language/") {

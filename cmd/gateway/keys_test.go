@@ -27,7 +27,7 @@ func TestRuntimeKeyMayNotCallAuthoring(t *testing.T) {
 		before := totalCalls(gw.Primary) + totalCalls(gw.Secondary)
 		resp, body := gw.do(t, m, path, nil) // the runtime key
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s %s: %s", m, path, body)
-		assert.Equal(t, api.CodeUnauthorized, assertAzureError(t, body).Code)
+		assert.Equal(t, api.CodeFrontDoorUnauthorized, assertAzureError(t, body).Code)
 		assert.Equal(t, before, totalCalls(gw.Primary)+totalCalls(gw.Secondary), "no region was called")
 	}
 	resp, body := gw.do(t, http.MethodGet, authoringListPath, nil, testAuthorKey)

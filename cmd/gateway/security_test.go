@@ -169,8 +169,13 @@ func TestSecurityGatewayKeys(t *testing.T) {
 		testPrimaryKey, testSecondaryKey, testAdminKey} {
 		resp, body := gw.do(t, http.MethodPost, submitPath, submitBody(probeText), key)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "key %q", key)
+		// Azure's front door's 401, word for word and with its headers
+		// (internal/recorded runtime-401-2022-10-01-preview).
 		e := assertAzureError(t, body)
-		assert.Equal(t, api.CodeUnauthorized, e.Code)
+		assert.Equal(t, api.CodeFrontDoorUnauthorized, e.Code)
+		assert.Equal(t, api.MessageFrontDoorUnauthorized, e.Message)
+		assert.Empty(t, resp.Header.Get("x-ms-error-code"))
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		if key != "" {
 			assert.NotContains(t, string(body), key, "the key is not echoed")
 			for _, vv := range resp.Header {

@@ -54,6 +54,7 @@ func (g *gateway) clientHandler() http.Handler {
 	}
 	language = middleware.Recoverer(g.tel.ServerSpans(spanRoute)(language))
 	return g.closeWhenDraining(bodyDeadline(g.cfg.BodyTimeout)(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req = route.OneLeadingSlash(req)
 		if strings.HasPrefix(req.URL.Path, languagePrefix) {
 			language.ServeHTTP(w, req)
 			return

@@ -202,8 +202,9 @@ func KeyName(ctx context.Context) string {
 	return name
 }
 
-// Require answers 401 in Azure's error shape unless the request carries a
-// key of one of sets; denied says why to the client. The key is never
+// Require answers 401 in the shape of Azure's front door (code "401", no
+// x-ms-error-code; see api.WriteError) unless the request carries a key of
+// one of sets; denied says why to the client. The key is never
 // echoed; its name goes into the request's context (KeyName).
 func Require(denied string, sets ...*Set) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -215,7 +216,7 @@ func Require(denied string, sets ...*Set) func(http.Handler) http.Handler {
 					return
 				}
 			}
-			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeUnauthorized, Message: denied})
+			api.WriteError(w, http.StatusUnauthorized, api.Error{Code: api.CodeFrontDoorUnauthorized, Message: denied})
 		})
 	}
 }
@@ -231,9 +232,16 @@ const authoringPrefix = "/language/authoring/"
 func Scoped(runtime, authoring *Set) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		rt := Require(MessageMissingKey, runtime, authoring)(next)
-		au := Require(MessageNoAuthoring, authoring)(next)
+		au := Require(MessageMissingKey, authoring)(next)
+		// A runtime key on an authoring path is told why; any other key
+		// gets Azure's answer to a wrong key.
+		runtimeOnly := Require(MessageNoAuthoring, authoring)(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, authoringPrefix) {
+				if _, ok := runtime.Lookup(r.Header.Get(api.SubscriptionKeyHeader)); ok {
+					runtimeOnly.ServeHTTP(w, r)
+					return
+				}
 				au.ServeHTTP(w, r)
 				return
 			}
@@ -244,7 +252,9 @@ func Scoped(runtime, authoring *Set) func(http.Handler) http.Handler {
 
 // Messages of the 401s.
 const (
-	MessageMissingKey  = "Access denied due to a missing or invalid gateway key. Send the gateway key in the Ocp-Apim-Subscription-Key header."
+	// MessageMissingKey is Azure's own text, so a wrong gateway key gets
+	// the answer a wrong region key gets from Azure.
+	MessageMissingKey  = api.MessageFrontDoorUnauthorized
 	MessageNoAuthoring = "Access denied: authoring calls need a gateway authoring key (GATEWAY_AUTHORING_KEYS); runtime keys may not call them."
 	MessageNoAdmin     = "Access denied due to a missing or invalid admin key. Send the admin key in the Ocp-Apim-Subscription-Key header."
 )

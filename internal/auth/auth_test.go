@@ -141,7 +141,8 @@ func TestScoped(t *testing.T) {
 		if tt.want == 401 {
 			var body api.ErrorResponse
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body), rec.Body.String())
-			assert.Equal(t, api.CodeUnauthorized, body.Error.Code)
+			assert.Equal(t, api.CodeFrontDoorUnauthorized, body.Error.Code)
+			assert.Empty(t, rec.Header().Get("x-ms-error-code"), "Azure's 401 carries none")
 			if tt.key != "" {
 				assert.NotContains(t, rec.Body.String(), tt.key, "key echoed")
 			}

@@ -7,6 +7,7 @@ package route
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"nergateway/api"
@@ -75,6 +76,28 @@ func Match(path string) (rt Route, jobID string) {
 		return Authoring, ""
 	}
 	return Unknown, ""
+}
+
+// OneLeadingSlash returns r with the run of slashes its path starts with
+// made one: Azure serves //language/... as /language/... (recorded: the
+// Python azure-ai-textanalytics-authoring 1.0.0b1 async client sends
+// //language/... when its endpoint ends in /, and Azure answers 202), so
+// the gateway does too, on every route. r is returned as it is when its
+// path starts with a single slash; otherwise a shallow copy with its own
+// URL, as http.StripPrefix makes, is.
+func OneLeadingSlash(r *http.Request) *http.Request {
+	if !strings.HasPrefix(r.URL.Path, "//") {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	r2.URL = new(url.URL)
+	*r2.URL = *r.URL
+	r2.URL.Path = "/" + strings.TrimLeft(r.URL.Path, "/")
+	if r.URL.RawPath != "" {
+		r2.URL.RawPath = "/" + strings.TrimLeft(r.URL.RawPath, "/")
+	}
+	return r2
 }
 
 // Method is method if it is one of HTTP's registered methods, else

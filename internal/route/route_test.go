@@ -2,7 +2,11 @@ package route
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMatch(t *testing.T) {
@@ -42,4 +46,29 @@ func TestSpanNameHasNoClientValues(t *testing.T) {
 			t.Errorf("SpanName(%s %s) = %q, want %q", tt.method, tt.target, got, tt.want)
 		}
 	}
+}
+
+// TestOneLeadingSlash: a path that starts with several slashes is served
+// as the one-slash path (Azure answers //language/..., recorded in
+// internal/recorded), on runtime and authoring routes alike; its escaping
+// and query survive, and a one-slash request is not copied.
+func TestOneLeadingSlash(t *testing.T) {
+	for _, tt := range []struct{ target, path, rawPath, query string }{
+		{"//language/authoring/analyze-text/projects/p/:export?api-version=2025-05-15-preview&stringIndexType=Utf16CodeUnit",
+			"/language/authoring/analyze-text/projects/p/:export", "", "api-version=2025-05-15-preview&stringIndexType=Utf16CodeUnit"},
+		{"//language/analyze-text/jobs?api-version=2025-11-15-preview", "/language/analyze-text/jobs", "", "api-version=2025-11-15-preview"},
+		{"///language/analyze-text/jobs", "/language/analyze-text/jobs", "", ""},
+		{"//language/authoring/analyze-text/projects/a%2Fb", "/language/authoring/analyze-text/projects/a/b", "/language/authoring/analyze-text/projects/a%2Fb", ""},
+	} {
+		r := httptest.NewRequest("POST", "http://gw"+tt.target, nil)
+		got := OneLeadingSlash(r)
+		assert.Equal(t, tt.path, got.URL.Path, tt.target)
+		assert.Equal(t, tt.rawPath, got.URL.RawPath, tt.target)
+		assert.Equal(t, tt.query, got.URL.RawQuery, tt.target)
+		rt, _ := Match(got.URL.Path)
+		assert.NotEqual(t, Unknown.Name, rt.Name, tt.target)
+		assert.True(t, strings.HasPrefix(r.URL.Path, "//"), "the original request is left as it was")
+	}
+	r := httptest.NewRequest("GET", "/language/analyze-text/jobs/x", nil)
+	require.Same(t, r, OneLeadingSlash(r))
 }
