@@ -18,6 +18,21 @@
 // cancelled. Runtime jobs expire 24 h after creation, authoring jobs after
 // 7 days (404 afterwards). There are no background goroutines.
 //
+// Answers follow Microsoft's recordings of live Azure traffic
+// (internal/recorded; recorded_test.go replays them here): a job's tasks
+// finish one after another across its running phase, so a job with several
+// tasks shows finished tasks, their first page and a nextLink while it
+// still runs; tasks.items is [] while none has finished; a page holds top
+// documents (at most Options.PageSize) and its nextLink, in Azure's shape
+// (?showStats=False&top=N&skip=M&api-version=V), asks for as many again, at
+// most the documents left; the job's date is lastUpdateDateTime on
+// 2022-10-01-preview and lastUpdatedDateTime on every other api-version;
+// job and project dates are whole seconds (except a project's
+// lastModifiedDateTime, see project.body), task and training times have
+// seven fractional digits; answers carry x-ms-region,
+// x-envoy-upstream-service-time and Strict-Transport-Security, authoring
+// answers request-id too; 400s and 401s carry no x-ms-error-code.
+//
 // Training reads the project's labelled documents from the region's storage
 // container (metadata.storageInputContainerName; fill it with PutDocument,
 // Seed or the admin API) and fails when one is missing. That storage is in
