@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,15 +30,56 @@ import (
 // through it and compares every answer with Azure's.
 func replayThroughGateway(t *testing.T, c recorded.Conversation, key string) *recorded.Replayer {
 	t.Helper()
-	primary := recorded.NewReplayer(c, testPrimaryKey)
-	ps := httptest.NewServer(primary)
-	t.Cleanup(ps.Close)
-	primary.SetOrigin(ps.URL)
-	secondary := recorded.NewReplayer(recorded.Conversation{Name: "the idle secondary"}, testSecondaryKey)
-	ss := httptest.NewServer(secondary)
-	t.Cleanup(ss.Close)
-	secondary.SetOrigin(ss.URL)
-	gw := startGatewaySetup(t, gatewaySetup{primaryURL: ps.URL, secondaryURL: ss.URL})
+	return replayWith(t, c, key, replayOptions{})
+}
+
+// replayOptions put the recorded region behind the secondary instead.
+type replayOptions struct {
+	// onSecondary: the primary refuses connections and the secondary
+	// replays, under the names of names.
+	onSecondary bool
+	// names are the client's JSON members for the recorded ones
+	// (`"projectName":"Example-ner-project"` -> `"projectName":"contracts"`):
+	// the gateway maps them to the secondary's and back.
+	names map[string]string
+	env   []string
+}
+
+func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptions) *recorded.Replayer {
+	t.Helper()
+	replaying := recorded.NewReplayer(c, testPrimaryKey)
+	if o.onSecondary {
+		replaying = recorded.NewReplayer(c, testSecondaryKey)
+	}
+	rs := httptest.NewServer(replaying)
+	t.Cleanup(rs.Close)
+	replaying.SetOrigin(rs.URL)
+	idle := recorded.NewReplayer(recorded.Conversation{Name: "the idle region"}, testSecondaryKey)
+	setup := gatewaySetup{primaryURL: rs.URL}
+	if o.onSecondary {
+		setup = gatewaySetup{primaryURL: "http://" + deadAddr(t), secondaryURL: rs.URL}
+	} else {
+		is := httptest.NewServer(idle)
+		t.Cleanup(is.Close)
+		idle.SetOrigin(is.URL)
+		setup.secondaryURL = is.URL
+	}
+	gw := startGatewaySetup(t, setup, withEnv(o.env...))
+	toClient := func(b []byte) []byte {
+		s := string(b)
+		for rec, client := range o.names {
+			s = strings.ReplaceAll(s, rec, client)
+		}
+		return []byte(s)
+	}
+	toRecorded := func(b []byte) []byte {
+		s := string(b)
+		for rec, client := range o.names {
+			s = strings.ReplaceAll(s, client, rec)
+		}
+		return []byte(s)
+	}
+	primary := replaying
 
 	links := map[string]string{} // a link Azure gave -> the gateway's
 	ids := map[string]string{}   // a job id Azure gave -> the gateway's
@@ -48,9 +90,17 @@ func replayThroughGateway(t *testing.T, c recorded.Conversation, key string) *re
 		}
 		var body any
 		if e.HasRequestBody() {
-			body = e.RequestBodyBytes()
+			body = toClient(e.RequestBodyBytes())
 		}
 		resp, got := gw.do(t, e.RequestMethod, target, body, key)
+		if len(o.names) > 0 && e.HasResponseBody() {
+			for rec, client := range o.names {
+				if strings.Contains(string(e.ResponseBodyBytes()), rec) {
+					assert.Contains(t, string(got), client, "entry %d: names mapped back to the client's", i)
+				}
+			}
+			got = toRecorded(got)
+		}
 		where := e.RequestMethod + " " + e.PathAndQuery()
 		require.Equal(t, e.StatusCode, resp.StatusCode, "entry %d: %s: %s\nregion: %v", i, where, got, primary.Err())
 
@@ -96,8 +146,18 @@ func replayThroughGateway(t *testing.T, c recorded.Conversation, key string) *re
 	}
 	require.NoError(t, primary.Err())
 	assert.Equal(t, len(c.Entries), primary.Served(), "every recorded request reached the region once")
-	require.NoError(t, secondary.Err())
+	require.NoError(t, idle.Err())
 	return primary
+}
+
+// deadAddr is a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
 }
 
 func substituteIDs(path string, ids map[string]string) string {
@@ -132,6 +192,18 @@ func TestGatewayRelaysRecordedRuntimeTraffic(t *testing.T) {
 			replayThroughGateway(t, loadConversation(t, name), testGatewayKey)
 		})
 	}
+	// The same conversation answered by the secondary, whose project and
+	// deployment have other names: the gateway maps the client's names
+	// to the secondary's on the way in (the replaying region checks the
+	// body is the recorded one) and back on the way out.
+	t.Run("runtime-custom-ner-2025-11-15-preview on the secondary, names mapped", func(t *testing.T) {
+		replayWith(t, loadConversation(t, "runtime-custom-ner-2025-11-15-preview"), testGatewayKey, replayOptions{
+			onSecondary: true,
+			names: map[string]string{`"projectName":"Example-ner-project"`: `"projectName":"contracts"`,
+				`"deploymentName":"TestDeployment"`: `"deploymentName":"production"`},
+			env: []string{"SECONDARY_PROJECT_NAMES", "contracts:Example-ner-project", "SECONDARY_DEPLOYMENT_NAMES", "production:TestDeployment"},
+		})
+	})
 }
 
 func TestGatewayRelaysRecordedAuthoringTraffic(t *testing.T) {
