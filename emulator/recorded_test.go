@@ -519,3 +519,26 @@ func walkDates(v any, path string, f func(path, v string)) {
 		}
 	}
 }
+
+// TestEmulatorJobDateNamePerAPIVersion: the job's date goes under the one
+// name its api-version defines: lastUpdateDateTime on 2022-10-01-preview
+// (recorded), lastUpdatedDateTime on the recorded 2022-05-01, 2023-04-01
+// and 2025-11-15-preview and on 2025-05-15-preview, whose spec requires it
+// (no runtime recording exists for it).
+func TestEmulatorJobDateNamePerAPIVersion(t *testing.T) {
+	rg := newRegion(t, Options{})
+	require.NoError(t, rg.Seed(demoProject()))
+	for v, name := range map[string]string{
+		"2022-05-01": "lastUpdatedDateTime", "2022-10-01-preview": "lastUpdateDateTime", "2023-04-01": "lastUpdatedDateTime",
+		"2025-05-15-preview": "lastUpdatedDateTime", "2025-11-15-preview": "lastUpdatedDateTime",
+	} {
+		r := rg.do(http.MethodPost, api.JobsPath+"?api-version="+v, submitBody("demo", "production", "", "Anna"))
+		require.Equal(t, http.StatusAccepted, r.status, v)
+		r = rg.do(http.MethodGet, r.header.Get(api.OperationLocationHeader), nil)
+		var job map[string]any
+		r.decode(t, &job)
+		other := map[string]string{"lastUpdatedDateTime": "lastUpdateDateTime", "lastUpdateDateTime": "lastUpdatedDateTime"}[name]
+		assert.Contains(t, job, name, v)
+		assert.NotContains(t, job, other, v)
+	}
+}
