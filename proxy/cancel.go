@@ -21,8 +21,9 @@ import (
 
 // The gateway cancels copies of a job that no client will ever read: the
 // duplicate a region created for a submit the gateway gave up on
-// (orphans.go). It goes through cancelJob, the one way the gateway itself
-// cancels a job, and is counted per region and outcome.
+// (orphans.go), and the first copy of a rescued job once its region
+// answers again (originals.go). Both go through cancelJob, the one way the
+// gateway itself cancels a job, and are counted per region and outcome.
 
 // Outcomes of gateway_orphan_jobs_total.
 const (
@@ -33,14 +34,24 @@ const (
 	orphanDropped      = "dropped"       // followers were full, or the gateway stopped
 )
 
-var orphanOutcomes = []string{orphanCancelled, orphanCancelFailed, orphanNotCreated, orphanUnanswered, orphanDropped}
+// Outcomes of gateway_rescued_originals_total.
+const (
+	originalCancelled       = "cancelled"
+	originalAlreadyFinished = "already_finished" // finished, or gone, before its region answered again
+	originalCancelFailed    = "cancel_failed"
+)
+
+var (
+	orphanOutcomes   = []string{orphanCancelled, orphanCancelFailed, orphanNotCreated, orphanUnanswered, orphanDropped}
+	originalOutcomes = []string{originalCancelled, originalAlreadyFinished, originalCancelFailed}
+)
 
 // cancelMetrics counts the jobs the gateway cancels itself.
 type cancelMetrics struct {
-	orphans metric.Int64Counter
+	orphans, originals metric.Int64Counter
 }
 
-// newCancelMetrics makes the counters with every region and outcome
+// newCancelMetrics makes the two counters with every region and outcome
 // at 0, so the first cancel shows as an increase.
 func newCancelMetrics(mp metric.MeterProvider, regions []string) (cancelMetrics, error) {
 	m := mp.Meter(meterName)
@@ -49,12 +60,18 @@ func newCancelMetrics(mp metric.MeterProvider, regions []string) (cancelMetrics,
 	cm.orphans, e = m.Int64Counter("gateway.orphan.jobs",
 		metric.WithDescription("Submits the gateway gave up on (timed out, or failed after the region accepted them), by region and what became of the region's job: cancelled, cancel_failed, not_created, unanswered, dropped."))
 	err = errors.Join(err, e)
+	cm.originals, e = m.Int64Counter("gateway.rescued.originals",
+		metric.WithDescription("First copies of rescued jobs, settled once their region answered again, by region and outcome: cancelled, already_finished, cancel_failed."))
+	err = errors.Join(err, e)
 	if err != nil {
 		return cancelMetrics{}, fmt.Errorf("proxy: creating instruments: %w", err)
 	}
 	for _, r := range regions {
 		for _, o := range orphanOutcomes {
 			cm.orphans.Add(context.Background(), 0, metric.WithAttributes(attribute.String("region", r), attribute.String("outcome", o)))
+		}
+		for _, o := range originalOutcomes {
+			cm.originals.Add(context.Background(), 0, metric.WithAttributes(attribute.String("region", r), attribute.String("outcome", o)))
 		}
 	}
 	return cm, nil
@@ -86,6 +103,22 @@ func (p *Proxy) cancelJob(ctx context.Context, idx int, upstreamID, apiVersion s
 // errJobGone is a region's 404 for a job: it finished long ago and
 // expired, or never was.
 var errJobGone = errors.New("the region does not know the job")
+
+// jobFinished asks region idx whether its job upstreamID is finished (a
+// final status, or gone: 404), with the region's credentials, like
+// cancelJob.
+func (p *Proxy) jobFinished(ctx context.Context, idx int, upstreamID, apiVersion string) (bool, error) {
+	status, body, err := p.regionCall(ctx, idx, http.MethodGet, api.JobsPath+"/"+upstreamID, apiVersion)
+	switch {
+	case err != nil:
+		return false, err
+	case status == http.StatusNotFound:
+		return true, nil
+	case status != http.StatusOK:
+		return false, fmt.Errorf("reading the job: status %d", status)
+	}
+	return finished(body), nil
+}
 
 // regionCall sends one gateway-made call to region idx and returns the
 // status and the answer's body (read from the byte budget, released before

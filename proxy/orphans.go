@@ -71,7 +71,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}
 	o.ctx = ctx
 	o.mu.Unlock()
-	<-ctx.Done()
+	p.runOriginals(ctx) // until ctx is done
 	o.mu.Lock()
 	o.ctx = nil
 	o.mu.Unlock()

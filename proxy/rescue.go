@@ -126,7 +126,8 @@ func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *Result) (serve
 		return false, 0
 	}
 	st = rescue.State{Phase: rescue.PhaseRescued, Region: p.regions[to].Name(), UpstreamID: upstream}
-	if err := claim.Rescued(ctx, from, st.Region, upstream); err != nil {
+	original := rescue.Original{Region: from, UpstreamID: c.upstreamID, APIVersion: apiVersionOf(claim.Job.Query)}
+	if err := claim.Rescued(ctx, original, st.Region, upstream); err != nil {
 		p.log.WarnContext(ctx, "rescued job not recorded in the store; this replica serves it", "cause", err.Error())
 	}
 	p.pointAtRescued(c, st)
@@ -185,20 +186,6 @@ func deleteValue(s []int, v int) []int {
 	return out
 }
 
-// cancelOriginal cancels the first copy of a rescued job in its owner
-// region, best effort: a copy left running in a dead region costs nothing
-// the client sees.
-func (p *Proxy) cancelOriginal(ctx context.Context, c *call) {
-	oc := &call{r: c.r, route: route.Cancel, scope: c.scope, owner: c.rescuedFrom, clientID: c.clientID, upstreamID: c.rescuedFromID,
-		path: api.JobsPath + "/" + c.rescuedFromID + api.CancelSuffix, public: c.public, publicHost: c.publicHost}
-	res, _, err := p.try(ctx, oc, []int{c.rescuedFrom}, false)
-	if err != nil {
-		p.log.InfoContext(ctx, "first copy of a rescued job not cancelled", "region", p.regions[c.rescuedFrom].Name(), "cause", causeOf(err))
-		return
-	}
-	res.body.Free()
-}
-
 // rescueAfterAnswer does rescue's part once region idx answered c: the
 // region is up; a submit it accepted is kept; a final state forgets the
 // job's body; a cancel of a rescued job cancels its first copy too.
@@ -209,8 +196,10 @@ func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *up
 		p.remember(ctx, c, idx, res)
 	case c.route.Name == route.Job.Name && !c.resolve && res.status == http.StatusOK && finished(res.body.Bytes()):
 		_ = p.rescue.Forget(ctx, c.clientID)
-	case c.route.Name == route.Cancel.Name && c.rescued && res.status < 300:
-		p.cancelOriginal(ctx, c)
+	case c.route.Name == route.Cancel.Name && c.rescued && res.status < 300 && p.answers(c.rescuedFrom, time.Now()):
+		// Otherwise the first copy is cancelled when its region answers
+		// again (originals.go).
+		p.cancelOriginal(ctx, c.rescuedFrom, c.clientID)
 	}
 }
 

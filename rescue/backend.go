@@ -29,6 +29,7 @@ type backend interface {
 	// own.
 	sweep(now time.Time)
 	close() error
+	originalsBackend // originals.go
 }
 
 // memoryBackend keeps records in this process: one replica only (a second
@@ -40,6 +41,7 @@ type memoryBackend struct {
 	mu     sync.Mutex
 	bodies map[string]expiring[[]byte]
 	states map[string]expiring[string]
+	queues map[string]map[string]time.Time // originals: region → job id → expiry (originals.go)
 }
 
 type expiring[T any] struct {

@@ -74,6 +74,13 @@ type State struct {
 	// region's name and that region's own job id.
 	Region     string `json:"r,omitempty"`
 	UpstreamID string `json:"j,omitempty"`
+	// From, FromID and APIVersion name the first copy (PhaseRescued): the
+	// region that was down, its job id there and the submit's
+	// api-version, so that copy can be cancelled once the region answers
+	// again (Store.ClaimOriginal).
+	From       string `json:"f,omitempty"`
+	FromID     string `json:"o,omitempty"`
+	APIVersion string `json:"v,omitempty"`
 }
 
 func (s State) encode() string {

@@ -387,17 +387,23 @@ func (s *Store) Claim(ctx context.Context, id string) (*Claim, State, error) {
 }
 
 // Rescued records that the job now runs in region to as upstreamID (its
-// owner was from), for every replica and the rest of the TTL; it counts
-// the rescue, adds a rescue event to the span in ctx and logs it.
-func (c *Claim) Rescued(ctx context.Context, from, to, upstreamID string) error {
+// first copy is original), for every replica and the rest of the TTL, and
+// queues the first copy for its cancel (Originals); it counts the rescue,
+// adds a rescue event to the span in ctx and logs it.
+func (c *Claim) Rescued(ctx context.Context, original Original, to, upstreamID string) error {
 	s := c.s
-	st := State{Phase: PhaseRescued, Region: to, UpstreamID: upstreamID}
+	from := original.Region
+	st := State{Phase: PhaseRescued, Region: to, UpstreamID: upstreamID,
+		From: from, FromID: original.UpstreamID, APIVersion: original.APIVersion}
 	s.rescued.put(c.id, st)
 	s.mRescued.Add(ctx, 1, metric.WithAttributes(attribute.String("from", from), attribute.String("to", to)))
 	trace.SpanFromContext(ctx).AddEvent("rescue", trace.WithAttributes(
 		attribute.String("gateway.rescue.from", from), attribute.String("gateway.rescue.to", to)))
 	s.log.InfoContext(ctx, "job rescued: resubmitted to another region because its owner was down", "from", from, "to", to)
-	return s.do(ctx, "rescued", func(ctx context.Context) error { return s.b.setState(ctx, c.id, st.encode(), s.ttl) })
+	if err := s.do(ctx, "rescued", func(ctx context.Context) error { return s.b.setState(ctx, c.id, st.encode(), s.ttl) }); err != nil {
+		return err
+	}
+	return s.keepOriginal(ctx, c.id, original)
 }
 
 // Release gives the claim up (the resubmit failed), so a later poll on any

@@ -122,10 +122,10 @@ func TestStoreJobLife(t *testing.T) {
 		if again, st, err := a.Claim(ctx, "job-1"); err != nil || again != nil || st.Phase != PhaseClaimed {
 			t.Fatalf("second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
 		}
-		if err := c.Rescued(ctx, "westus2", "eastus", "up-77"); err != nil {
+		if err := c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-77"); err != nil {
 			t.Fatal(err)
 		}
-		want := State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-77"}
+		want := State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-77", From: "westus2"}
 		for i, s := range r.stores {
 			if st, err := s.State(ctx, "job-1"); err != nil || st != want {
 				t.Fatalf("replica %d: State after rescue = %+v, %v; want %+v", i, st, err, want)
@@ -268,7 +268,7 @@ func TestRedisHoldsNoDocumentText(t *testing.T) {
 	if err != nil || c == nil {
 		t.Fatalf("Claim = %v, %v", c, err)
 	}
-	if err := c.Rescued(ctx, "westus2", "eastus", "up-1"); err != nil {
+	if err := c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-1"); err != nil {
 		t.Fatal(err)
 	}
 	client := r.Client()
