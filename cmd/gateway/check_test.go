@@ -209,6 +209,19 @@ func TestCheckConfigProbesWithEntra(t *testing.T) {
 	out.Reset()
 	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
 	assert.Contains(t, out.String(), "PRIMARY_AUTH: no Microsoft Entra ID token")
+
+	// A token the regions do not accept (another authority's): the line
+	// names the variable that chose Entra ID, not the endpoint.
+	other := emulator.NewTokenIssuer("tenant-e2e", "client-e2e", "client-secret-e2e-77c1", entra.Scope, time.Hour)
+	t.Cleanup(other.Close)
+	t.Setenv("AZURE_CLIENT_SECRET", "client-secret-e2e-77c1")
+	t.Setenv("AZURE_AUTHORITY_HOST", other.URL)
+	env["AZURE_AUTHORITY_HOST"] = other.URL
+	out.Reset()
+	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
+	assert.Contains(t, out.String(), "PRIMARY_AUTH: the primary region refused the Microsoft Entra ID token (401")
+	assert.Contains(t, out.String(), "SECONDARY_AUTH: the secondary region refused the Microsoft Entra ID token (401")
+	assert.Equal(t, 1, other.TokenRequests(), "one token for both regions")
 	assert.NotContains(t, out.String(), "wrong-secret-0d0d")
 }
 
