@@ -707,7 +707,8 @@ type Error struct {
 	// Container is the container the request was about.
 	Container string
 	// Op is what was asked: "list", "read properties", "create
-	// container", "copy from URL", "download", "upload".
+	// container", "sign the copy source", "copy from URL", "download",
+	// "upload".
 	Op         string
 	StatusCode int
 	Code       string
