@@ -175,6 +175,9 @@ func TestStorageTwoServicesStreamThenInSync(t *testing.T) {
 			st = mustStatus(t, w)
 			assert.Equal(t, StateInSync, st.State, "%+v", st.LastError)
 			assert.Equal(t, docsync.Progress{Checked: 4, Copied: 1, Streamed: 1}, *st.Documents)
+			require.Len(t, st.Canary, 1)
+			assert.Equal(t, 4, st.Canary[0].Documents, "the canary reads the hostile name too")
+			assert.Equal(t, 1.0, st.Canary[0].Agreement)
 
 			// Neither a server-side copy nor streaming: the secondary
 			// refuses every upload.
