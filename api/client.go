@@ -240,7 +240,9 @@ func (c *Client) newRequest(method, path, apiVersion string, q url.Values, body 
 	}
 	q.Set("api-version", apiVersion)
 	r := request{method: method, url: c.endpoint + path + "?" + q.Encode()}
-	if body != nil {
+	if raw, ok := body.(rawBody); ok {
+		r.body = raw
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return request{}, fmt.Errorf("encode request body: %w", err)
@@ -249,6 +251,9 @@ func (c *Client) newRequest(method, path, apiVersion string, q url.Values, body 
 	}
 	return r, nil
 }
+
+// rawBody is a request body sent as it is: json.Marshal would compact it.
+type rawBody []byte
 
 // absoluteRequest builds a GET of a URL taken from an answer
 // (operation-location, nextLink, resultUrl). It is used as given, except
@@ -398,6 +403,24 @@ func (c *Client) getJSON(ctx context.Context, r request, out any) (http.Header, 
 		return nil, fmt.Errorf("decode %d response: %w", resp.StatusCode, err)
 	}
 	return resp.Header, nil
+}
+
+// getBytes sends r and returns a 2xx body whole; a body longer than
+// maxResponseBytes is an error rather than a truncated value.
+func (c *Client) getBytes(ctx context.Context, r request) ([]byte, error) {
+	resp, err := c.do(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %d response: %w", resp.StatusCode, err)
+	}
+	if len(b) > maxResponseBytes {
+		return nil, fmt.Errorf("%d response is larger than %d bytes", resp.StatusCode, maxResponseBytes)
+	}
+	return b, nil
 }
 
 // Operation is a started long-running operation: the URL to poll, taken

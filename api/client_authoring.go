@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,25 +152,57 @@ func (c *Client) Export(ctx context.Context, project string) (*Operation, error)
 }
 
 // ExportResult downloads the exported project from a succeeded export
-// job's resultUrl. Unknown members at every level are kept, so the project
-// can be imported elsewhere after renaming without losing anything.
+// job's resultUrl and decodes it. Unknown members at every level are kept,
+// but encoding it again is not byte for byte (member order, members the
+// types declare and the file lacks); to carry a project elsewhere, use
+// ExportFile and ImportFile.
 func (c *Client) ExportResult(ctx context.Context, resultURL string) (*ExportedProject, error) {
-	r, err := c.absoluteRequest(resultURL, c.authoring)
+	b, err := c.ExportFile(ctx, resultURL)
 	if err != nil {
-		return nil, fmt.Errorf("get export result: %w", err)
+		return nil, err
 	}
 	var p ExportedProject
-	if _, err := c.getJSON(ctx, r, &p); err != nil {
-		return nil, fmt.Errorf("get export result: %w", err)
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("get export result: decode: %w", err)
 	}
 	return &p, nil
 }
 
+// ExportFile downloads the exported project from a succeeded export job's
+// resultUrl as Azure sent it, byte for byte, so it can be imported
+// elsewhere with only the members that must change rewritten. The body
+// must be one JSON value of at most maxResponseBytes.
+func (c *Client) ExportFile(ctx context.Context, resultURL string) ([]byte, error) {
+	r, err := c.absoluteRequest(resultURL, c.authoring)
+	if err != nil {
+		return nil, fmt.Errorf("get export result: %w", err)
+	}
+	b, err := c.getBytes(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("get export result: %w", err)
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("get export result: the body is not JSON")
+	}
+	return b, nil
+}
+
 // Import starts importing p as project, replacing a project of that name.
 // The caller sets p.Metadata.ProjectName and StorageInputContainerName for
-// the target resource; Import sends p as it is.
+// the target resource; Import sends p as it encodes.
 func (c *Client) Import(ctx context.Context, project string, p ExportedProject) (*Operation, error) {
-	op, err := c.start(ctx, http.MethodPost, ProjectPath(project)+"/:import", nil, p)
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("import project %q: encode: %w", project, err)
+	}
+	return c.ImportFile(ctx, project, b)
+}
+
+// ImportFile starts importing the project file (an export's body, already
+// renamed for the target resource) as project, sending its bytes as they
+// are.
+func (c *Client) ImportFile(ctx context.Context, project string, file []byte) (*Operation, error) {
+	op, err := c.start(ctx, http.MethodPost, ProjectPath(project)+"/:import", nil, rawBody(file))
 	if err != nil {
 		return nil, fmt.Errorf("import project %q: %w", project, err)
 	}
