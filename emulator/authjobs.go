@@ -74,6 +74,7 @@ func (e *Emulator) settle(now time.Time) {
 		j.failed = j.effect(j, j.end(d))
 		j.effect = nil
 	}
+	e.settleModified(now)
 	// Jobs are created in clock order, so the expired ones are at the front:
 	// a busy region pays for the jobs that expire, not for every job it
 	// holds. A clock set backwards only delays forgetting (lookupJob checks

@@ -74,6 +74,7 @@ func (e *Emulator) handleDeploy(c *call) reply {
 			return &api.Error{Code: api.CodeNotFound, Message: "The trained model '" + req.TrainedModelLabel + "' could not be found."}
 		}
 		p.deploy(j.target, m, at)
+		e.modifyLater(p, at)
 		return nil
 	})
 	return rep

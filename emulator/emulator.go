@@ -53,6 +53,10 @@ type Options struct {
 	// FailureRate applies; it must be safe for concurrent use. Nil uses
 	// math/rand/v2.
 	Rand func() float64
+	// ModifiedAfterDeploy, if set, moves a project's lastModifiedDateTime
+	// this long after each deployment ends, with no label edit, as Azure
+	// was recorded doing (datemove.go). Zero moves it only on import.
+	ModifiedAfterDeploy time.Duration
 }
 
 // Emulator is one emulated Azure AI Language region: an http.Handler
@@ -86,7 +90,7 @@ func New(opts Options) (*Emulator, error) {
 	if opts.Key == "" && opts.BearerTokens == nil {
 		return nil, errors.New("emulator: Options.Key (or BearerTokens) is required")
 	}
-	if opts.JobDuration < 0 || opts.AuthoringJobDuration < 0 {
+	if opts.JobDuration < 0 || opts.AuthoringJobDuration < 0 || opts.ModifiedAfterDeploy < 0 {
 		return nil, errors.New("emulator: job durations must not be negative")
 	}
 	if opts.PageSize < 0 || opts.ListPageSize < 0 || opts.AuthoringPostsPerMinute < 0 {

@@ -12,11 +12,14 @@ import (
 // ExportedProject, unknown members included, so export gives back what
 // import received), its trained models and its deployments.
 type project struct {
-	file        api.ExportedProject
-	created     time.Time
-	modified    time.Time
-	trained     time.Time
-	deployed    time.Time
+	file     api.ExportedProject
+	created  time.Time
+	modified time.Time
+	trained  time.Time
+	deployed time.Time
+	// modifiedAt is when lastModifiedDateTime moves on its own
+	// (Options.ModifiedAfterDeploy); zero when it does not.
+	modifiedAt  time.Time
 	models      map[string]*model
 	deployments map[string]*deployment
 }
