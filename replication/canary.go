@@ -98,7 +98,9 @@ func (w *Worker) canaryOn() bool {
 // the primary could not answer; a secondary that answers with an error
 // agrees on nothing.
 func (w *Worker) canary(ctx context.Context, p *project, pp *api.Project, pds []api.Deployment) []CanaryStatus {
-	if !w.canaryOn() || len(pds) == 0 {
+	// The canary compares entities: a classification project has none
+	// to compare, so it goes without.
+	if !w.canaryOn() || len(pds) == 0 || pp.ProjectKind != api.ProjectKindCustomNER {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, canaryTimeout)
@@ -140,27 +142,6 @@ func (w *Worker) canary(ctx context.Context, p *project, pp *api.Project, pds []
 		span.SetAttributes(attribute.Float64("replication.canary.agreement."+pd.DeploymentName, cs.Agreement))
 		log.Info("replication canary", "deployment", pd.DeploymentName, "agreement", cs.Agreement, "differences", len(cs.Differences))
 		out = append(out, cs)
-	}
-	return out
-}
-
-// labelledDocuments returns the locations of the first n documents of ep
-// that carry labels.
-func labelledDocuments(ep *api.ExportedProject, n int) []string {
-	var out []string
-	if ep.Assets == nil {
-		return out
-	}
-	for _, d := range ep.Assets.Documents {
-		if len(out) == n {
-			break
-		}
-		for _, e := range d.Entities {
-			if len(e.Labels) > 0 {
-				out = append(out, d.Location)
-				break
-			}
-		}
 	}
 	return out
 }

@@ -22,8 +22,10 @@ type Authoring interface {
 	ListDeployments(ctx context.Context, project string) ([]api.Deployment, error)
 	ListModels(ctx context.Context, project string) ([]api.TrainedModel, error)
 	Export(ctx context.Context, project string) (*api.Operation, error)
-	ExportResult(ctx context.Context, resultURL string) (*api.ExportedProject, error)
-	Import(ctx context.Context, project string, p api.ExportedProject) (*api.Operation, error)
+	// ExportFile and ImportFile carry the exported project as bytes, so
+	// what the secondary imports is what the primary exported.
+	ExportFile(ctx context.Context, resultURL string) ([]byte, error)
+	ImportFile(ctx context.Context, project string, file []byte) (*api.Operation, error)
 	Train(ctx context.Context, project string, r api.TrainRequest) (*api.Operation, error)
 	Deploy(ctx context.Context, project, deployment string, r api.DeployRequest) (*api.Operation, error)
 	Wait(ctx context.Context, op *api.Operation, onPoll func(*api.AuthoringJob)) (*api.AuthoringJob, error)

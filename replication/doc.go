@@ -11,16 +11,32 @@
 // deployment). The secondary is out of date when
 //
 //   - it lacks the project,
-//   - the primary project's lastModifiedDateTime is newer than the
-//     secondary's (an import moves the secondary's), or
+//   - the primary project's labels changed: its lastModifiedDateTime moved
+//     (newer than the secondary's, or not the one whose content the
+//     secondary is known to hold) and the canonical hash of its exported
+//     assets differs from the secondary's, or
 //   - a primary deployment's mapped secondary deployment is missing, or the
 //     primary one was trained or deployed after it.
+//
+// Azure moves lastModifiedDateTime without a label edit (after a deploy),
+// so a moved date only starts a comparison: the primary is exported and
+// its assets hashed; the secondary's hash is the one this process imported
+// or compared last, or, without that memory, the hash of the secondary's
+// own export. Equal hashes import and train nothing.
 //
 // Only then do POSTs and PUTs follow, and only those the drift needs: a
 // project change exports, imports, and then trains and deploys every
 // deployment (an import replaces the project, models included); a
 // retrain or redeploy alone trains and deploys just the drifted deployments.
 // Training is billed, so an in-sync check never trains.
+//
+// # Byte for byte
+//
+// The exported file is imported as downloaded, except metadata.projectName
+// and metadata.storageInputContainerName, rewritten in place: nothing is
+// decoded and encoded again. Only the project kinds in SupportedKinds are
+// replicated; another kind is refused at its first check, before anything
+// is written.
 //
 // # What it never does
 //

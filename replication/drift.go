@@ -19,6 +19,13 @@ type drift struct {
 	primaryDeployments []api.Deployment
 	// reimport: the project itself must be exported and imported.
 	reimport bool
+	// dateMoved: reimport only because the primary's lastModifiedDateTime
+	// moved; a content comparison may find nothing to import.
+	dateMoved bool
+	// missing: the secondary lacks the project.
+	missing bool
+	// file is the primary's export once this run read it.
+	file *projectFile
 	// canaries are the canary results of this check; nil when none ran.
 	canaries []CanaryStatus
 	// diverged: a canary agreed less than the minimum.
@@ -37,6 +44,41 @@ type drift struct {
 }
 
 func (d *drift) inSync() bool { return !d.reimport && len(d.deployments) == 0 }
+
+// verdict names what the check found about the project itself, for Status.
+func (d *drift) verdict() string {
+	switch {
+	case d.diverged:
+		return DriftCanaryDiverged
+	case d.missing:
+		return DriftMissing
+	case d.dateMoved:
+		return DriftDateMoved
+	}
+	return DriftNone
+}
+
+// knownContent is what a project's last import or content comparison
+// established: the secondary holds the assets the primary had when its
+// lastModifiedDateTime was primaryModified.
+type knownContent struct {
+	primaryModified time.Time
+	// labelsAt is the primary's lastModifiedDateTime of the last import:
+	// a secondary model trained before it was trained on older labels.
+	// Zero when this process imported nothing.
+	labelsAt   time.Time
+	assetsHash string
+}
+
+// trainingsOf is how many trainings copying deployments takes: one per
+// model, however many deployments serve it.
+func trainingsOf(deployments []api.Deployment) int {
+	models := map[string]bool{}
+	for _, d := range deployments {
+		models[d.ModelID] = true
+	}
+	return len(models)
+}
 
 // addChange notes a reason and moves changedAt back to t when t is older.
 func (d *drift) addChange(t time.Time, reason string) {
@@ -63,29 +105,46 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list primary deployments: %w", err)
 	}
+	if !supportedKind(pp.ProjectKind) {
+		return nil, &UnsupportedKindError{Project: p.name, Kind: pp.ProjectKind}
+	}
 	d := &drift{primary: pp, primaryDeployments: pds, primaryState: primaryState(pp, pds)}
-	// An import is newer than any change made to the primary while it
-	// was being exported, so compare with what the last import copied too.
-	ex := p.exported.Load()
-	changedSinceImport := ex != nil && !pp.LastModifiedDateTime.Equal(*ex)
+	// What this process learnt the secondary holds. An import is newer
+	// than any change made to the primary while it was being exported, and
+	// Azure moves lastModifiedDateTime after a deploy with no label edit,
+	// so the secondary's date alone can neither clear nor condemn the
+	// primary's.
+	known := p.known.Load()
+	knownNow := known != nil && pp.LastModifiedDateTime.Equal(known.primaryModified)
+	// labelsAt is the primary date of labels this process imported, to
+	// retrain after an import whose training failed. Without that memory
+	// (a restart, `replicate --once`) the deployments' own dates decide: a
+	// primary model trained on newer labels is newer than the secondary's.
+	var labelsAt time.Time
+	if knownNow {
+		labelsAt = known.labelsAt
+	}
 
 	sp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Secondary.GetProject(ctx, p.secondary)
 	})
 	switch {
 	case api.IsNotFound(err):
-		d.reimport = true
+		d.reimport, d.missing = true, true
 		d.addChange(pp.LastModifiedDateTime, "secondary lacks the project")
 	case err != nil:
 		return nil, fmt.Errorf("read secondary project: %w", err)
 	default:
 		d.secondary = sp
+		if knownNow {
+			break
+		}
 		if pp.LastModifiedDateTime.After(sp.LastModifiedDateTime) {
-			d.reimport = true
+			d.reimport, d.dateMoved = true, true
 			d.addChange(pp.LastModifiedDateTime, "primary project modified after the last import")
-		} else if changedSinceImport {
-			d.reimport = true
-			d.addChange(pp.LastModifiedDateTime, "primary project changed during the last run")
+		} else if known != nil {
+			d.reimport, d.dateMoved = true, true
+			d.addChange(pp.LastModifiedDateTime, "primary project changed since its content was last copied")
 		}
 	}
 	if d.reimport {
@@ -116,12 +175,13 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 			d.addChange(pd.LastTrainedDateTime, fmt.Sprintf("deployment %q retrained in the primary", pd.DeploymentName))
 		case pd.LastDeployedDateTime.After(sd.LastDeployedDateTime):
 			d.addChange(pd.LastDeployedDateTime, fmt.Sprintf("deployment %q redeployed in the primary", pd.DeploymentName))
-		case sd.LastTrainedDateTime.Before(pp.LastModifiedDateTime):
-			// The secondary serves a model trained before the primary's
-			// current labels: a run imported them and then failed to
-			// train. The deployments' timestamps alone would call that
-			// in sync.
-			d.addChange(pp.LastModifiedDateTime, fmt.Sprintf("deployment %q serves a model older than the primary's labels", to))
+		case sd.LastTrainedDateTime.Before(labelsAt):
+			// The secondary serves a model trained before the labels
+			// this process imported: the run that imported them failed
+			// to train. The deployments' timestamps alone would call
+			// that in sync. (Not the primary's date: Azure moves it
+			// after a deploy with the labels unchanged.)
+			d.addChange(labelsAt, fmt.Sprintf("deployment %q serves a model older than the primary's labels", to))
 		default:
 			continue
 		}

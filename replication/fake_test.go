@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,7 +36,9 @@ type fakeRegion struct {
 	// what the worker sent.
 	exported []byte
 	imported []api.ExportedProject
-	trained  []api.TrainRequest
+	// importedFiles are the import bodies as sent.
+	importedFiles [][]byte
+	trained       []api.TrainRequest
 }
 
 type fakeProject struct {
@@ -134,8 +137,19 @@ func (f *fakeRegion) deployLocked(p *fakeProject, name, label string) {
 	p.meta.LastDeployedDateTime = now
 }
 
-// modify moves a project's lastModifiedDateTime, as a label edit does.
+// modify edits a project's labels (a new entity type) and moves its
+// lastModifiedDateTime, as a label edit does.
 func (f *fakeRegion) modify(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.projects[name]
+	p.assets.Entities = append(slices.Clone(p.assets.Entities), api.EntityType{Category: fmt.Sprintf("Edit%d", len(p.assets.Entities))})
+	p.meta.LastModifiedDateTime = f.clock.Now()
+}
+
+// touch moves a project's lastModifiedDateTime and nothing else, as Azure
+// does some time after a deploy.
+func (f *fakeRegion) touch(name string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.projects[name].meta.LastModifiedDateTime = f.clock.Now()
@@ -248,23 +262,17 @@ func (f *fakeRegion) Export(_ context.Context, project string) (*api.Operation, 
 	})
 }
 
-func (f *fakeRegion) ExportResult(_ context.Context, resultURL string) (*api.ExportedProject, error) {
+func (f *fakeRegion) ExportFile(_ context.Context, resultURL string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["exportResult"]++
-	var ep api.ExportedProject
-	if err := json.Unmarshal(f.exported, &ep); err != nil {
-		return nil, err
-	}
-	return &ep, nil
+	return slices.Clone(f.exported), nil
 }
 
-func (f *fakeRegion) Import(_ context.Context, project string, ep api.ExportedProject) (*api.Operation, error) {
-	body, err := json.Marshal(ep)
-	if err != nil {
-		return nil, err
-	}
+func (f *fakeRegion) ImportFile(_ context.Context, project string, body []byte) (*api.Operation, error) {
+	body = slices.Clone(body)
 	return f.start("import", func() error {
+		f.importedFiles = append(f.importedFiles, body)
 		now := f.clock.Now()
 		var in api.ExportedProject
 		if err := json.Unmarshal(body, &in); err != nil {

@@ -36,69 +36,111 @@ func (w *Worker) replicate(ctx context.Context, p *project, d *drift, log *slog.
 	if d.reimport || (w.cfg.Documents != nil && len(d.deployments) > 0) {
 		// Training reads the documents the project names, and only the
 		// export names them: a retrain alone exports too when documents
-		// are synced.
-		exported, err := w.export(ctx, p, log)
-		if err != nil {
-			return err
+		// are synced. A content comparison of this run already exported.
+		file := d.file
+		if file == nil {
+			var err error
+			if file, err = w.export(ctx, p, log); err != nil {
+				return err
+			}
+			d.file = file
 		}
-		if err := w.syncDocuments(ctx, p, exported, log); err != nil {
+		if err := w.syncDocuments(ctx, p, file, log); err != nil {
 			return err
 		}
 		if !d.reimport {
 			return w.trainAndDeploy(ctx, p, d.deployments, log)
 		}
-		if err := w.importProject(ctx, p, exported, log); err != nil {
+		if err := w.importProject(ctx, p, file, log); err != nil {
 			return err
 		}
 		// What the check read before exporting: if the primary changed
-		// in between, the next check re-imports once more than needed,
-		// never once fewer.
-		p.exported.Store(ptr(d.primary.LastModifiedDateTime))
+		// in between, the next check compares the content once more than
+		// needed, never once fewer.
+		at := d.primary.LastModifiedDateTime
+		p.known.Store(&knownContent{primaryModified: at, labelsAt: at, assetsHash: file.assetsHash})
 	}
 	return w.trainAndDeploy(ctx, p, d.deployments, log)
 }
 
+// compareContent decides a moved lastModifiedDateTime by content: it
+// exports the primary project (kept in d for the import that may follow)
+// and reports whether its assets hash like those the secondary holds. This
+// process knows that hash after an import or a comparison; otherwise (a
+// restart, `replicate --once`) the secondary's project is exported too, so
+// nothing has to be kept between runs. Exports are not billed; the
+// training an import forces is.
+func (w *Worker) compareContent(ctx context.Context, p *project, d *drift, log *slog.Logger) (same bool, err error) {
+	pf, err := w.export(ctx, p, log)
+	if err != nil {
+		return false, err
+	}
+	d.file = pf
+	held := ""
+	if k := p.known.Load(); k != nil {
+		held = k.assetsHash
+	}
+	if held == "" {
+		sf, err := w.exportFile(ctx, p, w.onSecondary(StageCompare), p.secondary, log)
+		if err != nil {
+			return false, err
+		}
+		held = sf.assetsHash
+	}
+	log.Info("replication content compared", "primary_assets", pf.assetsHash, "secondary_assets", held)
+	return pf.assetsHash == held, nil
+}
+
 // export exports the primary project and downloads it whole. Any failure
 // stops the run before the secondary is touched.
-func (w *Worker) export(ctx context.Context, p *project, log *slog.Logger) (*api.ExportedProject, error) {
-	var exported *api.ExportedProject
-	s := w.onPrimary(StageExport)
-	s.start = func(ctx context.Context) (*api.Operation, error) { return w.cfg.Primary.Export(ctx, p.name) }
+func (w *Worker) export(ctx context.Context, p *project, log *slog.Logger) (*projectFile, error) {
+	f, err := w.exportFile(ctx, p, w.onPrimary(StageExport), p.name, log)
+	if err != nil {
+		return nil, err
+	}
+	p.labelled.Store(ptr(f.firstLabelled(w.cfg.CanaryDocs)))
+	return f, nil
+}
+
+// exportFile runs an export step s of project in s's region and reads the
+// file it produced. A kind the worker does not replicate is refused here
+// too, in case the project was recreated since the check read it.
+func (w *Worker) exportFile(ctx context.Context, p *project, s stepSpec, project string, log *slog.Logger) (*projectFile, error) {
+	var file *projectFile
+	s.start = func(ctx context.Context) (*api.Operation, error) { return s.region.Export(ctx, project) }
 	s.done = func(ctx context.Context, job *api.AuthoringJob) error {
 		if job.ResultURL == "" {
 			return errors.New("export job succeeded without a resultUrl")
 		}
 		// The download gets the rest of the step's time, not one call's:
 		// a large project is a large body.
-		ep, err := w.cfg.Primary.ExportResult(ctx, job.ResultURL)
+		raw, err := s.region.ExportFile(ctx, job.ResultURL)
 		if err != nil {
 			return err
 		}
-		if ep.Assets == nil || ep.Metadata.ProjectKind == "" || ep.ProjectFileVersion == "" {
-			return errors.New("export result is incomplete (no assets, project kind or file version)")
+		f, err := parseProjectFile(raw)
+		if err != nil {
+			return err
 		}
-		exported = ep
-		p.labelled.Store(ptr(labelledDocuments(ep, w.cfg.CanaryDocs)))
+		if !supportedKind(f.kind) {
+			return &UnsupportedKindError{Project: project, Kind: f.kind}
+		}
+		file = f
 		return nil
 	}
-	return exported, w.step(ctx, p, s, log)
+	return file, w.step(ctx, p, s, log)
 }
 
-// syncDocuments makes every document ep names present in the secondary
+// syncDocuments makes every document f names present in the secondary
 // container with the primary's content (Config.Documents), before anything
 // is imported or trained.
-func (w *Worker) syncDocuments(ctx context.Context, p *project, ep *api.ExportedProject, log *slog.Logger) (err error) {
+func (w *Worker) syncDocuments(ctx context.Context, p *project, f *projectFile, log *slog.Logger) (err error) {
 	if w.cfg.Documents == nil {
 		return nil
 	}
-	from := ep.Metadata.StorageInputContainerName
+	from := f.container
 	to := firstNonEmpty(w.cfg.SecondaryContainer, from)
-	var names []string
-	if ep.Assets != nil {
-		for _, doc := range ep.Assets.Documents {
-			names = append(names, doc.Location)
-		}
-	}
+	names := f.documents
 	ctx, span := w.tracer.Start(ctx, "replication."+StageDocuments, trace.WithAttributes(append(w.projectAttrs(p),
 		attribute.String("replication.documents.mode", w.cfg.Documents.Mode),
 		attribute.Int("replication.documents.named", len(names)))...))
@@ -121,16 +163,17 @@ func (w *Worker) syncDocuments(ctx context.Context, p *project, ep *api.Exported
 	return nil
 }
 
-// importProject imports the exported project into the secondary under its
-// mapped name and container, keeping every other member as exported.
-func (w *Worker) importProject(ctx context.Context, p *project, ep *api.ExportedProject, log *slog.Logger) error {
-	ep.Metadata.ProjectName = p.secondary
-	if w.cfg.SecondaryContainer != "" {
-		ep.Metadata.StorageInputContainerName = w.cfg.SecondaryContainer
+// importProject imports the exported file into the secondary under its
+// mapped name and container. Only those two members are rewritten; every
+// other byte is imported as exported.
+func (w *Worker) importProject(ctx context.Context, p *project, f *projectFile, log *slog.Logger) error {
+	body, err := f.forImport(p.secondary, w.cfg.SecondaryContainer)
+	if err != nil {
+		return &stepError{stage: StageImport, err: err}
 	}
 	s := w.onSecondary(StageImport)
 	s.start = func(ctx context.Context) (*api.Operation, error) {
-		return w.cfg.Secondary.Import(ctx, p.secondary, *ep)
+		return w.cfg.Secondary.ImportFile(ctx, p.secondary, body)
 	}
 	return w.step(ctx, p, s, log)
 }

@@ -36,13 +36,13 @@ func (s scrubbing) Export(ctx context.Context, project string) (*api.Operation, 
 	return v, scrub(err)
 }
 
-func (s scrubbing) ExportResult(ctx context.Context, resultURL string) (*api.ExportedProject, error) {
-	v, err := s.r.ExportResult(ctx, resultURL)
+func (s scrubbing) ExportFile(ctx context.Context, resultURL string) ([]byte, error) {
+	v, err := s.r.ExportFile(ctx, resultURL)
 	return v, scrub(err)
 }
 
-func (s scrubbing) Import(ctx context.Context, project string, p api.ExportedProject) (*api.Operation, error) {
-	v, err := s.r.Import(ctx, project, p)
+func (s scrubbing) ImportFile(ctx context.Context, project string, file []byte) (*api.Operation, error) {
+	v, err := s.r.ImportFile(ctx, project, file)
 	return v, scrub(err)
 }
 

@@ -32,11 +32,44 @@ const (
 	// StateFailed: the last run failed; LastError says why. Run retries it
 	// after Config.RetryMin, doubling per failure in a row up to Interval.
 	StateFailed = "failed"
+	// StateRefused: the project's kind is not one the worker replicates
+	// (SupportedKinds); LastError (code UnsupportedProjectKind) names it.
+	// Nothing is written to the secondary; the next regular check reads
+	// the kind again.
+	StateRefused = "refused"
+)
+
+// Drift verdicts: what the last check or run found about the project
+// itself (its labels), as Status shows them. Deployments drift apart from
+// this.
+const (
+	// DriftNone: the primary's lastModifiedDateTime is the one whose
+	// content the secondary is known to hold (or older than the
+	// secondary's).
+	DriftNone = "none"
+	// DriftMissing: the secondary lacks the project; it is imported.
+	DriftMissing = "secondary-missing"
+	// DriftDateMoved: the primary's lastModifiedDateTime moved and a check
+	// alone (no run) did not compare the content.
+	DriftDateMoved = "date-moved"
+	// DriftContentSame: the date moved, but the primary's assets hash like
+	// the secondary's: nothing was imported or trained, and the new date
+	// is remembered as holding that content.
+	DriftContentSame = "date-moved-content-same"
+	// DriftContentChanged: the assets differ; the project was imported and
+	// trained again.
+	DriftContentChanged = "content-changed"
+	// DriftCanaryDiverged: the canary found the secondary answering
+	// unlike the primary; the project is copied again.
+	DriftCanaryDiverged = "canary-diverged"
 )
 
 // Stages of a replication run.
 const (
 	StageExport = "export"
+	// StageCompare exports the secondary's project to compare its assets
+	// with the primary's, when only the primary's date moved.
+	StageCompare = "compare"
 	// StageDocuments syncs the training documents (Config.Documents).
 	StageDocuments = "documents"
 	StageImport    = "import"
@@ -58,6 +91,12 @@ type ProjectStatus struct {
 	JobID                 string     `json:"jobId,omitempty"`
 	PrimaryLastModified   *time.Time `json:"primaryLastModified,omitempty"`
 	SecondaryLastModified *time.Time `json:"secondaryLastModified,omitempty"`
+	// Drift is the last verdict on the project's content (Drift*
+	// constants): why it was or was not imported.
+	Drift string `json:"drift,omitempty"`
+	// AssetsHash is the SHA-256 of the primary's assets in canonical JSON
+	// (members sorted by name) as last exported by a run.
+	AssetsHash string `json:"assetsHash,omitempty"`
 	// LagSeconds is how long the oldest primary change the secondary lacks
 	// has been waiting; zero when in sync.
 	LagSeconds float64 `json:"lagSeconds"`
@@ -98,7 +137,10 @@ func newStatusError(err error, at time.Time) *StatusError {
 		me *docsync.MissingError
 		se *docsync.Error
 	)
+	var uk *UnsupportedKindError
 	switch {
+	case errors.As(err, &uk):
+		return &StatusError{Code: CodeUnsupportedKind, Message: hostscrub.Text(err.Error()), At: at}
 	case errors.As(err, &me):
 		return &StatusError{Code: docsync.CodeDocumentsMissing, Message: hostscrub.Text(err.Error()), At: at}
 	case errors.As(err, &se) && se.Code != "":
@@ -168,11 +210,12 @@ func (t *tracker) lag(now time.Time) float64 {
 	return max(now.Sub(t.changedAt).Seconds(), 0)
 }
 
-// checked records what a check found.
-func (t *tracker) checked(at time.Time, d *drift) {
+// checked records what a check found, and the run's verdict so far.
+func (t *tracker) checked(at time.Time, d *drift, verdict string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.st.LastCheck = ptr(at.UTC())
+	t.st.Drift = verdict
 	t.st.PrimaryLastModified = timePtr(d.primary.LastModifiedDateTime)
 	t.st.SecondaryLastModified = nil
 	if d.secondary != nil {
@@ -204,6 +247,23 @@ func (t *tracker) checkFailed(at time.Time, err error) {
 	t.st.LastCheck = ptr(at.UTC())
 	t.st.State, t.st.Stage, t.st.JobID = StateFailed, "", ""
 	t.st.LastError = newStatusError(err, at.UTC())
+}
+
+// verdict records a run's verdict on the content and the hash it rests on.
+func (t *tracker) verdict(verdict, assetsHash string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.Drift, t.st.AssetsHash = verdict, assetsHash
+}
+
+// refused records a project of a kind the worker does not replicate.
+func (t *tracker) refused(at time.Time, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.st.LastCheck = ptr(at.UTC())
+	t.st.State, t.st.Stage, t.st.JobID = StateRefused, "", ""
+	t.st.LastError = newStatusError(err, at.UTC())
+	t.changedAt = time.Time{}
 }
 
 // stage records that a run started a step.

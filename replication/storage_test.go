@@ -388,17 +388,26 @@ func TestStorageFaultsEndInAClearStateThenSucceed(t *testing.T) {
 }
 
 func TestCanaryDocumentsAreTheFirstLabelled(t *testing.T) {
-	labelled := []api.LabeledRegion{{Labels: []api.Label{{Category: "City", Offset: 0, Length: 4}}}}
-	ep := &api.ExportedProject{Assets: &api.ProjectAssets{Documents: []api.LabeledDocument{
-		{Location: "unlabelled.txt"}, {Location: "a.txt", Entities: labelled},
-		{Location: "empty-region.txt", Entities: []api.LabeledRegion{{}}}, {Location: "b.txt", Entities: labelled},
-		{Location: "c.txt", Entities: labelled},
-	}}}
-	if got := labelledDocuments(ep, 2); strings.Join(got, ",") != "a.txt,b.txt" {
+	labelled := `[{"regionOffset":0,"regionLength":9,"labels":[{"category":"City","offset":0,"length":4}]}]`
+	f, err := parseProjectFile([]byte(`{"projectFileVersion":"2022-05-01","metadata":{"projectKind":"CustomEntityRecognition"},
+		"assets":{"documents":[{"location":"unlabelled.txt"},{"location":"a.txt","entities":` + labelled + `},
+		{"location":"empty-region.txt","entities":[{"regionOffset":0,"regionLength":3,"labels":[]}]},
+		{"location":"b.txt","entities":` + labelled + `},{"location":"c.txt","entities":` + labelled + `}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.firstLabelled(2); strings.Join(got, ",") != "a.txt,b.txt" {
 		t.Fatalf("canary documents %v", got)
 	}
-	if got := labelledDocuments(&api.ExportedProject{}, 2); len(got) != 0 {
-		t.Fatalf("no assets: %v", got)
+	if got := f.firstLabelled(9); len(got) != 3 {
+		t.Fatalf("all labelled: %v", got)
+	}
+	f, err = parseProjectFile([]byte(`{"projectFileVersion":"2022-05-01","metadata":{"projectKind":"CustomEntityRecognition"},"assets":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.firstLabelled(2); len(got) != 0 {
+		t.Fatalf("no documents: %v", got)
 	}
 }
 

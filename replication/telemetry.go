@@ -29,7 +29,8 @@ func tracerFrom(tp trace.TracerProvider) trace.Tracer {
 
 // meters are the worker's instruments.
 type meters struct {
-	runs metric.Int64Counter
+	runs             metric.Int64Counter
+	avoidedTrainings metric.Int64Counter
 }
 
 // newMeters creates the runs counter and the lag gauge, which reads the
@@ -42,6 +43,13 @@ func newMeters(mp metric.MeterProvider, w *Worker) (*meters, error) {
 	runs, err := m.Int64Counter("replication.runs",
 		metric.WithDescription("Replication checks and runs per project, by outcome (in_sync, replicated, failed)."),
 		metric.WithUnit("{run}"))
+	if err != nil {
+		return nil, err
+	}
+	// No unit: the contract's name is
+	// replication_trainings_avoided_total.
+	avoided, err := m.Int64Counter("replication.trainings.avoided",
+		metric.WithDescription("Trainings in the secondary not run because the primary's lastModifiedDateTime moved with its assets unchanged, per project."))
 	if err != nil {
 		return nil, err
 	}
@@ -79,12 +87,18 @@ func newMeters(mp metric.MeterProvider, w *Worker) (*meters, error) {
 	// Each project's series start at 0, so the first failed run is an
 	// increase that an alert sees.
 	for _, p := range w.projects {
+		avoided.Add(context.Background(), 0, metric.WithAttributes(attribute.String("project", p.name)))
 		for _, outcome := range []string{outcomeInSync, outcomeReplicated, outcomeFailed} {
 			runs.Add(context.Background(), 0, metric.WithAttributes(
 				attribute.String("project", p.name), attribute.String("outcome", outcome)))
 		}
 	}
-	return &meters{runs: runs}, nil
+	return &meters{runs: runs, avoidedTrainings: avoided}, nil
+}
+
+// avoided counts n trainings a content comparison made unnecessary.
+func (m *meters) avoided(ctx context.Context, project string, n int) {
+	m.avoidedTrainings.Add(context.WithoutCancel(ctx), int64(n), metric.WithAttributes(attribute.String("project", project)))
 }
 
 func (m *meters) run(ctx context.Context, project, outcome string) {

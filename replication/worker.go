@@ -49,11 +49,9 @@ type project struct {
 	// pending records a request to run while a run held lock; that run
 	// does one more pass before it lets go.
 	pending atomic.Bool
-	// exported is the primary's lastModifiedDateTime that the last
-	// successful import copied; nil until then. A change made while a run
-	// copied the project is older than that import, so the timestamps
-	// alone would call it in sync; this memory does not.
-	exported atomic.Pointer[time.Time]
+	// known is what this process last learnt the secondary holds: set by
+	// an import and by a content comparison; nil until then.
+	known atomic.Pointer[knownContent]
 	// labelled are the first labelled documents of the last export this
 	// process read, the canary's documents; nil until then.
 	labelled atomic.Pointer[[]string]
@@ -151,7 +149,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-w.trigger:
 			w.schedule(ctx, &g, w.projects, results)
 		case r := <-results:
-			retries.record(r.p, r.err, time.Now())
+			err := r.err
+			var refused *UnsupportedKindError
+			if errors.As(err, &refused) {
+				// No retry fixes a project kind: the next regular
+				// check reads it again.
+				err = nil
+			}
+			retries.record(r.p, err, time.Now())
 		case <-retry.C:
 			w.schedule(ctx, &g, retries.due(time.Now()), results)
 		}
@@ -291,15 +296,31 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 		l.Error(msg, "error", err)
 		return err
 	}
+	// refuse records a project of a kind the worker does not replicate.
+	refuse := func(err error) error {
+		p.status.refused(w.cfg.Now(), err)
+		endSpan(span, err)
+		if replicate {
+			w.meters.run(ctx, p.name, outcomeFailed) // so the failed-run alert fires
+		}
+		log.Error("replication refused", "error", err)
+		return err
+	}
 
 	// Each pass checks; a pass after a replication is the verification
 	// that the copy took, and it records both regions' fresh timestamps.
 	var (
 		replicated bool
 		copied     string // the primary's state the last pass copied
+		compared   bool   // this run compared the content once
+		verdict    string // what this run found, for Status
 	)
 	for passNo := 1; ; passNo++ {
 		d, err := w.check(ctx, p)
+		var refused *UnsupportedKindError
+		if errors.As(err, &refused) {
+			return refuse(err)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				p.status.checkFailed(w.cfg.Now(), err)
@@ -314,14 +335,17 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 				d.judgeCanaries(cs, w.cfg.CanaryMinAgreement, w.cfg.Now())
 			}
 		}
-		p.status.checked(w.cfg.Now(), d)
+		if verdict == "" || d.diverged {
+			verdict = d.verdict()
+		}
+		p.status.checked(w.cfg.Now(), d, verdict)
 		if d.inSync() {
 			outcome := outcomeInSync
 			if replicated {
 				outcome = outcomeReplicated
 				log.Info("replication succeeded")
 			} else {
-				log.Info("replication check: in sync")
+				log.Info("replication check: in sync", "drift", verdict)
 			}
 			if replicate {
 				w.meters.run(ctx, p.name, outcome)
@@ -333,6 +357,38 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 			"reimport", d.reimport, "deployments", len(d.deployments))
 		if !replicate {
 			return nil
+		}
+		if d.dateMoved && !compared {
+			// Only the date says the project changed, and Azure moves it
+			// without a label edit (after a deploy): let the content
+			// decide before anything billed happens.
+			compared = true
+			same, err := w.compareContent(ctx, p, d, log)
+			if errors.As(err, &refused) {
+				return refuse(err)
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					p.status.failed(w.cfg.Now(), err)
+				}
+				return fail(err, "replication failed")
+			}
+			if same {
+				prev := p.known.Load()
+				k := &knownContent{primaryModified: d.primary.LastModifiedDateTime, assetsHash: d.file.assetsHash}
+				if prev != nil {
+					k.labelsAt = prev.labelsAt
+				}
+				p.known.Store(k)
+				verdict = DriftContentSame
+				p.status.verdict(verdict, d.file.assetsHash)
+				w.meters.avoided(ctx, p.name, trainingsOf(d.deployments))
+				log.Info("replication: lastModifiedDateTime moved, assets unchanged; nothing imported or trained")
+				// The deployments still decide: check again.
+				continue
+			}
+			verdict = DriftContentChanged
+			p.status.verdict(verdict, d.file.assetsHash)
 		}
 		changed := d.primaryState != copied
 		if replicated && (!changed || passNo > maxPassesPerRun) {
@@ -351,6 +407,9 @@ func (w *Worker) runProject(ctx context.Context, p *project, replicate bool) err
 				p.status.failed(w.cfg.Now(), err)
 			}
 			return fail(err, "replication failed")
+		}
+		if d.file != nil {
+			p.status.verdict(verdict, d.file.assetsHash)
 		}
 		replicated, copied = true, d.primaryState
 	}

@@ -102,18 +102,21 @@ func TestCheckFindsDrift(t *testing.T) {
 		setup           func(fp *fakePair)
 		wantReimport    bool
 		wantDeployments []string
+		// imported: the worker remembers importing the primary's current
+		// labels (the run that imported them is this process's).
+		imported bool
 	}{
-		{"secondary lacks the project", func(fp *fakePair) {}, true, []string{"prod"}},
-		{"in sync", func(fp *fakePair) { syncFake(fp) }, false, nil},
-		{"primary modified", func(fp *fakePair) { syncFake(fp); fp.primary.modify("p") }, true, []string{"prod"}},
-		{"primary retrained", func(fp *fakePair) { syncFake(fp); fp.primary.retrain("p", "prod") }, false, []string{"prod"}},
+		{"secondary lacks the project", func(fp *fakePair) {}, true, []string{"prod"}, false},
+		{"in sync", func(fp *fakePair) { syncFake(fp) }, false, nil, false},
+		{"primary modified", func(fp *fakePair) { syncFake(fp); fp.primary.modify("p") }, true, []string{"prod"}, false},
+		{"primary retrained", func(fp *fakePair) { syncFake(fp); fp.primary.retrain("p", "prod") }, false, []string{"prod"}, false},
 		{"primary redeployed", func(fp *fakePair) {
 			syncFake(fp)
 			p := fp.primary.project("p")
 			fp.primary.mu.Lock()
 			fp.primary.deployLocked(p, "prod", "m-prod")
 			fp.primary.mu.Unlock()
-		}, false, []string{"prod"}},
+		}, false, []string{"prod"}, false},
 		{"secondary lacks a deployment", func(fp *fakePair) {
 			syncFake(fp)
 			fp.primary.mu.Lock()
@@ -121,7 +124,7 @@ func TestCheckFindsDrift(t *testing.T) {
 			fp.primary.trainLocked(p, "m-canary", "2022-05-01")
 			fp.primary.deployLocked(p, "canary", "m-canary")
 			fp.primary.mu.Unlock()
-		}, false, []string{"canary"}},
+		}, false, []string{"canary"}, false},
 		{"secondary deployment older than its import", func(fp *fakePair) {
 			syncFake(fp)
 			fp.primary.modify("p")
@@ -129,7 +132,17 @@ func TestCheckFindsDrift(t *testing.T) {
 			fp.secondary.mu.Lock()
 			fp.secondary.projects["p"].meta.LastModifiedDateTime = fp.clock.Now()
 			fp.secondary.mu.Unlock()
-		}, false, []string{"prod"}},
+		}, false, []string{"prod"}, true},
+		{"secondary deployment older than an import of another process", func(fp *fakePair) {
+			syncFake(fp)
+			fp.primary.modify("p")
+			fp.secondary.mu.Lock()
+			fp.secondary.projects["p"].meta.LastModifiedDateTime = fp.clock.Now()
+			fp.secondary.mu.Unlock()
+			// Without the memory, the primary's deployment (not retrained
+			// since) and the secondary's serve models of the same labels.
+		}, false, nil, false},
+		{"primary date moved with nothing else", func(fp *fakePair) { syncFake(fp); fp.primary.touch("p") }, true, []string{"prod"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +150,10 @@ func TestCheckFindsDrift(t *testing.T) {
 			fp.primary.seed("p", "prod")
 			tt.setup(fp)
 			w := mustNew(t, fp.cfg)
+			if tt.imported {
+				at := fp.primary.project("p").meta.LastModifiedDateTime
+				w.projects[0].known.Store(&knownContent{primaryModified: at, labelsAt: at})
+			}
 			d, err := w.check(context.Background(), w.projects[0])
 			if err != nil {
 				t.Fatal(err)

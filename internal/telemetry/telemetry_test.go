@@ -416,6 +416,9 @@ func TestMetricsHandlerNames(t *testing.T) {
 	runs, err := m.Int64Counter("replication.runs", metric.WithUnit("{run}"))
 	require.NoError(t, err)
 	runs.Add(ctx, 1, metric.WithAttributes(attribute.String("project", "demo"), attribute.String("outcome", "success")))
+	avoided, err := m.Int64Counter("replication.trainings.avoided")
+	require.NoError(t, err)
+	avoided.Add(ctx, 1, metric.WithAttributes(attribute.String("project", "demo")))
 
 	rr := httptest.NewRecorder()
 	tel.MetricsHandler().ServeHTTP(rr, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -432,6 +435,7 @@ func TestMetricsHandlerNames(t *testing.T) {
 		`gateway_inflight_requests{`,
 		`replication_lag_seconds{`,
 		`replication_runs_total{`,
+		`replication_trainings_avoided_total{`,
 		`target_info{`,
 		`go_goroutines `,
 	} {
