@@ -328,39 +328,51 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	}
 	actx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	req := p.outRequest(actx, c, idx)
+	var x *exchange // a submit runs apart from its attempt, so it can be followed (orphans.go)
+	reqCtx := actx
+	if c.route.Name == route.Submit.Name {
+		if x = p.orphans.newExchange(c, idx, p.timeout); x != nil {
+			reqCtx = x.ctx
+		}
+	}
+	req := p.outRequest(reqCtx, c, idx, x)
 	if trace.SpanContextFromContext(actx).IsValid() {
 		// Only a request in a trace (sampled here, or a client's) carries
 		// trace context to the region.
 		p.prop.Inject(actx, propagation.HeaderCarrier(req.Header))
 	}
 
-	var resp *http.Response
+	limit := int64(maxResponseBytes)
+	if c.route.Name == route.Authoring.Name {
+		limit = maxAuthoringResponseBytes
+	}
+	var (
+		resp *http.Response
+		res  *upstreamResponse
+	)
 	err = reg.Authorize(req) // a region whose credentials cannot be had is failed like one that refuses them
-	if err == nil {
-		if c.route.Name == route.Submit.Name {
-			resp, err = p.sendSubmit(actx, c, idx, req) // a submit given up on is followed
-		} else {
-			resp, err = p.transport.RoundTrip(req)
+	switch {
+	case x != nil && err != nil:
+		p.unused(x)
+	case x != nil:
+		resp, res, err = p.sendSubmit(actx, x, req, limit)
+	case err == nil:
+		resp, err = p.transport.RoundTrip(req)
+		if err == nil {
+			res, err = p.readResponse(resp, limit)
 		}
 	}
-	var res *upstreamResponse
 	answer := region.Answer{Scope: c.scope}
-	if err == nil {
+	if resp != nil {
 		answer.Status, answer.Header = resp.StatusCode, resp.Header
 		if trace.SpanFromContext(ctx).IsRecording() {
 			// What Azure support asks for, failed answers included; the
 			// attempt's span records it (tracedAttempt).
 			c.apimRequestID = resp.Header.Get(api.RequestIDHeader)
 		}
-		limit := int64(maxResponseBytes)
-		if c.route.Name == route.Authoring.Name {
-			limit = maxAuthoringResponseBytes
-		}
-		res, err = p.readResponse(resp, limit)
-		if err == nil {
-			answer.Links = p.foreignLinks(idx, res.body.Bytes())
-		}
+	}
+	if err == nil {
+		answer.Links = p.foreignLinks(idx, res.body.Bytes())
 	}
 	answer.Err, answer.Canceled = err, ctx.Err() != nil
 	v := reg.Judge(answer, time.Now())
@@ -380,7 +392,8 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 
 // outRequest builds attempt's request: a fresh body reader and a fresh copy
 // of the allowed headers each time, so every attempt is the same request.
-func (p *Proxy) outRequest(ctx context.Context, c *call, idx int) *http.Request {
+// A submit that may be followed (x not nil) sends its body through x.
+func (p *Proxy) outRequest(ctx context.Context, c *call, idx int, x *exchange) *http.Request {
 	reg := p.regions[idx]
 	ep := reg.Endpoint()
 	u := &url.URL{Scheme: ep.Scheme, Host: ep.Host, Path: strings.TrimSuffix(ep.Path, "/") + c.path, RawQuery: c.r.URL.RawQuery}
@@ -399,6 +412,8 @@ func (p *Proxy) outRequest(ctx context.Context, c *call, idx int) *http.Request 
 	}
 	body := p.bodyFor(c, idx)
 	switch {
+	case x != nil:
+		x.sends(req, body)
 	case len(body) > 0:
 		req.ContentLength = int64(len(body))
 		req.Body = io.NopCloser(bytes.NewReader(body))

@@ -201,6 +201,15 @@ func BenchmarkSubmitAndPoll(b *testing.B) {
 	benchSubmitAndPoll(b, p)
 }
 
+// BenchmarkSubmitAndPollFollowed is BenchmarkSubmitAndPoll with the
+// proxy's Run running, as cmd/gateway runs it: each submit is sent by its
+// own goroutine, which could follow it (orphans.go).
+func BenchmarkSubmitAndPollFollowed(b *testing.B) {
+	p, _, _ := benchProxy(b, false)
+	runProxy(b, p)
+	benchSubmitAndPoll(b, p)
+}
+
 // benchSubmitAndPoll measures one submit and one poll of the job it
 // started, in process, per iteration.
 func benchSubmitAndPoll(b *testing.B, p *Proxy) {
@@ -226,6 +235,11 @@ func benchSubmitAndPoll(b *testing.B, p *Proxy) {
 // BenchmarkSubmitAndPollLoopback is the same over real loopback TCP, the
 // proxy's own transport included.
 func BenchmarkSubmitAndPollLoopback(b *testing.B) {
+	b.Run("unfollowed", func(b *testing.B) { benchLoopback(b, false) })
+	b.Run("followed", func(b *testing.B) { benchLoopback(b, true) }) // Run running, as in cmd/gateway
+}
+
+func benchLoopback(b *testing.B, followed bool) {
 	f := newFakeRegion(b, "p")
 	eu, _ := url.Parse(f.URL())
 	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: eu, Key: secret.Secret(f.key)})
@@ -233,6 +247,9 @@ func BenchmarkSubmitAndPollLoopback(b *testing.B) {
 	p, err := New(Config{Regions: []*region.Region{r}, Transport: tr})
 	if err != nil {
 		b.Fatal(err)
+	}
+	if followed {
+		runProxy(b, p)
 	}
 	gw := httptest.NewServer(p)
 	b.Cleanup(func() { gw.Close(); tr.CloseIdleConnections() })

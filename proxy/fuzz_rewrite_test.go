@@ -97,7 +97,7 @@ func FuzzOutRequest(f *testing.F) {
 			return
 		}
 		for idx, reg := range p.regions {
-			out := p.outRequest(context.Background(), c, idx)
+			out := p.outRequest(context.Background(), c, idx, nil)
 			if err := reg.Authorize(out); err != nil {
 				t.Fatalf("region %d: authorize: %v", idx, err)
 			}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"errors"
@@ -79,35 +80,39 @@ func (p *Proxy) Run(ctx context.Context) error {
 	return nil
 }
 
-// start reserves a goroutine while Run runs and returns the context it
-// works under (cancelled by drop or by Run's end); ok is false otherwise.
-func (o *orphans) start() (base context.Context, stop context.CancelFunc, ok bool) {
+// start reserves a goroutine while Run runs and returns Run's context;
+// ok is false otherwise.
+func (o *orphans) start() (run context.Context, ok bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.ctx == nil {
-		return nil, nil, false
+		return nil, false
 	}
 	o.wg.Add(1)
-	base, stop = context.WithCancel(o.ctx)
-	return base, stop, true
+	return o.ctx, true
 }
 
-// exchange is one submit's request, sent by its own goroutine so that the
-// attempt can stop waiting without stopping it.
+// exchange is one submit's request, sent and read by its own goroutine so
+// that the attempt can stop waiting without stopping it.
 type exchange struct {
 	idx      int
 	rawQuery string            // the submit's query (its api-version)
 	parent   trace.SpanContext // the client request's span
+	run      context.Context   // Run's: the cancel of an orphan runs under it
+	ctx      context.Context   // the request's: Run's, bounded by the attempt's timeout and the wait
 	stop     context.CancelFunc
-	base     context.Context
+	body     followedBody
 
-	state   atomic.Int32 // exchangeWaiting, then answered or orphaned
-	done    chan struct{}
-	resp    *http.Response
-	err     error
-	el      *list.Element // in orphans.live once adopted; guarded by orphans.mu
-	dropped bool          // guarded by orphans.mu
-	why     string        // why the attempt gave up (its outcome)
+	state atomic.Int32 // exchangeWaiting, then answered or orphaned
+	done  chan struct{}
+	resp  *http.Response
+	res   *upstreamResponse // the answer read whole; nil when it could not be
+	err   error
+	el    *list.Element // in orphans.live once adopted; guarded by orphans.mu
+	// dropped: followers were full and this oldest one was stopped;
+	// guarded by orphans.mu.
+	dropped bool
+	why     string // why the attempt gave up (its outcome)
 }
 
 const (
@@ -116,21 +121,75 @@ const (
 	exchangeOrphaned
 )
 
-// adopt makes x a follower, dropping the oldest when maxFollowers follow
-// already.
-func (o *orphans) adopt(x *exchange) (dropped *exchange) {
+// followedBody is a submit's body that says when the transport has read
+// all of it: a region cannot have accepted a submit whose body it did not
+// get whole, so an orphan whose body was not all sent is stopped at once.
+type followedBody struct {
+	r    bytes.Reader
+	sent atomic.Bool
+}
+
+func (b *followedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if b.r.Len() == 0 {
+		b.sent.Store(true)
+	}
+	return n, err
+}
+
+func (b *followedBody) Close() error { return nil }
+
+// newExchange prepares the request of submit c to region idx, or returns
+// nil while Run does not run (the request is then the attempt's, as any
+// other call's).
+func (o *orphans) newExchange(c *call, idx int, timeout time.Duration) *exchange {
+	run, ok := o.start()
+	if !ok {
+		return nil
+	}
+	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, run: run, done: make(chan struct{})}
+	x.ctx, x.stop = context.WithTimeout(run, timeout+o.wait)
+	return x
+}
+
+// sends makes req, x's request, send body through x.body, which tells
+// when all of it was sent.
+func (x *exchange) sends(req *http.Request, body []byte) {
+	if len(body) == 0 {
+		x.body.sent.Store(true)
+		req.Body, req.GetBody = http.NoBody, noBody
+		return
+	}
+	x.body.r.Reset(body)
+	req.ContentLength = int64(len(body))
+	req.Body = &x.body
+	req.GetBody = func() (io.ReadCloser, error) { // a retry on a fresh connection
+		x.body.r.Reset(body)
+		return &x.body, nil
+	}
+}
+
+func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
+
+// unused gives x up before its request was sent.
+func (p *Proxy) unused(x *exchange) {
+	x.stop()
+	p.orphans.wg.Done()
+}
+
+// adopt makes x a follower, dropping the oldest when max follow already.
+func (o *orphans) adopt(x *exchange) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.live.Len() >= o.max {
-		dropped = o.live.Remove(o.live.Front()).(*exchange)
-		dropped.el, dropped.dropped = nil, true
-		dropped.stop()
+		oldest := o.live.Remove(o.live.Front()).(*exchange)
+		oldest.el, oldest.dropped = nil, true
+		oldest.stop()
 	}
 	x.el = o.live.PushBack(x)
-	return dropped
 }
 
-// release takes x out of the followers.
+// release takes x out of the followers and says whether it was dropped.
 func (o *orphans) release(x *exchange) (dropped bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -141,74 +200,73 @@ func (o *orphans) release(x *exchange) (dropped bool) {
 	return x.dropped
 }
 
-// sendSubmit sends a submit attempt's request and waits for its answer
-// until actx ends. When actx ends first, the request is handed to a
-// follower (if Run runs) and the attempt ends with actx's error. An
-// answer that arrives in time is read under actx, as any attempt's.
-func (p *Proxy) sendSubmit(actx context.Context, c *call, idx int, req *http.Request) (*http.Response, error) {
-	base, stop, ok := p.orphans.start()
-	if !ok {
-		return p.transport.RoundTrip(req)
-	}
-	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, parent: trace.SpanContextFromContext(actx),
-		base: base, stop: stop, done: make(chan struct{})}
-	rctx, rcancel := context.WithTimeout(base, p.timeout+p.orphans.wait)
-	go p.exchange(x, req.WithContext(rctx), rcancel)
+// sendSubmit sends a submit attempt's request from its own goroutine and
+// waits for the answer, read whole, until actx ends. When actx ends first
+// the request goes on, followed (exchange), and the attempt ends with
+// actx's error.
+func (p *Proxy) sendSubmit(actx context.Context, x *exchange, req *http.Request, limit int64) (*http.Response, *upstreamResponse, error) {
+	x.parent = trace.SpanContextFromContext(actx)
+	go p.exchange(x, req, limit)
 	select {
 	case <-x.done:
+		return x.resp, x.res, x.err
 	case <-actx.Done():
-		x.why = "timeout"
-		if !errors.Is(actx.Err(), context.DeadlineExceeded) {
-			x.why = "canceled"
-		}
-		p.orphans.adopt(x)
-		if x.state.CompareAndSwap(exchangeWaiting, exchangeOrphaned) {
-			trace.SpanFromContext(actx).AddEvent("orphan_followed", trace.WithAttributes(
-				attribute.String("gateway.region", p.regions[idx].Name()), attribute.String("gateway.orphan.reason", x.why)))
-			return nil, fmt.Errorf("waiting for the submit's answer: %w", context.Cause(actx))
-		}
+	}
+	x.why = "timeout"
+	if !errors.Is(actx.Err(), context.DeadlineExceeded) {
+		x.why = "canceled"
+	}
+	p.orphans.adopt(x)
+	if !x.state.CompareAndSwap(exchangeWaiting, exchangeOrphaned) {
 		p.orphans.release(x) // the answer came as the wait ended: take it
 		<-x.done
+		return x.resp, x.res, x.err
 	}
-	// The answer's body is read under the attempt's deadline.
-	context.AfterFunc(actx, stop)
-	return x.resp, x.err
+	if !x.body.sent.Load() {
+		x.stop() // the region has not got the whole submit: it cannot create the job
+	}
+	trace.SpanFromContext(actx).AddEvent("orphan_followed", trace.WithAttributes(
+		attribute.String("gateway.region", p.regions[x.idx].Name()), attribute.String("gateway.orphan.reason", x.why)))
+	return nil, nil, fmt.Errorf("waiting for the submit's answer: %w", context.Cause(actx))
 }
 
-// exchange runs x's round trip; if the attempt gave up meanwhile, it
-// follows the request to its end and cancels the job it created.
-func (p *Proxy) exchange(x *exchange, req *http.Request, rcancel context.CancelFunc) {
+// exchange runs x's round trip and reads the answer; if the attempt gave
+// up meanwhile, it cancels the job the region created.
+func (p *Proxy) exchange(x *exchange, req *http.Request, limit int64) {
 	defer p.orphans.wg.Done()
+	defer x.stop()
 	x.resp, x.err = p.transport.RoundTrip(req)
+	if x.err == nil {
+		x.res, x.err = p.readResponse(x.resp, limit)
+	}
 	if x.state.CompareAndSwap(exchangeWaiting, exchangeAnswered) {
 		close(x.done)
-		return // rcancel: with stop, once the attempt has read the answer
+		return
 	}
-	defer x.stop()
-	defer rcancel()
+	if x.res != nil {
+		x.res.body.Free()
+	}
 	outcome, id, err := p.settleOrphan(x)
 	if p.orphans.release(x) && outcome != orphanCancelled && outcome != orphanNotCreated {
 		outcome = orphanDropped
 	}
-	p.recordOrphan(x.base, x, id, outcome, err)
+	p.recordOrphan(x.run, x, id, outcome, err)
 }
 
 // settleOrphan reads what became of an orphaned submit and cancels the job
 // the region created: the outcome, and the region's job id when known.
 func (p *Proxy) settleOrphan(x *exchange) (outcome, upstreamID string, err error) {
-	if x.err != nil {
-		if x.base.Err() != nil {
-			return orphanDropped, "", x.err
-		}
-		return orphanUnanswered, "", x.err
-	}
-	loc := x.resp.Header.Get("Operation-Location")
-	_, _ = io.Copy(io.Discard, io.LimitReader(x.resp.Body, 1<<20))
-	_ = x.resp.Body.Close()
-	if x.resp.StatusCode != http.StatusAccepted {
+	switch {
+	case x.resp != nil && x.resp.StatusCode == http.StatusAccepted:
+		return p.cancelOrphan(x.run, x, x.resp.Header.Get("Operation-Location"))
+	case x.resp != nil:
 		return orphanNotCreated, "", nil
+	case !x.body.sent.Load():
+		return orphanNotCreated, "", x.err // stopped before the region had the whole submit
+	case x.run.Err() != nil:
+		return orphanDropped, "", x.err // the gateway stopped
 	}
-	return p.cancelOrphan(x.base, x, loc)
+	return orphanUnanswered, "", x.err
 }
 
 // cancelOrphan cancels the job named by loc, an operation-location of
@@ -231,27 +289,21 @@ func (p *Proxy) cancelOrphan(ctx context.Context, x *exchange, loc string) (outc
 
 // acceptedNotRelayed runs when region idx accepted submit c (202 with
 // loc) but the gateway does not answer the client with that job (the
-// answer could not be read or held, or came after the attempt's deadline):
-// the job is cancelled by a follower, as an orphan is.
+// answer could not be read in time or held, or could not be relayed): the
+// job is cancelled, as an orphan's is. There is nothing to follow, so it
+// takes no follower's place: one cancel, bounded by UpstreamTimeout.
 func (p *Proxy) acceptedNotRelayed(ctx context.Context, c *call, idx int, loc, why string) {
-	base, stop, ok := p.orphans.start()
+	run, ok := p.orphans.start()
 	if !ok {
 		return
 	}
-	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, parent: trace.SpanContextFromContext(ctx),
-		base: base, stop: stop, why: why}
-	x.state.Store(exchangeOrphaned)
-	p.orphans.adopt(x)
+	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, parent: trace.SpanContextFromContext(ctx), run: run, why: why}
 	trace.SpanFromContext(ctx).AddEvent("orphan_followed", trace.WithAttributes(
 		attribute.String("gateway.region", p.regions[idx].Name()), attribute.String("gateway.orphan.reason", why)))
 	go func() {
 		defer p.orphans.wg.Done()
-		defer stop()
-		outcome, id, err := p.cancelOrphan(base, x, loc)
-		if p.orphans.release(x) && outcome != orphanCancelled {
-			outcome = orphanDropped
-		}
-		p.recordOrphan(base, x, id, outcome, err)
+		outcome, id, err := p.cancelOrphan(run, x, loc)
+		p.recordOrphan(run, x, id, outcome, err)
 	}()
 }
 

@@ -19,7 +19,7 @@ import (
 
 // runProxy runs the proxy's background work for the test, stopped (and
 // waited for) at its end.
-func runProxy(t *testing.T, p *Proxy) {
+func runProxy(t testing.TB, p *Proxy) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
