@@ -47,18 +47,23 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		order, wait = selectRegions(order, views, now, c.owner, p.openRetryAfter)
 	}
 	if len(order) == 0 && p.rescuable(c) && views[c.owner].State != region.StateClosed {
-		// The owner's breaker keeps the call away: an outage (a quota
-		// parked by a 429 is not one).
-		p.rescue.RegionDown(p.regions[c.owner].Name(), now)
+		// The owner's breaker keeps the call away: an outage since it
+		// opened (a quota parked by a 429 is not one).
+		p.rescue.RegionDown(p.regions[c.owner].Name(), p.regions[c.owner].OpenedAt())
 		served, retry := p.tryRescue(w, c, result)
 		if served {
 			return
 		}
-		if retry > 0 {
+		if c.trial {
+			order = append(order, c.owner) // it came back: try it for this job
+		} else if retry > 0 {
 			wait = min(wait, retry)
 		}
 	}
 	if len(order) == 0 {
+		if c.owner != noOwner && p.calm(w, c, unavailableReason(views[c.owner], now), wait, result) {
+			return
+		}
 		p.unavailable(w, c, views, now, wait, result)
 		return
 	}
@@ -81,6 +86,9 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		}
 	}
 	if err != nil {
+		if errors.As(err, &ue) && ue.last != nil && p.calm(w, c, ue.last.v.Outcome, ue.retryAfter, result) {
+			return
+		}
 		p.failed(w, c, idx, err, result)
 		return
 	}
@@ -100,6 +108,8 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 		}
 		p.writeError(w, c.r, err)
 	}
+	// After respond: it hands out the submit's job id.
+	p.noteJob(c, res, time.Now())
 }
 
 // unavailable answers a call no region can take now (every one it may go
@@ -107,8 +117,8 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 func (p *Proxy) unavailable(w http.ResponseWriter, c *call, views []regionView, now time.Time, wait time.Duration, result *Result) {
 	ctx := c.r.Context()
 	o := region.OutcomeBreakerOpen
-	if c.owner != noOwner && views[c.owner].ParkedUntil.After(now) {
-		o = region.OutcomeParked
+	if c.owner != noOwner {
+		o = unavailableReason(views[c.owner], now)
 	}
 	owner := noRegion
 	if c.owner != noOwner {
@@ -121,6 +131,15 @@ func (p *Proxy) unavailable(w http.ResponseWriter, c *call, views []regionView, 
 	p.log.WarnContext(ctx, "no region can take the call",
 		"route", c.route.Name, "owner", owner, "outcome", string(o), "retry_after_s", int(wait/time.Second))
 	p.writeError(w, c.r, &unavailableError{retryAfter: wait})
+}
+
+// unavailableReason says why a region cannot be sent a call now: its quota
+// parked, or its breaker open.
+func unavailableReason(v regionView, now time.Time) region.Outcome {
+	if v.ParkedUntil.After(now) {
+		return region.OutcomeParked
+	}
+	return region.OutcomeBreakerOpen
 }
 
 // failed answers a call whose attempts gave no answer to relay; idx is the
@@ -322,8 +341,13 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 	if until := reg.ParkedUntil(c.scope); until.After(time.Now()) {
 		return nil, region.Verdict{Outcome: region.OutcomeParked, Scope: c.scope}
 	}
-	a, err := reg.Begin()
-	if err != nil {
+	var (
+		a   *region.Attempt
+		err error
+	)
+	if c.trial {
+		a = reg.BeginTrial()
+	} else if a, err = reg.Begin(); err != nil {
 		return nil, region.Verdict{Outcome: region.OutcomeBreakerOpen, Scope: c.scope, Cause: err}
 	}
 	actx, cancel := context.WithTimeout(ctx, p.timeout)

@@ -37,6 +37,7 @@ type fakeRegion struct {
 	bodies   [][]byte
 	headers  []http.Header
 	block    chan struct{} // when set, calls wait on it (or the client's end)
+	running  bool          // jobs answer running instead of succeeded
 }
 
 type fakeJob struct {
@@ -137,7 +138,7 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 0 && len(f.script) > 0 {
 		status, f.script = f.script[0], f.script[1:]
 	}
-	retryAfter, block := f.retryAft, f.block
+	retryAfter, block, running := f.retryAft, f.block, f.running
 	f.mu.Unlock()
 
 	if block != nil {
@@ -204,8 +205,11 @@ func (f *fakeRegion) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			next = fmt.Sprintf(`,"nextLink":"%s%s/%s?api-version=%s&skip=%d&top=1"`, f.URL(), api.JobsPath, id, apiVersion, skip+1)
 		}
 		status := "succeeded"
-		if job.cancelled {
+		switch {
+		case job.cancelled:
 			status = "cancelled"
+		case running:
+			status = "running"
 		}
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		fmt.Fprintf(w, `{"jobId":"%s","createdDateTime":"2026-11-29T03:00:00Z","lastUpdatedDateTime":"2026-11-29T03:00:01Z","status":"%s","errors":[]%s,`+

@@ -137,6 +137,7 @@ type Proxy struct {
 	log            *slog.Logger
 	m              *metrics
 	owners         *ownerCache
+	jobs           *lruCache[jobSeen] // what calm answers say (calm.go)
 	openRetryAfter time.Duration
 	keyName        func(context.Context) string
 	// legacyTokensUntil ends the acceptance of tokens without a check
@@ -166,6 +167,7 @@ func New(cfg Config) (*Proxy, error) {
 		prop:              cfg.Propagator,
 		log:               cfg.Logger,
 		owners:            newOwnerCache(ownerCacheSize, ownerCacheTTL),
+		jobs:              newLRUCache[jobSeen](jobMemorySize, jobMemoryTTL),
 		openRetryAfter:    cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
 		keyName:           cfg.KeyName,
 		legacyTokensUntil: time.Now().Add(ownerCacheTTL),

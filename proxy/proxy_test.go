@@ -174,10 +174,12 @@ func TestRateLimitParksPrimary(t *testing.T) {
 	if until := h.regions[0].ParkedUntil(region.ScopeRuntime); time.Until(until) < 50*time.Second || time.Until(until) > 60*time.Second {
 		t.Errorf("parked until %v, want the 60s cap from now", until)
 	}
-	// Polls of a job the parked primary owns get 503 + Retry-After, no call.
+	// Polls of a job the parked primary owns get a calm answer (200, the
+	// job as far as known: nothing, so notStarted) with the park's end in
+	// Retry-After, no call.
 	tok, _ := encodeToken(newV4(), 0)
 	poll := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
-	if poll.status != http.StatusServiceUnavailable || poll.errorCode(t) != api.CodeServiceUnavailable {
+	if poll.status != http.StatusOK || poll.json(t)["status"] != api.StatusNotStarted || poll.json(t)["jobId"] != tok {
 		t.Fatalf("poll of a parked owner: %d %s", poll.status, poll.body)
 	}
 	if ra, _ := strconv.Atoi(poll.header.Get("Retry-After")); ra < 50 || ra > 60 {
@@ -284,7 +286,10 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 	}
 }
 
-func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
+// TestOpenOwnerAnswersWithoutCalling: a poll of a job whose owner's
+// breaker is open gets a calm answer, a cancel 503; both carry the time of
+// the breaker's next trial and call no region.
+func TestOpenOwnerAnswersWithoutCalling(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
 	// The region knows when its breaker half-opens (OpenUntil); that wins
 	// over the configured fallback.
@@ -305,8 +310,15 @@ func TestOpenOwnerAnswers503WithoutCalling(t *testing.T) {
 		}
 		got := h.do(method, path, "")
 		wantRetry := strconv.Itoa(int(math.Ceil(time.Until(h.regions[0].OpenUntil()).Seconds())))
-		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != wantRetry || got.errorCode(t) != api.CodeServiceUnavailable {
-			t.Errorf("%s %s: %d Retry-After %q %s", method, path, got.status, got.header.Get("Retry-After"), got.body)
+		if got.header.Get("Retry-After") != wantRetry {
+			t.Errorf("%s %s: Retry-After %q, want %s", method, path, got.header.Get("Retry-After"), wantRetry)
+		}
+		if method == http.MethodGet {
+			if got.status != http.StatusOK || got.json(t)["status"] != api.StatusNotStarted {
+				t.Errorf("poll: %d %s, want a calm 200 notStarted", got.status, got.body)
+			}
+		} else if got.status != http.StatusServiceUnavailable || got.errorCode(t) != api.CodeServiceUnavailable {
+			t.Errorf("cancel: %d %s", got.status, got.body)
 		}
 	}
 	if primary.TotalCalls() != calls || secondary.Calls(route.Job.Name)+secondary.Calls(route.Cancel.Name) != 0 {

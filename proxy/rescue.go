@@ -38,7 +38,7 @@ func (p *Proxy) remember(ctx context.Context, c *call, idx int, res *upstreamRes
 	if !ok {
 		return // a passthrough id: polls of it are not rescued
 	}
-	job := rescue.Job{Query: c.r.URL.RawQuery, ContentType: c.r.Header.Get("Content-Type"), Body: c.bodyBytes()}
+	job := rescue.Job{Query: c.r.URL.RawQuery, ContentType: c.r.Header.Get("Content-Type"), Body: c.bodyBytes(), Accepted: time.Now()}
 	if err := p.rescue.Put(ctx, id, job); err != nil && !errors.Is(err, rescue.ErrUnavailable) {
 		p.log.WarnContext(ctx, "job not kept for rescue", "cause", err.Error())
 	}
@@ -63,10 +63,13 @@ func (p *Proxy) jobIDIn(loc string, idx int) (string, bool) {
 // it saw).
 func (p *Proxy) followRescue(ctx context.Context, c *call) {
 	st, err := p.rescue.State(ctx, c.clientID)
-	if err != nil || st.Phase != rescue.PhaseRescued {
-		return
+	switch {
+	case err != nil:
+	case st.Phase == rescue.PhaseRescued:
+		p.pointAtRescued(c, st)
+	case st.Phase == rescue.PhaseFinished:
+		c.finished = true
 	}
-	p.pointAtRescued(c, st)
 }
 
 func (p *Proxy) pointAtRescued(c *call, st rescue.State) bool {
@@ -92,7 +95,10 @@ func (p *Proxy) rescuable(c *call) bool {
 
 // tryRescue runs when c's owner cannot answer. It serves c from a rescued
 // copy and returns true, or returns false with the Retry-After the client
-// should get instead (zero: the caller's own).
+// should get instead (zero: the caller's own). When this replica's view of
+// the owner is stale (the job was accepted after it saw the owner go
+// down) it sets c.trial instead of rescuing, unless the owner has just
+// failed this very call.
 func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *Result) (served bool, retryAfter time.Duration) {
 	ctx := c.r.Context()
 	from := p.regions[c.owner].Name()
@@ -116,8 +122,29 @@ func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *Result) (serve
 		return false, 0
 	case claim == nil && st.Phase == rescue.PhaseClaimed:
 		return false, rescueBusyRetryAfter
+	case claim == nil && st.Phase == rescue.PhaseFinished:
+		c.finished = true
+		return false, 0
 	case claim == nil:
 		return false, 0 // gone: finished before the outage, or expired
+	}
+	if wait, stale := p.rescue.JobDueIn(from, claim.Job.Accepted, time.Now()); stale || wait > 0 {
+		_ = claim.Release(ctx)
+		if !stale {
+			return false, max(wait, time.Second)
+		}
+		// The owner accepted this job after this replica saw it go down:
+		// it came back. Try it for the job, as a half-open trial would,
+		// before any rescue can be due; a failure starts a new outage.
+		p.rescue.RegionUp(from, claim.Job.Accepted)
+		if c.attempts == 0 {
+			c.trial = true
+			return false, 0
+		}
+		now := time.Now()
+		p.rescue.RegionDown(from, now) // the owner failed this call just now
+		wait, _ := p.rescue.JobDueIn(from, claim.Job.Accepted, now)
+		return false, max(wait, time.Second)
 	}
 	to, upstream, err := p.resubmit(ctx, c, claim.Job)
 	if err != nil {
@@ -190,7 +217,7 @@ func deleteValue(s []int, v int) []int {
 // region is up; a submit it accepted is kept; a final state forgets the
 // job's body; a cancel of a rescued job cancels its first copy too.
 func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *upstreamResponse) {
-	p.rescue.RegionUp(p.regions[idx].Name())
+	p.rescue.RegionUp(p.regions[idx].Name(), time.Now())
 	switch {
 	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted:
 		p.remember(ctx, c, idx, res)

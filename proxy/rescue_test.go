@@ -142,7 +142,7 @@ func TestRescueThroughTheProxy(t *testing.T) {
 }
 
 // TestRescueNotForAThrottledOwner: a 429 is a busy region, not a dead one:
-// polls are answered 503 with Retry-After and the job stays where it is.
+// polls get a calm answer with Retry-After and the job stays where it is.
 func TestRescueNotForAThrottledOwner(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
 	store := dueRescueStore(t)
@@ -156,8 +156,8 @@ func TestRescueNotForAThrottledOwner(t *testing.T) {
 	primary.mu.Unlock()
 	primary.Always(http.StatusTooManyRequests)
 	for range 3 { // the 429, then the parked quota
-		if r := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); r.status != http.StatusServiceUnavailable {
-			t.Fatalf("poll of a throttled owner's job: %d %s", r.status, r.body)
+		if r := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); r.status != http.StatusOK || r.header.Get("Retry-After") != "30" {
+			t.Fatalf("poll of a throttled owner's job: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
 		}
 	}
 	if n := secondary.Calls("submit"); n != 0 {

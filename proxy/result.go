@@ -27,6 +27,10 @@ type Result struct {
 	// JobID is the job id as the client sees it: the one handed out on a
 	// submit, the one sent on a poll or cancel; empty on other routes.
 	JobID string
+	// Calm is why a poll got a calm answer (200 running, calm.go): the
+	// owner's outcome (breaker_open, parked, connection_error, timeout,
+	// status_5xx, status_429); empty for any other answer.
+	Calm string
 }
 
 // Attempt is one region's part in a call.

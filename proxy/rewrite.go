@@ -404,6 +404,7 @@ func (p *Proxy) clientJobID(c *call, id string, idx int) string {
 		p.owners.put(id, idx, time.Now())
 	}
 	c.setJobID(client)
+	c.issuedID = client
 	return client
 }
 

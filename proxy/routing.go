@@ -42,6 +42,15 @@ type call struct {
 	rescued       bool
 	rescuedFrom   int
 	rescuedFromID string
+	// issuedID is the job id a submit's answer hands the client.
+	issuedID string
+	// finished: the rescue store says a poll saw the job finish, so it
+	// never gets a calm answer (calm.go).
+	finished bool
+	// trial sends the call to its owner whatever the owner's breaker
+	// says: the job was accepted after this replica saw the owner go
+	// down, so the owner came back (rescue.go).
+	trial bool
 }
 
 // bodyBytes is the client's body as buffered (nil for none).

@@ -31,6 +31,7 @@ const noRegion = "none"
 type metrics struct {
 	requests  metric.Int64ObservableCounter
 	failovers metric.Int64ObservableCounter
+	calmPolls metric.Int64ObservableCounter
 	inflight  metric.Int64ObservableUpDownCounter
 	duration  metric.Float64Histogram
 
@@ -61,6 +62,9 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	out.failovers, e = m.Int64ObservableCounter("gateway.failovers",
 		metric.WithDescription("Moves of a client request from one region to the next, by reason."))
 	err = errors.Join(err, e)
+	out.calmPolls, e = m.Int64ObservableCounter("gateway.polls.answered_calm",
+		metric.WithDescription("Polls answered 200 running while the job's owner region could not answer for it, by region and reason (calm polls)."))
+	err = errors.Join(err, e)
 	out.duration, e = m.Float64Histogram("gateway.upstream.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of one attempt against one region."))
 	err = errors.Join(err, e)
@@ -70,7 +74,7 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err == nil {
 		// The registration lives as long as the meter provider: the
 		// proxy has no Close, and the provider's shutdown ends it.
-		_, err = m.RegisterCallback(out.observe, out.requests, out.failovers, out.inflight)
+		_, err = m.RegisterCallback(out.observe, out.requests, out.failovers, out.calmPolls, out.inflight)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("proxy: creating instruments: %w", err)
@@ -88,6 +92,8 @@ func (m *metrics) observe(_ context.Context, o metric.Observer) error {
 			o.ObserveInt64(m.requests, c.n.Load(), c.opt)
 		case "failovers":
 			o.ObserveInt64(m.failovers, c.n.Load(), c.opt)
+		case "calm":
+			o.ObserveInt64(m.calmPolls, c.n.Load(), c.opt)
 		}
 	}
 	o.ObserveInt64(m.inflight, m.serving.Load())
@@ -112,6 +118,8 @@ func (m *metrics) cell(k attrKey) *cell {
 		set = attribute.NewSet(kv...)
 	case "failovers":
 		set = attribute.NewSet(attribute.String("from", k.a), attribute.String("to", k.b), attribute.String("reason", k.c))
+	case "calm":
+		set = attribute.NewSet(attribute.String("region", k.a), attribute.String("reason", k.b))
 	default:
 		set = attribute.NewSet(attribute.String("region", k.a), attribute.String("outcome", k.b))
 	}
@@ -136,12 +144,16 @@ var failoverReasons = []region.Outcome{
 }
 
 // zero creates the failover series at 0 for every path (an earlier region
-// to a later one) and reason, before any failover happens. A series that
+// to a later one) and reason, and the calm-poll series for every region
+// and reason, before any happens. A series that
 // first appears holding 1 reads as no increase to rate() and increase(),
 // so the first failover of each kind would never show on a dashboard or
 // fire an alert.
 func (m *metrics) zero(regions []string) {
 	for i, from := range regions {
+		for _, why := range calmReasons {
+			m.cell(attrKey{"calm", from, string(why), "", ""})
+		}
 		for _, to := range regions[i+1:] {
 			for _, why := range failoverReasons {
 				m.cell(attrKey{"failovers", from, to, string(why), ""})
@@ -153,6 +165,10 @@ func (m *metrics) zero(regions []string) {
 // request counts a client request; key is the client key's name, or "".
 func (m *metrics) request(route, region string, o region.Outcome, key string) {
 	m.cell(attrKey{"requests", route, region, string(o), key}).n.Add(1)
+}
+
+func (m *metrics) calm(region string, reason region.Outcome) {
+	m.cell(attrKey{"calm", region, string(reason), "", ""}).n.Add(1)
 }
 
 func (m *metrics) failover(_ context.Context, from, to, reason string) {

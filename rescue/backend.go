@@ -21,8 +21,9 @@ type backend interface {
 	setState(ctx context.Context, id, state string, ttl time.Duration) error
 	// release deletes the state if it still is claimed (this holder's).
 	release(ctx context.Context, id, claimed string) error
-	// forget deletes the body.
-	forget(ctx context.Context, id string) error
+	// forget deletes the body and, unless the job has a state already,
+	// records finished for ttl.
+	forget(ctx context.Context, id, finished string, ttl time.Duration) error
 	// ping checks the backend answers.
 	ping(ctx context.Context) error
 	// sweep drops what expired, for backends that do not expire on their
@@ -109,10 +110,14 @@ func (m *memoryBackend) release(_ context.Context, id, claimed string) error {
 	return nil
 }
 
-func (m *memoryBackend) forget(_ context.Context, id string) error {
+func (m *memoryBackend) forget(_ context.Context, id, finished string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.bodies, id)
+	now := m.now()
+	if _, ok := live(m.states, id, now); !ok {
+		m.states[id] = expiring[string]{finished, now.Add(ttl)}
+	}
 	return nil
 }
 

@@ -6,13 +6,14 @@
 // A job's life in the store:
 //
 //	Put       on an accepted submit (one write): the sealed body, TTL JOB_RESCUE_TTL
-//	State     on every poll (one read): none, claimed, rescued to region R as job J, or gone
+//	State     on every poll (one read): none, claimed, rescued to region R as job J,
+//	          gone, or finished
 //	Claim     when the owner has been down long enough: an atomic, leased claim that
 //	          exactly one replica wins; the winner gets the body back
 //	Rescued   the winner records where the job runs now (kept for the TTL)
 //	Release   the winner could not resubmit: the claim is freed for a later poll
 //	Forget    a poll saw a final state: the body is deleted, so the job is never
-//	          resubmitted
+//	          resubmitted, and the job is marked finished for every replica
 //
 // The store is never on the critical path of serving: every call is bounded
 // by a small timeout, a store whose calls fail three times in a row is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Job is what it takes to submit an accepted job again: the client's
@@ -17,12 +18,29 @@ type Job struct {
 	ContentType string
 	// Body is the submit's body: the client's documents.
 	Body []byte
+	// Accepted is when the region accepted the job (the gateway's clock):
+	// a job's rescue clock never starts before it, and a job accepted
+	// after a replica saw its region go down proves the region came back.
+	// Zero in records written before it was kept.
+	Accepted time.Time
 }
 
-// encode frames a Job for sealing: the query and content type with their
-// lengths, then the body, so a body costs no escaping or base64.
+// acceptedMark starts every record written since Accepted is kept. A
+// record written before starts with its query's length, never 0 (a kept
+// submit has an api-version), so both read right during an upgrade.
+const acceptedMark = 0
+
+// encode frames a Job for sealing: the mark and the accepted time (Unix
+// milliseconds), the query and content type with their lengths, then the
+// body, so a body costs no escaping or base64.
 func (j Job) encode() []byte {
-	out := make([]byte, 0, 2*binary.MaxVarintLen32+len(j.Query)+len(j.ContentType)+len(j.Body))
+	out := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(j.Query)+len(j.ContentType)+len(j.Body))
+	var ms int64 // 0: not known
+	if !j.Accepted.IsZero() {
+		ms = max(j.Accepted.UnixMilli(), 1)
+	}
+	out = append(out, acceptedMark)
+	out = binary.AppendUvarint(out, uint64(ms))
 	out = binary.AppendUvarint(out, uint64(len(j.Query)))
 	out = append(out, j.Query...)
 	out = binary.AppendUvarint(out, uint64(len(j.ContentType)))
@@ -34,6 +52,16 @@ var errBadRecord = errors.New("rescue: malformed job record")
 
 func decodeJob(b []byte) (Job, error) {
 	var j Job
+	if len(b) > 0 && b[0] == acceptedMark {
+		ms, k := binary.Uvarint(b[1:])
+		if k <= 0 || ms > 1<<62 {
+			return Job{}, errBadRecord
+		}
+		if ms > 0 {
+			j.Accepted = time.UnixMilli(int64(ms))
+		}
+		b = b[1+k:]
+	}
 	var fields [2]string
 	for i := range fields {
 		n, k := binary.Uvarint(b)
@@ -61,6 +89,10 @@ const (
 	// PhaseGone: the body was not there when claimed (a final state was
 	// seen, or the TTL passed): the job is never resubmitted.
 	PhaseGone Phase = "gone"
+	// PhaseFinished: a poll saw the job's final status (Forget), so every
+	// replica knows the job is over: it is never resubmitted, and a poll
+	// while its region is down gets 503, never a calm "running".
+	PhaseFinished Phase = "finished"
 )
 
 // State is a job's rescue state, shared by every replica. It holds no
@@ -100,7 +132,7 @@ func decodeState(v string) (State, error) {
 		return State{}, fmt.Errorf("rescue: malformed state: %w", err)
 	}
 	switch s.Phase {
-	case PhaseClaimed, PhaseGone:
+	case PhaseClaimed, PhaseGone, PhaseFinished:
 	case PhaseRescued:
 		if s.Region == "" || s.UpstreamID == "" {
 			return State{}, errors.New("rescue: rescued state without region or job")

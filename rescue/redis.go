@@ -40,6 +40,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
+// forgetScript is backend.forget in one round trip: the body goes, and the
+// job is marked finished unless it has a state (a rescued job keeps its).
+// KEYS: state, body. ARGV: finished, ttl ms.
+var forgetScript = redis.NewScript(`
+redis.call('DEL', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+return 0
+`)
+
 // redisBackend shares records between replicas through Redis 7 or Valkey.
 type redisBackend struct {
 	c *redis.Client
@@ -123,8 +132,8 @@ func (r *redisBackend) release(ctx context.Context, id, claimed string) error {
 	return releaseScript.Run(ctx, r.c, []string{stateKey(id)}, claimed).Err()
 }
 
-func (r *redisBackend) forget(ctx context.Context, id string) error {
-	return r.c.Del(ctx, bodyKey(id)).Err()
+func (r *redisBackend) forget(ctx context.Context, id, finished string, ttl time.Duration) error {
+	return forgetScript.Run(ctx, r.c, []string{stateKey(id), bodyKey(id)}, finished, ttl.Milliseconds()).Err()
 }
 
 func (r *redisBackend) ping(ctx context.Context) error { return r.c.Ping(ctx).Err() }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"nergateway/internal/secret"
 )
@@ -112,11 +113,19 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{},
 		{Query: "api-version=2023-04-01", ContentType: "application/json", Body: []byte(`{"analysisInput":{}}`)},
 		{Body: bytes.Repeat([]byte{0xff, 0}, 1000)},
+		{Query: "api-version=2023-04-01", Body: []byte("{}"), Accepted: time.UnixMilli(1_796_000_000_123)},
 	} {
 		got, err := decodeJob(j.encode())
-		if err != nil || got.Query != j.Query || got.ContentType != j.ContentType || !bytes.Equal(got.Body, j.Body) {
+		if err != nil || got.Query != j.Query || got.ContentType != j.ContentType || !bytes.Equal(got.Body, j.Body) || !got.Accepted.Equal(j.Accepted) {
 			t.Errorf("round trip of %+v = %+v, %v", j, got, err)
 		}
+	}
+	// A record written before the accepted time was kept (no mark) still
+	// reads, without it.
+	old := append([]byte{22}, "api-version=2023-04-01\x10application/json{}"...)
+	got, err := decodeJob(old)
+	if err != nil || got.Query != "api-version=2023-04-01" || got.ContentType != "application/json" || string(got.Body) != "{}" || !got.Accepted.IsZero() {
+		t.Errorf("record without the mark: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{nil, {0x05, 'a'}, {0x80}} {
 		if _, err := decodeJob(bad); err == nil {

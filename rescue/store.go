@@ -150,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		now:          cfg.Now,
 		log:          cfg.Logger,
 		rescued:      newRescuedCache(rescuedCacheSize),
-		out:          outages{since: map[string]time.Time{}},
+		out:          outages{since: map[string]time.Time{}, up: map[string]time.Time{}},
 	}
 	if s.ttl < 0 || s.lease < 0 || s.after < 0 || s.opTimeout < 0 || s.pingInterval < 0 {
 		return nil, errors.New("rescue: TTL, After, Lease, OpTimeout and PingInterval must not be negative")
@@ -330,10 +330,12 @@ func (s *Store) State(ctx context.Context, id string) (State, error) {
 }
 
 // Forget drops a job's body once a poll saw its final state, so it is
-// never resubmitted. A rescued job keeps its rescued state: later polls
-// must keep reading the rescued job.
+// never resubmitted, and marks it finished for every replica (PhaseFinished)
+// for the TTL. A rescued job keeps its rescued state: later polls must
+// keep reading the rescued job.
 func (s *Store) Forget(ctx context.Context, id string) error {
-	return s.do(ctx, "forget", func(ctx context.Context) error { return s.b.forget(ctx, id) })
+	finished := State{Phase: PhaseFinished}.encode()
+	return s.do(ctx, "forget", func(ctx context.Context) error { return s.b.forget(ctx, id, finished, s.ttl) })
 }
 
 // Claim is the right, held by one replica, to resubmit one job.

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -156,8 +157,12 @@ func TestStoreNeverRescuesAFinishedJob(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, s := range r.stores {
-			if c, st, err := s.Claim(ctx, "job-done"); err != nil || c != nil || st.Phase != PhaseGone {
-				t.Fatalf("replica %d: Claim of a finished job = %v, %+v, %v; want gone", i, c, st, err)
+			// Every replica reads it finished, on a poll and on a claim.
+			if st, err := s.State(ctx, "job-done"); err != nil || st.Phase != PhaseFinished {
+				t.Fatalf("replica %d: State of a finished job = %+v, %v; want finished", i, st, err)
+			}
+			if c, st, err := s.Claim(ctx, "job-done"); err != nil || c != nil || st.Phase != PhaseFinished {
+				t.Fatalf("replica %d: Claim of a finished job = %v, %+v, %v; want finished", i, c, st, err)
 			}
 		}
 		if c, st, err := a.Claim(ctx, "never-stored"); err != nil || c != nil || st.Phase != PhaseGone {
@@ -504,7 +509,7 @@ func TestOutageMakesRescueDue(t *testing.T) {
 	if _, ok := s.DueIn("eastus", t0.Add(time.Hour)); ok {
 		t.Error("another region is due")
 	}
-	s.RegionUp("westus2")
+	s.RegionUp("westus2", t0.Add(time.Hour))
 	if _, ok := s.DueIn("westus2", t0.Add(time.Hour)); ok {
 		t.Error("a region back up is still due")
 	}
@@ -512,4 +517,44 @@ func TestOutageMakesRescueDue(t *testing.T) {
 	if wait, _ := s.DueIn("westus2", t0.Add(2*time.Hour)); wait != time.Minute {
 		t.Errorf("a new outage is due in %v, want 1m", wait)
 	}
+}
+
+// TestStaleViewOfAnOutage: trouble older than the latest sign of health
+// starts no outage, and a job accepted after the outage began (by another
+// replica, say) shows the view is stale; a job's clock never starts before
+// it was accepted.
+func TestStaleViewOfAnOutage(t *testing.T) {
+	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
+	t0 := time.Unix(1_700_000_000, 0)
+	s.RegionDown("westus2", t0) // the breaker opened
+
+	// A job accepted before the outage: due a minute after it began.
+	wait, stale := s.JobDueIn("westus2", t0.Add(-time.Hour), t0.Add(90*time.Second))
+	require.False(t, stale)
+	require.Equal(t, -30*time.Second, wait)
+	// One accepted after it began: the region came back meanwhile.
+	_, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(90*time.Second))
+	require.True(t, stale)
+	// A job whose acceptance is unknown (an older record) is judged by the outage.
+	_, stale = s.JobDueIn("westus2", time.Time{}, t0.Add(90*time.Second))
+	require.False(t, stale)
+
+	// The caller notes the sign of health: the outage is over, and the
+	// breaker that opened at t0 (still open) is old news.
+	s.RegionUp("westus2", t0.Add(10*time.Second))
+	_, down := s.DueIn("westus2", t0.Add(90*time.Second))
+	require.False(t, down)
+	s.RegionDown("westus2", t0)
+	_, down = s.DueIn("westus2", t0.Add(90*time.Second))
+	require.False(t, down, "trouble older than the latest sign of health starts no outage")
+	wait, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(90*time.Second))
+	require.False(t, stale)
+	require.Equal(t, time.Minute, wait, "a region not down is not due")
+
+	// Its trial for the job failed at +20s: a new outage, and the job's
+	// clock runs from there.
+	s.RegionDown("westus2", t0.Add(20*time.Second))
+	wait, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(30*time.Second))
+	require.False(t, stale)
+	require.Equal(t, 50*time.Second, wait)
 }

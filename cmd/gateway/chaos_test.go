@@ -269,23 +269,36 @@ type chaosResult struct {
 	faultSubmits  int64 // of which while the fault was on
 	submitErrors  int64 // anything else: client-visible errors
 	polls         int64
-	pollRetryable int64 // 503 with Retry-After or 504 while the owner was unreachable
+	pollCalm      int64 // 200 running answered by the gateway while the owner could not answer
+	pollRetryable int64 // 503 with Retry-After or 504: a poll error while a region could serve
 	pollErrors    int64 // any other non-200: client-visible errors
 	jobs          int   // accepted
 	lost          int   // accepted but not succeeded by the end
 	inFlight      int   // accepted before the fault, not finished by the region that accepted them
 	rescued       int   // gateway_jobs_rescued_total at the end
-	toSecondary   int   // submits the secondary served
-	trips         int   // primary breaker closed -> open
-	failedTrials  int   // primary breaker half-open -> open (a probe failed)
-	closes        int   // primary breaker half-open -> closed
-	failback      bool
-	peakHeapMiB   float64
-	leaks         int64 // answers naming a key or a region host
-	errorSamples  []string
+	// originalsCancelled is gateway_rescued_originals_total{outcome=
+	// "cancelled"}: first copies of rescued jobs cancelled in their
+	// region once it answered again (-1: the gateway has no such series).
+	originalsCancelled int
+	// needless counts rescued jobs the primary accepted after the fault
+	// began: it was up when it took them, so rescuing them doubled a job
+	// that was never stranded (a stale view of the region).
+	needless     int
+	toSecondary  int // submits the secondary served
+	trips        int // primary breaker closed -> open
+	failedTrials int // primary breaker half-open -> open (a probe failed)
+	closes       int // primary breaker half-open -> closed
+	failback     bool
+	peakHeapMiB  float64
+	leaks        int64 // answers naming a key or a region host
+	errorSamples []string
 }
 
 func (r *chaosResult) clientErrors() int64 { return r.submitErrors + r.pollErrors }
+
+// pollErrorsServable are the client-visible poll errors while a region
+// could serve (the secondary is healthy in every scenario): goal 0.
+func (r *chaosResult) pollErrorsServable() int64 { return r.pollRetryable + r.pollErrors }
 
 // scanningTransport checks every answer (status, headers, body) for the
 // needles as it arrives and keeps only the count of leaks: the load sends
@@ -406,6 +419,13 @@ func (c *chaosClient) pollAll() {
 				continue
 			}
 			if !api.Terminal(st.Status) {
+				if h.Get(api.RequestIDHeader) == "" {
+					// The gateway's calm answer (a region's carries its
+					// request id): its owner cannot answer now, so it does
+					// not hold back new submits.
+					atomic.AddInt64(&c.res.pollCalm, 1)
+					c.waiting++
+				}
 				kept = append(kept, loc)
 				continue
 			}
@@ -421,9 +441,11 @@ func (c *chaosClient) pollAll() {
 				c.copies[loc] = true
 			}
 		case err == nil && (status == http.StatusServiceUnavailable && h.Get("Retry-After") != "" || status == http.StatusGatewayTimeout):
-			// The owner is unreachable: the job is not lost, the client
-			// polls again (Azure's SDKs retry both).
+			// The owner is unreachable and the gateway did not answer calm:
+			// the job is not lost (the client polls again, as Azure's SDKs
+			// do), but a hand-written client may give up on it.
 			atomic.AddInt64(&c.res.pollRetryable, 1)
+			c.fail("poll: %d Retry-After %q %s", status, h.Get("Retry-After"), body)
 			c.waiting++
 			kept = append(kept, loc)
 		default:
@@ -562,9 +584,13 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 			if at.Before(faultAt) && (c.copies[loc] || slices.Contains(c.pending, loc)) {
 				res.inFlight++
 			}
+			if !at.Before(faultAt) && c.copies[loc] {
+				res.needless++
+			}
 		}
 	}
 	res.rescued = jobsRescued(t, gw)
+	res.originalsCancelled = metricSum(t, gw, "gateway_rescued_originals_total{", `outcome="cancelled"`)
 	res.toSecondary = secBefore // the load's submits the secondary took (probes submit nothing)
 	after := breakerTransitions(t, gw, "westus2")
 	res.trips, res.failedTrials, res.closes = after.trips-before.trips, after.failedTrials-before.failedTrials, after.closes-before.closes
@@ -582,14 +608,24 @@ func rescueEnv(on bool) []string {
 // jobsRescued sums gateway_jobs_rescued_total from /metrics.
 func jobsRescued(t *testing.T, gw *testGateway) int {
 	t.Helper()
+	return max(metricSum(t, gw, "gateway_jobs_rescued_total{", ""), 0)
+}
+
+// metricSum sums the series of /metrics that start with prefix and hold
+// label (when not empty); -1 when there is no such series at all.
+func metricSum(t *testing.T, gw *testGateway, prefix, label string) int {
+	t.Helper()
 	_, body := gw.ops(t, http.MethodGet, "/metrics", nil)
-	n := 0
+	n, found := 0, false
 	for line := range strings.SplitSeq(string(body), "\n") {
-		if strings.HasPrefix(line, "gateway_jobs_rescued_total{") {
+		if strings.HasPrefix(line, prefix) && strings.Contains(line, label) {
 			v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			require.NoError(t, err, line)
-			n += int(v)
+			n, found = n+int(v), true
 		}
+	}
+	if !found {
+		return -1
 	}
 	return n
 }
@@ -640,10 +676,12 @@ func TestChaos(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			res := runChaos(t, sc, load)
 			results = append(results, res)
-			t.Logf("%s: %d submits (%d during the fault), %d polls (%d retryable), errors %d, jobs %d (in flight at the fault %d, rescued %d) lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
-				sc.name, res.submits, res.faultSubmits, res.polls, res.pollRetryable, res.clientErrors(), res.jobs, res.inFlight, res.rescued, res.lost, res.toSecondary,
+			t.Logf("%s: %d submits (%d during the fault), %d polls (%d calm, %d errors while a region could serve), errors %d, jobs %d (in flight at the fault %d, rescued %d, needlessly %d, originals cancelled %d) lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
+				sc.name, res.submits, res.faultSubmits, res.polls, res.pollCalm, res.pollErrorsServable(), res.clientErrors(), res.jobs, res.inFlight, res.rescued, res.needless, res.originalsCancelled, res.lost, res.toSecondary,
 				res.trips, res.failedTrials, res.closes, res.failback, res.peakHeapMiB, res.duration.Round(time.Millisecond))
 			assert.Zero(t, res.clientErrors(), "client-visible errors while the secondary was healthy: %v", res.errorSamples)
+			assert.Zero(t, res.pollErrorsServable(), "poll errors while a region could serve: %v", res.errorSamples)
+			assert.Zero(t, res.needless, "needless rescues")
 			assert.Zero(t, res.lost, "accepted jobs not polled to success: %v", res.errorSamples)
 			assert.Positive(t, res.faultSubmits, "the load went on through the fault")
 			assert.Zero(t, res.leaks, "no answer named a key or a region host: %v", res.errorSamples)
@@ -688,17 +726,22 @@ func writeChaosReport(path string, results []*chaosResult) error {
 	fmt.Fprintf(&b, "%s\n", reportBegin)
 	fmt.Fprintf(&b, "Run: %s, %s/%s, %d CPUs, Go %s, race detector %v, soak %v.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), raceEnabled, *soak)
-	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (retryable 503/504) | client-visible errors | jobs accepted | jobs in flight when the fault began / rescued | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (calm 200 running) | poll errors while a region could serve (goal 0) | client-visible errors | jobs accepted | jobs in flight when the fault began / rescued | needless rescues (goal 0) | originals cancelled / rescues | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		inFlight := "n/a"
+		inFlight, needless, cancelled := "n/a", "n/a", "n/a"
 		if r.scenario.rescue {
 			inFlight = fmt.Sprintf("%d / %d", r.inFlight, r.rescued)
+			needless = strconv.Itoa(r.needless)
+			cancelled = fmt.Sprintf("%d / %d", r.originalsCancelled, r.rescued)
+			if r.originalsCancelled < 0 {
+				cancelled = fmt.Sprintf("not counted / %d", r.rescued)
+			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d clients, %s healthy + %s faulted | %s | %d (%d) | %d (%d) | %d | %d | %s | %d | %d | %d / %d / %d | %s | %.0f MiB |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d clients, %s healthy + %s faulted | %s | %d (%d) | %d (%d) | %d | %d | %d | %s | %s | %s | %d | %d | %d / %d / %d | %s | %.0f MiB |\n",
 			r.scenario.name, r.scenario.faults, r.load.clients, r.load.warmup, r.load.fault,
-			r.duration.Round(100*time.Millisecond), r.submits, r.faultSubmits, r.polls, r.pollRetryable, r.clientErrors(),
-			r.jobs, inFlight, r.lost, r.toSecondary, r.trips, r.failedTrials, r.closes, yesNo(r.failback), r.peakHeapMiB)
+			r.duration.Round(100*time.Millisecond), r.submits, r.faultSubmits, r.polls, r.pollCalm, r.pollErrorsServable(), r.clientErrors(),
+			r.jobs, inFlight, needless, cancelled, r.lost, r.toSecondary, r.trips, r.failedTrials, r.closes, yesNo(r.failback), r.peakHeapMiB)
 	}
 	b.WriteString(reportEnd)
 

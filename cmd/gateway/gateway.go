@@ -119,7 +119,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 			case region.StateOpen:
 				g.rescue.RegionDown(name, time.Now())
 			case region.StateClosed:
-				g.rescue.RegionUp(name)
+				g.rescue.RegionUp(name, time.Now())
 			}
 		}
 		transitions.Add(context.Background(), 1, metric.WithAttributes(

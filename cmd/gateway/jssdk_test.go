@@ -185,7 +185,8 @@ func runJSSDK(t *testing.T, gw *testGateway, step string, onSubmitted func(sdkEv
 	docs, err := json.Marshal(jsDocuments)
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	// Long enough for TestJavaScriptSDKPollerThroughAnOutage's 30 s outage.
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "run.mjs")
 	cmd.Dir = jsSDKDir
@@ -465,9 +466,9 @@ func TestJavaScriptSDKThroughFailover(t *testing.T) {
 }
 
 // TestJavaScriptSDKPollerCompletesARescuedJob: the primary accepts the
-// SDK's batch and dies before it finishes; the SDK's poller (with its
-// default retries, which honour Retry-After) keeps polling the same job id
-// and completes it from the secondary, where the gateway rescued it.
+// SDK's batch and dies before it finishes; the SDK's poller keeps polling
+// the same job id (calm answers until the rescue is due) and completes it
+// from the secondary, where the gateway rescued it.
 func TestJavaScriptSDKPollerCompletesARescuedJob(t *testing.T) {
 	jsSDK(t)
 	want := referenceEntities(t)
@@ -491,18 +492,73 @@ func TestJavaScriptSDKPollerCompletesARescuedJob(t *testing.T) {
 	assert.Equal(t, api.StatusSucceeded, a.ServiceStatus)
 	assert.Equal(t, []int{2, 2, 1}, a.PageSizes, "pages through the rescued job's nextLinks")
 	assert.Equal(t, want, a.Documents, "the rescued job's entities are the model's")
-	unavailable := 0
+	calm := 0
 	for _, x := range sum.Requests {
 		assert.True(t, strings.HasPrefix(x.URL, gw.URL+"/language/analyze-text/jobs"), "the SDK called %s", x.URL)
-		if x.Method == http.MethodGet && x.Status == http.StatusServiceUnavailable {
-			unavailable++
-			assert.NotEmpty(t, x.Headers["retry-after"], "a 503 without Retry-After")
+		if x.Method == http.MethodGet {
+			assert.Equal(t, http.StatusOK, x.Status, "GET %s: %s", x.URL, x.Body)
+		}
+		if x.Method == http.MethodGet && x.Status == http.StatusOK && x.Headers["apim-request-id"] == "" {
+			calm++ // the gateway's calm answer (a region's carries its request id)
+			assert.NotEmpty(t, x.Headers["retry-after"], "a calm answer without Retry-After: %s", x.Body)
 		}
 		if x.Method == http.MethodGet && x.Status == http.StatusOK && strings.Contains(x.Body, `"jobId"`) {
 			assert.Contains(t, x.Body, `"jobId":"`+submitted+`"`, "every job body names the client's job")
 		}
 	}
-	assert.Positive(t, unavailable, "the poller met the outage (503 + Retry-After) before the rescue")
+	assert.Positive(t, calm, "the poller met the outage (calm answers with Retry-After) before the rescue")
 	assert.Equal(t, 1, primary.Calls("submit"))
 	assert.Equal(t, 1, secondary.Calls("submit"), "one resubmit: the rescue")
+}
+
+// TestJavaScriptSDKPollerThroughAnOutage: the primary accepts the SDK's
+// batch and then refuses every connection for 30 s. With rescue off and
+// the SDK's retries off, its poller gets calm answers (200 running, with
+// Retry-After) all through the outage and completes the job from the
+// primary once it is back, without raising.
+func TestJavaScriptSDKPollerThroughAnOutage(t *testing.T) {
+	const outage = 30 * time.Second
+	jsSDK(t)
+	want := referenceEntities(t)
+	primary := testRegion(t, "westus2", testPrimaryKey, jsSDKJobDuration)
+	secondary := testRegion(t, "eastus", testSecondaryKey, jsSDKJobDuration)
+	seedTestProject(t, primary, testProject, testDeployment)
+	seedTestProject(t, secondary, testProject, testDeployment)
+	gw := startGatewayWith(t, primary, secondary)
+
+	var submitted string
+	var down time.Time
+	primaryDown := func(ev sdkEvent) {
+		submitted, down = ev.JobID, time.Now()
+		primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
+		back := time.AfterFunc(outage, primary.ClearFaults)
+		t.Cleanup(func() { back.Stop() })
+	}
+	sum := runJSSDK(t, gw, "analyze", primaryDown)
+	a := sum.Steps.Analyze
+	require.NotNil(t, a)
+	assert.Equal(t, submitted, a.JobID)
+	assert.Equal(t, "succeeded", a.OperationStatus)
+	assert.Equal(t, api.StatusSucceeded, a.ServiceStatus)
+	assert.Equal(t, []int{2, 2, 1}, a.PageSizes)
+	assert.Equal(t, want, a.Documents, "the primary's entities, after the outage")
+	calm, last := 0, time.Time{}
+	for _, x := range sum.Requests {
+		assert.Empty(t, x.Error, "%s %s", x.Method, x.URL)
+		if x.Method != http.MethodGet {
+			continue
+		}
+		assert.Equal(t, http.StatusOK, x.Status, "GET %s: %s", x.URL, x.Body)
+		if x.Headers["apim-request-id"] == "" { // the gateway's calm answer (a region's carries its request id)
+			calm++
+			assert.Contains(t, x.Body, `"status":"running"`)
+			assert.Contains(t, x.Body, `"jobId":"`+submitted+`"`)
+			assert.NotEmpty(t, x.Headers["retry-after"], "a calm answer without Retry-After: %s %v", x.Body, x.Headers)
+		}
+	}
+	last = time.Now()
+	assert.GreaterOrEqual(t, last.Sub(down), outage, "the job finished after the outage")
+	assert.Greater(t, calm, 5, "the poller kept polling through the outage")
+	assert.Zero(t, secondary.Calls("submit"), "rescue is off")
+	t.Logf("%d calm answers over the %v outage", calm, outage)
 }

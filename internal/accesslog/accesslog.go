@@ -82,7 +82,7 @@ func (o Options) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 // log writes the line for an answered request, unless it is an
 // uneventful one that sampling leaves out.
 func (o Options) log(ctx context.Context, r *http.Request, status int, res *proxy.Result, keyName string, took time.Duration) {
-	eventful := status >= 400 || len(res.Tried) > 1
+	eventful := status >= 400 || len(res.Tried) > 1 || res.Calm != ""
 	if !eventful && (o.Sample <= 0 || (o.Sample < 1 && o.Rand() >= o.Sample)) {
 		return
 	}
@@ -99,6 +99,9 @@ func (o Options) log(ctx context.Context, r *http.Request, status int, res *prox
 	}
 	if id := res.JobID; id != "" { // bounded by the proxy
 		attrs = append(attrs, slog.String("job_id", id))
+	}
+	if res.Calm != "" { // a fixed label
+		attrs = append(attrs, slog.String("calm", res.Calm))
 	}
 	o.Logger.LogAttrs(ctx, slog.LevelInfo, "access", attrs...)
 }

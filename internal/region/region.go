@@ -109,6 +109,7 @@ type Region struct {
 
 	mu          sync.Mutex
 	parkedUntil [numScopes]time.Time
+	openedAt    time.Time // when the breaker last opened
 	openUntil   time.Time // when the open breaker lets a trial through
 	recent      []Failure // newest last, at most recentLimit
 	lastProbe   *ProbeResult
@@ -178,8 +179,9 @@ func New(cfg Config) (*Region, error) {
 		IsExcluded:  func(err error) bool { return errors.Is(err, errNotRegionFault) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
+				now := time.Now()
 				r.mu.Lock()
-				r.openUntil = time.Now().Add(openTimeout)
+				r.openedAt, r.openUntil = now, now.Add(openTimeout)
 				r.mu.Unlock()
 			}
 			if onChange != nil {
@@ -275,6 +277,14 @@ func (r *Region) OpenUntil() time.Time {
 	return r.openUntil
 }
 
+// OpenedAt is when the breaker last opened (the zero time if it never
+// did): how old the news of an open breaker is.
+func (r *Region) OpenedAt() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openedAt
+}
+
 // Attempt is one admitted call to the region. Exactly one of Finish or
 // Release must be called; later calls are ignored.
 type Attempt struct {
@@ -315,6 +325,16 @@ func (a *Attempt) Finish(v Verdict) {
 			a.done(errNotRegionFault)
 		}
 	})
+}
+
+// BeginTrial admits one call whatever the breaker says: a caller that has
+// evidence the region came back since its breaker opened (it accepted a
+// job afterwards, through another replica) tries it once, as the
+// breaker's own half-open trial would. The verdict is kept as any other
+// (a failure for /status, a 429 parks) but the breaker, which judges only
+// the calls it admitted, does not count it.
+func (r *Region) BeginTrial() *Attempt {
+	return &Attempt{r: r, done: func(error) {}}
 }
 
 // Release ends the attempt without judging the region (no request was

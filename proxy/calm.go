@@ -1,0 +1,365 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"nergateway/api"
+	"nergateway/internal/region"
+	"nergateway/internal/route"
+)
+
+// Calm polls. While the region that owns an unfinished job cannot answer
+// for it (refused, timed out, 5xx, its breaker open, its runtime quota
+// parked by a 429), a poll of the job is answered 200 in Azure's job shape,
+// status running (notStarted when nothing more is known), with the dates
+// and task counts the gateway last saw and a Retry-After: a running job is
+// exactly what a client must keep polling, so an SDK poller and a
+// hand-written loop alike wait instead of giving up on a job that is fine.
+// A job the gateway saw finish is never answered so: its result is in the
+// owner alone, and the poll gets 503 as before.
+
+// Job memory bounds: what calm answers need about a job (its dates, last
+// status and task counts) for the jobs seen most recently. An entry is
+// about 300 bytes, so the memory holds at most about 6 MB; a job it has
+// forgotten is answered notStarted, without dates.
+const (
+	jobMemorySize = 20_000
+	jobMemoryTTL  = 24 * time.Hour // a job result's life
+)
+
+// jobSeen is what the gateway last saw of a job, from its submit's 202
+// and its polls' answers.
+type jobSeen struct {
+	created, updated, expires time.Time
+	// status is the last status a poll read (an api constant), or
+	// notStarted after the submit; "" when unknown.
+	status string
+	// final: the job was seen finished (or its owner said 404): it never
+	// gets a calm answer.
+	final                    bool
+	completed, failed, total int
+	counted                  bool // the counts above were read
+}
+
+// calmReasons are the owner's outcomes that get a calm answer: the owner
+// cannot answer now, and the job may well still finish. Failures the
+// gateway or the client caused (its credentials refused, an answer it
+// will not relay, no room for it) keep their errors.
+var calmReasons = []region.Outcome{
+	region.OutcomeConnectionError, region.OutcomeTimeout, region.OutcomeStatus5xx, region.OutcomeStatus429,
+	region.OutcomeBreakerOpen, region.OutcomeParked,
+}
+
+func isCalmReason(o region.Outcome) bool {
+	for _, r := range calmReasons {
+		if o == r {
+			return true
+		}
+	}
+	return false
+}
+
+// noteJob keeps what a region's relayed answer says about the client's
+// job, for calm answers later: a submit's 202 starts the job's memory, a
+// poll's 200 updates it, a 404 marks it over.
+func (p *Proxy) noteJob(c *call, res *upstreamResponse, now time.Time) {
+	switch {
+	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted && c.issuedID != "":
+		if _, ok := p.jobs.get(c.issuedID, now); !ok {
+			p.jobs.put(c.issuedID, jobSeen{created: now.UTC(), status: api.StatusNotStarted}, now)
+		}
+	case c.route.Name == route.Job.Name && res.status == http.StatusOK:
+		prev, _ := p.jobs.get(c.clientID, now)
+		if seen, ok := readJobHead(res.body.Bytes(), prev); ok {
+			p.jobs.put(c.clientID, seen, now)
+		}
+	case c.route.Name == route.Job.Name && res.status == http.StatusNotFound:
+		seen, _ := p.jobs.get(c.clientID, now)
+		seen.final = true
+		p.jobs.put(c.clientID, seen, now)
+	}
+}
+
+// calm answers a poll whose owner could not answer for reason, when the
+// job may still finish, and reports whether it did. retryAfter is when a
+// poll may next be useful (the park's end, the breaker's next trial, the
+// rescue's due time).
+func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retryAfter time.Duration, result *Result) bool {
+	if c.route.Name != route.Job.Name || c.owner == noOwner || c.resolve || c.finished || !isCalmReason(reason) ||
+		strings.Contains(c.r.URL.RawQuery, "skip=") { // a nextLink: a page of a finished job
+		return false
+	}
+	now := time.Now()
+	seen, _ := p.jobs.get(c.clientID, now)
+	if seen.final {
+		return false
+	}
+	ctx := c.r.Context()
+	owner := p.regions[c.owner].Name()
+	retryAfter = roundRetryAfter(retryAfter)
+	p.finish(ctx, c, owner, reason, result)
+	if result != nil {
+		result.Calm = string(reason)
+	}
+	p.m.calm(owner, reason)
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.AddEvent("calm_poll", trace.WithAttributes(
+			attribute.String("gateway.calm.region", owner),
+			attribute.String("gateway.calm.reason", string(reason)),
+			attribute.Int("gateway.calm.retry_after_s", int(retryAfter/time.Second))))
+	}
+	body := calmBody(c.clientID, seen)
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if c.r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+	return true
+}
+
+// calmBody is the job in Azure's shape as far as the gateway knows it:
+// the client's job id, the dates it saw, running (or notStarted), no
+// errors, the task counts with no items. Both spellings of the last
+// update's date are written, as the emulator does (docs/azure-language-api.md).
+func calmBody(id string, seen jobSeen) []byte {
+	status := seen.status
+	if status == "" || api.Terminal(status) {
+		status = api.StatusNotStarted
+	}
+	b := make([]byte, 0, 400)
+	b = append(b, `{"jobId":"`...)
+	b = append(b, id...) // UUID-shaped: nothing to escape
+	b = append(b, '"')
+	b = appendDate(b, "createdDateTime", seen.created)
+	b = appendDate(b, "lastUpdatedDateTime", seen.updated)
+	b = appendDate(b, "lastUpdateDateTime", seen.updated)
+	b = appendDate(b, "expirationDateTime", seen.expires)
+	b = append(b, `,"status":"`...)
+	b = append(b, status...)
+	b = append(b, `","errors":[],"tasks":{"completed":`...)
+	b = strconv.AppendInt(b, int64(seen.completed), 10)
+	b = append(b, `,"failed":`...)
+	b = strconv.AppendInt(b, int64(seen.failed), 10)
+	b = append(b, `,"inProgress":`...)
+	b = strconv.AppendInt(b, int64(max(seen.total-seen.completed-seen.failed, 0)), 10)
+	b = append(b, `,"total":`...)
+	b = strconv.AppendInt(b, int64(seen.total), 10)
+	return append(b, `,"items":[]}}`...)
+}
+
+func appendDate(b []byte, name string, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":"`...)
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
+// jobStatuses are the statuses a job body may carry, so the memory holds
+// the package's constants and not a copy per poll.
+var jobStatuses = []string{
+	api.StatusNotStarted, api.StatusRunning, api.StatusCancelling, api.StatusSucceeded,
+	api.StatusPartiallyCompleted, api.StatusFailed, api.StatusCancelled, "partiallySucceeded",
+}
+
+// readJobHead merges into prev what a job body's top level says: its
+// status, dates and task counts. It reads no further than the status of a
+// finished job (nothing else of it is needed), and parses a date only when
+// prev lacks it or the status changed, so polling a running job costs a
+// scan of its small body and no allocation. ok=false: not a JSON object.
+func readJobHead(src []byte, prev jobSeen) (seen jobSeen, ok bool) {
+	seen = prev
+	var (
+		s                      = jsonScanner{src: src}
+		created, updated, expi []byte
+		status                 = prev.status
+	)
+	s.ws()
+	if s.i >= len(src) || src[s.i] != '{' {
+		return prev, false
+	}
+	s.i++
+	for first := true; ; first = false {
+		name, more, err := s.memberName(first)
+		if err != nil {
+			return prev, false
+		}
+		if !more {
+			break
+		}
+		switch {
+		case asciiEqualFold(name, "status"):
+			raw, ok := s.plainString()
+			if !ok {
+				return prev, false
+			}
+			status = ""
+			for _, st := range jobStatuses {
+				if string(raw) == st {
+					status = st
+				}
+			}
+			if api.Terminal(status) {
+				seen.status, seen.final = status, true
+				return seen, true
+			}
+			continue
+		case asciiEqualFold(name, "createdDateTime"):
+			created, ok = s.plainString()
+		case asciiEqualFold(name, "lastUpdatedDateTime"), asciiEqualFold(name, "lastUpdateDateTime"):
+			updated, ok = s.plainString()
+		case asciiEqualFold(name, "expirationDateTime"):
+			expi, ok = s.plainString()
+		case asciiEqualFold(name, "tasks"):
+			ok = s.taskCounts(&seen)
+		default:
+			ok = s.value(1) == nil
+		}
+		if !ok {
+			return prev, false
+		}
+	}
+	changed := status != prev.status
+	seen.status = status
+	if created != nil && (prev.created.IsZero() || changed) {
+		seen.created = parseDate(created, prev.created)
+	}
+	if expi != nil && (prev.expires.IsZero() || changed) {
+		seen.expires = parseDate(expi, prev.expires)
+	}
+	if updated != nil && (prev.updated.IsZero() || changed) {
+		seen.updated = parseDate(updated, prev.updated)
+	}
+	return seen, true
+}
+
+func parseDate(raw []byte, old time.Time) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, string(raw))
+	if err != nil {
+		return old
+	}
+	return t
+}
+
+// memberName reads the next member's name and colon in an object whose
+// '{' is consumed; more=false at its '}'. A name with escapes reads as
+// nil: none the proxy looks for has any.
+func (s *jsonScanner) memberName(first bool) (name []byte, more bool, err error) {
+	s.ws()
+	if s.i >= len(s.src) {
+		return nil, false, errBadJSON
+	}
+	if s.src[s.i] == '}' {
+		s.i++
+		return nil, false, nil
+	}
+	if !first {
+		if s.src[s.i] != ',' {
+			return nil, false, errBadJSON
+		}
+		s.i++
+		s.ws()
+	}
+	if s.i >= len(s.src) || s.src[s.i] != '"' {
+		return nil, false, errBadJSON
+	}
+	name, escaped, err := s.str()
+	if err != nil {
+		return nil, false, err
+	}
+	if escaped {
+		name = nil
+	}
+	s.ws()
+	if s.i >= len(s.src) || s.src[s.i] != ':' {
+		return nil, false, errBadJSON
+	}
+	s.i++
+	return name, true, nil
+}
+
+// plainString reads a string value without escapes (dates and statuses
+// have none); any other value is skipped and reads as nil.
+func (s *jsonScanner) plainString() ([]byte, bool) {
+	s.ws()
+	if s.i < len(s.src) && s.src[s.i] == '"' {
+		raw, escaped, err := s.str()
+		if err != nil {
+			return nil, false
+		}
+		if escaped {
+			return nil, true
+		}
+		return raw, true
+	}
+	return nil, s.value(1) == nil
+}
+
+// taskCounts reads the counts of a job's tasks object into seen.
+func (s *jsonScanner) taskCounts(seen *jobSeen) bool {
+	s.ws()
+	if s.i >= len(s.src) || s.src[s.i] != '{' {
+		return s.value(1) == nil
+	}
+	s.i++
+	var n [3]int
+	counted := 0
+	for first := true; ; first = false {
+		name, more, err := s.memberName(first)
+		if err != nil {
+			return false
+		}
+		if !more {
+			break
+		}
+		slot := -1
+		switch {
+		case asciiEqualFold(name, "completed"):
+			slot = 0
+		case asciiEqualFold(name, "failed"):
+			slot = 1
+		case asciiEqualFold(name, "total"):
+			slot = 2
+		}
+		s.ws()
+		start := s.i
+		if s.value(2) != nil {
+			return false
+		}
+		if v, ok := smallInt(s.src[start:s.i]); ok && slot >= 0 {
+			n[slot] = v
+			counted++
+		}
+	}
+	if counted == len(n) {
+		seen.completed, seen.failed, seen.total, seen.counted = n[0], n[1], n[2], true
+	}
+	return true
+}
+
+// smallInt parses a non-negative JSON integer of up to 9 digits.
+func smallInt(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
