@@ -171,7 +171,7 @@ func appendDate(b []byte, name string, t time.Time) []byte {
 // the package's constants and not a copy per poll.
 var jobStatuses = []string{
 	api.StatusNotStarted, api.StatusRunning, api.StatusCancelling, api.StatusSucceeded,
-	api.StatusPartiallyCompleted, api.StatusFailed, api.StatusCancelled, "partiallySucceeded",
+	api.StatusPartiallyCompleted, api.StatusPartiallySucceeded, api.StatusFailed, api.StatusCancelled,
 }
 
 // readJobHead merges into prev what a job body's top level says: its
