@@ -72,7 +72,8 @@ func (p *Proxy) noteJob(c *call, res *upstreamResponse, now time.Time) {
 	switch {
 	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted && c.issuedID != "":
 		if _, ok := p.jobs.get(c.issuedID, now); !ok {
-			p.jobs.put(c.issuedID, jobSeen{created: now.UTC(), status: api.StatusNotStarted}, now)
+			// Azure's dates are whole seconds.
+			p.jobs.put(c.issuedID, jobSeen{created: now.UTC().Truncate(time.Second), status: api.StatusNotStarted}, now)
 		}
 	case c.route.Name == route.Job.Name && res.status == http.StatusOK:
 		prev, _ := p.jobs.get(c.clientID, now)
@@ -114,7 +115,7 @@ func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retr
 			attribute.String("gateway.calm.reason", string(reason)),
 			attribute.Int("gateway.calm.retry_after_s", int(retryAfter/time.Second))))
 	}
-	body := calmBody(c.clientID, seen)
+	body := calmBody(c.clientID, seen, c.r.URL.Query().Get("api-version"))
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
@@ -126,11 +127,13 @@ func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retr
 	return true
 }
 
-// calmBody is the job in Azure's shape as far as the gateway knows it:
-// the client's job id, the dates it saw, running (or notStarted), no
-// errors, the task counts with no items. Both spellings of the last
-// update's date are written, as the emulator does (docs/azure-language-api.md).
-func calmBody(id string, seen jobSeen) []byte {
+// calmBody is the job in Azure's shape as far as the gateway knows it, in
+// the order of Azure's recorded running jobs (internal/recorded): the
+// client's job id, the dates it saw, running (or notStarted), no errors,
+// the task counts with no items. The last update's date is spelled as the
+// api-version's answers spell it: lastUpdateDateTime in the 2022 versions,
+// lastUpdatedDateTime since 2023-04-01.
+func calmBody(id string, seen jobSeen, apiVersion string) []byte {
 	status := seen.status
 	if status == "" || api.Terminal(status) {
 		status = api.StatusNotStarted
@@ -139,9 +142,12 @@ func calmBody(id string, seen jobSeen) []byte {
 	b = append(b, `{"jobId":"`...)
 	b = append(b, id...) // UUID-shaped: nothing to escape
 	b = append(b, '"')
+	updated := "lastUpdatedDateTime"
+	if strings.HasPrefix(apiVersion, "2022-") {
+		updated = "lastUpdateDateTime"
+	}
+	b = appendDate(b, updated, seen.updated)
 	b = appendDate(b, "createdDateTime", seen.created)
-	b = appendDate(b, "lastUpdatedDateTime", seen.updated)
-	b = appendDate(b, "lastUpdateDateTime", seen.updated)
 	b = appendDate(b, "expirationDateTime", seen.expires)
 	b = append(b, `,"status":"`...)
 	b = append(b, status...)
