@@ -34,6 +34,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/redistest"
 )
 
 var (
@@ -50,8 +51,12 @@ const (
 	chaosBreakerFailures = 3
 	chaosOpenTimeout     = 300 * time.Millisecond
 	chaosProbeInterval   = 50 * time.Millisecond
-	// chaosRescueAfter is JOB_RESCUE_AFTER in the job-rescue scenario.
+	// chaosRescueAfter is JOB_RESCUE_AFTER in the job-rescue scenarios.
 	chaosRescueAfter = 500 * time.Millisecond
+	// The slow replica of the recovery scenario: it learns the primary is
+	// back seconds after the other one does.
+	chaosSlowProbeInterval = time.Second
+	chaosSlowOpenTimeout   = 3 * time.Second
 )
 
 // chaosLoad is the shape of the load a scenario runs.
@@ -174,6 +179,13 @@ type chaosScenario struct {
 	// primary only once every accepted job is final: jobs the primary held
 	// can finish only by being rescued.
 	rescue bool
+	// replicas runs two gateway replicas sharing a real redis-server with
+	// job rescue on, and heals the primary under load. Replica B probes as
+	// in every scenario, replica A slowly (chaosSlowProbeInterval,
+	// chaosSlowOpenTimeout), so after the heal B sends new jobs to the
+	// primary while A still sees it down. Each client submits through one
+	// replica and polls through the other.
+	replicas bool
 }
 
 func chaosScenarios() []chaosScenario {
@@ -247,6 +259,17 @@ func chaosScenarios() []chaosScenario {
 			opens: true,
 		},
 		{
+			name: "recovery",
+			faults: fmt.Sprintf("primary link disabled, healed under load; two replicas sharing Redis, job rescue on (JOB_RESCUE_AFTER %s); replica A probes every %s with BREAKER_OPEN_TIMEOUT %s, so it sees the primary back seconds after B",
+				chaosRescueAfter, chaosSlowProbeInterval, chaosSlowOpenTimeout),
+			inject: func(t *testing.T, l *chaosLink) func() {
+				l.setEnabled(t, false)
+				return func() { l.setEnabled(t, true) }
+			},
+			opens:    true,
+			replicas: true,
+		},
+		{
 			name: "rescue",
 			faults: fmt.Sprintf("primary link disabled and healed only after every accepted job is final; job rescue on (memory, JOB_RESCUE_AFTER %s)",
 				chaosRescueAfter),
@@ -280,9 +303,9 @@ type chaosResult struct {
 	// "cancelled"}: first copies of rescued jobs cancelled in their
 	// region once it answered again (-1: the gateway has no such series).
 	originalsCancelled int
-	// needless counts rescued jobs the primary accepted after the fault
-	// began: it was up when it took them, so rescuing them doubled a job
-	// that was never stranded (a stale view of the region).
+	// needless counts rescued jobs accepted after the primary was healed:
+	// it was up when it took them and stayed up, so rescuing them doubled
+	// a job that was never stranded (a replica's stale view of the region).
 	needless     int
 	toSecondary  int // submits the secondary served
 	trips        int // primary breaker closed -> open
@@ -336,7 +359,8 @@ func (st scanningTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // chaosClient is one client of the load: it submits, keeps a few jobs in
 // flight and polls them to a final state.
 type chaosClient struct {
-	gw     *testGateway
+	gw     *testGateway // submits go here
+	pollGW *testGateway // polls go here (another replica, or gw)
 	client *http.Client // scans each answer for secrets instead of keeping it
 	res    *chaosResult
 	mu     *sync.Mutex // guards res.errorSamples
@@ -407,7 +431,7 @@ func (c *chaosClient) pollAll() {
 	c.waiting = 0
 	kept := c.pending[:0]
 	for _, loc := range c.pending {
-		status, h, body, err := c.send(http.MethodGet, loc, nil)
+		status, h, body, err := c.send(http.MethodGet, c.pollGW.URL+strings.TrimPrefix(loc, c.gw.URL), nil)
 		atomic.AddInt64(&c.res.polls, 1)
 		switch {
 		case err == nil && status == http.StatusOK:
@@ -466,17 +490,28 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	seedTestProject(t, secondary, testProject, testDeployment)
 	pLink := newChaosLink(t, "primary", strings.TrimPrefix(primary.URL, "http://"))
 	sLink := newChaosLink(t, "secondary", strings.TrimPrefix(secondary.URL, "http://"))
-	gw := startGatewaySetup(t, gatewaySetup{primary: primary, secondary: secondary, primaryURL: pLink.URL(), secondaryURL: sLink.URL()},
-		withEnv("UPSTREAM_TIMEOUT", chaosUpstreamTimeout.String(),
-			"BREAKER_CONSECUTIVE_FAILURES", strconv.Itoa(chaosBreakerFailures),
-			"BREAKER_OPEN_TIMEOUT", chaosOpenTimeout.String(),
-			"HEALTH_PROBE_INTERVAL", chaosProbeInterval.String(),
-			"LOG_LEVEL", "info"),
-		withEnv(rescueEnv(sc.rescue)...))
-	eventually(t, "both regions closed", func() bool {
-		return gw.regionStatus(t, "westus2")["breaker"] == "closed" && gw.regionStatus(t, "eastus")["breaker"] == "closed"
-	})
-	before := breakerTransitions(t, gw, "westus2")
+	setup := gatewaySetup{primary: primary, secondary: secondary, primaryURL: pLink.URL(), secondaryURL: sLink.URL()}
+	env := withEnv("UPSTREAM_TIMEOUT", chaosUpstreamTimeout.String(),
+		"BREAKER_CONSECUTIVE_FAILURES", strconv.Itoa(chaosBreakerFailures),
+		"BREAKER_OPEN_TIMEOUT", chaosOpenTimeout.String(),
+		"HEALTH_PROBE_INTERVAL", chaosProbeInterval.String(),
+		"LOG_LEVEL", "info")
+	rescue := withEnv(rescueEnv(sc.rescue)...)
+	if sc.replicas {
+		rescue = withEnv(append(rescueTestEnv(redistest.Start(t).URL()), "JOB_RESCUE_AFTER", chaosRescueAfter.String())...)
+	}
+	gw := startGatewaySetup(t, setup, env, rescue)
+	gws := []*testGateway{gw} // gw (B) first: the one that probes as configured
+	if sc.replicas {
+		gws = append(gws, startGatewaySetup(t, setup, env, rescue, withEnv(
+			"HEALTH_PROBE_INTERVAL", chaosSlowProbeInterval.String(), "BREAKER_OPEN_TIMEOUT", chaosSlowOpenTimeout.String())))
+	}
+	for _, g := range gws {
+		eventually(t, "both regions closed", func() bool {
+			return g.regionStatus(t, "westus2")["breaker"] == "closed" && g.regionStatus(t, "eastus")["breaker"] == "closed"
+		})
+	}
+	before := allTransitions(t, gws, "westus2")
 
 	res := &chaosResult{scenario: sc, load: load}
 	var samplesMu sync.Mutex
@@ -509,7 +544,8 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	transport := &http.Transport{MaxIdleConnsPerHost: load.clients}
 	defer transport.CloseIdleConnections()
 	for i := range clients {
-		c := &chaosClient{gw: gw, res: res, mu: &samplesMu, acceptedAt: map[string]time.Time{}, copies: map[string]bool{}}
+		c := &chaosClient{gw: gws[i%len(gws)], pollGW: gws[(i+1)%len(gws)], res: res, mu: &samplesMu,
+			acceptedAt: map[string]time.Time{}, copies: map[string]bool{}}
 		c.client = &http.Client{Timeout: 30 * time.Second,
 			Transport: scanningTransport{next: transport, needles: needles, leaks: &res.leaks, sample: c.fail}}
 		clients[i] = c
@@ -553,10 +589,13 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 		drain() // with the primary still down
 	}
 	heal()
+	healAt := time.Now()
 	// Failback: probes close the primary's breaker while the load goes on.
-	eventually(t, "the primary's breaker to close after healing", func() bool {
-		return gw.regionStatus(t, "westus2")["breaker"] == "closed"
-	})
+	for _, g := range gws {
+		eventually(t, "the primary's breaker to close after healing", func() bool {
+			return g.regionStatus(t, "westus2")["breaker"] == "closed"
+		})
+	}
 	if !sc.rescue {
 		drain()
 	}
@@ -575,24 +614,28 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 	for _, c := range clients {
 		res.jobs += c.accepted
 		res.lost += c.accepted - c.done
-		if !sc.rescue {
-			continue // the primary heals and finishes its jobs itself
-		}
 		for loc, at := range c.acceptedAt {
 			// Accepted before the fault and not finished by the region that
-			// accepted it: answered by a later copy, or never.
-			if at.Before(faultAt) && (c.copies[loc] || slices.Contains(c.pending, loc)) {
+			// accepted it: answered by a later copy, or never. (Without
+			// rescue, or healed under load, the primary finishes its jobs
+			// itself.)
+			if sc.rescue && at.Before(faultAt) && (c.copies[loc] || slices.Contains(c.pending, loc)) {
 				res.inFlight++
 			}
-			if !at.Before(faultAt) && c.copies[loc] {
+			if at.After(healAt) && c.copies[loc] {
 				res.needless++
 			}
 		}
 	}
-	res.rescued = jobsRescued(t, gw)
-	res.originalsCancelled = metricSum(t, gw, "gateway_rescued_originals_total{", `outcome="cancelled"`)
+	res.originalsCancelled = -1
+	for _, g := range gws {
+		res.rescued += jobsRescued(t, g)
+		if n := metricSum(t, g, "gateway_rescued_originals_total{", `outcome="cancelled"`); n >= 0 {
+			res.originalsCancelled = max(res.originalsCancelled, 0) + n
+		}
+	}
 	res.toSecondary = secBefore // the load's submits the secondary took (probes submit nothing)
-	after := breakerTransitions(t, gw, "westus2")
+	after := allTransitions(t, gws, "westus2")
 	res.trips, res.failedTrials, res.closes = after.trips-before.trips, after.failedTrials-before.failedTrials, after.closes-before.closes
 	return res
 }
@@ -632,6 +675,17 @@ func metricSum(t *testing.T, gw *testGateway, prefix, label string) int {
 
 // transitions counts a breaker's state changes by kind.
 type transitions struct{ trips, failedTrials, closes int }
+
+// allTransitions sums breakerTransitions over replicas.
+func allTransitions(t *testing.T, gws []*testGateway, region string) transitions {
+	t.Helper()
+	var n transitions
+	for _, g := range gws {
+		m := breakerTransitions(t, g, region)
+		n.trips, n.failedTrials, n.closes = n.trips+m.trips, n.failedTrials+m.failedTrials, n.closes+m.closes
+	}
+	return n
+}
 
 // breakerTransitions reads gateway_breaker_transitions_total from /metrics.
 func breakerTransitions(t *testing.T, gw *testGateway, region string) transitions {
@@ -688,12 +742,16 @@ func TestChaos(t *testing.T) {
 			if sc.opens {
 				assert.Positive(t, res.trips, "the primary's breaker opened")
 			}
-			if sc.rescue {
+			switch {
+			case sc.replicas:
+				// Rescues of jobs stranded during the fault are expected;
+				// needless ones (asserted above) are not.
+			case sc.rescue:
 				assert.Positive(t, res.inFlight, "jobs were in flight when the primary died")
 				// A submit the primary accepted as the link went down can be
 				// rescued without counting as accepted before the fault.
 				assert.GreaterOrEqual(t, res.rescued, res.inFlight, "every job in flight was rescued")
-			} else {
+			default:
 				assert.Zero(t, res.rescued, "rescue is off")
 			}
 			// It starts and ends closed, so every trip was followed by
@@ -730,8 +788,11 @@ func writeChaosReport(path string, results []*chaosResult) error {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		inFlight, needless, cancelled := "n/a", "n/a", "n/a"
-		if r.scenario.rescue {
+		if r.scenario.rescue || r.scenario.replicas {
 			inFlight = fmt.Sprintf("%d / %d", r.inFlight, r.rescued)
+			if r.scenario.replicas {
+				inFlight = fmt.Sprintf("n/a / %d", r.rescued)
+			}
 			needless = strconv.Itoa(r.needless)
 			cancelled = fmt.Sprintf("%d / %d", r.originalsCancelled, r.rescued)
 			if r.originalsCancelled < 0 {
