@@ -299,10 +299,12 @@ type chaosResult struct {
 	lost          int   // accepted but not succeeded by the end
 	inFlight      int   // accepted before the fault, not finished by the region that accepted them
 	rescued       int   // gateway_jobs_rescued_total at the end
-	// originalsCancelled is gateway_rescued_originals_total{outcome=
-	// "cancelled"}: first copies of rescued jobs cancelled in their
-	// region once it answered again (-1: the gateway has no such series).
-	originalsCancelled int
+	// originalsCancelled and originalsFinished are
+	// gateway_rescued_originals_total{outcome="cancelled"} and
+	// {outcome="already_finished"}: first copies of rescued jobs cancelled
+	// in their region once it answered again, or found finished there
+	// (-1: the gateway has no such series).
+	originalsCancelled, originalsFinished int
 	// needless counts rescued jobs accepted after the primary was healed:
 	// it was up when it took them and stayed up, so rescuing them doubled
 	// a job that was never stranded (a replica's stale view of the region).
@@ -627,11 +629,25 @@ func runChaos(t *testing.T, sc chaosScenario, load chaosLoad) *chaosResult {
 			}
 		}
 	}
-	res.originalsCancelled = -1
 	for _, g := range gws {
 		res.rescued += jobsRescued(t, g)
-		if n := metricSum(t, g, "gateway_rescued_originals_total{", `outcome="cancelled"`); n >= 0 {
-			res.originalsCancelled = max(res.originalsCancelled, 0) + n
+	}
+	// The first copies are settled within a second or so of the primary
+	// answering again (proxy/originals.go); give them a few.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		res.originalsCancelled, res.originalsFinished = -1, -1
+		settled := 0
+		for _, g := range gws {
+			c := metricSum(t, g, "gateway_rescued_originals_total{", `outcome="cancelled"`)
+			f := metricSum(t, g, "gateway_rescued_originals_total{", `outcome="already_finished"`)
+			if c >= 0 {
+				res.originalsCancelled = max(res.originalsCancelled, 0) + c
+				res.originalsFinished = max(res.originalsFinished, 0) + max(f, 0)
+				settled += c + max(f, 0) + max(metricSum(t, g, "gateway_rescued_originals_total{", `outcome="cancel_failed"`), 0)
+			}
+		}
+		if res.originalsCancelled < 0 || settled >= res.rescued || time.Now().After(end) {
+			break
 		}
 	}
 	res.toSecondary = secBefore // the load's submits the secondary took (probes submit nothing)
@@ -730,8 +746,8 @@ func TestChaos(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			res := runChaos(t, sc, load)
 			results = append(results, res)
-			t.Logf("%s: %d submits (%d during the fault), %d polls (%d calm, %d errors while a region could serve), errors %d, jobs %d (in flight at the fault %d, rescued %d, needlessly %d, originals cancelled %d) lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
-				sc.name, res.submits, res.faultSubmits, res.polls, res.pollCalm, res.pollErrorsServable(), res.clientErrors(), res.jobs, res.inFlight, res.rescued, res.needless, res.originalsCancelled, res.lost, res.toSecondary,
+			t.Logf("%s: %d submits (%d during the fault), %d polls (%d calm, %d errors while a region could serve), errors %d, jobs %d (in flight at the fault %d, rescued %d, needlessly %d, originals cancelled %d finished %d) lost %d, to secondary %d, breaker trips %d failed trials %d closes %d, failback %v, peak heap %.0f MiB, %s",
+				sc.name, res.submits, res.faultSubmits, res.polls, res.pollCalm, res.pollErrorsServable(), res.clientErrors(), res.jobs, res.inFlight, res.rescued, res.needless, res.originalsCancelled, res.originalsFinished, res.lost, res.toSecondary,
 				res.trips, res.failedTrials, res.closes, res.failback, res.peakHeapMiB, res.duration.Round(time.Millisecond))
 			assert.Zero(t, res.clientErrors(), "client-visible errors while the secondary was healthy: %v", res.errorSamples)
 			assert.Zero(t, res.pollErrorsServable(), "poll errors while a region could serve: %v", res.errorSamples)
@@ -784,7 +800,7 @@ func writeChaosReport(path string, results []*chaosResult) error {
 	fmt.Fprintf(&b, "%s\n", reportBegin)
 	fmt.Fprintf(&b, "Run: %s, %s/%s, %d CPUs, Go %s, race detector %v, soak %v.\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), raceEnabled, *soak)
-	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (calm 200 running) | poll errors while a region could serve (goal 0) | client-visible errors | jobs accepted | jobs in flight when the fault began / rescued | needless rescues (goal 0) | originals cancelled / rescues | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
+	b.WriteString("| scenario | faults (on the primary's link) | load | duration | submits: 202 (during the fault) | polls (calm 200 running) | poll errors while a region could serve (goal 0) | client-visible errors | jobs accepted | jobs in flight when the fault began / rescued | needless rescues (goal 0) | first copies of rescued jobs: cancelled / already finished / rescues | jobs lost | to secondary | primary breaker: trips / failed trials / closes | failback | peak heap |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		inFlight, needless, cancelled := "n/a", "n/a", "n/a"
@@ -794,7 +810,7 @@ func writeChaosReport(path string, results []*chaosResult) error {
 				inFlight = fmt.Sprintf("n/a / %d", r.rescued)
 			}
 			needless = strconv.Itoa(r.needless)
-			cancelled = fmt.Sprintf("%d / %d", r.originalsCancelled, r.rescued)
+			cancelled = fmt.Sprintf("%d / %d / %d", r.originalsCancelled, r.originalsFinished, r.rescued)
 			if r.originalsCancelled < 0 {
 				cancelled = fmt.Sprintf("not counted / %d", r.rescued)
 			}
