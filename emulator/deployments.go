@@ -22,7 +22,7 @@ func (e *Emulator) handleListDeployments(c *call) reply {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	items := make([]api.Deployment, 0, len(names))
+	items := make([]deploymentBody, 0, len(names))
 	for _, n := range names {
 		items = append(items, p.deployments[n].body())
 	}

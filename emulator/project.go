@@ -152,13 +152,25 @@ func (m *model) body() api.TrainedModel {
 	}
 }
 
-func (d *deployment) body() api.Deployment {
-	return api.Deployment{
-		DeploymentName:             d.name,
-		ModelID:                    d.model.id,
-		LastTrainedDateTime:        d.model.trained,
-		LastDeployedDateTime:       wholeSeconds(d.deployed),
-		DeploymentExpirationDate:   d.model.expirationDate(),
-		ModelTrainingConfigVersion: d.model.configVersion,
+// deploymentBody is a deployment as Azure writes it: its model's training
+// time with seven fractional digits, its deployment time in whole seconds
+// (recorded, authoring-deploy-2025-05-15-preview). api.Deployment keeps a
+// time.Time, which the replication worker compares; the outer member
+// shadows it when encoded.
+type deploymentBody struct {
+	api.Deployment
+	LastTrainedDateTime api.TicksTime `json:"lastTrainedDateTime,omitzero"`
+}
+
+func (d *deployment) body() deploymentBody {
+	return deploymentBody{
+		Deployment: api.Deployment{
+			DeploymentName:             d.name,
+			ModelID:                    d.model.id,
+			LastDeployedDateTime:       wholeSeconds(d.deployed),
+			DeploymentExpirationDate:   d.model.expirationDate(),
+			ModelTrainingConfigVersion: d.model.configVersion,
+		},
+		LastTrainedDateTime: api.TicksTime{Time: d.model.trained},
 	}
 }
