@@ -122,6 +122,8 @@ func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
 	assert.NotEmpty(t, st["secondaryLastModified"])
 	assert.EqualValues(t, 0, st["lagSeconds"])
 	assert.NotEmpty(t, st["lastSuccess"])
+	assert.Equal(t, "secondary-missing", st["drift"], "why it was imported")
+	assert.Len(t, st["assetsHash"], 64)
 
 	// A later change in the primary that cannot be trained in the secondary
 	// (its text is missing there) shows as failed with Azure's error code,
@@ -145,6 +147,7 @@ func TestInGatewayReplicationStatusAndAdminSync(t *testing.T) {
 	require.NotNil(t, lastErr, "failed state carries the error: %v", st)
 	assert.NotEmpty(t, lastErr["code"])
 	assert.Equal(t, "train", st["stage"])
+	assert.Equal(t, "content-changed", st["drift"], "the labels changed, not only the date")
 
 	// Once the text is in the secondary's container, the next check heals it.
 	secondary.PutDocument("docs-dr", "03.txt", "Northwind in Zürich.")
