@@ -83,6 +83,21 @@
 // the region's OpenUntil when it has one, else Config.OpenRetryAfter),
 // rounded up to seconds, at least 1.
 //
+// # Jobs nobody will read
+//
+// A submit attempt the proxy gives up on (its timeout passed, or the
+// client went away) may still create a job in that region. Its request is
+// therefore sent by a goroutine of its own: the attempt's deadline only
+// stops the waiting, and while Run runs the request is followed for up to
+// Config.OrphanWait; a job the region accepts anyway is cancelled there
+// with the region's credentials (cancelJob, the one way the proxy cancels
+// a job itself). So is a job a region accepted when the proxy then failed
+// the request. At most 256 are followed; one more drops the oldest. The
+// first copy of a rescued job is cancelled the same way once its region
+// answers again, by the one replica that wins its claim in the store.
+// gateway.orphan.jobs and gateway.rescued.originals count them by region
+// and outcome.
+//
 // # Job-id tokens
 //
 // A client-visible job id names its owning region without any shared
