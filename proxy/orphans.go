@@ -43,8 +43,9 @@ import (
 const DefaultOrphanWait = time.Minute
 
 // maxFollowers bounds the orphaned submits followed at once: 256 × one
-// connection and a few KiB each. A brownout of 2 minutes at 2 submits a
-// second stays under it.
+// connection, a goroutine and a few KiB (their answers come out of the
+// byte budget). Each is followed for at most UpstreamTimeout + OrphanWait
+// (70 s by default), so a brownout at 3 submits a second stays under it.
 const maxFollowers = 256
 
 // orphans is the bounded set of followers, owned by Run.
