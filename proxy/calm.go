@@ -25,9 +25,9 @@ import (
 // owner alone, and the poll gets 503 as before.
 
 // Job memory bounds: what calm answers need about a job (its dates, last
-// status and task counts) for the jobs seen most recently. An entry is
-// about 300 bytes, so the memory holds at most about 6 MB; a job it has
-// forgotten is answered notStarted, without dates.
+// status and task counts) for the jobs seen most recently. An entry takes
+// about 300 bytes with its id (measured: 6.0 MB for all 20,000); a job it
+// has forgotten is answered notStarted, without dates.
 const (
 	jobMemorySize = 20_000
 	jobMemoryTTL  = 24 * time.Hour // a job result's life
