@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/rescue"
 )
 
 func TestReadJobHead(t *testing.T) {
@@ -216,4 +218,47 @@ func TestNoCalmPollForAFinishedJob(t *testing.T) {
 	r := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01&top=1&skip=1", "")
 	assert.Equal(t, http.StatusServiceUnavailable, r.status, "a page of a job never seen: %s", r.body)
 	assert.Zero(t, h.counter("gateway.polls.answered_calm", nil))
+}
+
+// TestStaleViewTriesTheOwner: this replica saw the primary go down (its
+// breaker is still open), but the primary accepted a job after that
+// (through another replica). A poll of that job, with its rescue long due
+// by the outage's clock, is sent to the primary once, breaker or not, and
+// never resubmitted; later polls are calm until the breaker closes.
+func TestStaleViewTriesTheOwner(t *testing.T) {
+	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
+	primary.mu.Lock()
+	primary.running = true
+	primary.mu.Unlock()
+	store := dueRescueStore(t)
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1,
+		config: func(c *Config) { c.Rescue = store }})
+	primary.Always(http.StatusBadGateway)
+	require.Equal(t, http.StatusAccepted, h.submit("proj", "prod").status, "fails over")
+	require.Equal(t, region.StateOpen, h.regions[0].State())
+	store.RegionDown("westus2", h.regions[0].OpenedAt())
+	primary.Always(0) // back, but this replica's breaker stays open for a minute
+
+	// The job the primary accepted afterwards, as another replica kept it.
+	upstream := newV4()
+	primary.mu.Lock()
+	primary.jobs[upstream] = &fakeJob{project: "proj", deployment: "prod"}
+	primary.mu.Unlock()
+	tok, ok := encodeToken(upstream, 0)
+	require.True(t, ok)
+	require.NoError(t, store.Put(context.Background(), tok, rescue.Job{Query: "api-version=2023-04-01",
+		ContentType: "application/json", Body: []byte(submitBody("proj", "prod")), Accepted: time.Now()}))
+	submits := secondary.Calls("submit")
+
+	first := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
+	require.Equal(t, http.StatusOK, first.status, "%s", first.body)
+	assert.Equal(t, "req-p", first.header.Get(api.RequestIDHeader), "the primary's own answer")
+	assert.Equal(t, 1, primary.Calls("job"))
+	for range 3 {
+		calmReply(t, h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", ""), tok, api.StatusRunning)
+	}
+	assert.Equal(t, submits, secondary.Calls("submit"), "a job the primary took after the outage began was resubmitted")
+	assert.Equal(t, region.StateOpen, h.regions[0].State(), "the trial is not the breaker's")
+	_, down := store.DueIn("westus2", time.Now())
+	assert.False(t, down, "the job's acceptance ended this replica's outage")
 }

@@ -161,3 +161,28 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestBeginTrialOutsideTheBreaker: a trial is admitted while the breaker
+// is open; its failure is kept for /status and its success ends the
+// scope's parking, but the breaker counts neither.
+func TestBeginTrialOutsideTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newTestRegion(t, nil)
+		fail(t, r, 3)
+		if r.State() != StateOpen || !r.OpenedAt().Equal(time.Now()) {
+			t.Fatalf("after 3 failures: %s opened at %v", r.State(), r.OpenedAt())
+		}
+		r.BeginTrial().Finish(Verdict{Outcome: OutcomeStatus5xx, Status: 503})
+		if n := len(r.Status().RecentFailures); n != 4 {
+			t.Errorf("recent failures %d, want the trial's kept too (4)", n)
+		}
+		r.Park(ScopeRuntime, time.Now().Add(time.Minute))
+		r.BeginTrial().Finish(Verdict{Outcome: OutcomeOK, Status: 200, Scope: ScopeRuntime})
+		if !r.ParkedUntil(ScopeRuntime).IsZero() {
+			t.Error("a trial's success did not end the scope's parking")
+		}
+		if r.State() != StateOpen || r.breaker.Counts().Requests != 0 {
+			t.Errorf("breaker %s, %d requests: a trial must not count", r.State(), r.breaker.Counts().Requests)
+		}
+	})
+}
