@@ -230,16 +230,10 @@ func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *up
 	}
 }
 
-// statusPath is a job body's top-level status.
-var statusPath = []jsonPath{{"status"}}
-
 // finished reports whether a job body's status is final: the job will
-// never run again, so its kept body can go.
+// never run again, so its kept body can go. The body is read as calm
+// answers read it (readJobHead), one rule for both.
 func finished(body []byte) bool {
-	var done bool
-	_, _, _ = rewriteJSONStrings(body, statusPath, func(_ int, v []byte) ([]byte, bool) {
-		done = api.Terminal(string(v))
-		return nil, false
-	})
-	return done
+	seen, ok := readJobHead(body, jobSeen{})
+	return ok && seen.final
 }
