@@ -43,10 +43,11 @@ ENTRYPOINT ["/emulator"]
 FROM gcr.io/distroless/static-debian12:nonroot AS gateway
 COPY --from=build /out/gateway /gateway
 USER nonroot:nonroot
-# The Go runtime's soft memory limit, sized from GATEWAY_MAX_BUFFERED_BYTES's
-# default (128MiB) plus 64MiB; raise both together. A container memory limit
-# should leave headroom above it (deployments/k8s uses 320Mi).
-ENV GOMEMLIMIT=192MiB
+# No GOMEMLIMIT: the gateway sets the Go runtime's soft memory limit itself
+# from GATEWAY_MAX_BUFFERED_BYTES (+ JOB_RESCUE_MAX_BYTES with
+# JOB_RESCUE=memory) + 64MiB, and logs it; a GOMEMLIMIT set here would win
+# and stop following the budget. A container memory limit should leave
+# 96MiB or more above it (deployments/k8s: 320Mi over 192MiB).
 # New goroutines start at Go's smallest stack, not the average the runtime
 # last measured: every request starts a small goroutine beside its deep one
 # (net/http's reader that notices a client hanging up), which otherwise

@@ -92,7 +92,7 @@ func TestParseOptions(t *testing.T) {
 }
 
 // TestShippedEnvIsTheImages: the bench runs the gateway with the Go
-// runtime settings of the image (GOMEMLIMIT, GODEBUG), so its memory
+// runtime settings of the image (GODEBUG; GOMEMLIMIT if it set one), so its memory
 // figures are what ships; when the Dockerfile changes them, so must it.
 func TestShippedEnvIsTheImages(t *testing.T) {
 	dockerfile, err := os.ReadFile("../Dockerfile")

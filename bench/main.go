@@ -102,7 +102,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	legs := fs.String("legs", "throughput,open,conns,failover", "groups of legs to run: throughput, open, conns, failover")
 	targets := fs.String("targets", "direct,nginx,floor,caddy,gateway,gateway-notel,gateway-traced",
 		"targets of the load legs: direct, nginx, floor, caddy, gateway, gateway-notel (OTEL_SDK_DISABLED=true), gateway-traced (every request traced and exported)")
-	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway targets, comma-separated NAME=value (e.g. GOGC=50); a name of the image's runtime environment (GOMEMLIMIT, GODEBUG) replaces its value")
+	gatewayEnv := fs.String("gateway-env", "", "extra environment of the gateway targets, comma-separated NAME=value (e.g. GOGC=50); a name of the image's runtime environment (GODEBUG) replaces its value")
 	fs.StringVar(&o.gatewayBinary, "gateway-binary", "", "use this gateway binary instead of building cmd/gateway (A/B runs of a change)")
 	fs.StringVar(&o.baseline, "baseline-binary", "", "also run this (earlier) gateway binary as \"gateway before\", traced too, so before and after come from one run")
 	baselineEnv := fs.String("baseline-env", "", "runtime environment of -baseline-binary instead of the image's (comma-separated NAME=value; \"none\" for none), e.g. GOMEMLIMIT=192MiB for an image that set no GODEBUG")

@@ -92,8 +92,9 @@ type tools struct {
 // shippedEnv is the Go runtime's environment in the gateway's image (the
 // Dockerfile's ENV lines, which deployments/k8s repeats): every gateway
 // target runs with it, so the bench measures the memory settings that
-// ship. TestShippedEnvIsTheImages keeps it equal to the Dockerfile.
-var shippedEnv = []string{"GOMEMLIMIT=192MiB", "GODEBUG=adaptivestackstart=0"}
+// ship. TestShippedEnvIsTheImages keeps it equal to the Dockerfile. There
+// is no GOMEMLIMIT: the gateway sets its soft limit from its budget.
+var shippedEnv = []string{"GODEBUG=adaptivestackstart=0"}
 
 // buildBinaries builds the gateway, the emulator and the floor proxy into
 // dir with the go command that runs the bench (the module is found from the

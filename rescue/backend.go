@@ -1,6 +1,7 @@
 package rescue
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -9,8 +10,10 @@ import (
 // backend is where sealed bodies and states live. Every method is one round
 // trip and atomic on its own; the Store bounds each with a timeout.
 type backend interface {
-	// put stores a job's sealed body for ttl.
-	put(ctx context.Context, id string, sealed []byte, ttl time.Duration) error
+	// put stores a job's sealed body for ttl. A backend that bounds its
+	// bytes itself (memory) drops the oldest bodies to make room and says
+	// how many.
+	put(ctx context.Context, id string, sealed []byte, ttl time.Duration) (evicted int, err error)
 	// state reads a job's state, "" when it has none.
 	state(ctx context.Context, id string) (string, error)
 	// claim, atomically: when the job has a state, returns it (won false);
@@ -35,14 +38,26 @@ type backend interface {
 
 // memoryBackend keeps records in this process: one replica only (a second
 // replica would not see the first one's jobs), which is what the demo and
-// a single gateway need.
+// a single gateway need. Its bodies hold at most maxBytes: the oldest go
+// first, since a fresh job is the one most likely still running when its
+// region dies.
 type memoryBackend struct {
-	now func() time.Time
+	now      func() time.Time
+	maxBytes int64
 
 	mu     sync.Mutex
-	bodies map[string]expiring[[]byte]
+	bodies map[string]*heldBody
+	order  list.List // of *heldBody, oldest first
+	held   int64     // bytes of every body in bodies
 	states map[string]expiring[string]
 	queues map[string]map[string]time.Time // originals: region → job id → expiry (originals.go)
+}
+
+type heldBody struct {
+	id     string
+	sealed []byte
+	exp    time.Time
+	el     *list.Element
 }
 
 type expiring[T any] struct {
@@ -50,8 +65,8 @@ type expiring[T any] struct {
 	exp time.Time
 }
 
-func newMemoryBackend(now func() time.Time) *memoryBackend {
-	return &memoryBackend{now: now, bodies: map[string]expiring[[]byte]{}, states: map[string]expiring[string]{}}
+func newMemoryBackend(now func() time.Time, maxBytes int64) *memoryBackend {
+	return &memoryBackend{now: now, maxBytes: maxBytes, bodies: map[string]*heldBody{}, states: map[string]expiring[string]{}}
 }
 
 // live reads m[id], dropping it if it expired.
@@ -64,11 +79,51 @@ func live[T any](m map[string]expiring[T], id string, now time.Time) (T, bool) {
 	return e.v, ok
 }
 
-func (m *memoryBackend) put(_ context.Context, id string, sealed []byte, ttl time.Duration) error {
+// put makes room by dropping the oldest bodies: one list walk from the
+// front, never a scan, so a full store costs a submit nothing more. The
+// Store refuses a body larger than maxBytes before it gets here.
+func (m *memoryBackend) put(_ context.Context, id string, sealed []byte, ttl time.Duration) (evicted int, _ error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.bodies[id] = expiring[[]byte]{sealed, m.now().Add(ttl)}
-	return nil
+	m.drop(m.bodies[id])
+	for m.held+int64(len(sealed)) > m.maxBytes && m.order.Len() > 0 {
+		m.drop(m.order.Front().Value.(*heldBody))
+		evicted++
+	}
+	b := &heldBody{id: id, sealed: sealed, exp: m.now().Add(ttl)}
+	b.el = m.order.PushBack(b)
+	m.bodies[id], m.held = b, m.held+int64(len(sealed))
+	return evicted, nil
+}
+
+// drop removes b (nil: nothing) from the bodies.
+func (m *memoryBackend) drop(b *heldBody) {
+	if b == nil {
+		return
+	}
+	m.order.Remove(b.el)
+	delete(m.bodies, b.id)
+	m.held -= int64(len(b.sealed))
+}
+
+// body reads a live body, dropping it if it expired.
+func (m *memoryBackend) body(id string, now time.Time) ([]byte, bool) {
+	b, ok := m.bodies[id]
+	if ok && !now.Before(b.exp) {
+		m.drop(b)
+		ok = false
+	}
+	if !ok {
+		return nil, false
+	}
+	return b.sealed, true
+}
+
+// heldBytes is the bytes of the bodies held now (/status).
+func (m *memoryBackend) heldBytes() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.held
 }
 
 func (m *memoryBackend) state(_ context.Context, id string) (string, error) {
@@ -85,7 +140,7 @@ func (m *memoryBackend) claim(_ context.Context, id, claimed string, lease time.
 	if s, ok := live(m.states, id, now); ok {
 		return false, s, nil, nil
 	}
-	body, ok := live(m.bodies, id, now)
+	body, ok := m.body(id, now)
 	if !ok {
 		m.states[id] = expiring[string]{gone, now.Add(goneTTL)}
 		return false, gone, nil, nil
@@ -113,7 +168,7 @@ func (m *memoryBackend) release(_ context.Context, id, claimed string) error {
 func (m *memoryBackend) forget(_ context.Context, id, finished string, ttl time.Duration) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.bodies, id)
+	m.drop(m.bodies[id])
 	now := m.now()
 	if _, ok := live(m.states, id, now); !ok {
 		m.states[id] = expiring[string]{finished, now.Add(ttl)}
@@ -126,9 +181,9 @@ func (m *memoryBackend) ping(context.Context) error { return nil }
 func (m *memoryBackend) sweep(now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, e := range m.bodies {
-		if !now.Before(e.exp) {
-			delete(m.bodies, id)
+	for _, b := range m.bodies {
+		if !now.Before(b.exp) {
+			m.drop(b)
 		}
 	}
 	for id, e := range m.states {

@@ -65,7 +65,7 @@ func TestOriginalClaimedOnceAcrossReplicas(t *testing.T) {
 // that expire first.
 func TestOriginalsQueueIsBounded(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	b := newMemoryBackend(clock.Now)
+	b := newMemoryBackend(clock.Now, DefaultMaxBytes)
 	ctx := context.Background()
 	for i := range 5 {
 		require.NoError(t, b.keepOriginal(ctx, "westus2", string(rune('a'+i)), clock.Now().Add(time.Duration(i+1)*time.Minute), 3))

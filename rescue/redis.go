@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +20,14 @@ const keyPrefix = "nergateway:rescue:{"
 func bodyKey(id string) string  { return keyPrefix + id + "}:body" }
 func stateKey(id string) string { return keyPrefix + id + "}:state" }
 
+// Scripts that record states carry allow-oom: a Redis at maxmemory under
+// noeviction refuses new bodies (Put counts them as full), but the few
+// small states of claims and rescues must still be written, or the jobs it
+// holds could not be rescued when they are needed.
+
 // claimScript is backend.claim in one atomic step.
 // KEYS: state, body. ARGV: claimed, lease ms, gone, gone ttl ms.
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(`#!lua flags=allow-oom
 local s = redis.call('GET', KEYS[1])
 if s then return {0, s} end
 local b = redis.call('GET', KEYS[2])
@@ -31,6 +37,11 @@ if not b then
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return {1, b}
+`)
+
+// setStateScript is backend.setState. KEYS: state. ARGV: state, ttl ms.
+var setStateScript = redis.NewScript(`#!lua flags=allow-oom
+return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 `)
 
 // releaseScript deletes the state only if it is still this holder's claim.
@@ -43,7 +54,7 @@ return 0
 // forgetScript is backend.forget in one round trip: the body goes, and the
 // job is marked finished unless it has a state (a rescued job keeps its).
 // KEYS: state, body. ARGV: finished, ttl ms.
-var forgetScript = redis.NewScript(`
+var forgetScript = redis.NewScript(`#!lua flags=allow-oom
 redis.call('DEL', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
 return 0
@@ -95,8 +106,8 @@ func parseError(err error) error {
 	return fmt.Errorf("rescue: JOB_RESCUE is not a valid redis:// or rediss:// URL: %w", err)
 }
 
-func (r *redisBackend) put(ctx context.Context, id string, sealed []byte, ttl time.Duration) error {
-	return r.c.Set(ctx, bodyKey(id), sealed, ttl).Err()
+func (r *redisBackend) put(ctx context.Context, id string, sealed []byte, ttl time.Duration) (int, error) {
+	return 0, r.c.Set(ctx, bodyKey(id), sealed, ttl).Err()
 }
 
 func (r *redisBackend) state(ctx context.Context, id string) (string, error) {
@@ -125,7 +136,15 @@ func (r *redisBackend) claim(ctx context.Context, id, claimed string, lease time
 }
 
 func (r *redisBackend) setState(ctx context.Context, id, state string, ttl time.Duration) error {
-	return r.c.Set(ctx, stateKey(id), state, ttl).Err()
+	return setStateScript.Run(ctx, r.c, []string{stateKey(id)}, state, ttl.Milliseconds()).Err()
+}
+
+// isFull reports whether err is Redis refusing a write at maxmemory
+// ("OOM command not allowed when used memory > 'maxmemory'"): the store
+// answers and works, it has no room for more.
+func isFull(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(re.Error(), "OOM ")
 }
 
 func (r *redisBackend) release(ctx context.Context, id, claimed string) error {

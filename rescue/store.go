@@ -39,6 +39,9 @@ const (
 	// DefaultSweepInterval is how often Run drops expired records of the
 	// memory backend.
 	DefaultSweepInterval = time.Minute
+	// DefaultMaxBytes bounds the sealed bodies (JOB_RESCUE_MAX_BYTES): about
+	// 2,500 one-document submits or a hundred of the largest Azure takes.
+	DefaultMaxBytes = 64 << 20
 	// downAfterFailures is how many calls in a row must fail before the
 	// store is marked down.
 	downAfterFailures = 3
@@ -57,6 +60,24 @@ const (
 // not attempted, so it cost nothing. Run marks it up again.
 var ErrUnavailable = errors.New("rescue: store unavailable")
 
+// ErrFull is returned when Redis refused a write at its maxmemory: the
+// store answers (it is not marked down), it has no room for more.
+var ErrFull = errors.New("rescue: store full")
+
+// Reasons an accepted job has no rescue cover, as
+// gateway_rescue_uncovered_total{reason} and /status name them.
+const (
+	// ReasonEvicted: the memory store was full and dropped this job's
+	// body, the oldest it held, to keep a newer one.
+	ReasonEvicted = "evicted"
+	// ReasonTooLarge: the sealed body alone is larger than MaxBytes.
+	ReasonTooLarge = "too_large"
+	// ReasonFull: Redis answered OOM (its maxmemory, under noeviction).
+	ReasonFull = "full"
+	// ReasonUnavailable: the store was down or the write failed.
+	ReasonUnavailable = "unavailable"
+)
+
 // Config configures a Store. Backend and Keys are required.
 type Config struct {
 	// Backend is "memory" (this process only) or a redis:// or rediss://
@@ -69,6 +90,11 @@ type Config struct {
 	// TTL is how long a body is kept without a final state
 	// (JOB_RESCUE_TTL); zero means DefaultTTL.
 	TTL time.Duration
+	// MaxBytes bounds the sealed bodies (JOB_RESCUE_MAX_BYTES): the memory
+	// backend holds at most this many bytes of them, dropping the oldest
+	// first; a larger body is kept by neither backend. Zero means
+	// DefaultMaxBytes.
+	MaxBytes int64
 	// OpTimeout bounds every store call; zero means DefaultOpTimeout.
 	OpTimeout time.Duration
 	// After is how long a job's owner must have been down before the job
@@ -96,6 +122,7 @@ type Store struct {
 	kind         string
 	seal         *sealer
 	ttl, lease   time.Duration
+	maxBytes     int64
 	after        time.Duration
 	opTimeout    time.Duration
 	pingInterval time.Duration
@@ -113,8 +140,12 @@ type Store struct {
 	rescued rescuedCache
 	out     outages
 
-	mRescued metric.Int64Counter
-	mErrors  metric.Int64Counter
+	full      atomic.Bool // the last Put found no room
+	uncovered struct{ evicted, tooLarge, full, unavailable atomic.Int64 }
+
+	mRescued   metric.Int64Counter
+	mErrors    metric.Int64Counter
+	mUncovered metric.Int64Counter
 }
 
 // Off is the JOB_RESCUE value that turns rescue off (the default).
@@ -143,6 +174,7 @@ func ParseBackend(raw secret.Secret) (kind string, err error) {
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{
 		ttl:          cmp.Or(cfg.TTL, DefaultTTL),
+		maxBytes:     cmp.Or(cfg.MaxBytes, DefaultMaxBytes),
 		lease:        cmp.Or(cfg.Lease, DefaultLease),
 		after:        cmp.Or(cfg.After, DefaultAfter),
 		opTimeout:    cmp.Or(cfg.OpTimeout, DefaultOpTimeout),
@@ -152,8 +184,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		rescued:      newRescuedCache(rescuedCacheSize),
 		out:          outages{since: map[string]time.Time{}, up: map[string]time.Time{}},
 	}
-	if s.ttl < 0 || s.lease < 0 || s.after < 0 || s.opTimeout < 0 || s.pingInterval < 0 {
-		return nil, errors.New("rescue: TTL, After, Lease, OpTimeout and PingInterval must not be negative")
+	if s.ttl < 0 || s.lease < 0 || s.after < 0 || s.opTimeout < 0 || s.pingInterval < 0 || s.maxBytes < 0 {
+		return nil, errors.New("rescue: TTL, After, Lease, OpTimeout, PingInterval and MaxBytes must not be negative")
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -169,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	if s.kind == BackendMemory {
-		s.b = newMemoryBackend(s.now)
+		s.b = newMemoryBackend(s.now, s.maxBytes)
 	} else if s.b, err = newRedisBackend(cfg.Backend.Reveal(), s.opTimeout); err != nil {
 		return nil, err
 	}
@@ -195,6 +227,9 @@ func (s *Store) instruments(mp metric.MeterProvider) error {
 	var err, e error
 	s.mRescued, e = m.Int64Counter("gateway.jobs.rescued",
 		metric.WithDescription("Jobs resubmitted to another region because their owner region was down, by from and to region."))
+	err = errors.Join(err, e)
+	s.mUncovered, e = m.Int64Counter("gateway.rescue.uncovered",
+		metric.WithDescription("Accepted jobs left without rescue cover, by reason: evicted (the memory store dropped its oldest body for a newer one), too_large, full (Redis at maxmemory), unavailable (store down or write failed)."))
 	err = errors.Join(err, e)
 	s.mErrors, e = m.Int64Counter("gateway.rescue.store.errors",
 		metric.WithDescription("Rescue store calls that failed, by operation; each marks the store down until it answers again."))
@@ -291,6 +326,10 @@ func (s *Store) do(ctx context.Context, op string, f func(ctx context.Context) e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opTimeout)
 	defer cancel()
 	if err := f(ctx); err != nil {
+		if isFull(err) {
+			s.failures.Store(0) // it answered: reads, claims and deletes still work
+			return fmt.Errorf("%w: %s: %w", ErrFull, op, err)
+		}
 		s.failed(op, err)
 		return fmt.Errorf("rescue: %s: %w", op, err)
 	}
@@ -300,12 +339,70 @@ func (s *Store) do(ctx context.Context, op string, f func(ctx context.Context) e
 
 // Put keeps an accepted job's request for the job's life (one write). id
 // is the job id the client was given.
+//
+// A full store never fails or slows the submit: the memory backend drops
+// its oldest bodies to make room, a body larger than MaxBytes is not
+// kept, and a Redis at maxmemory keeps nothing new; each such job is
+// counted (gateway_rescue_uncovered_total) and Put returns nil for it. An
+// error means the store is down or the write failed (also counted).
 func (s *Store) Put(ctx context.Context, id string, job Job) error {
 	sealed, err := s.seal.seal(id, job.encode())
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, "put", func(ctx context.Context) error { return s.b.put(ctx, id, sealed, s.ttl) })
+	if int64(len(sealed)) > s.maxBytes {
+		s.uncover(ctx, ReasonTooLarge, 1)
+		return nil
+	}
+	var evicted int
+	err = s.do(ctx, "put", func(ctx context.Context) (err error) {
+		evicted, err = s.b.put(ctx, id, sealed, s.ttl)
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrFull):
+		s.uncover(ctx, ReasonFull, 1)
+		s.setFull(true)
+		return nil
+	case err != nil:
+		s.uncover(ctx, ReasonUnavailable, 1)
+		return err
+	}
+	s.uncover(ctx, ReasonEvicted, evicted)
+	s.setFull(evicted > 0)
+	return nil
+}
+
+// uncover counts n jobs left without rescue cover for reason.
+func (s *Store) uncover(ctx context.Context, reason string, n int) {
+	if n == 0 {
+		return
+	}
+	c := &s.uncovered.unavailable
+	switch reason {
+	case ReasonEvicted:
+		c = &s.uncovered.evicted
+	case ReasonTooLarge:
+		c = &s.uncovered.tooLarge
+	case ReasonFull:
+		c = &s.uncovered.full
+	}
+	c.Add(int64(n))
+	s.mUncovered.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
+}
+
+// setFull records whether the store had room for the last body, logging
+// each change once (a full store would otherwise log every submit).
+func (s *Store) setFull(full bool) {
+	if s.full.Swap(full) == full {
+		return
+	}
+	if full {
+		s.log.Warn("rescue store full: the oldest jobs lose their rescue cover first (JOB_RESCUE_MAX_BYTES, or Redis's maxmemory)",
+			"backend", s.kind, "max_bytes", s.maxBytes)
+		return
+	}
+	s.log.Info("rescue store has room again", "backend", s.kind)
 }
 
 // State reads a job's rescue state (one read; none for a job never
@@ -421,13 +518,38 @@ type Status struct {
 	Since   time.Time `json:"since"`
 	// LastError is why the store is down; empty while it is up.
 	LastError string `json:"lastError,omitempty"`
+	// MaxBytes is JOB_RESCUE_MAX_BYTES; HeldBytes what the memory backend
+	// holds now (absent for Redis, which keeps its own count).
+	MaxBytes  int64  `json:"maxBytes"`
+	HeldBytes *int64 `json:"heldBytes,omitempty"`
+	// Full is true while the last body found no room (oldest dropped, or
+	// Redis at maxmemory).
+	Full bool `json:"full"`
+	// Uncovered counts accepted jobs without rescue cover since the start,
+	// as gateway_rescue_uncovered_total does.
+	Uncovered Uncovered `json:"uncovered"`
 }
 
-// Status reports whether rescue works now.
+// Uncovered counts jobs without rescue cover by reason (Reason*).
+type Uncovered struct {
+	Evicted     int64 `json:"evicted"`
+	TooLarge    int64 `json:"tooLarge"`
+	Full        int64 `json:"full"`
+	Unavailable int64 `json:"unavailable"`
+}
+
+// Status reports whether rescue works now and how much it covers.
 func (s *Store) Status() Status {
+	st := Status{Backend: s.kind, Up: s.up.Load(), MaxBytes: s.maxBytes, Full: s.full.Load(),
+		Uncovered: Uncovered{Evicted: s.uncovered.evicted.Load(), TooLarge: s.uncovered.tooLarge.Load(),
+			Full: s.uncovered.full.Load(), Unavailable: s.uncovered.unavailable.Load()}}
+	if m, ok := s.b.(*memoryBackend); ok {
+		held := m.heldBytes()
+		st.HeldBytes = &held
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Backend: s.kind, Up: s.up.Load(), Since: s.changedAt}
+	st.Since = s.changedAt
 	if !st.Up {
 		st.LastError = s.lastError
 	}

@@ -32,10 +32,6 @@ import (
 	"nergateway/api"
 )
 
-// shippedGoMemLimit is the GOMEMLIMIT of the Dockerfile and
-// deployments/k8s/deployment.yaml.
-const shippedGoMemLimit = "192MiB"
-
 var attackFigures = flag.Bool("attack.figures", false, "measure issue 10's attacks against the gateway binary and print docs/reliability.md's table")
 
 // figureGateway is the gateway binary serving in its own process.
@@ -70,9 +66,8 @@ func startFigureGateway(t *testing.T, bin, primary, secondary string, env ...str
 		"SECONDARY_RESOURCE_KEY=" + testSecondaryKey,
 		"OTEL_SDK_DISABLED=true",
 		"LOG_LEVEL=warn",
-		// As the Dockerfile and the Kubernetes manifest ship it: the
-		// default budget (128 MiB) plus 64 MiB.
-		"GOMEMLIMIT=" + shippedGoMemLimit,
+		// No GOMEMLIMIT, as the image and the Kubernetes kit ship it: the
+		// gateway sets the soft limit from its budget itself.
 	}, env...)
 	g.cmd.Stdout, g.cmd.Stderr = io.Discard, g.logs
 	require.NoError(t, g.cmd.Start())

@@ -44,6 +44,10 @@ type options struct {
 	ready func(addr, opsAddr string)
 	// limits, if set, replaces defaultServerLimits (tests of slow clients).
 	limits *serverLimits
+	// memoryLimit sets the runtime's soft memory limit from the
+	// configuration while serving (setMemoryLimit): the gateway's own
+	// process only, never the demo's, which holds emulated regions too.
+	memoryLimit bool
 }
 
 // gateway is every part of a serving gateway, wired.
@@ -240,6 +244,7 @@ func openRescue(ctx context.Context, cfg *config.Config, tel *telemetry.Telemetr
 		TTL:           cfg.JobRescueTTL,
 		After:         cfg.JobRescueAfter,
 		OpTimeout:     cfg.JobRescueTimeout,
+		MaxBytes:      int64(cfg.JobRescueMaxBytes),
 		Lease:         max(rescue.DefaultLease, 4*cfg.UpstreamTimeout),
 		MeterProvider: tel.MeterProvider,
 		Logger:        log,
@@ -308,6 +313,9 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth,
 // work stops, telemetry is flushed. It returns once everything stopped.
 func serve(ctx context.Context, cfg *config.Config, o options) error {
 	log := newLogger(cfg, o)
+	if o.memoryLimit {
+		defer setMemoryLimit(cfg, o.getenv, log)()
+	}
 	g, err := build(ctx, cfg, o, log)
 	if err != nil {
 		return err

@@ -228,6 +228,10 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 		"HEALTH_PROBE_INTERVAL":        "50ms",
 		"GATEWAY_DRAIN_TIMEOUT":        "5s",
 		"LOG_LEVEL":                    "debug",
+		// Unset, run would size the soft memory limit of the whole test
+		// process (every gateway, emulator and client in it) from one
+		// gateway's budget; set, the process keeps its own.
+		"GOMEMLIMIT": "off",
 	}
 	for _, o := range opts {
 		o(env)

@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	o.memoryLimit = true
 	return serve(ctx, cfg, o)
 }
 

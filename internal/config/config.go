@@ -61,8 +61,8 @@ type Config struct {
 	// body and its region's answer): 503 with Retry-After beyond it.
 	MaxInflight int `env:"GATEWAY_MAX_INFLIGHT" envDefault:"1024"`
 	// MaxBufferedBytes bounds every buffered request and response body
-	// together: 503 with Retry-After beyond it, never an OOM. The
-	// Kubernetes memory limit and GOMEMLIMIT are sized from it.
+	// together: 503 with Retry-After beyond it, never an OOM. The soft
+	// memory limit (MemoryLimit) and the Kubernetes memory limit follow it.
 	MaxBufferedBytes ByteSize `env:"GATEWAY_MAX_BUFFERED_BYTES" envDefault:"128MiB"`
 	// BodyTimeout bounds the arrival of a request body (408 after it); the
 	// in-flight slot is taken only once the body is in.
@@ -127,6 +127,9 @@ type Config struct {
 	// JobRescueTimeout bounds one store call: what a slow store can add to
 	// a submit or a poll.
 	JobRescueTimeout time.Duration `env:"JOB_RESCUE_TIMEOUT" envDefault:"100ms"`
+	// JobRescueMaxBytes bounds the sealed bodies the store keeps: all of
+	// them in memory (the oldest go first), each one in Redis.
+	JobRescueMaxBytes ByteSize `env:"JOB_RESCUE_MAX_BYTES" envDefault:"64MiB"`
 
 	// Derived by Load from the raw fields above.
 	APIKeys           []auth.Key        `env:"-"` // runtime routes
@@ -144,6 +147,25 @@ type Config struct {
 
 // RescueOn reports whether JOB_RESCUE turns job rescue on.
 func (c *Config) RescueOn() bool { return c.JobRescue.Reveal() != rescue.Off }
+
+// MemoryAllowance is what the soft memory limit leaves for everything but
+// buffered bodies and kept jobs: the runtime, goroutine stacks,
+// connections, telemetry and the collector's slack. Peak RSS under the
+// attacks of docs/reliability.md stays within the budget plus 96 MiB with it.
+const MemoryAllowance = 64 << 20
+
+// MemoryLimit is the soft memory limit the gateway gives the Go runtime
+// when GOMEMLIMIT is not set: the byte budget (GATEWAY_MAX_BUFFERED_BYTES),
+// the bodies job rescue keeps in this process (JOB_RESCUE_MAX_BYTES, with
+// JOB_RESCUE=memory only) and MemoryAllowance. It is the one rule that
+// sizes memory; the Kubernetes memory limit is set above it.
+func (c *Config) MemoryLimit() int64 {
+	limit := int64(c.MaxBufferedBytes) + MemoryAllowance
+	if c.JobRescue.Reveal() == rescue.BackendMemory {
+		limit += int64(c.JobRescueMaxBytes)
+	}
+	return limit
+}
 
 // Variables lists every variable name Config reads, from its tags; Known
 // adds those that libraries and the runtime read (OTEL_*, AZURE_*, ...).
@@ -331,6 +353,9 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	if c.MaxRequestBytes <= 0 {
 		add("MAX_REQUEST_BYTES: must be positive")
+	}
+	if c.JobRescueMaxBytes <= 0 {
+		add("JOB_RESCUE_MAX_BYTES: must be positive")
 	}
 	if c.MaxBufferedBytes <= 0 {
 		add("GATEWAY_MAX_BUFFERED_BYTES: must be positive")

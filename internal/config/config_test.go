@@ -307,3 +307,34 @@ func TestJobRescue(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret-pw", "an error quotes the Redis password")
 	}
 }
+
+// The soft memory limit the gateway sets without GOMEMLIMIT: the byte
+// budget, the rescue store's bound when it lives in this process, and the
+// allowance for everything else.
+func TestMemoryLimitFollowsTheBudget(t *testing.T) {
+	key := "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	for _, tc := range []struct {
+		env  map[string]string
+		want int64
+	}{
+		{map[string]string{}, 128<<20 + MemoryAllowance},
+		{map[string]string{"GATEWAY_MAX_BUFFERED_BYTES": "64MiB"}, 64<<20 + MemoryAllowance},
+		{map[string]string{"JOB_RESCUE": "memory", "JOB_RESCUE_KEY": key}, 128<<20 + 64<<20 + MemoryAllowance},
+		{map[string]string{"JOB_RESCUE": "memory", "JOB_RESCUE_KEY": key, "JOB_RESCUE_MAX_BYTES": "16MiB"}, 128<<20 + 16<<20 + MemoryAllowance},
+		// Redis holds the bodies outside this process.
+		{map[string]string{"JOB_RESCUE": "redis://127.0.0.1:6379/0", "JOB_RESCUE_KEY": key}, 128<<20 + MemoryAllowance},
+	} {
+		m := minimal()
+		maps.Copy(m, tc.env)
+		cfg, err := Load(getenv(m))
+		require.NoError(t, err, tc.env)
+		assert.Equal(t, tc.want, cfg.MemoryLimit(), tc.env)
+	}
+	cfg, err := Load(getenv(minimal()))
+	require.NoError(t, err)
+	assert.Equal(t, ByteSize(64<<20), cfg.JobRescueMaxBytes)
+	m := minimal()
+	m["JOB_RESCUE_MAX_BYTES"] = "0"
+	_, err = Load(getenv(m))
+	assert.ErrorContains(t, err, "JOB_RESCUE_MAX_BYTES: must be positive")
+}

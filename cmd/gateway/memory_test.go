@@ -1,0 +1,243 @@
+package main
+
+// Memory bounded by construction: the gateway binary in its own process,
+// started as a plain binary is (no GOMEMLIMIT), its peak RSS (VmHWM) held
+// under what docs/DESIGN.md states.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"nergateway/api"
+	"nergateway/emulator"
+	"nergateway/internal/config"
+)
+
+// buildGateway builds the gateway binary as the Dockerfile does (static).
+func buildGateway(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "gateway")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// metricValue sums a counter's series on /metrics whose labels contain
+// every one of labels.
+func metricValue(t *testing.T, opsURL, name string, labels ...string) float64 {
+	t.Helper()
+	resp, err := http.Get(opsURL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	var sum float64
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(\{[^}]*\})? (\S+)$`)
+	for _, m := range re.FindAllStringSubmatch(string(b), -1) {
+		match := true
+		for _, l := range labels {
+			match = match && strings.Contains(m[1], l)
+		}
+		if match {
+			v, err := strconv.ParseFloat(m[2], 64)
+			require.NoError(t, err)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// Issue 20: with GATEWAY_MAX_BUFFERED_BYTES=64MiB and no GOMEMLIMIT (go run,
+// a plain binary, another image), 200 concurrent 4 MiB submits peaked at
+// 186 MiB. The gateway now sets the soft memory limit from its budget
+// itself: the peak stays under the budget plus 96 MiB.
+func TestMemoryLimitFollowsTheBudget(t *testing.T) {
+	bin := buildGateway(t)
+	const budgetMiB = 64
+	sink := sinkRegion(t)
+	g := startFigureGateway(t, bin, sink, sink, "GATEWAY_MAX_BUFFERED_BYTES="+strconv.Itoa(budgetMiB)+"MiB", "LOG_LEVEL=info")
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
+	t.Cleanup(client.CloseIdleConnections)
+	for range 200 {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(4<<20))
+			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+			req.Header.Set("Content-Type", "application/json")
+			code := -1
+			if resp, err := client.Do(req); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			mu.Lock()
+			statuses[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	rss := g.peakRSS(t)
+	t.Logf("peak RSS %.0f MiB; answers %s", rss, describe(statuses))
+	assert.Less(t, rss, float64(budgetMiB+96), "peak RSS over the budget + 96 MiB")
+	assert.Zero(t, statuses[-1], "every request answered")
+	assert.Equal(t, 200, statuses[http.StatusBadRequest]+statuses[http.StatusServiceUnavailable], "the sink's answer or 503: %s", describe(statuses))
+	assert.True(t, logged(g, `"msg":"soft memory limit set`, fmt.Sprintf(`"bytes":%d`, (budgetMiB<<20)+config.MemoryAllowance)),
+		"no log line gives the limit the gateway set")
+}
+
+// logged reports whether one line of g's log holds every part.
+func logged(g *figureGateway, parts ...string) bool {
+	for line := range strings.Lines(g.logs.String()) {
+		all := true
+		for _, p := range parts {
+			all = all && strings.Contains(line, p)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// An explicit GOMEMLIMIT wins, and the log says which limit is in force.
+func TestMemoryLimitExplicitGOMEMLIMITWins(t *testing.T) {
+	bin := buildGateway(t)
+	sink := sinkRegion(t)
+	g := startFigureGateway(t, bin, sink, sink, "GOMEMLIMIT=300MiB", "LOG_LEVEL=info")
+	g.terminate()
+	assert.True(t, logged(g, `"msg":"soft memory limit from GOMEMLIMIT"`, fmt.Sprintf(`"bytes":%d`, 300<<20)),
+		"no log line gives the limit from GOMEMLIMIT")
+}
+
+// Issue 20: 300 never-polled submits of about 1 MiB with JOB_RESCUE=memory
+// (one valid key; Azure takes 1,000 a minute) took the gateway to 520-615
+// MiB, every body held for JOB_RESCUE_TTL. Now every submit is accepted,
+// the store holds JOB_RESCUE_MAX_BYTES (64 MiB by default), the oldest jobs
+// lose their cover first and are counted, and the freshest is still
+// rescued when its region dies.
+func TestRescueStoreHeldToItsBound(t *testing.T) {
+	bin := buildGateway(t)
+	primary := testRegion(t, "westus2", testPrimaryKey, time.Hour) // never finishes: every body stays wanted
+	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
+	seedTestProject(t, primary, testProject, testDeployment)
+	seedTestProject(t, secondary, testProject, testDeployment)
+	g := startFigureGateway(t, bin, primary.URL, secondary.URL,
+		"JOB_RESCUE=memory", "JOB_RESCUE_KEY="+testRescueKey, "JOB_RESCUE_AFTER=500ms",
+		"HEALTH_PROBE_INTERVAL=100ms", "BREAKER_CONSECUTIVE_FAILURES=3", "UPSTREAM_TIMEOUT=5s",
+		"OTEL_SDK_DISABLED=false") // for /metrics
+
+	// A valid submit padded to about 1 MiB with JSON whitespace: the
+	// region accepts it, the gateway keeps every byte.
+	small, err := json.Marshal(submitBody(rescueText))
+	require.NoError(t, err)
+	big := append(bytes.Clone(small), bytes.Repeat([]byte{' '}, 1<<20-len(small))...)
+	submit := func(body []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bytes.NewReader(body))
+		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return -1, ""
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Operation-Location")
+	}
+	const jobs, clients = 300, 10
+	locs := make([]string, jobs)
+	statuses := map[int]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range clients {
+		wg.Go(func() {
+			for i := range next {
+				code, loc := submit(big)
+				mu.Lock()
+				statuses[code]++
+				locs[i] = loc
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	require.Equal(t, map[int]int{http.StatusAccepted: jobs}, statuses, "a full store never fails a submit")
+	code, fresh := submit(small)
+	require.Equal(t, http.StatusAccepted, code)
+
+	rss := g.peakRSS(t)
+	evicted := metricValue(t, g.ops, "gateway_rescue_uncovered_total", `reason="evicted"`)
+	t.Logf("peak RSS %.0f MiB after %d submits of 1 MiB; %v jobs uncovered (evicted)", rss, jobs, evicted)
+	assert.Less(t, rss, 256.0, "peak RSS")
+	// 64 MiB hold about 63 sealed bodies of 1 MiB: the rest were dropped.
+	assert.GreaterOrEqual(t, evicted, float64(jobs-64))
+	assert.Less(t, evicted, float64(jobs-32))
+
+	resp, err := http.Get(g.ops + "/status")
+	require.NoError(t, err)
+	var status struct {
+		JobRescue struct {
+			Store struct {
+				MaxBytes  int64 `json:"maxBytes"`
+				HeldBytes int64 `json:"heldBytes"`
+				Full      bool  `json:"full"`
+				Uncovered struct {
+					Evicted int64 `json:"evicted"`
+				} `json:"uncovered"`
+			} `json:"store"`
+		} `json:"jobRescue"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&status))
+	resp.Body.Close()
+	st := status.JobRescue.Store
+	assert.Equal(t, int64(64<<20), st.MaxBytes)
+	assert.LessOrEqual(t, st.HeldBytes, st.MaxBytes)
+	assert.Positive(t, st.HeldBytes)
+	assert.Equal(t, int64(evicted), st.Uncovered.Evicted, "/status and /metrics agree")
+
+	// The primary dies: the fresh job is rescued, the oldest is not.
+	primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
+	pollOnce := func(loc string) int {
+		req, _ := http.NewRequest(http.MethodGet, loc, nil)
+		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for pollOnce(fresh) != http.StatusOK {
+		require.True(t, time.Now().Before(deadline), "the fresh job was never rescued")
+		time.Sleep(100 * time.Millisecond)
+	}
+	assert.Equal(t, 1, secondary.Calls("submit"), "the fresh job ran again in the secondary")
+	assert.Equal(t, http.StatusServiceUnavailable, pollOnce(locs[0]), "the oldest job lost its cover: its owner is down, nothing to rescue")
+	assert.Equal(t, 1, secondary.Calls("submit"), "the oldest job was not resubmitted")
+}
