@@ -51,10 +51,12 @@ func newProject(file api.ExportedProject, now time.Time) *project {
 
 // body is the project's GET body and list item; its dates are whole
 // seconds, as Azure writes them, except lastModifiedDateTime: the
-// replication worker judges drift by that date, and at whole seconds it
-// would miss a label change made in the second of its last export, so
-// the emulator keeps the clock's precision there until drift is judged
-// by content (issue 18); recorded_test.go names the difference.
+// replication worker decides whether to look at the content by whether
+// that date moved, and at whole seconds it misses a label change made in
+// the second of its last export (replication and cmd/gateway tests fail
+// so), so the emulator keeps the clock's precision there until the
+// worker stops relying on the date's precision; recorded_test.go names
+// the difference.
 func (p *project) body() api.Project {
 	m := p.file.Metadata
 	return api.Project{
