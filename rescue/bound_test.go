@@ -61,6 +61,9 @@ func TestMemoryStoreDropsTheOldestFirst(t *testing.T) {
 	assert.Equal(t, Uncovered{Evicted: 2}, st.Uncovered)
 	assert.Equal(t, int64(2), uncoveredCount(t, reader, ReasonEvicted))
 	assert.Equal(t, 1, strings.Count(logs.String(), "rescue store full"), "logged once, not per submit")
+	require.NoError(t, s.Put(ctx, "tiny", jobOf(10)))
+	assert.True(t, s.Status().Full, "a small body that fits does not make a full store roomy")
+	assert.NotContains(t, logs.String(), "room again")
 
 	for _, id := range []string{"job-0", "job-1"} {
 		c, st, err := s.Claim(ctx, id)
@@ -89,7 +92,7 @@ func TestMemoryStoreDropsTheOldestFirst(t *testing.T) {
 
 	// Forgetting and expiry give the bytes back.
 	mem := s.b.(*memoryBackend)
-	for _, id := range []string{"job-2", "job-3", "job-4"} {
+	for _, id := range []string{"job-2", "job-3", "job-4", "tiny"} {
 		require.NoError(t, s.Forget(ctx, id))
 	}
 	assert.Zero(t, mem.heldBytes())

@@ -369,8 +369,18 @@ func (s *Store) Put(ctx context.Context, id string, job Job) error {
 		return err
 	}
 	s.uncover(ctx, ReasonEvicted, evicted)
-	s.setFull(evicted > 0)
+	s.setFull(evicted > 0 || s.full.Load() && !s.roomy())
 	return nil
+}
+
+// roomy reports whether a store that was full has room again: for the
+// memory backend a quarter of its bound free (so bodies of mixed sizes do
+// not flip it at every submit), for Redis any write that went through.
+func (s *Store) roomy() bool {
+	if m, ok := s.b.(*memoryBackend); ok {
+		return m.heldBytes() <= s.maxBytes/4*3
+	}
+	return true
 }
 
 // uncover counts n jobs left without rescue cover for reason.
@@ -522,8 +532,9 @@ type Status struct {
 	// holds now (absent for Redis, which keeps its own count).
 	MaxBytes  int64  `json:"maxBytes"`
 	HeldBytes *int64 `json:"heldBytes,omitempty"`
-	// Full is true while the last body found no room (oldest dropped, or
-	// Redis at maxmemory).
+	// Full is true from a body that found no room (oldest dropped, or
+	// Redis at maxmemory) until there is room again (memory: a quarter of
+	// MaxBytes free; Redis: a body kept).
 	Full bool `json:"full"`
 	// Uncovered counts accepted jobs without rescue cover since the start,
 	// as gateway_rescue_uncovered_total does.

@@ -11,6 +11,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
@@ -21,7 +23,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -129,30 +130,63 @@ func TestAttackFigures(t *testing.T) {
 	sink := sinkRegion(t)
 	t.Run("200 concurrent 4 MiB bodies", func(t *testing.T) {
 		g := startFigureGateway(t, bin, sink, sink)
-		statuses := map[int]int{}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
-		for range 200 {
-			wg.Go(func() {
-				req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(4<<20))
-				req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
-				req.Header.Set("Content-Type", "application/json")
-				code := -1
-				if resp, err := client.Do(req); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					code = resp.StatusCode
-				}
-				mu.Lock()
-				statuses[code]++
-				mu.Unlock()
-			})
-		}
-		wg.Wait()
+		statuses, _ := bigBodies(g, 200, 4<<20)
 		rss := g.peakRSS(t)
 		row("200 concurrent 4 MiB bodies", fmt.Sprintf("peak RSS %.0f MiB; answers %s", rss, describe(statuses)),
 			fmt.Sprintf("< %d MiB (budget + 96 MiB)", budgetMiB+96))
+	})
+	t.Run("200 concurrent 4 MiB bodies, 64 MiB budget", func(t *testing.T) {
+		g := startFigureGateway(t, bin, sink, sink, "GATEWAY_MAX_BUFFERED_BYTES=64MiB")
+		statuses, _ := bigBodies(g, 200, 4<<20)
+		rss := g.peakRSS(t)
+		row("200 concurrent 4 MiB bodies, `GATEWAY_MAX_BUFFERED_BYTES=64MiB`", fmt.Sprintf("peak RSS %.0f MiB; answers %s", rss, describe(statuses)),
+			"< 160 MiB (budget + 96 MiB)")
+	})
+	t.Run("300 never-polled 1 MiB submits with JOB_RESCUE=memory", func(t *testing.T) {
+		f := floodRescueStore(t, bin)
+		evicted := metricValue(t, f.g.ops, "gateway_rescue_uncovered_total", `reason="evicted"`)
+		freshRescued, oldestResubmitted := f.primaryDies(t)
+		yes := map[bool]string{true: "yes", false: "no"}
+		row(fmt.Sprintf("%d never-polled ~1 MiB submits from one key, `JOB_RESCUE=memory` (`JOB_RESCUE_MAX_BYTES` 64 MiB), then the primary down", rescueFloodJobs),
+			fmt.Sprintf("peak RSS %.0f MiB; answers %s; %.0f oldest uncovered (`evicted`); freshest rescued: %s; oldest resubmitted: %s",
+				f.rss, describe(f.statuses), evicted, yes[freshRescued], yes[oldestResubmitted]),
+			"< 256 MiB; all `202`; freshest rescued, oldest not")
+	})
+	t.Run("hostile key files", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "api-keys")
+		require.NoError(t, os.WriteFile(path, []byte(testGatewayKey+"\n"), 0o600))
+		g := startFigureGateway(t, bin, sink, sink, "GATEWAY_API_KEYS=", "GATEWAY_API_KEYS_FILE="+path)
+		random := filepath.Join(dir, "random")
+		rf, err := os.Create(random)
+		require.NoError(t, err)
+		_, err = io.Copy(rf, io.LimitReader(rand.Reader, 50<<20))
+		require.NoError(t, err)
+		require.NoError(t, rf.Close())
+		empty := filepath.Join(dir, "empty")
+		require.NoError(t, os.WriteFile(empty, nil, 0o600))
+		line := filepath.Join(dir, "line")
+		require.NoError(t, os.WriteFile(line, append(bytes.Repeat([]byte("k"), 10<<20), '\n'), 0o600))
+		kept := 0
+		for _, target := range []string{random, "/dev/zero", empty, line} {
+			tmp := path + ".new"
+			require.NoError(t, os.Symlink(target, tmp))
+			require.NoError(t, os.Rename(tmp, path)) // as a Secret volume swaps its files
+			time.Sleep(2500 * time.Millisecond)      // two re-reads
+			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, strings.NewReader(string(chaosSubmitBody)))
+			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusUnauthorized {
+					kept++
+				}
+			}
+		}
+		rss := g.peakRSS(t)
+		row("`GATEWAY_API_KEYS_FILE` replaced in turn by 50 MB of random bytes, a symlink to `/dev/zero`, an empty file, one 10 MB line",
+			fmt.Sprintf("the current key still accepted after %d of 4; peak RSS %.0f MiB; %d warnings", kept, rss, strings.Count(g.logs.String(), "keeping the current keys")),
+			"4 of 4; memory flat")
 	})
 	t.Run("1,000 header-only 8 MiB Content-Lengths", func(t *testing.T) {
 		g := startFigureGateway(t, bin, sink, sink)

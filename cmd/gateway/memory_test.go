@@ -79,33 +79,7 @@ func TestMemoryLimitFollowsTheBudget(t *testing.T) {
 	// machine answers every body from the region or with 503, not 408/504.
 	g := startFigureGateway(t, bin, sink, sink, "GATEWAY_MAX_BUFFERED_BYTES="+strconv.Itoa(budgetMiB)+"MiB", "LOG_LEVEL=info",
 		"GATEWAY_BODY_TIMEOUT=2m", "UPSTREAM_TIMEOUT=2m")
-	statuses := map[int]int{}
-	var transportErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 200}}
-	t.Cleanup(client.CloseIdleConnections)
-	for range 200 {
-		wg.Go(func() {
-			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(4<<20))
-			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
-			req.Header.Set("Content-Type", "application/json")
-			code := -1
-			resp, err := client.Do(req)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				code = resp.StatusCode
-			}
-			mu.Lock()
-			statuses[code]++
-			if err != nil && transportErr == nil {
-				transportErr = err
-			}
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
+	statuses, transportErr := bigBodies(g, 200, 4<<20)
 	rss := g.peakRSS(t)
 	t.Logf("peak RSS %.0f MiB; answers %s", rss, describe(statuses))
 	assert.Less(t, rss, float64(budgetMiB+96), "peak RSS over the budget + 96 MiB")
@@ -129,6 +103,39 @@ func logged(g *figureGateway, parts ...string) bool {
 	return false
 }
 
+// bigBodies sends n concurrent submits of size bytes to g: the answers'
+// statuses (-1: a transport error) and the first transport error.
+func bigBodies(g *figureGateway, n, size int) (map[int]int, error) {
+	statuses := map[int]int{}
+	var transportErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	defer client.CloseIdleConnections()
+	for range n {
+		wg.Go(func() {
+			req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bigSubmit(size))
+			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+			req.Header.Set("Content-Type", "application/json")
+			code := -1
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			mu.Lock()
+			statuses[code]++
+			if err != nil && transportErr == nil {
+				transportErr = err
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return statuses, transportErr
+}
+
 // An explicit GOMEMLIMIT wins, and the log says which limit is in force.
 func TestMemoryLimitExplicitGOMEMLIMITWins(t *testing.T) {
 	bin := buildGateway(t)
@@ -146,68 +153,16 @@ func TestMemoryLimitExplicitGOMEMLIMITWins(t *testing.T) {
 // lose their cover first and are counted, and the freshest is still
 // rescued when its region dies.
 func TestRescueStoreHeldToItsBound(t *testing.T) {
-	bin := buildGateway(t)
-	primary := testRegion(t, "westus2", testPrimaryKey, time.Hour) // never finishes: every body stays wanted
-	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
-	seedTestProject(t, primary, testProject, testDeployment)
-	seedTestProject(t, secondary, testProject, testDeployment)
-	g := startFigureGateway(t, bin, primary.URL, secondary.URL,
-		"JOB_RESCUE=memory", "JOB_RESCUE_KEY="+testRescueKey, "JOB_RESCUE_AFTER=500ms",
-		"HEALTH_PROBE_INTERVAL=100ms", "BREAKER_CONSECUTIVE_FAILURES=3", "UPSTREAM_TIMEOUT=5s",
-		"OTEL_SDK_DISABLED=false") // for /metrics
-
-	// A valid submit padded to about 1 MiB with JSON whitespace: the
-	// region accepts it, the gateway keeps every byte.
-	small, err := json.Marshal(submitBody(rescueText))
-	require.NoError(t, err)
-	big := append(bytes.Clone(small), bytes.Repeat([]byte{' '}, 1<<20-len(small))...)
-	submit := func(body []byte) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, g.url+submitPath, bytes.NewReader(body))
-		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return -1, ""
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header.Get("Operation-Location")
-	}
-	const jobs, clients = 300, 10
-	locs := make([]string, jobs)
-	statuses := map[int]int{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	next := make(chan int)
-	for range clients {
-		wg.Go(func() {
-			for i := range next {
-				code, loc := submit(big)
-				mu.Lock()
-				statuses[code]++
-				locs[i] = loc
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range jobs {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	require.Equal(t, map[int]int{http.StatusAccepted: jobs}, statuses, "a full store never fails a submit")
-	code, fresh := submit(small)
-	require.Equal(t, http.StatusAccepted, code)
-
-	rss := g.peakRSS(t)
-	evicted := metricValue(t, g.ops, "gateway_rescue_uncovered_total", `reason="evicted"`)
-	t.Logf("peak RSS %.0f MiB after %d submits of 1 MiB; %v jobs uncovered (evicted)", rss, jobs, evicted)
-	assert.Less(t, rss, 256.0, "peak RSS")
+	f := floodRescueStore(t, buildGateway(t))
+	require.Equal(t, map[int]int{http.StatusAccepted: rescueFloodJobs}, f.statuses, "a full store never fails a submit")
+	evicted := metricValue(t, f.g.ops, "gateway_rescue_uncovered_total", `reason="evicted"`)
+	t.Logf("peak RSS %.0f MiB after %d submits of 1 MiB; %v jobs uncovered (evicted)", f.rss, rescueFloodJobs, evicted)
+	assert.Less(t, f.rss, 256.0, "peak RSS")
 	// 64 MiB hold about 63 sealed bodies of 1 MiB: the rest were dropped.
-	assert.GreaterOrEqual(t, evicted, float64(jobs-64))
-	assert.Less(t, evicted, float64(jobs-32))
+	assert.GreaterOrEqual(t, evicted, float64(rescueFloodJobs-64))
+	assert.Less(t, evicted, float64(rescueFloodJobs-32))
 
-	resp, err := http.Get(g.ops + "/status")
+	resp, err := http.Get(f.g.ops + "/status")
 	require.NoError(t, err)
 	var status struct {
 		JobRescue struct {
@@ -227,12 +182,97 @@ func TestRescueStoreHeldToItsBound(t *testing.T) {
 	assert.Equal(t, int64(64<<20), st.MaxBytes)
 	assert.LessOrEqual(t, st.HeldBytes, st.MaxBytes)
 	assert.Positive(t, st.HeldBytes)
+	assert.True(t, st.Full)
 	assert.Equal(t, int64(evicted), st.Uncovered.Evicted, "/status and /metrics agree")
 
-	// The primary dies: the fresh job is rescued, the oldest is not. (A
-	// submit may have failed over already on a loaded machine.)
-	before := secondary.Calls("submit")
-	primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
+	freshRescued, oldestResubmitted := f.primaryDies(t)
+	assert.True(t, freshRescued, "the fresh job ran again in the secondary and answers from there")
+	assert.False(t, oldestResubmitted, "the oldest job lost its cover: never resubmitted")
+	assert.Equal(t, 1.0, metricValue(t, f.g.ops, "gateway_jobs_rescued_total"), "one job rescued")
+}
+
+// rescueFloodJobs is how many never-polled 1 MiB submits floodRescueStore sends.
+const rescueFloodJobs = 300
+
+// rescueFlood is a gateway binary with JOB_RESCUE=memory, flooded by one
+// client with rescueFloodJobs never-polled submits of about 1 MiB, then one
+// small fresh one.
+type rescueFlood struct {
+	g                  *figureGateway
+	primary, secondary *emulator.Server
+	statuses           map[int]int // of the large submits
+	locs               []string    // their operation-locations, oldest first
+	fresh              string      // the last submit's
+	rss                float64     // peak RSS after the submits, MiB
+}
+
+func floodRescueStore(t *testing.T, bin string) *rescueFlood {
+	t.Helper()
+	f := &rescueFlood{
+		primary:   testRegion(t, "westus2", testPrimaryKey, time.Hour), // never finishes: every body stays wanted
+		secondary: testRegion(t, "eastus", testSecondaryKey, 0),
+		statuses:  map[int]int{},
+		locs:      make([]string, rescueFloodJobs),
+	}
+	seedTestProject(t, f.primary, testProject, testDeployment)
+	seedTestProject(t, f.secondary, testProject, testDeployment)
+	f.g = startFigureGateway(t, bin, f.primary.URL, f.secondary.URL,
+		"JOB_RESCUE=memory", "JOB_RESCUE_KEY="+testRescueKey, "JOB_RESCUE_AFTER=500ms",
+		"HEALTH_PROBE_INTERVAL=100ms", "BREAKER_CONSECUTIVE_FAILURES=3", "UPSTREAM_TIMEOUT=5s",
+		"OTEL_SDK_DISABLED=false") // for /metrics
+
+	// A valid submit padded to about 1 MiB with JSON whitespace: the
+	// region accepts it, the gateway keeps every byte.
+	small, err := json.Marshal(submitBody(rescueText))
+	require.NoError(t, err)
+	big := append(bytes.Clone(small), bytes.Repeat([]byte{' '}, 1<<20-len(small))...)
+	submit := func(body []byte) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, f.g.url+submitPath, bytes.NewReader(body))
+		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return -1, ""
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Operation-Location")
+	}
+	const clients = 10
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range clients {
+		wg.Go(func() {
+			for i := range next {
+				code, loc := submit(big)
+				mu.Lock()
+				f.statuses[code]++
+				f.locs[i] = loc
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range rescueFloodJobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	code, fresh := submit(small)
+	require.Equal(t, http.StatusAccepted, code)
+	f.fresh = fresh
+	f.rss = f.g.peakRSS(t)
+	return f
+}
+
+// primaryDies takes the primary down and polls: whether the fresh job was
+// rescued (resubmitted to the secondary and answered from there), and
+// whether the oldest was resubmitted too once its rescue was due.
+func (f *rescueFlood) primaryDies(t *testing.T) (freshRescued, oldestResubmitted bool) {
+	t.Helper()
+	// A submit may have failed over already on a loaded machine.
+	before := f.secondary.Calls("submit")
+	f.primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
 	pollOnce := func(loc string) int {
 		req, _ := http.NewRequest(http.MethodGet, loc, nil)
 		req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
@@ -245,18 +285,15 @@ func TestRescueStoreHeldToItsBound(t *testing.T) {
 	// Polls may be answered calmly ("running") while the owner cannot
 	// answer; the rescue is what this waits for.
 	deadline := time.Now().Add(20 * time.Second)
-	for secondary.Calls("submit") == before {
-		require.True(t, time.Now().Before(deadline), "the fresh job was never rescued")
-		pollOnce(fresh)
+	for f.secondary.Calls("submit") == before && time.Now().Before(deadline) {
+		pollOnce(f.fresh)
 		time.Sleep(100 * time.Millisecond)
 	}
-	assert.Equal(t, before+1, secondary.Calls("submit"), "the fresh job ran again in the secondary")
-	assert.Equal(t, http.StatusOK, pollOnce(fresh), "the fresh job answers from its rescued copy")
-	// The oldest job, polled while its rescue is due: nothing to resubmit.
+	freshRescued = f.secondary.Calls("submit") == before+1 && pollOnce(f.fresh) == http.StatusOK
+	// The oldest job, polled while its rescue is due.
 	for range 5 {
-		pollOnce(locs[0])
+		pollOnce(f.locs[0])
 		time.Sleep(200 * time.Millisecond)
 	}
-	assert.Equal(t, before+1, secondary.Calls("submit"), "the oldest job lost its cover: never resubmitted")
-	assert.Equal(t, 1.0, metricValue(t, g.ops, "gateway_jobs_rescued_total"), "one job rescued")
+	return freshRescued, f.secondary.Calls("submit") > before+1
 }

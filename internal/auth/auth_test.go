@@ -290,6 +290,7 @@ func TestWatcherRefusesHostileFiles(t *testing.T) {
 			_, ok := w.Set.Lookup("current-key")
 			assert.True(t, ok, "the current keys stay")
 			assert.Equal(t, 1, w.Set.Len())
+			t.Logf("allocated %d KiB refusing it twice", (after.TotalAlloc-before.TotalAlloc)>>10)
 			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(4*MaxFileBytes), "allocated while refusing")
 			assert.Equal(t, 1, strings.Count(logs.String(), "\n"), "one log line: %s", logs.String())
 			assert.Contains(t, logs.String(), tt.why)
