@@ -32,10 +32,35 @@ type TokenIssuer struct {
 	server   *httptest.Server
 	lifetime time.Duration
 	requests atomic.Int64
+	waiting  atomic.Int64
 
 	mu     sync.Mutex
 	tokens map[string]time.Time // token -> expiry
+	held   chan struct{}        // non-nil while token requests are held
 }
+
+// Hold makes token requests wait unanswered, as an authority that stopped
+// answering, until Release (or until their client gives up).
+func (ti *TokenIssuer) Hold() {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	if ti.held == nil {
+		ti.held = make(chan struct{})
+	}
+}
+
+// Release answers the held token requests and ends Hold.
+func (ti *TokenIssuer) Release() {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	if ti.held != nil {
+		close(ti.held)
+		ti.held = nil
+	}
+}
+
+// Waiting is how many token requests Hold keeps waiting now.
+func (ti *TokenIssuer) Waiting() int { return int(ti.waiting.Load()) }
 
 // NewTokenIssuer starts an issuer on loopback TLS with a test certificate
 // (CertificatePEM) whose tokens live for lifetime.
@@ -92,6 +117,20 @@ func (ti *TokenIssuer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ti *TokenIssuer) issue(w http.ResponseWriter, r *http.Request) {
+	ti.mu.Lock()
+	held := ti.held
+	ti.mu.Unlock()
+	if held != nil {
+		ti.waiting.Add(1)
+		select {
+		case <-held:
+		case <-r.Context().Done():
+		}
+		ti.waiting.Add(-1)
+		if r.Context().Err() != nil {
+			return
+		}
+	}
 	if r.Method != http.MethodPost || r.ParseForm() != nil {
 		writeIssuerJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
 		return

@@ -3,6 +3,7 @@ package health
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -11,7 +12,12 @@ import (
 
 // RegionStatus is what the handlers need of a region.
 type RegionStatus interface {
+	Name() string
 	State() region.State
+	// CredentialUp reports whether the gateway can authorize calls to the
+	// region now (always, with a key; while a valid token is held, with
+	// Entra ID).
+	CredentialUp() bool
 	Status() region.Status
 }
 
@@ -46,15 +52,26 @@ func (c *Checker) Drain() { c.draining.Store(true) }
 func (c *Checker) Draining() bool { return c.draining.Load() }
 
 // Ready reports whether the gateway should receive traffic: not draining,
-// and at least one region's breaker is not open.
+// and at least one region with its breaker not open and a credential the
+// gateway can authorize calls with. A region whose credential is missing
+// (its token expired unrenewed) is the gateway's own failure, not the
+// region's: readiness says so, steadily, and turns back the moment a token
+// is held again, with no probe needed.
 func (c *Checker) Ready() (bool, string) {
 	if c.draining.Load() {
 		return false, "draining"
 	}
+	var noCredential []string
 	for _, r := range c.regions {
-		if r.State() != region.StateOpen {
+		switch {
+		case !r.CredentialUp():
+			noCredential = append(noCredential, r.Name())
+		case r.State() != region.StateOpen:
 			return true, "ok"
 		}
+	}
+	if len(noCredential) > 0 {
+		return false, "no region can take traffic: the gateway holds no valid credential for " + strings.Join(noCredential, ", ")
 	}
 	return false, "no region can take traffic"
 }

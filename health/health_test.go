@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -225,4 +226,52 @@ func TestDrainingTurnsReadinessOff(t *testing.T) {
 	c.HandleReadyz().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, 503, rec.Code)
 	assert.Contains(t, rec.Body.String(), "draining")
+}
+
+// tokenless is an Authorizer that holds no valid token until up is set.
+type tokenless struct{ up atomic.Bool }
+
+func (a *tokenless) Authorize(*http.Request) error {
+	if !a.up.Load() {
+		return &region.NoCredentialError{Credential: "Microsoft Entra ID", Reason: "the identity provider did not answer within 10s", RetryAfter: time.Second}
+	}
+	return nil
+}
+
+func (a *tokenless) Credential() region.CredentialStatus {
+	return region.CredentialStatus{Kind: "entra", Up: a.up.Load()}
+}
+
+// Without a valid token the gateway is not ready, steadily and saying why,
+// however many probes run; the probes are skipped (nothing sent, nothing
+// logged, the breaker never charged). Ready again as soon as a token is
+// held, before any probe.
+func TestNoCredentialIsTheGatewaysFailure(t *testing.T) {
+	var sent atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { sent.Add(1) }))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	auth := &tokenless{}
+	r, err := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: u, Authorizer: auth, ConsecutiveFailures: 1})
+	require.NoError(t, err)
+	var logs strings.Builder
+	p, err := NewProber(ProberConfig{Regions: []Region{r}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	require.NoError(t, err)
+	c := NewChecker([]RegionStatus{r}, nil)
+	for range 5 {
+		res := p.Probe(t.Context(), r)
+		assert.True(t, res.Skipped)
+		assert.Equal(t, region.OutcomeNoCredential, res.Outcome)
+		ok, why := c.Ready()
+		assert.False(t, ok)
+		assert.Equal(t, "no region can take traffic: the gateway holds no valid credential for westus2", why)
+	}
+	assert.Zero(t, sent.Load(), "nothing was sent")
+	assert.Equal(t, region.StateClosed, r.State())
+	assert.Zero(t, r.Status().ConsecutiveFailures)
+	assert.Empty(t, logs.String())
+
+	auth.up.Store(true)
+	ok, _ := c.Ready()
+	assert.True(t, ok, "ready the moment a token is held")
 }

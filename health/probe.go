@@ -125,7 +125,8 @@ func levelFor(healthy bool) slog.Level {
 // timeout decides when the next trial may go. The answer is judged by the
 // region's rulebook like a client call's, as an authoring read: a 429
 // parks only that scope (capped at REGION_MAX_PARK) and, like any 4xx,
-// neither opens nor closes the breaker.
+// neither opens nor closes the breaker. A probe the gateway cannot
+// authorize (no valid token) is skipped too, and never charged.
 func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 	res := region.ProbeResult{At: time.Now().UTC()}
 	attempt, err := r.Begin()
@@ -145,6 +146,14 @@ func (p *Prober) Probe(ctx context.Context, r Region) region.ProbeResult {
 	attempt.Finish(v)
 	if v.Outcome == region.OutcomeCanceled {
 		return res // shutting down says nothing about the region
+	}
+	if v.Outcome == region.OutcomeNoCredential {
+		// Nothing was sent: the gateway holds no valid credential. That is
+		// its own failure, shown by the credential's state (and logged
+		// once by it), not a verdict on the region.
+		res.Skipped, res.Outcome, res.Error = true, v.Outcome, scrub.Cause(err)
+		r.RecordProbe(res)
+		return res
 	}
 	res.Outcome = v.Outcome
 	res.Healthy = v.Outcome == region.OutcomeOK && status == http.StatusOK

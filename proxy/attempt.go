@@ -318,7 +318,7 @@ func (p *Proxy) measuredAttempt(ctx context.Context, c *call, idx, n int) (*upst
 	if c.res != nil {
 		c.res.Tried = append(c.res.Tried, Attempt{Region: name, Outcome: v.Outcome, Status: v.Status})
 	}
-	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked {
+	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked && v.Outcome != region.OutcomeNoCredential {
 		c.attempts++
 		p.m.attempt(ctx, name, v.Outcome, elapsed.Seconds())
 	}
@@ -374,7 +374,7 @@ func (p *Proxy) roundTrip(ctx context.Context, c *call, idx int) (*upstreamRespo
 		resp *http.Response
 		res  *upstreamResponse
 	)
-	err = reg.Authorize(req) // a region whose credentials cannot be had is failed like one that refuses them
+	err = reg.Authorize(req) // never waits; without a valid credential the rulebook judges no_credential, never charged to the region
 	switch {
 	case x != nil && err != nil:
 		p.unused(x)

@@ -83,6 +83,9 @@ type harnessOptions struct {
 	// span context the request carries instead.
 	untraced bool
 	parent   trace.SpanContext
+	// auth, where set for a region's index, authorizes its calls instead
+	// of its key.
+	auth []region.Authorizer
 }
 
 func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
@@ -98,10 +101,14 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 		if i > 0 {
 			role = region.RoleSecondary
 		}
-		r, err := region.New(region.Config{
+		rc := region.Config{
 			Name: []string{"westus2", "eastus", "third"}[i], Role: role, Endpoint: eu, Key: secret.Secret(u.key),
 			ConsecutiveFailures: cmpOr(opts.failures, 3), OpenTimeout: cmpOr(opts.openTimeout, time.Minute),
-		})
+		}
+		if i < len(opts.auth) {
+			rc.Authorizer = opts.auth[i]
+		}
+		r, err := region.New(rc)
 		if err != nil {
 			t.Fatal(err)
 		}

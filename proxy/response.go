@@ -169,6 +169,9 @@ func causeOf(err error) string {
 //     with the Retry-After a 503 would carry (another try may well fit).
 //   - ... the last with an answer the gateway will not relay (over the
 //     cap, or naming a foreign host): 502.
+//   - ... the last because the gateway holds no valid credential for it
+//     (no_credential): 503 saying the gateway cannot authenticate to that
+//     region and why, with Retry-After until the next renewal.
 //   - otherwise (no region available, or the last failure was one another
 //     try may fix: connection error, 5xx, 429, 401/403): 503
 //     ServiceUnavailable with Retry-After.
@@ -195,11 +198,36 @@ func errorResponse(err error) (status int, e api.Error, retryAfter time.Duration
 		return http.StatusGatewayTimeout, api.Error{Code: api.CodeTimeout, Message: "The upstream region did not answer in time; retry after the time in Retry-After."}, retry
 	case region.OutcomeBadResponse:
 		return http.StatusBadGateway, api.Error{Code: api.CodeInternalServerError, Message: "The upstream region sent an answer the gateway cannot relay."}, 0
+	case region.OutcomeNoCredential:
+		return noCredentialResponse(err)
 	}
 	if errors.As(err, &ue) {
 		return http.StatusServiceUnavailable, api.Error{Code: api.CodeServiceUnavailable, Message: "No region can take the call now; retry after the time in Retry-After."}, ue.retryAfter
 	}
 	return http.StatusBadGateway, api.Error{Code: api.CodeInternalServerError, Message: "The upstream region failed."}, 0
+}
+
+// noCredentialResponse is the answer when the last region tried could not
+// be called because the gateway holds no valid credential for it: the
+// gateway's own failure, said as such (the region may be fine), naming the
+// credential and why it is missing (NoCredentialError's text holds no
+// secret).
+func noCredentialResponse(err error) (int, api.Error, time.Duration) {
+	var (
+		ae *attemptError
+		nc *region.NoCredentialError
+	)
+	name, retry := "the region", time.Second
+	if errors.As(err, &ae) {
+		name = "region " + ae.region
+	}
+	why := "it holds no valid credential"
+	if errors.As(err, &nc) {
+		why = "its credential " + nc.Credential + " has no valid token: " + nc.Reason
+		retry = max(retry, nc.RetryAfter)
+	}
+	return http.StatusServiceUnavailable, api.Error{Code: api.CodeServiceUnavailable,
+		Message: "The gateway cannot authenticate to " + name + " now (" + why + "); the region itself was not called. Retry after the time in Retry-After."}, retry
 }
 
 // statusClientClosed is nginx's and Caddy's status for a request whose

@@ -141,6 +141,7 @@ func (m *metrics) cell(k attrKey) *cell {
 var failoverReasons = []region.Outcome{
 	region.OutcomeConnectionError, region.OutcomeTimeout, region.OutcomeStatus5xx, region.OutcomeStatus429,
 	region.OutcomeAuthError, region.OutcomeBadResponse, region.OutcomeBreakerOpen, region.OutcomeParked,
+	region.OutcomeNoCredential,
 }
 
 // zero creates the failover series at 0 for every path (an earlier region

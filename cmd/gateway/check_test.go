@@ -169,11 +169,12 @@ func TestCheckConfigThroughRun(t *testing.T) {
 }
 
 // entraRegions starts two emulated regions that accept only tokens of a
-// local Entra ID authority, and points azidentity's environment credential
-// at it (azidentity reads AZURE_* from the process environment).
-func entraRegions(t *testing.T, secret string) (issuer *emulator.TokenIssuer, env map[string]string, regions []*emulator.Server) {
+// local Entra ID authority (whose tokens live an hour, or lifetime), and
+// points azidentity's environment credential at it (azidentity reads
+// AZURE_* from the process environment).
+func entraRegions(t *testing.T, secret string, lifetime ...time.Duration) (issuer *emulator.TokenIssuer, env map[string]string, regions []*emulator.Server) {
 	t.Helper()
-	issuer = emulator.NewTokenIssuer("tenant-e2e", "client-e2e", "client-secret-e2e-77c1", entra.Scope, time.Hour)
+	issuer = emulator.NewTokenIssuer("tenant-e2e", "client-e2e", "client-secret-e2e-77c1", entra.Scope, append(lifetime, time.Hour)[0])
 	t.Cleanup(issuer.Close)
 	var urls []string
 	for _, name := range []string{"westus2", "eastus"} {
@@ -231,13 +232,8 @@ func TestCheckConfigProbesWithEntra(t *testing.T) {
 // client-secret flow, fetched once and shared.
 func TestEntraEndToEnd(t *testing.T) {
 	issuer, env, regions := entraRegions(t, "client-secret-e2e-77c1")
-	opts := []string{"PRIMARY_RESOURCE_KEY", "", "SECONDARY_RESOURCE_KEY", "", "PROJECT_NAMES", testProject}
-	for k, v := range env {
-		if strings.HasPrefix(k, "PRIMARY_") || strings.HasPrefix(k, "SECONDARY_") || strings.HasPrefix(k, "UPSTREAM_") || strings.HasPrefix(k, "AZURE_") {
-			opts = append(opts, k, v)
-		}
-	}
-	gw := startGatewayWith(t, regions[0], regions[1], withEnv(opts...))
+	gw := startEntraGateway(t, env, regions, "PROJECT_NAMES", testProject)
+	eventually(t, "a token (readiness)", gw.ready)
 	st := gw.wait(t, gw.submit(t, probeText))
 	assert.Equal(t, "succeeded", string(st.Status))
 	eventually(t, "probes to succeed with the token", func() bool {

@@ -133,7 +133,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv); err != nil {
+	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv, log); err != nil {
 		return nil, err
 	}
 	for _, rc := range []region.Config{
@@ -149,6 +149,20 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 			return nil, err
 		}
 		g.regions = append(g.regions, r)
+	}
+	if _, err := meter.Int64ObservableGauge("gateway.credential.up",
+		metric.WithDescription("Whether the gateway holds a valid credential for the region: 1 a key, or an unexpired Entra ID token; 0 none (calls to it fail with 503, its breaker untouched)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for _, r := range g.regions {
+				up := int64(0)
+				if r.CredentialUp() {
+					up = 1
+				}
+				o.Observe(up, metric.WithAttributes(attribute.String("region", r.Name())))
+			}
+			return nil
+		})); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	if _, err := meter.Int64ObservableGauge("gateway.breaker.state",
 		metric.WithDescription("Breaker state per region: 0 closed, 1 half-open, 2 open."),
@@ -348,10 +362,16 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	runCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackground()
 	group, gctx := errgroup.WithContext(runCtx)
+	group.Go(func() error { return g.auth.run(gctx) })
 	group.Go(func() error { return g.prober.Run(gctx) })
 	group.Go(func() error { return g.proxy.Run(gctx) }) // after the drain: the followers of orphaned submits
 	if g.worker != nil {
-		group.Go(func() error { return g.worker.Run(gctx) })
+		group.Go(func() error {
+			// Its first check runs once the first token request ended, not
+			// before: a failure then is the credential's, and says so.
+			_ = g.auth.wait(gctx)
+			return g.worker.Run(gctx)
+		})
 	}
 	for _, w := range g.keys.watchers {
 		group.Go(func() error { return w.Run(gctx) })
@@ -453,13 +473,25 @@ func replicateOnce(ctx context.Context, cfg *config.Config, o options) error {
 		return err
 	}
 	defer transport.CloseIdleConnections()
-	auth, err := newRegionAuth(cfg, transport, o.getenv)
+	auth, err := newRegionAuth(cfg, transport, o.getenv, log)
 	if err != nil {
 		return err
 	}
 	w, err := newWorker(cfg, transport, auth, tel, log)
 	if err != nil {
 		return err
+	}
+	// The token is renewed for as long as the run lasts (training can
+	// outlive one); the run starts once the first renewal succeeded.
+	renewCtx, stopRenewing := context.WithCancel(ctx)
+	renewed := make(chan error, 1)
+	go func() { renewed <- auth.run(renewCtx) }() // stopped below
+	defer func() {
+		stopRenewing()
+		<-renewed
+	}()
+	if err := auth.wait(ctx); err != nil {
+		return fmt.Errorf("replicate: %w", err)
 	}
 	err = w.SyncOnce(ctx)
 	for _, p := range w.Status() {

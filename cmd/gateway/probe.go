@@ -35,10 +35,11 @@ func probeRegions(ctx context.Context, cfg *config.Config, getenv func(string) s
 		return errorLines(err)
 	}
 	defer transport.CloseIdleConnections()
-	auth, err := newRegionAuth(cfg, transport, getenv)
+	auth, err := newRegionAuth(cfg, transport, getenv, nil)
 	if err != nil {
 		return errorLines(err)
 	}
+	auth.renew(ctx) // one token for both probes; without one each says why
 	var problems []string
 	for _, r := range []struct {
 		role, prefix string // "primary", "PRIMARY_"

@@ -370,6 +370,9 @@ type Status struct {
 	Parked         map[string]time.Time `json:"parked,omitempty"`
 	RecentFailures []Failure            `json:"recentFailures"`
 	LastProbe      *ProbeResult         `json:"lastProbe,omitempty"`
+	// Credential is the state of what the region's calls carry (a key, or
+	// an Entra ID token and its renewal).
+	Credential CredentialStatus `json:"credential"`
 }
 
 // Status reports the region for /status.
@@ -379,6 +382,7 @@ func (r *Region) Status() Status {
 		Role:                r.role,
 		Breaker:             r.State(),
 		ConsecutiveFailures: r.breaker.Counts().ConsecutiveFailures,
+		Credential:          r.Credential(),
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

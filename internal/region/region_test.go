@@ -3,11 +3,16 @@ package region
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func newTestRegion(t *testing.T, changes *[]string) *Region {
@@ -185,4 +190,45 @@ func TestBeginTrialOutsideTheBreaker(t *testing.T) {
 			t.Errorf("breaker %s, %d requests: a trial must not count", r.State(), r.breaker.Counts().Requests)
 		}
 	})
+}
+
+// fakeCredential is an Authorizer whose token can be lost.
+type fakeCredential struct{ status CredentialStatus }
+
+func (f *fakeCredential) Authorize(*http.Request) error {
+	if !f.status.Up {
+		return &NoCredentialError{Credential: "Microsoft Entra ID", Reason: "the identity provider did not answer", RetryAfter: time.Second}
+	}
+	return nil
+}
+func (f *fakeCredential) Credential() CredentialStatus { return f.status }
+
+// A call the gateway cannot authorize is its own failure: however many,
+// they never open the region's breaker, count as its failures or park it,
+// and /status shows the credential's state.
+func TestNoCredentialNeverChargesTheRegion(t *testing.T) {
+	u, _ := url.Parse("https://westus2.example/")
+	cred := &fakeCredential{status: CredentialStatus{Kind: "entra", Up: false, Error: "the identity provider did not answer"}}
+	r, err := New(Config{Name: "westus2", Role: RolePrimary, Endpoint: u, Authorizer: cred, ConsecutiveFailures: 3})
+	require.NoError(t, err)
+	for range 10 {
+		a, err := r.Begin()
+		require.NoError(t, err)
+		req, _ := http.NewRequest(http.MethodGet, u.String(), nil)
+		v := r.Judge(Answer{Err: fmt.Errorf("authorize: %w", r.Authorize(req))}, time.Now())
+		require.Equal(t, OutcomeNoCredential, v.Outcome)
+		a.Finish(v)
+	}
+	st := r.Status()
+	assert.Equal(t, StateClosed, st.Breaker)
+	assert.Zero(t, st.ConsecutiveFailures)
+	assert.Empty(t, st.RecentFailures)
+	assert.Empty(t, st.Parked)
+	assert.Equal(t, cred.status, st.Credential)
+	assert.False(t, r.CredentialUp())
+
+	cred.status = CredentialStatus{Kind: "entra", Up: true}
+	assert.True(t, r.CredentialUp())
+	keyed := newTestRegion(t, nil)
+	assert.Equal(t, CredentialStatus{Kind: "key", Up: true}, keyed.Credential(), "a key is always held")
 }

@@ -62,6 +62,10 @@ const (
 	// OutcomeOverloaded: the gateway itself had no room (byte budget,
 	// in-flight slots). Never charged to the region.
 	OutcomeOverloaded Outcome = "overloaded"
+	// OutcomeNoCredential: the gateway holds no valid credential for the
+	// region (ErrNoCredential: its token expired unrenewed); nothing was
+	// sent. The gateway's own failure: never charged to the region.
+	OutcomeNoCredential Outcome = "no_credential"
 )
 
 // RegionFault reports whether the outcome counts against the region's
@@ -165,6 +169,7 @@ type Verdict struct {
 // Judge applies the rules to one answer from r at now. The rules, in order:
 //
 //   - the caller gave up: canceled (never charged);
+//   - ErrNoCredential: no_credential (never charged);
 //   - ErrOverloaded: overloaded (never charged);
 //   - ErrAnswerTooLarge: bad_response;
 //   - a timeout: timeout; any other error: connection_error;
@@ -180,6 +185,8 @@ func (r *Region) Judge(a Answer, now time.Time) Verdict {
 	switch {
 	case a.Canceled:
 		v.Outcome = OutcomeCanceled
+	case errors.Is(a.Err, ErrNoCredential):
+		v.Outcome = OutcomeNoCredential
 	case errors.Is(a.Err, ErrOverloaded):
 		v.Outcome = OutcomeOverloaded
 	case errors.Is(a.Err, ErrAnswerTooLarge):

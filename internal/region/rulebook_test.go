@@ -65,6 +65,8 @@ func TestJudge(t *testing.T) {
 		{"too large", Answer{Status: 200, Err: fmt.Errorf("read: %w", ErrAnswerTooLarge)}, OutcomeBadResponse, 0},
 		{"overloaded", Answer{Status: 200, Err: fmt.Errorf("read: %w", ErrOverloaded)}, OutcomeOverloaded, 0},
 		{"canceled wins", Answer{Canceled: true, Err: context.Canceled, Status: 503}, OutcomeCanceled, 0},
+		{"no credential", Answer{Err: fmt.Errorf("authorize: %w", &NoCredentialError{Credential: "c", Reason: "r"})}, OutcomeNoCredential, 0},
+		{"no credential, its fetch timed out", Answer{Err: &NoCredentialError{Err: context.DeadlineExceeded}}, OutcomeNoCredential, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
