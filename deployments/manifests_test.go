@@ -55,6 +55,7 @@ var knownMetrics = []string{
 	"replication_runs_total",
 	"gateway_jobs_rescued_total",
 	"gateway_rescue_store_up",
+	"gateway_credential_up",
 }
 
 // secretName matches variable names whose values are credentials: they must

@@ -117,6 +117,12 @@ func (ti *TokenIssuer) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (ti *TokenIssuer) issue(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.ParseForm() != nil {
+		writeIssuerJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	// Held after the body is read: the server then notices a client that
+	// gives up (its request context ends).
 	ti.mu.Lock()
 	held := ti.held
 	ti.mu.Unlock()
@@ -130,10 +136,6 @@ func (ti *TokenIssuer) issue(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return
 		}
-	}
-	if r.Method != http.MethodPost || r.ParseForm() != nil {
-		writeIssuerJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
-		return
 	}
 	if r.PostForm.Get("grant_type") != "client_credentials" {
 		writeIssuerJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
