@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,6 +89,27 @@ func TestMemoryLimitFollowsTheBudget(t *testing.T) {
 	assert.Equal(t, 200, statuses[http.StatusBadRequest]+statuses[http.StatusServiceUnavailable], "the sink's answer or 503: %s", describe(statuses))
 	assert.True(t, logged(g, `"msg":"soft memory limit set`, fmt.Sprintf(`"bytes":%d`, (budgetMiB<<20)+config.MemoryAllowance)),
 		"no log line gives the limit the gateway set")
+}
+
+// setMemoryLimit sizes the process's limit from the configuration unless
+// GOMEMLIMIT is set, and gives the previous one back. (A budget of 64 GiB:
+// the limit it sets is harmless to the rest of the test process.)
+func TestSetMemoryLimit(t *testing.T) {
+	cfg := &config.Config{MaxBufferedBytes: 64 << 30, JobRescue: "memory", JobRescueMaxBytes: 1 << 30}
+	prev := debug.SetMemoryLimit(-1)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+
+	restore := setMemoryLimit(cfg, func(string) string { return "" }, log)
+	assert.Equal(t, int64(65<<30+config.MemoryAllowance), debug.SetMemoryLimit(-1))
+	restore()
+	assert.Equal(t, prev, debug.SetMemoryLimit(-1), "restored")
+	assert.Contains(t, logs.String(), fmt.Sprintf(`"bytes":%d`, 65<<30+config.MemoryAllowance))
+
+	restore = setMemoryLimit(cfg, func(k string) string { return map[string]string{"GOMEMLIMIT": "300MiB"}[k] }, log)
+	assert.Equal(t, prev, debug.SetMemoryLimit(-1), "an explicit GOMEMLIMIT wins: the runtime applied it at start")
+	restore()
+	assert.Contains(t, logs.String(), "soft memory limit from GOMEMLIMIT")
 }
 
 // logged reports whether one line of g's log holds every part.
