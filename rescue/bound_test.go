@@ -159,11 +159,17 @@ func TestRedisAtMaxmemory(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, claim, "a stored job is claimed while Redis is full")
 	assert.Len(t, claim.Job.Body, 64<<10)
-	require.NoError(t, claim.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-1"))
+	original := Original{Region: "westus2", UpstreamID: "first-1", APIVersion: "2023-04-01"}
+	require.NoError(t, claim.Rescued(ctx, original, "eastus", "up-1"),
+		"the rescue and its first copy's cancel are recorded at maxmemory")
 	s.rescued = newRescuedCache(8) // read it from Redis, not from this replica's memory
 	got, err := s.State(ctx, "kept-1")
 	require.NoError(t, err)
-	assert.Equal(t, State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-1", From: "westus2"}, got)
+	assert.Equal(t, State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-1",
+		From: "westus2", FromID: "first-1", APIVersion: "2023-04-01"}, got)
+	queued, err := s.Originals(ctx, "westus2", 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"kept-1"}, queued, "the first copy waits for its cancel")
 	require.NoError(t, s.Forget(ctx, "kept-0"), "a finished job's mark is written at maxmemory too")
 	done, st3, err := s.Claim(ctx, "kept-0")
 	require.NoError(t, err)

@@ -135,15 +135,19 @@ func (m *memoryBackend) claimOriginal(_ context.Context, region, id string) (boo
 // "originals:…").
 func originalsKey(region string) string { return keyPrefix + "originals:" + region + "}" }
 
+// keepOriginalScript is backend.keepOriginal in one atomic step, with
+// allow-oom as the other state scripts (redis.go): a Redis at maxmemory
+// still queues the first copy of a job it rescued, or that copy would run on
+// and be billed. KEYS: queue. ARGV: expiry (Unix ms), id, max.
+var keepOriginalScript = redis.NewScript(`#!lua flags=allow-oom
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 0
+`)
+
 func (r *redisBackend) keepOriginal(ctx context.Context, region, id string, exp time.Time, max int) error {
-	key := originalsKey(region)
-	_, err := r.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, key, redis.Z{Score: float64(exp.UnixMilli()), Member: id})
-		p.ZRemRangeByRank(ctx, key, 0, int64(-max-1))
-		p.PExpireAt(ctx, key, exp)
-		return nil
-	})
-	return err
+	return keepOriginalScript.Run(ctx, r.c, []string{originalsKey(region)}, exp.UnixMilli(), id, max).Err()
 }
 
 func (r *redisBackend) originals(ctx context.Context, region string, now time.Time, n int) ([]string, error) {
