@@ -38,7 +38,8 @@
 //     partiallyCompleted) return the final job together with a
 //     *JobFailedError whose Unwrap is the job's first *Error. When ctx ends
 //     they return the last job read and ctx's error, wrapped.
-//   - Transport errors are returned wrapped, unchanged: their text can name
-//     the region's host or address, so status pages and logs that must not
-//     show hostnames should print the error's kind, not its text.
+//   - Transport errors are returned with their text scrubbed
+//     (internal/scrub): Go's client names the region's host and address in
+//     them, and no region hostname leaves the gateway. errors.Is and
+//     errors.As still see the original chain (net.Error, context errors).
 package api

@@ -1,12 +1,15 @@
 // Package emulator is one Azure AI Language region in process: the runtime
-// and authoring calls of custom NER (reference/azure-language-api.md),
+// and authoring calls of custom NER (docs/azure-language-api.md),
 // with fault injection and call counting for tests, the demo and compose.
 //
 // Use New for an http.Handler, NewServer for a region on 127.0.0.1 (like
 // httptest.Server), or cmd/emulator for a binary. Every request except the
 // admin API needs the region's key in Ocp-Apim-Subscription-Key (else 401
 // in the front-door shape) and an api-version (2022-05-01, 2023-04-01,
-// 2024-11-01 or any preview; else 400).
+// 2024-11-01 or any preview; else 400). A region with Options.BearerTokens
+// is a resource with key auth disabled: it takes "Authorization: Bearer
+// <token>" instead, such as the tokens a TokenIssuer (Microsoft Entra ID's
+// stand-in) issues, and refuses a key.
 //
 // # Behaviour
 //
@@ -137,8 +140,8 @@
 //
 // # Not emulated
 //
-// Entra ID bearer tokens (only the subscription key is accepted); the
-// per-document and per-request limits other than 25 documents and 125,000
+// Entra ID's token validation (a region with BearerTokens accepts the
+// opaque tokens its TokenIssuer issued, not signed JWTs); the per-document and per-request limits other than 25 documents and 125,000
 // characters; the 500-project, 10-model and 10-deployment quotas; import
 // failing on a missing storage container (training fails instead); the
 // export options assetKind and trainedModelLabel (the whole project is
