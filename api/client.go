@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"nergateway/internal/region"
 	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
 )
@@ -298,7 +297,7 @@ func (c *Client) do(ctx context.Context, r request) (*http.Response, error) {
 			return resp, nil
 		}
 		apiErr := c.readError(resp)
-		wait, ok := region.RetryAfter(resp.Header, time.Now(), c.maxPollInterval)
+		wait, ok := RetryAfter(resp.Header, time.Now(), c.maxPollInterval)
 		if resp.StatusCode != http.StatusTooManyRequests || !ok || attempt >= c.max429Retries {
 			return nil, apiErr
 		}
@@ -450,7 +449,7 @@ func (c *Client) startOperation(ctx context.Context, r request) (*Operation, err
 	if err != nil {
 		return nil, err
 	}
-	if d, ok := region.RetryAfter(resp.Header, time.Now(), c.maxPollInterval); ok {
+	if d, ok := RetryAfter(resp.Header, time.Now(), c.maxPollInterval); ok {
 		op.RetryAfter = d
 	}
 	return op, nil

@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"time"
-
-	"nergateway/internal/region"
 )
 
 // Wait polls an authoring operation (export, import, train, deploy) until
@@ -109,7 +107,7 @@ func poll[T any](ctx context.Context, c *Client, op *Operation, apiVersion strin
 		if Terminal(status(job)) {
 			return job, nil
 		}
-		if d, ok := region.RetryAfter(h, time.Now(), c.maxPollInterval); ok {
+		if d, ok := RetryAfter(h, time.Now(), c.maxPollInterval); ok {
 			delay = d
 		} else {
 			delay, backoff = backoff, min(2*backoff, c.maxPollInterval)

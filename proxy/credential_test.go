@@ -43,7 +43,7 @@ func TestNoCredentialIsNeverTheRegionsFault(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
 	pAuth, sAuth := &entraAuth{key: primary.key}, &entraAuth{key: secondary.key}
 	sAuth.up.Store(true)
-	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1, auth: []region.Authorizer{pAuth, sAuth}})
+	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1, auth: []api.Authorizer{pAuth, sAuth}})
 
 	for range 5 {
 		sub := h.submit("proj", "prod")

@@ -85,7 +85,7 @@ type harnessOptions struct {
 	parent   trace.SpanContext
 	// auth, where set for a region's index, authorizes its calls instead
 	// of its key.
-	auth []region.Authorizer
+	auth []api.Authorizer
 }
 
 func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
+	"nergateway/api"
 	"nergateway/internal/secret"
 )
 
@@ -80,7 +81,7 @@ type Config struct {
 	Key secret.Secret
 	// Authorizer, if set, authorizes each call instead of the key (a
 	// Microsoft Entra ID token, internal/entra).
-	Authorizer Authorizer
+	Authorizer api.Authorizer
 	// ConsecutiveFailures opens the breaker; zero means 5.
 	ConsecutiveFailures uint32
 	// OpenTimeout is how long the breaker stays open before a half-open
@@ -103,7 +104,7 @@ type Region struct {
 	key      secret.Secret
 	keyValue []string // the key as a header value, made once: every call reads it
 	// authorizer, if set, replaces the key.
-	authorizer Authorizer
+	authorizer api.Authorizer
 	maxPark    time.Duration
 	breaker    *gobreaker.TwoStepCircuitBreaker[struct{}]
 
@@ -214,15 +215,6 @@ func (r *Region) Endpoint() *url.URL { return r.endpoint }
 // Key is the region's resource key (empty when an Authorizer replaces it).
 func (r *Region) Key() secret.Secret { return r.key }
 
-// subscriptionKeyHeader is api.SubscriptionKeyHeader (api imports this
-// package, so it cannot be imported here).
-const subscriptionKeyHeader = "Ocp-Apim-Subscription-Key"
-
-// Authorizer puts a region's credentials on an outgoing request.
-type Authorizer interface {
-	Authorize(*http.Request) error
-}
-
 // Authorize puts the region's credentials on req: its Authorizer's token,
 // or else its key in Ocp-Apim-Subscription-Key. Every call to the region
 // (client calls and probes) goes through here. An error means no
@@ -233,7 +225,7 @@ func (r *Region) Authorize(req *http.Request) error {
 	}
 	// The shared value saves an allocation per call; the transport only
 	// reads it.
-	req.Header[subscriptionKeyHeader] = r.keyValue
+	req.Header[api.SubscriptionKeyHeader] = r.keyValue
 	return nil
 }
 

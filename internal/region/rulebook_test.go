@@ -85,31 +85,6 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-func TestRetryAfterIsCapped(t *testing.T) {
-	now := time.Date(2026, 12, 1, 5, 0, 0, 0, time.UTC)
-	tests := []struct {
-		h    http.Header
-		want time.Duration
-		ok   bool
-	}{
-		{http.Header{}, 0, false},
-		{http.Header{"Retry-After": {"3"}}, 3 * time.Second, true},
-		{http.Header{"Retry-After": {"1.5"}}, 1500 * time.Millisecond, true},
-		{http.Header{"Retry-After": {"-1"}}, 0, false},
-		{http.Header{"Retry-After": {"NaN"}}, 0, false},
-		{http.Header{"Retry-After": {"1e300"}}, time.Hour, true},
-		{http.Header{"Retry-After": {"Thu, 01 Jan 2099 00:00:00 GMT"}}, time.Hour, true},
-		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, true},
-		{http.Header{"X-Ms-Retry-After-Ms": {"250"}, "Retry-After": {"9"}}, 250 * time.Millisecond, true},
-	}
-	for _, tt := range tests {
-		got, ok := RetryAfter(tt.h, now, time.Hour)
-		if got != tt.want || ok != tt.ok {
-			t.Errorf("RetryAfter(%v) = %v, %v; want %v, %v", tt.h, got, ok, tt.want, tt.ok)
-		}
-	}
-}
-
 func TestScopeOf(t *testing.T) {
 	for _, tt := range []struct {
 		method    string
