@@ -1,7 +1,7 @@
 // Package api is the Azure AI Language wire format the gateway speaks
 // (runtime analyze-text jobs and the authoring calls of custom NER), and a
-// small typed Client for one region that replication, health probes and
-// tests use.
+// small typed Client for one region that replication, `check-config -probe`
+// and tests use (the health prober sends its one call itself).
 //
 // # Wire types
 //

@@ -3,7 +3,7 @@
 // application changes only its endpoint and key.
 //
 // Keys come in scopes (runtime, authoring, admin), each a Set that can be
-// replaced while the gateway serves (Watch re-reads a key file), and each
+// replaced while the gateway serves (a Watcher re-reads a key file), and each
 // key has a name that logs and metrics show instead of the key.
 package auth
 
