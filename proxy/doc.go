@@ -174,9 +174,11 @@
 // region's name), gateway.attempt, gateway.outcome, gateway.breaker.state
 // and http.response.status_code; each move to the next region is a failover
 // event on the request's span. Metrics: gateway.requests {route, region,
-// outcome} (region "none" and route "unknown" for answers made without a
-// region), gateway.failovers {from, to, reason}, gateway.upstream.duration
-// {region, outcome} in seconds, gateway.inflight_requests. Outcomes and
+// outcome, and gateway.key.name when Config.KeyName is set} (region "none"
+// and route "unknown" for answers made without a region),
+// gateway.failovers {from, to, reason}, gateway.upstream.duration {region,
+// outcome} in seconds, gateway.polls.answered_calm {region, reason},
+// gateway.inflight_requests, gateway.buffered_bytes. Outcomes and
 // reasons are one vocabulary, region.Outcome (status_5xx, never
 // status_503); routes are the names of the one route table
 // (internal/route); no label comes from a client value. Middleware that
