@@ -2,7 +2,6 @@ package region
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,9 +26,7 @@ func newTestRegion(t *testing.T, changes *[]string) *Region {
 			}
 		},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return r
 }
 
@@ -37,9 +34,7 @@ func fail(t *testing.T, r *Region, n int) {
 	t.Helper()
 	for range n {
 		a, err := r.Begin()
-		if err != nil {
-			t.Fatalf("Begin: %v", err)
-		}
+		require.NoError(t, err, "Begin")
 		a.Finish(Verdict{Outcome: OutcomeStatus5xx, Status: 503})
 	}
 }
@@ -49,38 +44,23 @@ func TestBreakerOpensHalfOpensAndClosesByOneTrial(t *testing.T) {
 		var changes []string
 		r := newTestRegion(t, &changes)
 		fail(t, r, 2)
-		if r.State() != StateClosed {
-			t.Fatalf("after 2 failures: %s, want closed", r.State())
-		}
+		require.Equal(t, StateClosed, r.State(), "after 2 failures, want closed")
 		fail(t, r, 1)
-		if r.State() != StateOpen {
-			t.Fatalf("after 3 failures: %s, want open", r.State())
-		}
-		if _, err := r.Begin(); !errors.Is(err, ErrBreakerOpen) {
-			t.Fatalf("Begin while open: %v, want ErrBreakerOpen", err)
-		}
-		if want := time.Now().Add(30 * time.Second); !r.OpenUntil().Equal(want) {
-			t.Fatalf("OpenUntil = %v, want %v", r.OpenUntil(), want)
-		}
+		require.Equal(t, StateOpen, r.State(), "after 3 failures, want open")
+		_, err := r.Begin()
+		require.ErrorIs(t, err, ErrBreakerOpen, "Begin while open, want ErrBreakerOpen")
+		require.WithinDuration(t, time.Now().Add(30*time.Second), r.OpenUntil(), 0, "OpenUntil")
 		time.Sleep(30*time.Second + time.Millisecond)
-		if r.State() != StateHalfOpen {
-			t.Fatalf("after open timeout: %s, want half-open", r.State())
-		}
+		require.Equal(t, StateHalfOpen, r.State(), "after open timeout, want half-open")
 		trial, err := r.Begin()
-		if err != nil {
-			t.Fatalf("trial: %v", err)
-		}
-		if _, err := r.Begin(); !errors.Is(err, ErrBreakerOpen) {
-			t.Fatalf("second call during trial: %v, want refused", err)
-		}
+		require.NoError(t, err, "trial")
+		_, err = r.Begin()
+		require.ErrorIs(t, err, ErrBreakerOpen, "second call during trial, want refused")
 		trial.Finish(Verdict{Outcome: OutcomeOK, Status: 200})
-		if r.State() != StateClosed {
-			t.Fatalf("after successful trial: %s, want closed", r.State())
-		}
+		require.Equal(t, StateClosed, r.State(), "after successful trial, want closed")
 		want := "closed>open,open>half-open,half-open>closed"
-		if got := strings.Join(changes, ","); got != want {
-			t.Errorf("transitions %s, want %s", got, want)
-		}
+		got := strings.Join(changes, ",")
+		assert.Equal(t, want, got, "transitions")
 	})
 }
 
@@ -89,16 +69,13 @@ func TestReleaseDoesNotCountAndSuccessResets(t *testing.T) {
 	fail(t, r, 2)
 	a, _ := r.Begin()
 	a.Release() // a client cancel says nothing about the region
-	if got := r.Status().ConsecutiveFailures; got != 2 {
-		t.Fatalf("consecutive failures after release = %d, want 2", got)
-	}
+	got := r.Status().ConsecutiveFailures
+	require.EqualValues(t, 2, got, "consecutive failures after release, want 2")
 	a, _ = r.Begin()
 	a.Finish(Verdict{Outcome: OutcomeClientError, Status: 404}) // a client's 404: the region is fine
 	a.Finish(Verdict{Outcome: OutcomeTimeout})                  // ignored: attempt already ended
 	fail(t, r, 2)
-	if r.State() != StateClosed {
-		t.Fatalf("success should reset the run of failures; state %s", r.State())
-	}
+	require.Equal(t, StateClosed, r.State(), "success should reset the run of failures; state")
 }
 
 func TestParkKeepsLatestDeadlinePerScopeAndCaps(t *testing.T) {
@@ -107,24 +84,18 @@ func TestParkKeepsLatestDeadlinePerScopeAndCaps(t *testing.T) {
 		later := time.Now().Add(40 * time.Second)
 		r.Park(ScopeAuthoringWrite, later)
 		r.Park(ScopeAuthoringWrite, later.Add(-30*time.Second))
-		if got := r.ParkedUntil(ScopeAuthoringWrite); !got.Equal(later) {
-			t.Fatalf("ParkedUntil = %v, want %v", got, later)
-		}
-		if got := r.ParkedUntil(ScopeRuntime); !got.IsZero() {
-			t.Fatalf("an authoring write 429 parked runtime until %v", got)
-		}
+		got := r.ParkedUntil(ScopeAuthoringWrite)
+		require.WithinDuration(t, later, got, 0, "ParkedUntil")
+		got = r.ParkedUntil(ScopeRuntime)
+		require.True(t, got.IsZero(), "an authoring write 429 parked runtime until %v", got)
 		r.Park(ScopeAuthoringRead, time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC))
-		if got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark); !got.Equal(want) {
-			t.Fatalf("a 2099 park ends %v, want the cap %v", got, want)
-		}
+		got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark)
+		require.WithinDuration(t, want, got, 0, "a 2099 park ends, want the cap")
 		s := r.Status()
-		if len(s.Parked) != 2 || !s.Parked["authoring_write"].Equal(later.UTC()) {
-			t.Fatalf("status parked = %v", s.Parked)
-		}
+		require.Len(t, s.Parked, 2, "status parked")
+		require.WithinDuration(t, later.UTC(), s.Parked["authoring_write"], 0, "status parked")
 		time.Sleep(DefaultMaxPark)
-		if got := r.Status().Parked; got != nil {
-			t.Fatalf("parking outlived the cap: %v", got)
-		}
+		require.Nil(t, r.Status().Parked, "parking outlived the cap")
 	})
 }
 
@@ -139,17 +110,11 @@ func TestStatusHasNoSecretsAndKeepsRecentFailures(t *testing.T) {
 	}
 	r.RecordProbe(ProbeResult{Healthy: false, Status: 503, Latency: 1500 * time.Microsecond})
 	s := r.Status()
-	if len(s.RecentFailures) > recentLimit {
-		t.Errorf("recent failures %d, want at most %d", len(s.RecentFailures), recentLimit)
-	}
-	if s.LastProbe == nil || s.LastProbe.LatencyMS != 1.5 {
-		t.Errorf("last probe = %+v, want latency 1.5ms", s.LastProbe)
-	}
+	assert.LessOrEqual(t, len(s.RecentFailures), recentLimit, "recent failures, want at most")
+	assert.False(t, s.LastProbe == nil || s.LastProbe.LatencyMS != 1.5, "last probe = %+v, want latency 1.5ms", s.LastProbe)
 	b, _ := json.Marshal(s)
 	for _, leak := range []string{"region-key-123", "secret-host"} {
-		if strings.Contains(string(b), leak) {
-			t.Errorf("status leaks %q: %s", leak, b)
-		}
+		assert.NotContains(t, string(b), leak, "status leaks %q: %s", leak, b)
 	}
 }
 
@@ -161,9 +126,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"no endpoint": {Name: "a", Key: "k"},
 		"no key":      {Name: "a", Endpoint: &url.URL{Scheme: "https", Host: "h"}},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("%s: New succeeded", name)
-		}
+		_, err := New(cfg)
+		assert.Error(t, err, "%s: New succeeded", name)
 	}
 }
 
@@ -174,21 +138,16 @@ func TestBeginTrialOutsideTheBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newTestRegion(t, nil)
 		fail(t, r, 3)
-		if r.State() != StateOpen || !r.OpenedAt().Equal(time.Now()) {
-			t.Fatalf("after 3 failures: %s opened at %v", r.State(), r.OpenedAt())
-		}
+		require.Equal(t, StateOpen, r.State(), "after 3 failures opened at")
+		require.WithinDuration(t, time.Now(), r.OpenedAt(), 0, "after 3 failures opened at")
 		r.BeginTrial().Finish(Verdict{Outcome: OutcomeStatus5xx, Status: 503})
-		if n := len(r.Status().RecentFailures); n != 4 {
-			t.Errorf("recent failures %d, want the trial's kept too (4)", n)
-		}
+		n := len(r.Status().RecentFailures)
+		assert.Equal(t, 4, n, "recent failures, want the trial's kept too (4)")
 		r.Park(ScopeRuntime, time.Now().Add(time.Minute))
 		r.BeginTrial().Finish(Verdict{Outcome: OutcomeOK, Status: 200, Scope: ScopeRuntime})
-		if !r.ParkedUntil(ScopeRuntime).IsZero() {
-			t.Error("a trial's success did not end the scope's parking")
-		}
-		if r.State() != StateOpen || r.breaker.Counts().Requests != 0 {
-			t.Errorf("breaker %s, %d requests: a trial must not count", r.State(), r.breaker.Counts().Requests)
-		}
+		assert.True(t, r.ParkedUntil(ScopeRuntime).IsZero(), "a trial's success did not end the scope's parking")
+		assert.Equal(t, StateOpen, r.State(), "breaker, requests: a trial must not count")
+		assert.EqualValues(t, 0, r.breaker.Counts().Requests, "breaker, requests: a trial must not count")
 	})
 }
 

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type timeoutErr struct{}
@@ -71,16 +74,12 @@ func TestJudge(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := r.Judge(tt.in, now)
-			if v.Outcome != tt.want {
-				t.Fatalf("outcome %s, want %s (cause %v)", v.Outcome, tt.want, v.Cause)
-			}
+			require.Equal(t, tt.want, v.Outcome, "outcome %s, want %s (cause %v)", v.Outcome, tt.want, v.Cause)
 			var park time.Duration
 			if !v.ParkUntil.IsZero() {
 				park = v.ParkUntil.Sub(now)
 			}
-			if park != tt.park {
-				t.Fatalf("parks for %v, want %v", park, tt.park)
-			}
+			require.Equal(t, tt.park, park, "parks for")
 		})
 	}
 }
@@ -95,9 +94,8 @@ func TestScopeOf(t *testing.T) {
 		{"GET", true, ScopeAuthoringRead}, {"POST", true, ScopeAuthoringWrite},
 		{"PATCH", true, ScopeAuthoringWrite}, {"DELETE", true, ScopeAuthoringWrite},
 	} {
-		if got := ScopeOf(tt.method, tt.authoring); got != tt.want {
-			t.Errorf("ScopeOf(%s, %v) = %s, want %s", tt.method, tt.authoring, got, tt.want)
-		}
+		got := ScopeOf(tt.method, tt.authoring)
+		assert.Equal(t, tt.want, got, "ScopeOf(%s, %v) = %s, want %s", tt.method, tt.authoring, got, tt.want)
 	}
 }
 
@@ -109,40 +107,27 @@ func TestProbe429NeitherOpensNorCloses(t *testing.T) {
 		fail(t, r, 2)
 		for range 5 {
 			a, err := r.Begin()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 429,
 				Header: http.Header{"Retry-After": {"Thu, 01 Jan 2099 00:00:00 GMT"}}}, time.Now()))
 		}
-		if got := r.Status().ConsecutiveFailures; got != 2 {
-			t.Fatalf("a probe 429 changed the failure run to %d (want 2: neither opens nor closes)", got)
-		}
-		if !r.ParkedUntil(ScopeRuntime).IsZero() {
-			t.Fatal("a probe 429 parked runtime calls")
-		}
-		if got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark); !got.Equal(want) {
-			t.Fatalf("authoring reads parked until %v, want %v", got, want)
-		}
+		require.EqualValues(t, 2, r.Status().ConsecutiveFailures, "a probe 429 changed the failure run to (want 2: neither opens nor closes)")
+		require.True(t, r.ParkedUntil(ScopeRuntime).IsZero(), "a probe 429 parked runtime calls")
+		got, want := r.ParkedUntil(ScopeAuthoringRead), time.Now().Add(DefaultMaxPark)
+		require.WithinDuration(t, want, got, 0, "authoring reads parked until")
 		a, _ := r.Begin()
 		a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 404}, time.Now()))
-		if got := r.Status().ConsecutiveFailures; got != 2 {
-			t.Fatalf("a probe 404 changed the failure run to %d", got)
-		}
+		require.EqualValues(t, 2, r.Status().ConsecutiveFailures, "a probe 404 changed the failure run")
 		a, _ = r.Begin()
 		a.Finish(r.Judge(Answer{Scope: ScopeAuthoringRead, Probe: true, Status: 200}, time.Now()))
-		if !r.ParkedUntil(ScopeAuthoringRead).IsZero() {
-			t.Fatal("a 200 from the parked scope did not end its parking")
-		}
+		require.True(t, r.ParkedUntil(ScopeAuthoringRead).IsZero(), "a 200 from the parked scope did not end its parking")
 	})
 }
 
 func TestOwnsURL(t *testing.T) {
 	u, _ := url.Parse("https://westus2.example:8443/base")
 	r, err := New(Config{Name: "a", Endpoint: u, Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for raw, want := range map[string]bool{
 		"/language/x": true, "language/x?y=1": true, "https://WESTUS2.example:8443/x": true,
 		"https://westus2.example/x": false, "http://westus2.example:8443/x": false,
@@ -154,9 +139,8 @@ func TestOwnsURL(t *testing.T) {
 		"https://westus2.example:8443/a\x01b": false, " https://westus2.example:8443/x ": true,
 		"https://westus2.example:8443\\@evil.example/": false,
 	} {
-		if got := r.OwnsURL(raw); got != want {
-			t.Errorf("OwnsURL(%q) = %v, want %v", raw, got, want)
-		}
+		got := r.OwnsURL(raw)
+		assert.Equal(t, want, got, "OwnsURL(%q) = %v, want %v", raw, got, want)
 	}
 }
 
@@ -174,12 +158,8 @@ func FuzzOwnsURL(f *testing.F) {
 	}
 	u, _ := url.Parse("https://westus2.example:8443/base")
 	r, err := New(Config{Name: "a", Endpoint: u, Key: "k"})
-	if err != nil {
-		f.Fatal(err)
-	}
+	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, raw string) {
-		if r.hasOrigin(raw) && !r.ownsParsed(raw) {
-			t.Errorf("%q: the shortcut owns it, url.Parse does not", raw)
-		}
+		assert.False(t, r.hasOrigin(raw) && !r.ownsParsed(raw), "%q: the shortcut owns it, url.Parse does not", raw)
 	})
 }
