@@ -141,8 +141,9 @@
 // # Not emulated
 //
 // Entra ID's token validation (a region with BearerTokens accepts the
-// opaque tokens its TokenIssuer issued, not signed JWTs); the per-document and per-request limits other than 25 documents and 125,000
-// characters; the 500-project, 10-model and 10-deployment quotas; import
+// opaque tokens its TokenIssuer issued, not signed JWTs); the per-document
+// and per-request limits other than 25 documents and 125,000 characters;
+// the 500-project, 10-model and 10-deployment quotas; import
 // failing on a missing storage container (training fails instead); the
 // export options assetKind and trainedModelLabel (the whole project is
 // exported); per-document evaluation results (an empty list); the

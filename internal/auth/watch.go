@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// DefaultWatchInterval is how often Watch re-reads a key file: a rotated
+// DefaultWatchInterval is how often a Watcher re-reads a key file: a rotated
 // key works within about this long.
 const DefaultWatchInterval = time.Second
 
