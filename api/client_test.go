@@ -17,6 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const testKey = "region-key-3f9c1d"
@@ -114,9 +117,7 @@ func (s *sleeps) all() []time.Duration {
 func newTestClient(t *testing.T, endpoint string, opts ClientOptions) (*Client, *sleeps) {
 	t.Helper()
 	c, err := NewClient(endpoint, secret.Secret(testKey), opts)
-	if err != nil {
-		t.Fatalf("NewClient: %v", err)
-	}
+	require.NoError(t, err, "NewClient")
 	s := &sleeps{}
 	c.sleep = s.sleep
 	t.Cleanup(c.http.CloseIdleConnections)
@@ -126,9 +127,7 @@ func newTestClient(t *testing.T, endpoint string, opts ClientOptions) (*Client, 
 // noKey fails the test when err's text carries the key.
 func noKey(t *testing.T, err error) {
 	t.Helper()
-	if err != nil && strings.Contains(err.Error(), testKey) {
-		t.Fatalf("error text contains the key: %v", err)
-	}
+	require.False(t, err != nil && strings.Contains(err.Error(), testKey), "error text contains the key: %v", err)
 }
 
 func job(status string, extra string) string {
@@ -137,26 +136,23 @@ func job(status string, extra string) string {
 
 func TestNewClientValidates(t *testing.T) {
 	for _, ep := range []string{"", "example.com", "/language", "ftp://example.com", "http://", "https://h/?q=1", "https://u:p@h", "://bad"} {
-		if _, err := NewClient(ep, testKey, ClientOptions{}); err == nil {
-			t.Errorf("NewClient(%q) = nil error, want one", ep)
-		} else {
+		_, err := NewClient(ep, testKey, ClientOptions{})
+		if assert.Error(t, err, "NewClient(%q)", ep) {
 			noKey(t, err)
 		}
 	}
-	if _, err := NewClient("https://h.example", "", ClientOptions{}); err == nil {
-		t.Error("empty key accepted")
-	}
+	_, err := NewClient("https://h.example", "", ClientOptions{})
+	assert.Error(t, err, "empty key accepted")
 	c, err := NewClient("https://h.example/base/", testKey, ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.endpoint != "https://h.example/base" || c.authoring != "2022-05-01" || c.runtime != "2023-04-01" ||
-		c.pollInterval != time.Second || c.maxPollInterval != 30*time.Second || c.max429Retries != 5 {
-		t.Errorf("defaults not applied: %+v", c)
-	}
-	if s := fmt.Sprintf("%v %+v %#v", c, c, c); strings.Contains(s, testKey) {
-		t.Errorf("printing the client reveals the key: %s", s)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "https://h.example/base", c.endpoint, "defaults not applied: %+v", c)
+	assert.Equal(t, "2022-05-01", c.authoring, "defaults not applied: %+v", c)
+	assert.Equal(t, "2023-04-01", c.runtime, "defaults not applied: %+v", c)
+	assert.Equal(t, time.Second, c.pollInterval, "defaults not applied: %+v", c)
+	assert.Equal(t, 30*time.Second, c.maxPollInterval, "defaults not applied: %+v", c)
+	assert.Equal(t, 5, c.max429Retries, "defaults not applied: %+v", c)
+	s := fmt.Sprintf("%v %+v %#v", c, c, c)
+	assert.NotContains(t, s, testKey, "printing the client reveals the key")
 }
 
 func TestSubmitJobAndWaitJob(t *testing.T) {
@@ -181,43 +177,34 @@ func TestSubmitJobAndWaitJob(t *testing.T) {
 		Extra:         Extra{"future": json.RawMessage(`true`)},
 	}
 	op, err := c.SubmitJob(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if op.JobID != "11111111-2222-4333-8444-555555555555" || op.RetryAfter != 2*time.Second ||
-		op.URL != f.URL+"/language/analyze-text/jobs/11111111-2222-4333-8444-555555555555?api-version=2023-04-01" {
-		t.Fatalf("operation = %+v", op)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "11111111-2222-4333-8444-555555555555", op.JobID, "operation = %+v", op)
+	require.Equal(t, 2*time.Second, op.RetryAfter, "operation = %+v", op)
+	require.Equal(t, f.URL+"/language/analyze-text/jobs/11111111-2222-4333-8444-555555555555?api-version=2023-04-01", op.URL, "operation = %+v", op)
 	st, err := c.WaitJob(ctx, op)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Status != StatusSucceeded || string(st.Extra["brandNew"]) != `{"x":1}` {
-		t.Fatalf("state = %+v", st)
-	}
+	require.NoError(t, err)
+	require.Equal(t, StatusSucceeded, st.Status, "state = %+v", st)
+	require.Equal(t, `{"x":1}`, string(st.Extra["brandNew"]), "state = %+v", st)
 	var res CustomEntitiesResult
-	if err := json.Unmarshal(st.Tasks.Items[0].Results, &res); err != nil || res.Documents[0].Entities[0].Text != "Seattle" {
-		t.Fatalf("results = %+v, %v", res, err)
-	}
+	err = json.Unmarshal(st.Tasks.Items[0].Results, &res)
+	require.NoError(t, err, "results = %+v, %v", res, err)
+	require.Equal(t, "Seattle", res.Documents[0].Entities[0].Text, "results = %+v, %v", res, err)
 
 	// First wait honours the 202's Retry-After, then PollInterval backing
 	// off, except where a poll answer carried Retry-After.
 	want := []time.Duration{2 * time.Second, 10 * time.Millisecond, 3 * time.Second, 20 * time.Millisecond}
-	if got := sl.all(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("waits = %v, want %v", got, want)
-	}
+	got := sl.all()
+	assert.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "waits = %v, want %v", got, want)
 	reqs := f.requests()
-	if len(reqs) != 5 {
-		t.Fatalf("requests = %d, want 5", len(reqs))
-	}
+	require.Len(t, reqs, 5, "requests, want 5")
 	for _, r := range reqs {
-		if r.key != testKey || !strings.Contains(r.query, "api-version=2023-04-01") {
-			t.Errorf("%s %s?%s key=%q: want the key and the runtime api-version", r.method, r.path, r.query, r.key)
-		}
+		assert.Equal(t, testKey, r.key, "%s %s?%s key=%q: want the key and the runtime api-version", r.method, r.path, r.query, r.key)
+		assert.Contains(t, r.query, "api-version=2023-04-01", "%s %s?%s key=%q: want the key and the runtime api-version", r.method, r.path, r.query, r.key)
 	}
 	var sent map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(reqs[0].body), &sent); err != nil || string(sent["future"]) != "true" {
-		t.Errorf("submitted body lost an unknown member: %s", reqs[0].body)
+	err = json.Unmarshal([]byte(reqs[0].body), &sent)
+	if assert.NoError(t, err, "submitted body lost an unknown member: %s", reqs[0].body) {
+		assert.Equal(t, "true", string(sent["future"]), "submitted body lost an unknown member: %s", reqs[0].body)
 	}
 }
 
@@ -227,34 +214,25 @@ func TestGetJobQueryAndURL(t *testing.T) {
 	})
 	c, _ := newTestClient(t, f.URL, ClientOptions{})
 	st, err := c.GetJob(t.Context(), "j1", JobQuery{Top: 1, Skip: 2, ShowStats: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.GetJobURL(t.Context(), st.NextLink); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = c.GetJobURL(t.Context(), st.NextLink)
+	require.NoError(t, err)
 	reqs := f.requests()
-	if q := reqs[0].query; q != "api-version=2023-04-01&showStats=true&skip=2&top=1" {
-		t.Errorf("query = %q", q)
-	}
-	if q := reqs[1].query; q != "api-version=2023-04-01&top=1&skip=1" {
-		t.Errorf("nextLink not used as given: %q", q)
-	}
+	q := reqs[0].query
+	assert.Equal(t, "api-version=2023-04-01&showStats=true&skip=2&top=1", q, "query")
+	q = reqs[1].query
+	assert.Equal(t, "api-version=2023-04-01&top=1&skip=1", q, "nextLink not used as given")
 	// A URL without api-version gets one; a URL on another origin is refused.
-	if _, err := c.GetJobURL(t.Context(), f.URL+"/language/analyze-text/jobs/j1"); err != nil {
-		t.Fatal(err)
-	}
-	if q := f.requests()[2].query; q != "api-version=2023-04-01" {
-		t.Errorf("query = %q", q)
-	}
+	_, err = c.GetJobURL(t.Context(), f.URL+"/language/analyze-text/jobs/j1")
+	require.NoError(t, err)
+	q = f.requests()[2].query
+	assert.Equal(t, "api-version=2023-04-01", q, "query")
 	for _, u := range []string{"http://elsewhere.example/language/analyze-text/jobs/j1", "/language/analyze-text/jobs/j1", "https" + strings.TrimPrefix(f.URL, "http") + "/x"} {
-		if _, err := c.GetJobURL(t.Context(), u); err == nil {
-			t.Errorf("GetJobURL(%q) succeeded; want the foreign URL refused", u)
-		}
+		_, err := c.GetJobURL(t.Context(), u)
+		assert.Error(t, err, "GetJobURL(%q) succeeded; want the foreign URL refused", u)
 	}
-	if n := len(f.requests()); n != 3 {
-		t.Errorf("requests = %d, want 3", n)
-	}
+	n := len(f.requests())
+	assert.Equal(t, 3, n, "requests, want 3")
 }
 
 func TestCancelJob(t *testing.T) {
@@ -267,14 +245,13 @@ func TestCancelJob(t *testing.T) {
 	})
 	c, _ := newTestClient(t, f.URL, ClientOptions{})
 	op, err := c.CancelJob(t.Context(), "j1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, err := c.WaitJob(t.Context(), op)
 	var jf *JobFailedError
-	if !errors.As(err, &jf) || jf.Status != StatusCancelled || st == nil || st.Status != StatusCancelled {
-		t.Fatalf("WaitJob = %+v, %v; want the cancelled state and a JobFailedError", st, err)
-	}
+	require.ErrorAs(t, err, &jf, "WaitJob: want the cancelled state and a JobFailedError")
+	require.Equal(t, StatusCancelled, jf.Status, "WaitJob: want the cancelled state and a JobFailedError")
+	require.NotNil(t, st, "WaitJob: want the cancelled state and a JobFailedError")
+	require.Equal(t, StatusCancelled, st.Status, "WaitJob: want the cancelled state and a JobFailedError")
 }
 
 func TestWaitAuthoringJob(t *testing.T) {
@@ -289,27 +266,19 @@ func TestWaitAuthoringJob(t *testing.T) {
 	})
 	c, sl := newTestClient(t, f.URL, ClientOptions{PollInterval: 5 * time.Millisecond, MaxPollInterval: 8 * time.Millisecond})
 	op, err := c.Train(t.Context(), "p", TrainRequest{ModelLabel: "m", TrainingConfigVersion: "latest"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var statuses []string
 	j, err := c.Wait(t.Context(), op, func(j *AuthoringJob) { statuses = append(statuses, j.JobID+":"+j.Status) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Status != StatusSucceeded || len(j.Warnings) != 1 {
-		t.Fatalf("job = %+v", j)
-	}
-	if got := strings.Join(statuses, ","); got != "abc_123:notStarted,abc_123:running,abc_123:succeeded" {
-		t.Errorf("onPoll saw %s", got)
-	}
-	if got, want := fmt.Sprint(sl.all()), fmt.Sprint([]time.Duration{0, 5 * time.Millisecond, 8 * time.Millisecond}); got != want {
-		t.Errorf("waits = %s, want %s (backoff capped at MaxPollInterval)", got, want)
-	}
+	require.NoError(t, err)
+	require.Equal(t, StatusSucceeded, j.Status, "job = %+v", j)
+	require.Len(t, j.Warnings, 1, "job = %+v", j)
+	got := strings.Join(statuses, ",")
+	assert.Equal(t, "abc_123:notStarted,abc_123:running,abc_123:succeeded", got, "onPoll saw")
+	got, want := fmt.Sprint(sl.all()), fmt.Sprint([]time.Duration{0, 5 * time.Millisecond, 8 * time.Millisecond})
+	assert.Equal(t, want, got, "waits (backoff capped at MaxPollInterval)")
 	reqs := f.requests()
-	if reqs[0].body != `{"modelLabel":"m","trainingConfigVersion":"latest"}` || !strings.Contains(reqs[0].query, "api-version=2022-05-01") {
-		t.Errorf("train request = %+v", reqs[0])
-	}
+	assert.Equal(t, `{"modelLabel":"m","trainingConfigVersion":"latest"}`, reqs[0].body, "train request = %+v", reqs[0])
+	assert.Contains(t, reqs[0].query, "api-version=2022-05-01", "train request = %+v", reqs[0])
 }
 
 func TestWaitRetryAfterIsCapped(t *testing.T) {
@@ -323,16 +292,13 @@ func TestWaitRetryAfterIsCapped(t *testing.T) {
 		},
 	})
 	c, sl := newTestClient(t, f.URL, ClientOptions{MaxPollInterval: 40 * time.Millisecond})
-	if _, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x", RetryAfter: time.Minute}, nil); err != nil {
-		t.Fatal(err)
-	}
+	_, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x", RetryAfter: time.Minute}, nil)
+	require.NoError(t, err)
 	want := []time.Duration{40 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond, 7 * time.Millisecond}
-	if got := sl.all(); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("waits = %v, want %v", got, want)
-	}
-	if q := f.requests()[0].query; q != "api-version=2022-05-01" {
-		t.Errorf("authoring poll without api-version got %q", q)
-	}
+	got := sl.all()
+	assert.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "waits = %v, want %v", got, want)
+	q := f.requests()[0].query
+	assert.Equal(t, "api-version=2022-05-01", q, "authoring poll without api-version")
 }
 
 func TestWaitFailedJob(t *testing.T) {
@@ -344,24 +310,22 @@ func TestWaitFailedJob(t *testing.T) {
 	})
 	c, _ := newTestClient(t, f.URL, ClientOptions{})
 	j, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x"}, nil)
-	if j == nil || j.Status != StatusFailed {
-		t.Errorf("job = %+v, want the failed job back", j)
+	if assert.NotNil(t, j, "job, want the failed job back") {
+		assert.Equal(t, StatusFailed, j.Status, "job, want the failed job back")
 	}
 	var jf *JobFailedError
-	if !errors.As(err, &jf) || jf.JobID != "x" || jf.Status != StatusFailed || len(jf.Errors) != 2 {
-		t.Fatalf("err = %#v, want *JobFailedError", err)
-	}
+	require.ErrorAs(t, err, &jf, "err, want *JobFailedError")
+	require.Equal(t, "x", jf.JobID, "err, want *JobFailedError")
+	require.Equal(t, StatusFailed, jf.Status, "err, want *JobFailedError")
+	require.Len(t, jf.Errors, 2, "err, want *JobFailedError")
 	var ae *Error
-	if !errors.As(err, &ae) || ae.Code != CodeInvalidRequest || ae.InnerError.Code != InnerInvalidParameterValue {
-		t.Fatalf("errors.As(*Error) = %+v", ae)
-	}
-	if IsNotFound(err) {
-		t.Error("a failed job is not a 404")
-	}
+	require.ErrorAs(t, err, &ae, "errors.As(*Error) = %+v", ae)
+	require.Equal(t, CodeInvalidRequest, ae.Code, "errors.As(*Error) = %+v", ae)
+	require.Equal(t, InnerInvalidParameterValue, ae.InnerError.Code, "errors.As(*Error) = %+v", ae)
+	assert.False(t, IsNotFound(err), "a failed job is not a 404")
 	noKey(t, err)
-	if !strings.Contains(err.Error(), "InvalidRequest") || !strings.Contains(err.Error(), "Conflict") {
-		t.Errorf("error text %q lacks the job's codes", err)
-	}
+	assert.Contains(t, err.Error(), "InvalidRequest", "error text %q lacks the job's codes", err)
+	assert.Contains(t, err.Error(), "Conflict", "error text %q lacks the job's codes", err)
 }
 
 func TestWaitPollErrors(t *testing.T) {
@@ -373,38 +337,32 @@ func TestWaitPollErrors(t *testing.T) {
 			{status: 200, body: `{"jobId":"x","status":"succeeded"}`},
 		}})
 		c, _ := newTestClient(t, f.URL, ClientOptions{})
-		if _, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x"}, nil); err != nil {
-			t.Fatalf("two 5xx in a row should be ridden out: %v", err)
-		}
+		_, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x"}, nil)
+		require.NoError(t, err, "two 5xx in a row should be ridden out")
 	})
 	t.Run("persistent5xx", func(t *testing.T) {
 		f := newFakeRegion(t, map[string][]reply{"GET " + loc: {{status: 500, body: `{"error":{"code":"InternalServerError","message":"down"}}`}}})
 		c, _ := newTestClient(t, f.URL, ClientOptions{})
 		_, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x"}, nil)
 		var ae *Error
-		if !errors.As(err, &ae) || ae.StatusCode != 500 {
-			t.Fatalf("err = %v", err)
-		}
-		if n := len(f.requests()); n != maxPollErrors+1 {
-			t.Errorf("polls = %d, want %d", n, maxPollErrors+1)
-		}
+		require.ErrorAs(t, err, &ae, "err")
+		require.Equal(t, 500, ae.StatusCode, "err")
+		n := len(f.requests())
+		assert.Equal(t, maxPollErrors+1, n, "polls")
 	})
 	t.Run("404", func(t *testing.T) {
 		f := newFakeRegion(t, nil)
 		c, _ := newTestClient(t, f.URL, ClientOptions{})
 		_, err := c.Wait(t.Context(), &Operation{URL: f.URL + loc, JobID: "x"}, nil)
-		if !IsNotFound(err) || len(f.requests()) != 1 {
-			t.Fatalf("err = %v after %d polls; want a 404 at once", err, len(f.requests()))
-		}
+		require.True(t, IsNotFound(err), "err = %v after %d polls; want a 404 at once", err, len(f.requests()))
+		require.Len(t, f.requests(), 1, "err = %v after %d polls; want a 404 at once", err, len(f.requests()))
 	})
 	t.Run("foreignOrigin", func(t *testing.T) {
 		c, _ := newTestClient(t, "http://127.0.0.1:1", ClientOptions{})
-		if _, err := c.Wait(t.Context(), &Operation{URL: "http://attacker.example" + loc}, nil); err == nil {
-			t.Fatal("polled a URL on another origin")
-		}
-		if _, err := c.Wait(t.Context(), nil, nil); err == nil {
-			t.Fatal("nil operation accepted")
-		}
+		_, err := c.Wait(t.Context(), &Operation{URL: "http://attacker.example" + loc}, nil)
+		require.Error(t, err, "polled a URL on another origin")
+		_, err = c.Wait(t.Context(), nil, nil)
+		require.Error(t, err, "nil operation accepted")
 	})
 }
 
@@ -415,9 +373,7 @@ func TestWaitContextCancelled(t *testing.T) {
 	t.Run("whileSleeping", func(t *testing.T) {
 		f := newFakeRegion(t, map[string][]reply{"GET " + loc: {{status: 200, header: map[string]string{"Retry-After": "3600"}, body: `{"jobId":"x","status":"running"}`}}})
 		c, err := NewClient(f.URL, testKey, ClientOptions{MaxPollInterval: time.Hour}) // real sleep
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer c.http.CloseIdleConnections()
 		ctx, cancel := context.WithCancel(t.Context())
 		polled := make(chan struct{}, 1)
@@ -428,9 +384,8 @@ func TestWaitContextCancelled(t *testing.T) {
 		}()
 		<-polled
 		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Fatalf("err = %v, want context.Canceled", err)
-		}
+		err = <-done
+		require.ErrorIs(t, err, context.Canceled, "err, want context.Canceled")
 		f.Close()
 	})
 
@@ -441,9 +396,7 @@ func TestWaitContextCancelled(t *testing.T) {
 			{block: entered},
 		}})
 		c, err := NewClient(f.URL, testKey, ClientOptions{PollInterval: time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer c.http.CloseIdleConnections()
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
@@ -455,9 +408,9 @@ func TestWaitContextCancelled(t *testing.T) {
 		<-entered
 		cancel()
 		<-done
-		if !errors.Is(err, context.Canceled) || last == nil || last.Status != StatusRunning {
-			t.Fatalf("Wait = %+v, %v; want the last job and context.Canceled", last, err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "Wait,; want the last job and context.Canceled")
+		require.NotNil(t, last, "Wait,; want the last job and context.Canceled")
+		require.Equal(t, StatusRunning, last.Status, "Wait,; want the last job and context.Canceled")
 		f.Close()
 	})
 }
@@ -473,16 +426,12 @@ func Test429(t *testing.T) {
 		}})
 		c, sl := newTestClient(t, f.URL, ClientOptions{MaxPollInterval: 20 * time.Millisecond})
 		p, err := c.GetProject(t.Context(), "p")
-		if err != nil || p.ProjectName != "p" {
-			t.Fatalf("GetProject = %+v, %v", p, err)
-		}
-		if got := fmt.Sprint(sl.all()); got != fmt.Sprint([]time.Duration{20 * time.Millisecond, 20 * time.Millisecond}) {
-			t.Errorf("waits = %s", got)
-		}
+		require.NoError(t, err, "GetProject = %+v, %v", p, err)
+		require.Equal(t, "p", p.ProjectName, "GetProject = %+v, %v", p, err)
+		got := fmt.Sprint(sl.all())
+		assert.Equal(t, fmt.Sprint([]time.Duration{20 * time.Millisecond, 20 * time.Millisecond}), got, "waits")
 		for _, r := range f.requests() {
-			if r.key != testKey {
-				t.Error("retry sent without the key")
-			}
+			assert.Equal(t, testKey, r.key, "retry sent without the key")
 		}
 	})
 	t.Run("retriesExhausted", func(t *testing.T) {
@@ -490,19 +439,18 @@ func Test429(t *testing.T) {
 		c, _ := newTestClient(t, f.URL, ClientOptions{Max429Retries: 2})
 		_, err := c.GetProject(t.Context(), "p")
 		var ae *Error
-		if !errors.As(err, &ae) || ae.StatusCode != 429 || ae.Code != CodeFrontDoorTooManyRequests {
-			t.Fatalf("err = %v", err)
-		}
-		if n := len(f.requests()); n != 3 {
-			t.Errorf("requests = %d, want 1 + 2 retries", n)
-		}
+		require.ErrorAs(t, err, &ae, "err")
+		require.Equal(t, 429, ae.StatusCode, "err")
+		require.Equal(t, CodeFrontDoorTooManyRequests, ae.Code, "err")
+		n := len(f.requests())
+		assert.Equal(t, 3, n, "requests, want 1 + 2 retries")
 	})
 	t.Run("noRetryAfter", func(t *testing.T) {
 		f := newFakeRegion(t, map[string][]reply{"POST " + JobsPath: {{status: 429, body: frontDoor429}}})
 		c, _ := newTestClient(t, f.URL, ClientOptions{})
-		if _, err := c.SubmitJob(t.Context(), SubmitRequest{}); err == nil || len(f.requests()) != 1 {
-			t.Fatalf("err = %v after %d requests; a 429 without Retry-After is not retried", err, len(f.requests()))
-		}
+		_, err := c.SubmitJob(t.Context(), SubmitRequest{})
+		require.Error(t, err, "err after requests; a 429 without Retry-After is not retried")
+		require.Len(t, f.requests(), 1, "err after requests; a 429 without Retry-After is not retried")
 	})
 	t.Run("ctxEndsTheWait", func(t *testing.T) {
 		f := newFakeRegion(t, map[string][]reply{"GET " + ProjectPath("p"): {{status: 429, header: map[string]string{"Retry-After": "1"}, body: frontDoor429}}})
@@ -511,9 +459,9 @@ func Test429(t *testing.T) {
 		c.sleep = func(context.Context, time.Duration) error { cancel(); return ctx.Err() }
 		_, err := c.GetProject(ctx, "p")
 		var ae *Error
-		if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.StatusCode != 429 {
-			t.Fatalf("err = %v; want both the 429 and context.Canceled", err)
-		}
+		require.ErrorIs(t, err, context.Canceled, "err; want both the 429 and context.Canceled")
+		require.ErrorAs(t, err, &ae, "err; want both the 429 and context.Canceled")
+		require.Equal(t, 429, ae.StatusCode, "err; want both the 429 and context.Canceled")
 	})
 }
 
@@ -532,38 +480,35 @@ func TestErrorDecoding(t *testing.T) {
 		_, err := c.GetProject(t.Context(), p)
 		noKey(t, err)
 		var ae *Error
-		if !errors.As(err, &ae) {
-			t.Fatalf("GetProject(%q) err = %v, want *Error", p, err)
-		}
+		require.ErrorAs(t, err, &ae, "GetProject(%q) err = %v, want *Error", p, err)
 		return ae, err
 	}
 
 	ae, err := get("unauth")
-	if ae.StatusCode != 401 || ae.Code != CodeFrontDoorUnauthorized || IsNotFound(err) {
-		t.Errorf("401: %+v", ae)
-	}
+	assert.Equal(t, 401, ae.StatusCode, "401: %+v", ae)
+	assert.Equal(t, CodeFrontDoorUnauthorized, ae.Code, "401: %+v", ae)
+	assert.False(t, IsNotFound(err), "401: %+v", ae)
 	ae, err = get("missing")
-	if ae.StatusCode != 404 || ae.Code != CodeProjectNotFound || !IsNotFound(err) || !IsNotFound(fmt.Errorf("outer: %w", err)) {
-		t.Errorf("404: %+v", ae)
-	}
-	if !strings.Contains(err.Error(), `get project "missing"`) || !strings.Contains(err.Error(), "404") {
-		t.Errorf("404 text %q lacks context", err)
-	}
+	assert.Equal(t, 404, ae.StatusCode, "404: %+v", ae)
+	assert.Equal(t, CodeProjectNotFound, ae.Code, "404: %+v", ae)
+	assert.True(t, IsNotFound(err), "404: %+v", ae)
+	assert.True(t, IsNotFound(fmt.Errorf("outer: %w", err)), "404: %+v", ae)
+	assert.Contains(t, err.Error(), `get project "missing"`, "404 text %q lacks context", err)
+	assert.Contains(t, err.Error(), "404", "404 text %q lacks context", err)
 	ae, _ = get("html")
-	if ae.StatusCode != 502 || ae.Code != "502" || !strings.Contains(ae.Message, "Bad Gateway") || len(ae.Message) > 300 {
-		t.Errorf("non-JSON: %+v", ae)
-	}
+	assert.Equal(t, 502, ae.StatusCode, "non-JSON: %+v", ae)
+	assert.Equal(t, "502", ae.Code, "non-JSON: %+v", ae)
+	assert.Contains(t, ae.Message, "Bad Gateway", "non-JSON: %+v", ae)
+	assert.LessOrEqual(t, len(ae.Message), 300, "non-JSON: %+v", ae)
 	ae, _ = get("empty")
-	if ae.StatusCode != 503 || ae.Code != CodeServiceUnavailable || ae.Message != "Service Unavailable" {
-		t.Errorf("empty body: %+v", ae)
-	}
+	assert.Equal(t, 503, ae.StatusCode, "empty body: %+v", ae)
+	assert.Equal(t, CodeServiceUnavailable, ae.Code, "empty body: %+v", ae)
+	assert.Equal(t, "Service Unavailable", ae.Message, "empty body: %+v", ae)
 	ae, _ = get("echo")
-	if ae.Target != secret.Redacted || strings.Contains(ae.Message, testKey) {
-		t.Errorf("echoed key survived: %+v", ae)
-	}
-	if IsNotFound(nil) || IsNotFound(errors.New("404")) {
-		t.Error("IsNotFound is true for a non-*Error")
-	}
+	assert.Equal(t, secret.Redacted, ae.Target, "echoed key survived: %+v", ae)
+	assert.NotContains(t, ae.Message, testKey, "echoed key survived: %+v", ae)
+	assert.False(t, IsNotFound(nil), "IsNotFound is true for a non-*Error")
+	assert.False(t, IsNotFound(errors.New("404")), "IsNotFound is true for a non-*Error")
 }
 
 func TestListDeploymentsFollowsNextLink(t *testing.T) {
@@ -574,19 +519,16 @@ func TestListDeploymentsFollowsNextLink(t *testing.T) {
 	}})
 	c, _ := newTestClient(t, f.URL, ClientOptions{})
 	ds, err := c.ListDeployments(t.Context(), "p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var names []string
 	for _, d := range ds {
 		names = append(names, d.DeploymentName)
 	}
-	if strings.Join(names, ",") != "a,b,c" {
-		t.Errorf("deployments = %v", names)
-	}
+	assert.Equal(t, "a,b,c", strings.Join(names, ","), "deployments = %v", names)
 	reqs := f.requests()
-	if len(reqs) != 2 || reqs[1].query != "api-version=2022-05-01&skip=2&top=2" || reqs[1].key != testKey {
-		t.Errorf("requests = %+v", reqs)
+	if assert.Len(t, reqs, 2, "requests") {
+		assert.Equal(t, "api-version=2022-05-01&skip=2&top=2", reqs[1].query, "requests")
+		assert.Equal(t, testKey, reqs[1].key, "requests")
 	}
 }
 
@@ -595,18 +537,15 @@ func TestListStopsOnBadNextLink(t *testing.T) {
 	path := AuthoringProjectsPath
 	f := newFakeRegion(t, map[string][]reply{"GET " + path: {{status: 200, body: `{"value":[{"projectName":"p"}],"nextLink":"` + other.URL + path + `"}`}}})
 	c, _ := newTestClient(t, f.URL, ClientOptions{})
-	if _, err := c.ListProjects(t.Context()); err == nil {
-		t.Fatal("followed a nextLink to another origin")
-	}
-	if len(other.requests()) != 0 {
-		t.Fatal("the key went to another origin")
-	}
+	_, err := c.ListProjects(t.Context())
+	require.Error(t, err, "followed a nextLink to another origin")
+	require.Empty(t, other.requests(), "the key went to another origin")
 
 	loop := newFakeRegion(t, map[string][]reply{"GET " + path: {{status: 200, body: `{"value":[],"nextLink":"{{URL}}` + path + `?skip=0"}`}}})
 	c, _ = newTestClient(t, loop.URL, ClientOptions{})
-	if _, err := c.ListProjects(t.Context()); err == nil || len(loop.requests()) > 3 {
-		t.Fatalf("a repeating nextLink: err = %v after %d requests", err, len(loop.requests()))
-	}
+	_, err = c.ListProjects(t.Context())
+	require.Error(t, err, "a repeating nextLink: err after requests")
+	require.LessOrEqual(t, len(loop.requests()), 3, "a repeating nextLink: err after requests")
 }
 
 func TestRedirectToOtherOriginRefused(t *testing.T) {
@@ -614,13 +553,10 @@ func TestRedirectToOtherOriginRefused(t *testing.T) {
 	f := newFakeRegion(t, map[string][]reply{"GET " + ProjectPath("p"): {{status: 307, header: map[string]string{"Location": other.URL + ProjectPath("p")}}}})
 	for _, hc := range []*http.Client{nil, {}} {
 		c, _ := newTestClient(t, f.URL, ClientOptions{HTTPClient: hc})
-		if _, err := c.GetProject(t.Context(), "p"); err == nil {
-			t.Error("followed a redirect to another origin")
-		}
+		_, err := c.GetProject(t.Context(), "p")
+		assert.Error(t, err, "followed a redirect to another origin")
 	}
-	if len(other.requests()) != 0 {
-		t.Fatal("the key went to another origin through a redirect")
-	}
+	require.Empty(t, other.requests(), "the key went to another origin through a redirect")
 }
 
 func TestAuthoringCalls(t *testing.T) {
@@ -644,74 +580,68 @@ func TestAuthoringCalls(t *testing.T) {
 	ctx := t.Context()
 
 	op, err := c.Export(ctx, "p")
-	if err != nil || op.JobID != "e1" {
-		t.Fatalf("Export = %+v, %v", op, err)
-	}
+	require.NoError(t, err, "Export = %+v, %v", op, err)
+	require.Equal(t, "e1", op.JobID, "Export = %+v, %v", op, err)
 	ep, err := c.ExportResult(ctx, f.URL+ProjectPath("p")+"/export/jobs/e1/result?api-version=2023-04-01")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ep.Metadata.ProjectName, ep.Metadata.StorageInputContainerName = "q", "c2"
-	if _, err := c.Import(ctx, "q", *ep); err != nil {
-		t.Fatal(err)
+	_, err = c.Import(ctx, "q", *ep)
+	require.NoError(t, err)
+	_, err = c.Deploy(ctx, "q", "prod", DeployRequest{TrainedModelLabel: "m"})
+	require.NoError(t, err)
+	d, err := c.GetDeployment(ctx, "q", "prod")
+	require.NoError(t, err, "GetDeployment = %+v, %v", d, err)
+	require.Equal(t, "m-1", d.ModelID, "GetDeployment = %+v, %v", d, err)
+	ms, err := c.ListModels(ctx, "q")
+	require.NoError(t, err, "ListModels")
+	require.Len(t, ms, 1, "ListModels")
+	require.Equal(t, 3, ms[0].LastTrainingDurationInSeconds, "ListModels")
+	m, err := c.GetModel(ctx, "q", "m")
+	require.NoError(t, err, "GetModel = %+v, %v", m, err)
+	require.NotNil(t, m.HasSnapshot, "GetModel = %+v, %v", m, err)
+	require.True(t, *m.HasSnapshot, "GetModel = %+v, %v", m, err)
+	ps, err := c.ListProjects(ctx)
+	require.NoError(t, err, "ListProjects")
+	require.Len(t, ps, 1, "ListProjects")
+	require.False(t, ps[0].LastModifiedDateTime.IsZero(), "ListProjects")
+	_, err = c.Import(ctx, "nolocation", *ep)
+	if assert.Error(t, err, "202 without operation-location") {
+		assert.Contains(t, err.Error(), `import project "nolocation"`, "202 without operation-location")
 	}
-	if _, err := c.Deploy(ctx, "q", "prod", DeployRequest{TrainedModelLabel: "m"}); err != nil {
-		t.Fatal(err)
-	}
-	if d, err := c.GetDeployment(ctx, "q", "prod"); err != nil || d.ModelID != "m-1" {
-		t.Fatalf("GetDeployment = %+v, %v", d, err)
-	}
-	if ms, err := c.ListModels(ctx, "q"); err != nil || len(ms) != 1 || ms[0].LastTrainingDurationInSeconds != 3 {
-		t.Fatalf("ListModels = %+v, %v", ms, err)
-	}
-	if m, err := c.GetModel(ctx, "q", "m"); err != nil || m.HasSnapshot == nil || !*m.HasSnapshot {
-		t.Fatalf("GetModel = %+v, %v", m, err)
-	}
-	if ps, err := c.ListProjects(ctx); err != nil || len(ps) != 1 || ps[0].LastModifiedDateTime.IsZero() {
-		t.Fatalf("ListProjects = %+v, %v", ps, err)
-	}
-	if _, err := c.Import(ctx, "nolocation", *ep); err == nil || !strings.Contains(err.Error(), `import project "nolocation"`) {
-		t.Errorf("202 without operation-location: %v", err)
-	}
-	if _, err := c.Import(ctx, "badlocation", *ep); err == nil {
-		t.Error("relative operation-location accepted")
-	}
+	_, err = c.Import(ctx, "badlocation", *ep)
+	assert.Error(t, err, "relative operation-location accepted")
 
 	reqs := f.requests()
-	if r := reqs[0]; r.method != "POST" || r.query != "api-version=2023-04-01&stringIndexType=Utf16CodeUnit" || r.body != "" {
-		t.Errorf("export request = %+v", r)
-	}
+	r := reqs[0]
+	assert.Equal(t, "POST", r.method, "export request = %+v", r)
+	assert.Equal(t, "api-version=2023-04-01&stringIndexType=Utf16CodeUnit", r.query, "export request = %+v", r)
+	assert.Equal(t, "", r.body, "export request = %+v", r)
 	var imported ExportedProject
-	if err := json.Unmarshal([]byte(reqs[2].body), &imported); err != nil {
-		t.Fatal(err)
-	}
-	if imported.Metadata.ProjectName != "q" || imported.Metadata.StorageInputContainerName != "c2" ||
-		string(imported.Metadata.Extra["newMeta"]) != "1" || string(imported.Assets.Documents[0].Extra["docNew"]) != `"x"` {
-		t.Errorf("import body = %s", reqs[2].body)
-	}
-	if r := reqs[3]; r.method != "PUT" || r.body != `{"trainedModelLabel":"m"}` {
-		t.Errorf("deploy request = %+v", r)
-	}
+	require.NoError(t, json.Unmarshal([]byte(reqs[2].body), &imported))
+	assert.Equal(t, "q", imported.Metadata.ProjectName, "import body = %s", reqs[2].body)
+	assert.Equal(t, "c2", imported.Metadata.StorageInputContainerName, "import body = %s", reqs[2].body)
+	assert.Equal(t, "1", string(imported.Metadata.Extra["newMeta"]), "import body = %s", reqs[2].body)
+	assert.Equal(t, `"x"`, string(imported.Assets.Documents[0].Extra["docNew"]), "import body = %s", reqs[2].body)
+	r = reqs[3]
+	assert.Equal(t, "PUT", r.method, "deploy request = %+v", r)
+	assert.Equal(t, `{"trainedModelLabel":"m"}`, r.body, "deploy request = %+v", r)
 	for _, r := range reqs {
-		if r.key != testKey || !strings.Contains(r.query, "api-version=2023-04-01") {
-			t.Errorf("%s %s?%s: missing key or authoring api-version", r.method, r.path, r.query)
-		}
+		assert.Equal(t, testKey, r.key, "%s %s?%s: missing key or authoring api-version", r.method, r.path, r.query)
+		assert.Contains(t, r.query, "api-version=2023-04-01", "%s %s?%s: missing key or authoring api-version", r.method, r.path, r.query)
 	}
 }
 
 func TestTransportErrorIsWrapped(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close() // a dead upstream: connection refused
 	c, _ := newTestClient(t, "http://"+addr, ClientOptions{})
 	_, err = c.GetDeployment(t.Context(), "p", "d")
 	var ne net.Error
-	if err == nil || !errors.As(err, &ne) || !strings.Contains(err.Error(), `get deployment "d" of project "p"`) {
-		t.Fatalf("err = %v", err)
-	}
+	require.Error(t, err, "err")
+	require.ErrorAs(t, err, &ne, "err")
+	require.Contains(t, err.Error(), `get deployment "d" of project "p"`, "err")
 	noKey(t, err)
 }
 
@@ -722,19 +652,18 @@ func TestProbe(t *testing.T) {
 		{status: 503, body: `<html>down</html>`},
 	}})
 	c, sl := newTestClient(t, f.URL, ClientOptions{})
-	if err := c.Probe(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Probe(t.Context()))
 	for _, want := range []int{429, 503} {
 		err := c.Probe(t.Context())
 		var ae *Error
-		if !errors.As(err, &ae) || ae.StatusCode != want {
-			t.Errorf("probe err = %v, want status %d", err, want)
+		if assert.ErrorAs(t, err, &ae, "probe err = %v, want status %d", err, want) {
+			assert.Equal(t, want, ae.StatusCode, "probe err = %v, want status %d", err, want)
 		}
 	}
 	reqs := f.requests()
-	if len(reqs) != 3 || reqs[0].query != "api-version=2022-05-01&top=1" || len(sl.all()) != 0 {
-		t.Errorf("probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all())
+	if assert.Len(t, reqs, 3, "probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all()) {
+		assert.Equal(t, "api-version=2022-05-01&top=1", reqs[0].query, "probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all())
+		assert.Empty(t, sl.all(), "probe requests = %+v, waits %v; want one request each, no 429 wait, no paging", reqs, sl.all())
 	}
 }
 
@@ -743,21 +672,14 @@ func TestProbe(t *testing.T) {
 // errors.As still finds the network error.
 func TestTransportErrorsNameNoHost(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close() // a dead address: connection refused
 	c, _ := newTestClient(t, "http://"+addr, ClientOptions{})
 	err = c.Probe(t.Context())
-	if err == nil {
-		t.Fatal("probe of a dead address succeeded")
-	}
-	if strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "127.0.0.1") {
-		t.Fatalf("error names the host: %v", err)
-	}
+	require.Error(t, err, "probe of a dead address succeeded")
+	require.NotContains(t, err.Error(), addr, "error names the host: %v", err)
+	require.NotContains(t, err.Error(), "127.0.0.1", "error names the host: %v", err)
 	var op *net.OpError
-	if !errors.As(err, &op) {
-		t.Fatalf("errors.As lost the *net.OpError: %v", err)
-	}
+	require.ErrorAs(t, err, &op, "errors.As lost the *net.OpError")
 }

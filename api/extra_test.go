@@ -3,8 +3,10 @@ package api
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // sameJSON fails unless a and b hold the same JSON value, whatever the
@@ -18,13 +20,10 @@ func sameJSON(t *testing.T, a, b []byte) {
 	}{{a, &va}, {b, &vb}} {
 		d := json.NewDecoder(bytes.NewReader(x.raw))
 		d.UseNumber()
-		if err := d.Decode(x.v); err != nil {
-			t.Fatalf("invalid JSON %s: %v", x.raw, err)
-		}
+		err := d.Decode(x.v)
+		require.NoError(t, err, "invalid JSON %s: %v", x.raw, err)
 	}
-	if !reflect.DeepEqual(va, vb) {
-		t.Fatalf("JSON differs:\n got  %s\n want %s", a, b)
-	}
+	require.Equal(t, vb, va, "JSON differs:\n got  %s\n want %s", a, b)
 }
 
 // roundTrip decodes in into a new T, encodes it again and checks that
@@ -32,13 +31,9 @@ func sameJSON(t *testing.T, a, b []byte) {
 func roundTrip[T any](t *testing.T, in string) *T {
 	t.Helper()
 	v := new(T)
-	if err := json.Unmarshal([]byte(in), v); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(in), v), "decode")
 	out, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("encode: %v", err)
-	}
+	require.NoError(t, err, "encode")
 	sameJSON(t, out, []byte(in))
 	return v
 }
@@ -63,10 +58,11 @@ const submitWithUnknowns = `{
 
 func TestSubmitRequestKeepsUnknownMembers(t *testing.T) {
 	v := roundTrip[SubmitRequest](t, submitWithUnknowns)
-	if v.DisplayName != "batch 7" || len(v.Tasks) != 2 || v.Tasks[0].Parameters.ProjectName != "P" ||
-		v.Tasks[0].Parameters.LoggingOptOut == nil || *v.Tasks[0].Parameters.LoggingOptOut {
-		t.Fatalf("known fields: %+v", v)
-	}
+	require.Equal(t, "batch 7", v.DisplayName, "known fields: %+v", v)
+	require.Len(t, v.Tasks, 2, "known fields: %+v", v)
+	require.Equal(t, "P", v.Tasks[0].Parameters.ProjectName, "known fields: %+v", v)
+	require.NotNil(t, v.Tasks[0].Parameters.LoggingOptOut, "known fields: %+v", v)
+	require.False(t, *v.Tasks[0].Parameters.LoggingOptOut, "known fields: %+v", v)
 	for name, extra := range map[string]Extra{
 		"top":        v.Extra,
 		"input":      v.AnalysisInput.Extra,
@@ -75,30 +71,20 @@ func TestSubmitRequestKeepsUnknownMembers(t *testing.T) {
 		"parameters": v.Tasks[0].Parameters.Extra,
 		"prebuilt":   v.Tasks[1].Parameters.Extra,
 	} {
-		if len(extra) == 0 {
-			t.Errorf("%s: unknown members not kept", name)
-		}
+		assert.NotEmpty(t, extra, "%s: unknown members not kept", name)
 	}
-	if got := string(v.Tasks[1].Parameters.Extra["piiCategories"]); got != `["Person"]` {
-		t.Errorf("prebuilt parameter = %s", got)
-	}
-	if v.AnalysisInput.Documents[1].Extra != nil {
-		t.Errorf("a document without unknowns has Extra %v", v.AnalysisInput.Documents[1].Extra)
-	}
+	got := string(v.Tasks[1].Parameters.Extra["piiCategories"])
+	assert.Equal(t, `["Person"]`, got, "prebuilt parameter")
+	assert.Nil(t, v.AnalysisInput.Documents[1].Extra, "a document without unknowns has Extra")
 
 	// A rewrite of one known name keeps the rest, as the proxy needs.
 	v.Tasks[0].Parameters.ProjectName = "P2"
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var again SubmitRequest
-	if err := json.Unmarshal(b, &again); err != nil {
-		t.Fatal(err)
-	}
-	if again.Tasks[0].Parameters.ProjectName != "P2" || string(again.Tasks[0].Parameters.Extra["newKnob"]) != `"on"` {
-		t.Errorf("after rewrite: %s", b)
-	}
+	require.NoError(t, json.Unmarshal(b, &again))
+	assert.Equal(t, "P2", again.Tasks[0].Parameters.ProjectName, "after rewrite: %s", b)
+	assert.Equal(t, `"on"`, string(again.Tasks[0].Parameters.Extra["newKnob"]), "after rewrite: %s", b)
 }
 
 func TestJobStateKeepsNewFields(t *testing.T) {
@@ -115,25 +101,26 @@ func TestJobStateKeepsNewFields(t *testing.T) {
 	       "documents":[{"id":"1","warnings":[],"entities":[
 	         {"text":"Pacific Northwest","category":"USRegion","offset":45,"length":17,"confidenceScore":0.85,"entityFuture":true}]}]}}]}}`
 	v := roundTrip[JobState](t, in)
-	if v.LastUpdatedDateTime.IsZero() || v.LastUpdateDateTime.IsZero() || v.LastUpdatedDateTime.Equal(v.LastUpdateDateTime) {
-		t.Errorf("both lastUpdated names must be read separately: %v %v", v.LastUpdatedDateTime, v.LastUpdateDateTime)
-	}
-	if v.Extra["jobFuture"] == nil || v.Statistics.Extra["statFuture"] == nil || v.Tasks.Extra["summaryFuture"] == nil ||
-		v.Tasks.Items[0].Extra["itemFuture"] == nil {
-		t.Errorf("new fields lost: %+v", v)
+	assert.False(t, v.LastUpdatedDateTime.IsZero(), "both lastUpdated names must be read separately: %v %v", v.LastUpdatedDateTime, v.LastUpdateDateTime)
+	assert.False(t, v.LastUpdateDateTime.IsZero(), "both lastUpdated names must be read separately: %v %v", v.LastUpdatedDateTime, v.LastUpdateDateTime)
+	assert.False(t, v.LastUpdatedDateTime.Equal(v.LastUpdateDateTime), "both lastUpdated names must be read separately: %v %v", v.LastUpdatedDateTime, v.LastUpdateDateTime)
+	if assert.NotNil(t, v.Extra["jobFuture"], "new fields lost: %+v", v) {
+		if assert.NotNil(t, v.Statistics.Extra["statFuture"], "new fields lost: %+v", v) {
+			if assert.NotNil(t, v.Tasks.Extra["summaryFuture"], "new fields lost: %+v", v) {
+				assert.NotNil(t, v.Tasks.Items[0].Extra["itemFuture"], "new fields lost: %+v", v)
+			}
+		}
 	}
 	r := roundTrip[CustomEntitiesResult](t, string(v.Tasks.Items[0].Results))
-	if r.Documents[0].Entities[0].Extra["entityFuture"] == nil || r.Errors[0].Error.Code != CodeInvalidArgument {
-		t.Errorf("results: %+v", r)
+	if assert.NotNil(t, r.Documents[0].Entities[0].Extra["entityFuture"], "results: %+v", r) {
+		assert.Equal(t, CodeInvalidArgument, r.Errors[0].Error.Code, "results: %+v", r)
 	}
 
 	// Each spelling alone survives too, and only the one given is written.
 	for _, name := range []string{"lastUpdatedDateTime", "lastUpdateDateTime"} {
 		one := roundTrip[JobState](t, `{"jobId":"j","createdDateTime":"2020-10-01T15:00:45Z","`+name+
 			`":"2020-10-01T15:01:03Z","status":"running","errors":[],"tasks":{"completed":0,"failed":0,"inProgress":1,"total":1}}`)
-		if one.LastUpdatedDateTime.IsZero() == one.LastUpdateDateTime.IsZero() {
-			t.Errorf("%s: %+v", name, one)
-		}
+		assert.NotEqual(t, one.LastUpdateDateTime.IsZero(), one.LastUpdatedDateTime.IsZero(), "%s: %+v", name, one)
 	}
 }
 
@@ -157,17 +144,13 @@ func TestExportedProjectKeepsUnknownMembers(t *testing.T) {
 		"label":    v.Assets.Documents[0].Entities[0].Labels[0].Extra,
 	}
 	for name, extra := range checks {
-		if len(extra) != 1 {
-			t.Errorf("%s: Extra = %v, want one kept member", name, extra)
-		}
+		assert.Len(t, extra, 1, "%s: Extra = %v, want one kept member", name, extra)
 	}
 
 	// The replication worker's rewrite: two names change, the rest stays.
 	v.Metadata.ProjectName, v.Metadata.StorageInputContainerName = "P-secondary", "container2"
 	out, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := bytes.Replace(bytes.Replace([]byte(in), []byte(`"projectName":"P"`), []byte(`"projectName":"P-secondary"`), 1),
 		[]byte(`"storageInputContainerName":"container"`), []byte(`"storageInputContainerName":"container2"`), 1)
 	sameJSON(t, out, want)
@@ -181,9 +164,8 @@ func TestOtherTypesKeepUnknownMembers(t *testing.T) {
 	  "lastUpdatedDateTime":"2022-04-18T15:23:08Z","expirationDateTime":"2022-04-25T15:23:07Z","status":"succeeded",
 	  "resultUrl":"https://h/language/authoring/analyze-text/projects/p/export/jobs/x/result?api-version=2022-05-01",
 	  "jobFuture":1}`)
-	if j.ResultURL == "" || j.Extra["jobFuture"] == nil {
-		t.Errorf("authoring job: %+v", j)
-	}
+	assert.NotEqual(t, "", j.ResultURL, "authoring job: %+v", j)
+	assert.NotNil(t, j.Extra["jobFuture"], "authoring job: %+v", j)
 }
 
 func TestKnownFieldsMatchCaseInsensitively(t *testing.T) {
@@ -192,36 +174,29 @@ func TestKnownFieldsMatchCaseInsensitively(t *testing.T) {
 	// re-encoded body would carry the value twice.
 	in := `{"JOBID":"j","Status":"running","ſtatus":"running","\u212Aind":"x","createddatetime":"2020-10-01T15:00:45Z","errors":[],"tasks":{"TOTAL":1}}`
 	var v JobState
-	if err := json.Unmarshal([]byte(in), &v); err != nil {
-		t.Fatal(err)
-	}
-	if v.JobID != "j" || v.Status != "running" || v.Tasks.Total != 1 || v.CreatedDateTime.IsZero() {
-		t.Errorf("known fields not matched: %+v", v)
-	}
-	if len(v.Extra) != 1 || v.Extra["\u212Aind"] == nil {
-		t.Errorf("Extra = %v, want only the unknown Kelvin-sign member", v.Extra)
+	require.NoError(t, json.Unmarshal([]byte(in), &v))
+	assert.Equal(t, "j", v.JobID, "known fields not matched: %+v", v)
+	assert.Equal(t, "running", v.Status, "known fields not matched: %+v", v)
+	assert.Equal(t, 1, v.Tasks.Total, "known fields not matched: %+v", v)
+	assert.False(t, v.CreatedDateTime.IsZero(), "known fields not matched: %+v", v)
+	if assert.Len(t, v.Extra, 1, "Extra, want only the unknown Kelvin-sign member") {
+		assert.NotNil(t, v.Extra["\u212Aind"], "Extra, want only the unknown Kelvin-sign member")
 	}
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := m["status"]; !ok || len(m) != 6 {
-		t.Errorf("encoded %s", b)
+	require.NoError(t, json.Unmarshal(b, &m))
+	_, ok := m["status"]
+	if assert.True(t, ok, "encoded %s", b) {
+		assert.Len(t, m, 6, "encoded %s", b)
 	}
 
 	// "kind" is a declared field of Task, so the Kelvin-sign spelling is
 	// known there.
 	var task Task
-	if err := json.Unmarshal([]byte(`{"\u212Aind":"CustomEntityRecognition","parameters":{}}`), &task); err != nil {
-		t.Fatal(err)
-	}
-	if task.Kind != KindCustomEntityRecognition || task.Extra != nil {
-		t.Errorf("task = %+v", task)
-	}
+	require.NoError(t, json.Unmarshal([]byte(`{"\u212Aind":"CustomEntityRecognition","parameters":{}}`), &task))
+	assert.Equal(t, KindCustomEntityRecognition, task.Kind, "task = %+v", task)
+	assert.Nil(t, task.Extra, "task = %+v", task)
 }
 
 func TestExtraNeverShadowsAField(t *testing.T) {
@@ -229,50 +204,34 @@ func TestExtraNeverShadowsAField(t *testing.T) {
 		"status": json.RawMessage(`"failed"`), "Status": json.RawMessage(`"failed"`), "new": json.RawMessage(`1`),
 	}}
 	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var back JobState
-	if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
-	if back.Status != StatusRunning || bytes.Contains(b, []byte(`:"failed"`)) || string(back.Extra["new"]) != "1" {
-		t.Errorf("encoded %s", b)
-	}
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, StatusRunning, back.Status, "encoded %s", b)
+	assert.False(t, bytes.Contains(b, []byte(`:"failed"`)), "encoded %s", b)
+	assert.Equal(t, "1", string(back.Extra["new"]), "encoded %s", b)
 }
 
 func TestNullAndEmpty(t *testing.T) {
 	var v SubmitRequest
-	if err := json.Unmarshal([]byte(`{"analysisInput":null,"tasks":[null]}`), &v); err != nil {
-		t.Fatal(err)
-	}
-	if len(v.Tasks) != 1 || v.AnalysisInput.Documents != nil {
-		t.Errorf("%+v", v)
+	require.NoError(t, json.Unmarshal([]byte(`{"analysisInput":null,"tasks":[null]}`), &v))
+	if assert.Len(t, v.Tasks, 1, "%+v", v) {
+		assert.Nil(t, v.AnalysisInput.Documents, "%+v", v)
 	}
 	b, err := json.Marshal(SubmitRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sameJSON(t, b, []byte(`{"analysisInput":{"documents":null},"tasks":null}`))
 	for _, bad := range []string{`[]`, `{"tasks":{}}`, `{"analysisInput":{"documents":[{"id":1}]}}`, `{`} {
-		if err := json.Unmarshal([]byte(bad), new(SubmitRequest)); err == nil {
-			t.Errorf("%s decoded without error", bad)
-		}
+		assert.Error(t, json.Unmarshal([]byte(bad), new(SubmitRequest)), "%s decoded without error", bad)
 	}
 }
 
 func TestFoldName(t *testing.T) {
 	for _, tc := range [][2]string{{"status", "STATUS"}, {"status", "ſtatus"}, {"kind", "\u212Aind"}, {"jobId", "JOBid"}} {
-		if foldName(tc[0]) != foldName(tc[1]) {
-			t.Errorf("foldName(%q) != foldName(%q)", tc[0], tc[1])
-		}
-		if !bytes.EqualFold([]byte(tc[0]), []byte(tc[1])) {
-			t.Errorf("test case %q/%q is not an EqualFold pair", tc[0], tc[1])
-		}
+		assert.Equal(t, foldName(tc[1]), foldName(tc[0]), "foldName(%q) != foldName(%q)", tc[0], tc[1])
+		assert.True(t, bytes.EqualFold([]byte(tc[0]), []byte(tc[1])), "test case %q/%q is not an EqualFold pair", tc[0], tc[1])
 	}
-	if foldName("status") == foldName("statuses") {
-		t.Error("different names fold together")
-	}
+	assert.NotEqual(t, foldName("statuses"), foldName("status"), "different names fold together")
 }
 
 // stripExtra drops every Extra of r, leaving the declared fields.
@@ -313,25 +272,14 @@ func FuzzSubmitRoundTrip(f *testing.F) {
 			return
 		}
 		b1, err := json.Marshal(v1)
-		if err != nil {
-			t.Fatalf("encode a decoded request: %v", err)
-		}
+		require.NoError(t, err, "encode a decoded request")
 		var v2 SubmitRequest
-		if err := json.Unmarshal(b1, &v2); err != nil {
-			t.Fatalf("decode own encoding %s: %v", b1, err)
-		}
+		err = json.Unmarshal(b1, &v2)
+		require.NoError(t, err, "decode own encoding %s: %v", b1, err)
 		b2, err := json.Marshal(v2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(b1, b2) {
-			t.Fatalf("second round trip changed the body:\n %s\n %s", b1, b2)
-		}
-		if !reflect.DeepEqual(stripExtra(v1), stripExtra(v2)) {
-			t.Fatalf("declared fields changed:\n %+v\n %+v", v1, v2)
-		}
-		if len(v1.Extra) != len(v2.Extra) {
-			t.Fatalf("unknown members %v became %v", v1.Extra, v2.Extra)
-		}
+		require.NoError(t, err)
+		require.Equal(t, b2, b1, "second round trip changed the body:\n\n")
+		require.Equal(t, stripExtra(v2), stripExtra(v1), "declared fields changed:\n %+v\n %+v", v1, v2)
+		require.Len(t, v1.Extra, len(v2.Extra), "unknown members %v became %v", v1.Extra, v2.Extra)
 	})
 }
