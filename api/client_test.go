@@ -408,9 +408,9 @@ func TestWaitContextCancelled(t *testing.T) {
 		<-entered
 		cancel()
 		<-done
-		require.ErrorIs(t, err, context.Canceled, "Wait,; want the last job and context.Canceled")
-		require.NotNil(t, last, "Wait,; want the last job and context.Canceled")
-		require.Equal(t, StatusRunning, last.Status, "Wait,; want the last job and context.Canceled")
+		require.ErrorIs(t, err, context.Canceled, "Wait; want the last job and context.Canceled")
+		require.NotNil(t, last, "Wait; want the last job and context.Canceled")
+		require.Equal(t, StatusRunning, last.Status, "Wait; want the last job and context.Canceled")
 		f.Close()
 	})
 }

@@ -116,7 +116,7 @@ func usedMemoryOf(t *testing.T, r *redistest.Server) int64 {
 			return n
 		}
 	}
-	t.Fatal("no used_memory")
+	require.Fail(t, "no used_memory")
 	return 0
 }
 

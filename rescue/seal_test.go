@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
@@ -17,25 +20,15 @@ func TestSealOpensOnlyForItsJobAndKeys(t *testing.T) {
 	plain := []byte("Contoso signs the lease in Köln.")
 
 	oldSealer, err := newSealer([][]byte{prev})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sealedOld, err := oldSealer.seal("job-a", plain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rotated, err := newSealer([][]byte{cur, prev})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sealedNew, err := rotated.seal("job-a", plain)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	newOnly, err := newSealer([][]byte{cur})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tampered := bytes.Clone(sealedNew)
 	tampered[len(tampered)-1] ^= 1
 
@@ -57,21 +50,14 @@ func TestSealOpensOnlyForItsJobAndKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.s.open(tc.id, tc.sealed)
-			if tc.ok != (err == nil) {
-				t.Fatalf("open: err = %v, want ok=%v", err, tc.ok)
-			}
-			if tc.ok && !bytes.Equal(got, plain) {
-				t.Fatalf("open = %q, want %q", got, plain)
-			}
+			require.Equal(t, (err == nil), tc.ok, "open: err = %v, want ok=%v", err, tc.ok)
+			require.False(t, tc.ok && !bytes.Equal(got, plain), "open = %q, want %q", got, plain)
 		})
 	}
-	if bytes.Contains(sealedNew, plain) || bytes.Contains(sealedNew, []byte("Contoso")) {
-		t.Fatal("sealed record holds the text in clear")
-	}
+	require.False(t, bytes.Contains(sealedNew, plain), "sealed record holds the text in clear")
+	require.False(t, bytes.Contains(sealedNew, []byte("Contoso")), "sealed record holds the text in clear")
 	again, _ := rotated.seal("job-a", plain)
-	if bytes.Equal(again, sealedNew) {
-		t.Fatal("two seals of the same text are equal: the nonce is not random")
-	}
+	require.False(t, bytes.Equal(again, sealedNew), "two seals of the same text are equal: the nonce is not random")
 }
 
 func TestParseKeys(t *testing.T) {
@@ -92,18 +78,17 @@ func TestParseKeys(t *testing.T) {
 	} {
 		keys, err := ParseKeys(secret.Secret(tc.raw))
 		if tc.wantErr != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Errorf("ParseKeys(%q) error = %v, want %q", tc.raw, err, tc.wantErr)
+			if assert.Error(t, err, "ParseKeys(%q) error = %v, want %q", tc.raw, err, tc.wantErr) {
+				assert.Contains(t, err.Error(), tc.wantErr, "ParseKeys(%q) error = %v, want %q", tc.raw, err, tc.wantErr)
 			}
 			for _, k := range strings.Split(tc.raw, ",") {
-				if k = strings.TrimSpace(k); k != "" && err != nil && strings.Contains(err.Error(), k) {
-					t.Errorf("ParseKeys error quotes a key: %v", err)
-				}
+				k = strings.TrimSpace(k)
+				assert.False(t, k != "" && err != nil && strings.Contains(err.Error(), k), "ParseKeys error quotes a key: %v", err)
 			}
 			continue
 		}
-		if err != nil || len(keys) != tc.n {
-			t.Errorf("ParseKeys(%q) = %d keys, %v; want %d", tc.raw, len(keys), err, tc.n)
+		if assert.NoError(t, err, "ParseKeys(%q) = %d keys, %v; want %d", tc.raw, len(keys), err, tc.n) {
+			assert.Len(t, keys, tc.n, "ParseKeys(%q) = %d keys, %v; want %d", tc.raw, len(keys), err, tc.n)
 		}
 	}
 }
@@ -116,20 +101,25 @@ func TestJobRecordRoundTrip(t *testing.T) {
 		{Query: "api-version=2023-04-01", Body: []byte("{}"), Accepted: time.UnixMilli(1_796_000_000_123)},
 	} {
 		got, err := decodeJob(j.encode())
-		if err != nil || got.Query != j.Query || got.ContentType != j.ContentType || !bytes.Equal(got.Body, j.Body) || !got.Accepted.Equal(j.Accepted) {
-			t.Errorf("round trip of %+v = %+v, %v", j, got, err)
+		if assert.NoError(t, err, "round trip of %+v = %+v, %v", j, got, err) {
+			assert.Equal(t, j.Query, got.Query, "round trip of %+v = %+v, %v", j, got, err)
+			assert.Equal(t, j.ContentType, got.ContentType, "round trip of %+v = %+v, %v", j, got, err)
+			assert.Equal(t, string(j.Body), string(got.Body), "round trip of %+v = %+v, %v", j, got, err)
+			assert.WithinDuration(t, j.Accepted, got.Accepted, 0, "round trip of %+v = %+v, %v", j, got, err)
 		}
 	}
 	// A record written before the accepted time was kept (no mark) still
 	// reads, without it.
 	old := append([]byte{22}, "api-version=2023-04-01\x10application/json{}"...)
 	got, err := decodeJob(old)
-	if err != nil || got.Query != "api-version=2023-04-01" || got.ContentType != "application/json" || string(got.Body) != "{}" || !got.Accepted.IsZero() {
-		t.Errorf("record without the mark: %+v, %v", got, err)
+	if assert.NoError(t, err, "record without the mark: %+v, %v", got, err) {
+		assert.Equal(t, "api-version=2023-04-01", got.Query, "record without the mark: %+v, %v", got, err)
+		assert.Equal(t, "application/json", got.ContentType, "record without the mark: %+v, %v", got, err)
+		assert.Equal(t, "{}", string(got.Body), "record without the mark: %+v, %v", got, err)
+		assert.True(t, got.Accepted.IsZero(), "record without the mark: %+v, %v", got, err)
 	}
 	for _, bad := range [][]byte{nil, {0x05, 'a'}, {0x80}} {
-		if _, err := decodeJob(bad); err == nil {
-			t.Errorf("decodeJob(%x) accepted a malformed record", bad)
-		}
+		_, err := decodeJob(bad)
+		assert.Error(t, err, "decodeJob(%x) accepted a malformed record", bad)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"nergateway/internal/redistest"
+
+	"github.com/stretchr/testify/require"
 )
 
 // BenchmarkStoredJobSize measures what one kept job costs the store: heap
@@ -44,9 +46,7 @@ func BenchmarkStoredJobSize(b *testing.B) {
 				putJobs(b, s, jobs, job)
 				b.ReportMetric(float64(usedMemory(b, r)-before)/jobs, "B/job")
 				b.ReportMetric(float64(len(job.Body)), "body-B")
-				if err := c.FlushAll(context.Background()).Err(); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, c.FlushAll(context.Background()).Err())
 			}
 		})
 	}
@@ -57,9 +57,7 @@ func putJobs(b *testing.B, s *Store, n int, job Job) {
 	ctx := context.Background()
 	for i := range n {
 		// Gateway job ids are 36-character UUIDs.
-		if err := s.Put(ctx, fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), job); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, s.Put(ctx, fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i), job))
 	}
 }
 
@@ -68,19 +66,15 @@ func usedMemory(b *testing.B, r *redistest.Server) int64 {
 	c := r.Client()
 	defer c.Close()
 	info, err := c.Info(context.Background(), "memory").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	for line := range strings.SplitSeq(info, "\r\n") {
 		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, err)
 			return n
 		}
 	}
-	b.Fatal("no used_memory in INFO memory")
+	require.Fail(b, "no used_memory in INFO memory")
 	return 0
 }
 

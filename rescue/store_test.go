@@ -3,7 +3,6 @@ package rescue
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -75,9 +75,7 @@ func openStore(t testing.TB, backend string, clock *fakeClock, logs *logSink, mp
 		m(&cfg)
 	}
 	s, err := Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(s.Close)
 	return s
 }
@@ -107,42 +105,35 @@ func TestStoreJobLife(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *replicas) {
 		ctx := context.Background()
 		a, b := r.stores[0], r.stores[1]
-		if err := a.Put(ctx, "job-1", testJob); err != nil {
-			t.Fatal(err)
-		}
-		if st, err := b.State(ctx, "job-1"); err != nil || st.Phase != PhaseNone {
-			t.Fatalf("State before any claim = %+v, %v; want none", st, err)
-		}
+		require.NoError(t, a.Put(ctx, "job-1", testJob))
+		st, err := b.State(ctx, "job-1")
+		require.NoError(t, err, "State before any claim = %+v, %v; want none", st, err)
+		require.Equal(t, PhaseNone, st.Phase, "State before any claim = %+v, %v; want none", st, err)
 		c, st, err := b.Claim(ctx, "job-1")
-		if err != nil || c == nil {
-			t.Fatalf("Claim = %v, %+v, %v; want a claim", c, st, err)
-		}
-		if c.Job.Query != testJob.Query || c.Job.ContentType != testJob.ContentType || !bytes.Equal(c.Job.Body, testJob.Body) {
-			t.Fatalf("claimed job = %+v, want the job put", c.Job)
-		}
-		if again, st, err := a.Claim(ctx, "job-1"); err != nil || again != nil || st.Phase != PhaseClaimed {
-			t.Fatalf("second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
-		}
-		if err := c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-77"); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Claim = %v, %+v, %v; want a claim", c, st, err)
+		require.NotNil(t, c, "Claim = %v, %+v, %v; want a claim", c, st, err)
+		require.Equal(t, testJob.Query, c.Job.Query, "claimed job = %+v, want the job put", c.Job)
+		require.Equal(t, testJob.ContentType, c.Job.ContentType, "claimed job = %+v, want the job put", c.Job)
+		require.Equal(t, string(testJob.Body), string(c.Job.Body), "claimed job = %+v, want the job put", c.Job)
+		again, st, err := a.Claim(ctx, "job-1")
+		require.NoError(t, err, "second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
+		require.Nil(t, again, "second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
+		require.Equal(t, PhaseClaimed, st.Phase, "second Claim = %v, %+v, %v; want claimed by the first", again, st, err)
+		require.NoError(t, c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-77"))
 		want := State{Phase: PhaseRescued, Region: "eastus", UpstreamID: "up-77", From: "westus2"}
 		for i, s := range r.stores {
-			if st, err := s.State(ctx, "job-1"); err != nil || st != want {
-				t.Fatalf("replica %d: State after rescue = %+v, %v; want %+v", i, st, err, want)
-			}
+			st, err := s.State(ctx, "job-1")
+			require.NoError(t, err, "replica %d: State after rescue = %+v, %v; want %+v", i, st, err, want)
+			require.Equal(t, want, st, "replica %d: State after rescue = %+v, %v; want %+v", i, st, err, want)
 		}
 		// The final state of the rescued job drops the body, not the
 		// rescue: polls keep reading the rescued job.
-		if err := a.Forget(ctx, "job-1"); err != nil {
-			t.Fatal(err)
-		}
-		if st, err := b.State(ctx, "job-1"); err != nil || st != want {
-			t.Fatalf("State after Forget of a rescued job = %+v, %v; want %+v", st, err, want)
-		}
-		if got := rescuedCount(t, r.reader, "westus2", "eastus"); got != 1 {
-			t.Fatalf("gateway.jobs.rescued{westus2,eastus} = %d, want 1", got)
-		}
+		require.NoError(t, a.Forget(ctx, "job-1"))
+		st, err = b.State(ctx, "job-1")
+		require.NoError(t, err, "State after Forget of a rescued job")
+		require.Equal(t, want, st, "State after Forget of a rescued job")
+		got := rescuedCount(t, r.reader, "westus2", "eastus")
+		require.EqualValues(t, 1, got, "gateway.jobs.rescued{westus2,eastus}, want 1")
 	})
 }
 
@@ -150,24 +141,22 @@ func TestStoreNeverRescuesAFinishedJob(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *replicas) {
 		ctx := context.Background()
 		a, b := r.stores[0], r.stores[1]
-		if err := a.Put(ctx, "job-done", testJob); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Forget(ctx, "job-done"); err != nil { // a poll saw succeeded
-			t.Fatal(err)
-		}
+		require.NoError(t, a.Put(ctx, "job-done", testJob))
+		require.NoError(t, b.Forget(ctx, "job-done"))
 		for i, s := range r.stores {
 			// Every replica reads it finished, on a poll and on a claim.
-			if st, err := s.State(ctx, "job-done"); err != nil || st.Phase != PhaseFinished {
-				t.Fatalf("replica %d: State of a finished job = %+v, %v; want finished", i, st, err)
-			}
-			if c, st, err := s.Claim(ctx, "job-done"); err != nil || c != nil || st.Phase != PhaseFinished {
-				t.Fatalf("replica %d: Claim of a finished job = %v, %+v, %v; want finished", i, c, st, err)
-			}
+			st, err := s.State(ctx, "job-done")
+			require.NoError(t, err, "replica %d: State of a finished job = %+v, %v; want finished", i, st, err)
+			require.Equal(t, PhaseFinished, st.Phase, "replica %d: State of a finished job = %+v, %v; want finished", i, st, err)
+			c, st, err := s.Claim(ctx, "job-done")
+			require.NoError(t, err, "replica %d: Claim of a finished job = %v, %+v, %v; want finished", i, c, st, err)
+			require.Nil(t, c, "replica %d: Claim of a finished job = %v, %+v, %v; want finished", i, c, st, err)
+			require.Equal(t, PhaseFinished, st.Phase, "replica %d: Claim of a finished job = %v, %+v, %v; want finished", i, c, st, err)
 		}
-		if c, st, err := a.Claim(ctx, "never-stored"); err != nil || c != nil || st.Phase != PhaseGone {
-			t.Fatalf("Claim of an unknown job = %v, %+v, %v; want gone", c, st, err)
-		}
+		c, st, err := a.Claim(ctx, "never-stored")
+		require.NoError(t, err, "Claim of an unknown job = %v, %+v, %v; want gone", c, st, err)
+		require.Nil(t, c, "Claim of an unknown job = %v, %+v, %v; want gone", c, st, err)
+		require.Equal(t, PhaseGone, st.Phase, "Claim of an unknown job = %v, %+v, %v; want gone", c, st, err)
 	})
 }
 
@@ -175,27 +164,20 @@ func TestStoreReleaseLetsAnotherReplicaClaim(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *replicas) {
 		ctx := context.Background()
 		a, b := r.stores[0], r.stores[1]
-		if err := a.Put(ctx, "job-r", testJob); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, a.Put(ctx, "job-r", testJob))
 		c, _, err := a.Claim(ctx, "job-r")
-		if err != nil || c == nil {
-			t.Fatalf("Claim = %v, %v", c, err)
-		}
-		if err := c.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err, "Claim")
+		require.NotNil(t, c, "Claim")
+		require.NoError(t, c.Release(ctx))
 		c2, st, err := b.Claim(ctx, "job-r")
-		if err != nil || c2 == nil {
-			t.Fatalf("Claim after Release = %v, %+v, %v; want a claim", c2, st, err)
-		}
+		require.NoError(t, err, "Claim after Release = %v, %+v, %v; want a claim", c2, st, err)
+		require.NotNil(t, c2, "Claim after Release = %v, %+v, %v; want a claim", c2, st, err)
 		// A stale holder cannot release the new claim.
-		if err := c.Release(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if c3, st, err := a.Claim(ctx, "job-r"); err != nil || c3 != nil || st.Phase != PhaseClaimed {
-			t.Fatalf("Claim after a stale Release = %v, %+v, %v; want still claimed", c3, st, err)
-		}
+		require.NoError(t, c.Release(ctx))
+		c3, st, err := a.Claim(ctx, "job-r")
+		require.NoError(t, err, "Claim after a stale Release = %v, %+v, %v; want still claimed", c3, st, err)
+		require.Nil(t, c3, "Claim after a stale Release = %v, %+v, %v; want still claimed", c3, st, err)
+		require.Equal(t, PhaseClaimed, st.Phase, "Claim after a stale Release = %v, %+v, %v; want still claimed", c3, st, err)
 	})
 }
 
@@ -203,9 +185,7 @@ func TestStoreReleaseLetsAnotherReplicaClaim(t *testing.T) {
 func TestStoreClaimIsExactlyOnce(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, r *replicas) {
 		ctx := context.Background()
-		if err := r.stores[0].Put(ctx, "job-race", testJob); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, r.stores[0].Put(ctx, "job-race", testJob))
 		var won atomic.Int32
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -213,9 +193,7 @@ func TestStoreClaimIsExactlyOnce(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				c, _, err := r.stores[i%2].Claim(ctx, "job-race")
-				if err != nil {
-					t.Error(err)
-				}
+				assert.NoError(t, err)
 				if c != nil {
 					won.Add(1)
 				}
@@ -223,9 +201,7 @@ func TestStoreClaimIsExactlyOnce(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		if won.Load() != 1 {
-			t.Fatalf("%d claims won, want exactly 1", won.Load())
-		}
+		require.EqualValues(t, 1, won.Load(), "claims won, want exactly 1")
 	})
 }
 
@@ -235,26 +211,22 @@ func TestStoreExpiry(t *testing.T) {
 	s := openStore(t, BackendMemory, clock, &logSink{}, nil, func(c *Config) { c.TTL, c.Lease = time.Hour, time.Minute })
 	mem := s.b.(*memoryBackend)
 	for _, id := range []string{"a", "b"} {
-		if err := s.Put(ctx, id, testJob); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, s.Put(ctx, id, testJob))
 	}
-	if c, _, _ := s.Claim(ctx, "a"); c == nil {
-		t.Fatal("first claim lost")
-	}
+	c, _, _ := s.Claim(ctx, "a")
+	require.NotNil(t, c, "first claim lost")
 	clock.Advance(time.Minute) // the lease ran out: a crashed holder does not pin the job
-	if c, st, _ := s.Claim(ctx, "a"); c == nil {
-		t.Fatalf("claim after the lease = %+v, want a claim", st)
-	}
+	c, st, _ := s.Claim(ctx, "a")
+	require.NotNil(t, c, "claim after the lease = %+v, want a claim", st)
 	clock.Advance(time.Hour) // the TTL ran out: Azure has dropped the job too
-	if c, st, _ := s.Claim(ctx, "b"); c != nil || st.Phase != PhaseGone {
-		t.Fatalf("claim after the TTL = %v, %+v; want gone", c, st)
-	}
+	c, st, _ = s.Claim(ctx, "b")
+	require.Nil(t, c, "claim after the TTL = %v, %+v; want gone", c, st)
+	require.Equal(t, PhaseGone, st.Phase, "claim after the TTL = %v, %+v; want gone", c, st)
 	clock.Advance(time.Hour)
 	mem.sweep(clock.Now())
-	if bodies, states := mem.size(); bodies != 0 || states != 0 {
-		t.Fatalf("after sweep: %d bodies, %d states; want none", bodies, states)
-	}
+	bodies, states := mem.size()
+	require.Equal(t, 0, bodies, "after sweep bodies, states; want none")
+	require.Equal(t, 0, states, "after sweep bodies, states; want none")
 }
 
 // TestRedisHoldsNoDocumentText reads every key the store wrote.
@@ -263,49 +235,32 @@ func TestRedisHoldsNoDocumentText(t *testing.T) {
 	logs := &logSink{}
 	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, nil, func(c *Config) { c.TTL = 90 * time.Minute })
 	ctx := context.Background()
-	if err := s.Put(ctx, "job-1", testJob); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put(ctx, "job-2", testJob); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Put(ctx, "job-1", testJob))
+	require.NoError(t, s.Put(ctx, "job-2", testJob))
 	c, _, err := s.Claim(ctx, "job-2")
-	if err != nil || c == nil {
-		t.Fatalf("Claim = %v, %v", c, err)
-	}
-	if err := c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-1"); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err, "Claim")
+	require.NotNil(t, c, "Claim")
+	require.NoError(t, c.Rescued(ctx, Original{Region: "westus2"}, "eastus", "up-1"))
 	client := r.Client()
 	defer client.Close()
 	keys, err := client.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) != 3 { // two bodies, one state
-		t.Fatalf("keys = %q, want 2 bodies and 1 state", keys)
-	}
+	require.NoError(t, err)
+	require.Len(t, keys, 3, "keys, want 2 bodies and 1 state")
 	for _, k := range keys {
-		if !strings.HasPrefix(k, keyPrefix) {
-			t.Errorf("key %q lacks the prefix %q", k, keyPrefix)
-		}
+		assert.True(t, strings.HasPrefix(k, keyPrefix), "key %q lacks the prefix %q", k, keyPrefix)
 		v, err := client.Get(ctx, k).Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, clear := range []string{docText, "Contoso", "São Paulo", "DOC-MARKER", "analysisInput"} {
-			if bytes.Contains(v, []byte(clear)) || strings.Contains(k, clear) {
-				t.Errorf("key %q holds %q in clear", k, clear)
-			}
+			assert.False(t, bytes.Contains(v, []byte(clear)), "key holds in clear")
+			assert.NotContains(t, k, clear, "key holds in clear")
 		}
 		ttl, err := client.TTL(ctx, k).Result()
-		if err != nil || ttl <= time.Hour || ttl > 90*time.Minute {
-			t.Errorf("key %q TTL = %v, %v; want about 90m", k, ttl, err)
+		if assert.NoError(t, err, "key %q TTL = %v, %v; want about 90m", k, ttl, err) {
+			assert.Greater(t, ttl, time.Hour, "key %q TTL = %v, %v; want about 90m", k, ttl, err)
+			assert.LessOrEqual(t, ttl, 90*time.Minute, "key %q TTL = %v, %v; want about 90m", k, ttl, err)
 		}
 	}
-	if strings.Contains(logs.String(), "DOC-MARKER") {
-		t.Fatal("a log line holds document text")
-	}
+	require.NotContains(t, logs.String(), "DOC-MARKER", "a log line holds document text")
 }
 
 // TestRedisKilledAndBack: a dead store fails calls at once and is marked
@@ -317,36 +272,27 @@ func TestRedisKilledAndBack(t *testing.T) {
 	reader := metric.NewManualReader()
 	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, metric.NewMeterProvider(metric.WithReader(reader)))
 	ctx := context.Background()
-	if err := s.Put(ctx, "job-1", testJob); err != nil {
-		t.Fatal(err)
-	}
-	if !s.Status().Up || storeUp(t, reader) != 1 {
-		t.Fatalf("status %+v, want up", s.Status())
-	}
+	require.NoError(t, s.Put(ctx, "job-1", testJob))
+	require.True(t, s.Status().Up, "status %+v, want up", s.Status())
+	require.EqualValues(t, 1, storeUp(t, reader), "status %+v, want up", s.Status())
 
 	r.Kill()
 	for i := range downAfterFailures {
-		if !s.Status().Up {
-			t.Fatalf("down after %d failed calls, want %d", i, downAfterFailures)
-		}
-		if err := s.Put(ctx, "job-2", testJob); err == nil || errors.Is(err, ErrUnavailable) {
-			t.Fatalf("Put %d to a killed Redis: err = %v, want the call's failure", i+1, err)
-		}
+		require.True(t, s.Status().Up, "down after %d failed calls, want %d", i, downAfterFailures)
+		err := s.Put(ctx, "job-2", testJob)
+		require.Error(t, err, "Put %d to a killed Redis: err = %v, want the call's failure", i+1, err)
+		require.NotErrorIs(t, err, ErrUnavailable, "Put %d to a killed Redis: err = %v, want the call's failure", i+1, err)
 	}
 	st := s.Status()
-	if st.Up || st.LastError == "" || storeUp(t, reader) != 0 {
-		t.Fatalf("status %+v after a failed call, want down with the cause", st)
-	}
-	if _, _, err := s.Claim(ctx, "job-1"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Claim while down: err = %v, want ErrUnavailable without a call", err)
-	}
-	if _, err := s.State(ctx, "job-1"); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("State while down: err = %v, want ErrUnavailable", err)
-	}
+	require.False(t, st.Up, "status %+v after a failed call, want down with the cause", st)
+	require.NotEqual(t, "", st.LastError, "status %+v after a failed call, want down with the cause", st)
+	require.EqualValues(t, 0, storeUp(t, reader), "status %+v after a failed call, want down with the cause", st)
+	_, _, err := s.Claim(ctx, "job-1")
+	require.ErrorIs(t, err, ErrUnavailable, "Claim while down: err, want ErrUnavailable without a call")
+	_, err = s.State(ctx, "job-1")
+	require.ErrorIs(t, err, ErrUnavailable, "State while down: err, want ErrUnavailable")
 	s.check(ctx) // Run's ping, still down
-	if s.Status().Up {
-		t.Fatal("a ping of a dead Redis marked the store up")
-	}
+	require.False(t, s.Status().Up, "a ping of a dead Redis marked the store up")
 
 	r.Restart(t) // empty: what it held is lost, as after a real crash without persistence
 	runCtx, stop := context.WithCancel(ctx)
@@ -356,31 +302,22 @@ func TestRedisKilledAndBack(t *testing.T) {
 	for !s.Status().Up {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if err := s.Put(ctx, "job-3", testJob); err != nil {
-		t.Fatalf("Put after Redis came back: %v", err)
-	}
-	if c, _, err := s.Claim(ctx, "job-3"); err != nil || c == nil {
-		t.Fatalf("Claim after Redis came back = %v, %v", c, err)
-	}
+	require.NoError(t, s.Put(ctx, "job-3", testJob), "Put after Redis came back")
+	c, _, err := s.Claim(ctx, "job-3")
+	require.NoError(t, err, "Claim after Redis came back")
+	require.NotNil(t, c, "Claim after Redis came back")
 	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(logs.String(), "rescue store down"); n != 1 {
-		t.Errorf("logged the outage %d times, want once:\n%s", n, logs.String())
-	}
-	if !strings.Contains(logs.String(), "rescue store up") {
-		t.Error("the recovery was not logged")
-	}
+	require.NoError(t, <-done)
+	n := strings.Count(logs.String(), "rescue store down")
+	assert.Equal(t, 1, n, "logged the outage %d times, want once:\n%s", n, logs.String())
+	assert.Contains(t, logs.String(), "rescue store up", "the recovery was not logged")
 }
 
 // TestSlowStoreIsBounded: a store that accepts connections and never
 // answers costs one OpTimeout, then nothing while it is marked down.
 func TestSlowStoreIsBounded(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer ln.Close()
 	var conns sync.WaitGroup
 	defer conns.Wait()
@@ -408,21 +345,16 @@ func TestSlowStoreIsBounded(t *testing.T) {
 	})
 	s := openStore(t, "redis://"+ln.Addr().String(), &fakeClock{t: time.Now()}, &logSink{}, nil,
 		func(c *Config) { c.OpTimeout = 50 * time.Millisecond })
-	if s.Status().Up {
-		t.Fatal("a store that never answered its first ping is up")
-	}
-	if err := s.Put(context.Background(), "job", testJob); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("Put to a silent store: err = %v, want ErrUnavailable", err)
-	}
+	require.False(t, s.Status().Up, "a store that never answered its first ping is up")
+	err = s.Put(context.Background(), "job", testJob)
+	require.ErrorIs(t, err, ErrUnavailable, "Put to a silent store: err, want ErrUnavailable")
 	s.up.Store(true) // as if a ping had answered: calls now wait, each at most OpTimeout
 	for range downAfterFailures {
-		if err := s.Put(context.Background(), "job", testJob); err == nil || errors.Is(err, ErrUnavailable) {
-			t.Fatalf("Put to a silent store: err = %v, want a timeout", err)
-		}
+		err := s.Put(context.Background(), "job", testJob)
+		require.Error(t, err, "Put to a silent store: err, want a timeout")
+		require.NotErrorIs(t, err, ErrUnavailable, "Put to a silent store: err, want a timeout")
 	}
-	if s.Status().Up {
-		t.Fatal("the silent store is still up after failed calls in a row")
-	}
+	require.False(t, s.Status().Up, "the silent store is still up after failed calls in a row")
 	_ = ln.Close()
 }
 
@@ -440,12 +372,9 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Open(context.Background(), tc.cfg)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Open error = %v, want %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "hunter2") {
-				t.Fatalf("error quotes the password: %v", err)
-			}
+			require.Error(t, err, "Open error")
+			require.Contains(t, err.Error(), tc.want, "Open error")
+			require.NotContains(t, err.Error(), "hunter2", "error quotes the password: %v", err)
 		})
 	}
 }
@@ -453,9 +382,7 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 func rescuedCount(t *testing.T, r *metric.ManualReader, from, to string) int64 {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.Collect(context.Background(), &rm))
 	var n int64
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
@@ -476,9 +403,7 @@ func rescuedCount(t *testing.T, r *metric.ManualReader, from, to string) int64 {
 func storeUp(t *testing.T, r *metric.ManualReader) int64 {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := r.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, r.Collect(context.Background(), &rm))
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
 			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == "gateway.rescue.store.up" && len(g.DataPoints) == 1 {
@@ -486,37 +411,34 @@ func storeUp(t *testing.T, r *metric.ManualReader) int64 {
 			}
 		}
 	}
-	t.Fatal("no gateway.rescue.store.up gauge")
+	require.Fail(t, "no gateway.rescue.store.up gauge")
 	return -1
 }
 
 func TestOutageMakesRescueDue(t *testing.T) {
 	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
 	t0 := time.Unix(1_700_000_000, 0)
-	if _, ok := s.DueIn("westus2", t0); ok {
-		t.Fatal("a region never seen down is due")
-	}
+	_, ok := s.DueIn("westus2", t0)
+	require.False(t, ok, "a region never seen down is due")
 	s.RegionDown("westus2", t0)
 	s.RegionDown("westus2", t0.Add(30*time.Second)) // the outage keeps its start
 	for _, tc := range []struct {
 		at   time.Duration
 		want time.Duration
 	}{{0, time.Minute}, {45 * time.Second, 15 * time.Second}, {time.Minute, 0}, {2 * time.Minute, -time.Minute}} {
-		if wait, ok := s.DueIn("westus2", t0.Add(tc.at)); !ok || wait != tc.want {
-			t.Errorf("DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want)
+		wait, ok := s.DueIn("westus2", t0.Add(tc.at))
+		if assert.True(t, ok, "DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want) {
+			assert.Equal(t, tc.want, wait, "DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want)
 		}
 	}
-	if _, ok := s.DueIn("eastus", t0.Add(time.Hour)); ok {
-		t.Error("another region is due")
-	}
+	_, ok = s.DueIn("eastus", t0.Add(time.Hour))
+	assert.False(t, ok, "another region is due")
 	s.RegionUp("westus2", t0.Add(time.Hour))
-	if _, ok := s.DueIn("westus2", t0.Add(time.Hour)); ok {
-		t.Error("a region back up is still due")
-	}
+	_, ok = s.DueIn("westus2", t0.Add(time.Hour))
+	assert.False(t, ok, "a region back up is still due")
 	s.RegionDown("westus2", t0.Add(2*time.Hour)) // a new outage starts afresh
-	if wait, _ := s.DueIn("westus2", t0.Add(2*time.Hour)); wait != time.Minute {
-		t.Errorf("a new outage is due in %v, want 1m", wait)
-	}
+	wait, _ := s.DueIn("westus2", t0.Add(2*time.Hour))
+	assert.Equal(t, time.Minute, wait, "a new outage is due in, want 1m")
 }
 
 // TestStaleViewOfAnOutage: trouble older than the latest sign of health
