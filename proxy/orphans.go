@@ -57,6 +57,46 @@ type orphans struct {
 	ctx  context.Context // Run's; nil while Run is not running
 	live list.List       // *exchange, adopted, oldest first
 	wg   sync.WaitGroup  // every goroutine started here
+
+	// idle hands an exchange to a worker waiting for one (unbuffered: a
+	// send succeeds only when one waits).
+	idle chan *exchange
+}
+
+// workerIdle is how long a worker whose exchange ended waits for another
+// before it stops. Every submit's round trip runs on a worker (sendSubmit),
+// and a goroutine started per submit would grow its stack, small at
+// first, to the depth of a round trip on every submit: a worker keeps the
+// stack it grew, which the benchmark showed as the larger part of what
+// following submits cost.
+const workerIdle = 10 * time.Second
+
+// spawn runs x's round trip (p.exchange) on an idle worker, or on a new
+// one; the worker is counted in wg (Run waits for it) and stops once idle
+// for workerIdle or when x.run, Run's context, ends.
+func (o *orphans) spawn(p *Proxy, x *exchange) {
+	select {
+	case o.idle <- x:
+		return
+	default:
+	}
+	o.wg.Add(1) // x's own count is held, so Run is still waiting
+	run := x.run
+	go func() {
+		defer o.wg.Done()
+		idle := time.NewTimer(workerIdle)
+		defer idle.Stop()
+		for x != nil {
+			p.exchange(x)
+			x = nil // held no longer than its exchange
+			idle.Reset(workerIdle)
+			select {
+			case x = <-o.idle:
+			case <-idle.C:
+			case <-run.Done():
+			}
+		}
+	}()
 }
 
 // Run owns the proxy's background work: the followers of orphaned submits
@@ -103,6 +143,8 @@ type exchange struct {
 	ctx      context.Context   // the request's: Run's, bounded by the attempt's timeout and the wait
 	stop     context.CancelFunc
 	body     followedBody
+	req      *http.Request // the submit's request, sent by exchange
+	limit    int64         // the most of its answer read
 
 	state atomic.Int32 // exchangeWaiting, then answered or orphaned
 	done  chan struct{}
@@ -207,7 +249,8 @@ func (o *orphans) release(x *exchange) (dropped bool) {
 // actx's error.
 func (p *Proxy) sendSubmit(actx context.Context, x *exchange, req *http.Request, limit int64) (*http.Response, *upstreamResponse, error) {
 	x.parent = trace.SpanContextFromContext(actx)
-	go p.exchange(x, req, limit)
+	x.req, x.limit = req, limit
+	p.orphans.spawn(p, x)
 	select {
 	case <-x.done:
 		return x.resp, x.res, x.err
@@ -233,12 +276,12 @@ func (p *Proxy) sendSubmit(actx context.Context, x *exchange, req *http.Request,
 
 // exchange runs x's round trip and reads the answer; if the attempt gave
 // up meanwhile, it cancels the job the region created.
-func (p *Proxy) exchange(x *exchange, req *http.Request, limit int64) {
+func (p *Proxy) exchange(x *exchange) {
 	defer p.orphans.wg.Done()
 	defer x.stop()
-	x.resp, x.err = p.transport.RoundTrip(req)
+	x.resp, x.err = p.transport.RoundTrip(x.req)
 	if x.err == nil {
-		x.res, x.err = p.readResponse(x.resp, limit)
+		x.res, x.err = p.readResponse(x.resp, x.limit)
 	}
 	if x.state.CompareAndSwap(exchangeWaiting, exchangeAnswered) {
 		close(x.done)

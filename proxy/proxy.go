@@ -172,7 +172,7 @@ func New(cfg Config) (*Proxy, error) {
 		keyName:           cfg.KeyName,
 		legacyTokensUntil: time.Now().Add(ownerCacheTTL),
 		rescue:            cfg.Rescue,
-		orphans:           orphans{wait: cmpOr(cfg.OrphanWait, DefaultOrphanWait), max: maxFollowers},
+		orphans:           orphans{wait: cmpOr(cfg.OrphanWait, DefaultOrphanWait), max: maxFollowers, idle: make(chan *exchange)},
 	}
 	if p.timeout < 0 || p.maxBody < 0 || p.openRetryAfter < 0 || p.orphans.wait < 0 {
 		return nil, errors.New("proxy: UpstreamTimeout, MaxRequestBytes, OpenRetryAfter and OrphanWait must not be negative")
