@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -24,6 +23,9 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -65,16 +67,12 @@ func newRegionPairWith(t *testing.T, o pairOptions, po emulator.Options, pDocs, 
 	t.Helper()
 	po.Name, po.Key = "westus2", primaryKey
 	primary, err := emulator.NewServer(po)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(primary.Close)
 	so := o.secondary
 	so.Name, so.Key = "eastus", secondaryKey
 	secondary, err := emulator.NewServer(so)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(secondary.Close)
 
 	// One transport per test whose idle connections are closed at the end,
@@ -90,13 +88,9 @@ func newRegionPairWith(t *testing.T, o pairOptions, po emulator.Options, pDocs, 
 		copts.MaxPollInterval = 2 * time.Second
 	}
 	pc, err := api.NewClient(primary.URL, secret.Secret(primaryKey), copts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sc, err := api.NewClient(secondary.URL, secret.Secret(secondaryKey), copts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rp := &regionPair{primary: primary, secondary: secondary, pc: pc, sc: sc}
 	rp.cfg = Config{
 		Primary: pc, Secondary: sc, PrimaryName: "westus2", SecondaryName: "eastus",
@@ -108,9 +102,7 @@ func newRegionPairWith(t *testing.T, o pairOptions, po emulator.Options, pDocs, 
 	}
 	seed := seedProject()
 	seed.Container = pDocs
-	if err := primary.Seed(seed); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, primary.Seed(seed))
 	if copyDocs {
 		// The operator's storage replication: the secondary container
 		// holds the same documents.
@@ -174,23 +166,14 @@ func recognise(t *testing.T, c *api.Client, project, deploymentName, indexType s
 		Tasks: []api.Task{{Kind: api.KindCustomEntityRecognition, Parameters: api.TaskParameters{
 			ProjectName: project, DeploymentName: deploymentName, StringIndexType: indexType}}},
 	})
-	if err != nil {
-		t.Fatalf("submit to %s/%s: %v", project, deploymentName, err)
-	}
+	require.NoError(t, err, "submit to %s/%s: %v", project, deploymentName, err)
 	job, err := c.WaitJob(ctx, op)
-	if err != nil {
-		t.Fatalf("job in %s/%s: %v", project, deploymentName, err)
-	}
-	if len(job.Tasks.Items) != 1 {
-		t.Fatalf("job has %d task items", len(job.Tasks.Items))
-	}
+	require.NoError(t, err, "job in %s/%s: %v", project, deploymentName, err)
+	require.Len(t, job.Tasks.Items, 1, "job has task items")
 	var res api.CustomEntitiesResult
-	if err := json.Unmarshal(job.Tasks.Items[0].Results, &res); err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Errors) > 0 || len(res.Documents) != 1 {
-		t.Fatalf("results: %+v", res)
-	}
+	require.NoError(t, json.Unmarshal(job.Tasks.Items[0].Results, &res))
+	require.LessOrEqual(t, len(res.Errors), 0, "results: %+v", res)
+	require.Len(t, res.Documents, 1, "results: %+v", res)
 	var out []string
 	for _, e := range res.Documents[0].Entities {
 		out = append(out, e.Category+":"+e.Text+"@"+itoa(e.Offset)+"+"+itoa(e.Length))
@@ -207,14 +190,10 @@ func (rp *regionPair) sameAnswers(t *testing.T, want ...string) {
 	for _, it := range []string{api.StringIndexUTF16, api.StringIndexCodePoint, api.StringIndexTextElements} {
 		p := recognise(t, rp.pc, projectName, deployment, it)
 		s := recognise(t, rp.sc, drProject, drDeployment, it)
-		if strings.Join(p, " | ") != strings.Join(s, " | ") {
-			t.Fatalf("%s: secondary answers\n  %v\nprimary answers\n  %v", it, s, p)
-		}
+		require.Equal(t, strings.Join(s, " | "), strings.Join(p, " | "), "%s: secondary answers\n  %v\nprimary answers\n  %v", it, s, p)
 		joined := strings.Join(p, " | ")
 		for _, w := range want {
-			if !strings.Contains(joined, w) {
-				t.Fatalf("%s: answers %v lack %q", it, p, w)
-			}
+			require.Contains(t, joined, w, "%s: answers %v lack %q", it, p, w)
 		}
 	}
 }
@@ -233,55 +212,39 @@ func TestEmulatorFreshSecondaryAnswersLikePrimary(t *testing.T) {
 	w := mustNew(t, rp.cfg)
 	ctx := context.Background()
 
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatalf("SyncOnce: %v", err)
-	}
+	require.NoError(t, w.SyncOnce(ctx), "SyncOnce")
 	rp.sameAnswers(t, "City:Zürich@", "City:Łódź@", "City:São Paulo@", "Day:Friday@")
 	// UTF-16: two emoji of two code units each and a space, then "Zürich".
-	if got := recognise(t, rp.sc, drProject, drDeployment, api.StringIndexUTF16)[0]; got != "City:Zürich@5+6" {
-		t.Fatalf("first entity %q, want City:Zürich@5+6", got)
-	}
+	got := recognise(t, rp.sc, drProject, drDeployment, api.StringIndexUTF16)[0]
+	require.Equal(t, "City:Zürich@5+6", got, "first entity, want City:Zürich@5+6")
 
 	sp, err := rp.sc.GetProject(ctx, drProject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sp.StorageInputContainerName != drDocs {
-		t.Errorf("secondary container %q, want %q", sp.StorageInputContainerName, drDocs)
-	}
-	if _, err := rp.sc.GetProject(ctx, projectName); !api.IsNotFound(err) {
-		t.Errorf("the primary's project name exists in the secondary: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, drDocs, sp.StorageInputContainerName, "secondary container")
+	_, err = rp.sc.GetProject(ctx, projectName)
+	assert.True(t, api.IsNotFound(err), "the primary's project name exists in the secondary: %v", err)
 	m, err := rp.sc.GetModel(ctx, drProject, modelLabel)
-	if err != nil {
-		t.Fatalf("secondary model under the primary's label: %v", err)
-	}
-	if m.ModelTrainingConfigVersion != "2022-05-01" {
-		t.Errorf("training config %q", m.ModelTrainingConfigVersion)
-	}
+	require.NoError(t, err, "secondary model under the primary's label")
+	assert.Equal(t, "2022-05-01", m.ModelTrainingConfigVersion, "training config")
 	st := statusOf(t, w, projectName)
-	if st.State != StateInSync || st.SecondaryProject != drProject || st.LastSuccess == nil ||
-		st.LagSeconds != 0 || st.PrimaryLastModified == nil || st.SecondaryLastModified == nil {
-		t.Fatalf("status %+v", st)
-	}
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
+	require.Equal(t, drProject, st.SecondaryProject, "status %+v", st)
+	require.NotNil(t, st.LastSuccess, "status %+v", st)
+	require.EqualValues(t, 0, st.LagSeconds, "status %+v", st)
+	require.NotNil(t, st.PrimaryLastModified, "status %+v", st)
+	require.NotNil(t, st.SecondaryLastModified, "status %+v", st)
 
 	// In sync: a check costs nothing.
 	rp.primary.ResetCalls()
 	rp.secondary.ResetCalls()
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(ctx))
 	for route, n := range rp.writes() {
-		if n != 0 {
-			t.Errorf("in sync, yet %d %s calls", n, route)
-		}
+		assert.Equal(t, 0, n, "in sync, yet %d %s calls", n, route)
 	}
-	if rp.primary.Calls("getProject") == 0 || rp.secondary.Calls("listDeployments") == 0 {
-		t.Error("the check did not read both regions")
-	}
-	if st := statusOf(t, w, projectName); st.State != StateInSync {
-		t.Fatalf("status %+v", st)
-	}
+	assert.NotEqual(t, 0, rp.primary.Calls("getProject"), "the check did not read both regions")
+	assert.NotEqual(t, 0, rp.secondary.Calls("listDeployments"), "the check did not read both regions")
+	st = statusOf(t, w, projectName)
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
 }
 
 // relabel changes the primary project as a user would: export, edit the
@@ -292,20 +255,14 @@ func relabel(t *testing.T, rp *regionPair, edit func(*api.ExportedProject)) {
 	c := rp.pc
 	wait := func(op *api.Operation, err error) *api.AuthoringJob {
 		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		job, err := c.Wait(ctx, op, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return job
 	}
 	job := wait(c.Export(ctx, projectName))
 	ep, err := c.ExportResult(ctx, job.ResultURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	edit(ep)
 	wait(c.Import(ctx, projectName, *ep))
 	wait(c.Train(ctx, projectName, api.TrainRequest{ModelLabel: modelLabel, TrainingConfigVersion: "latest"}))
@@ -316,9 +273,7 @@ func TestEmulatorLabelChangeIsReplicated(t *testing.T) {
 	rp := newRegionPair(t, pairOptions{})
 	w := mustNew(t, rp.cfg)
 	ctx := context.Background()
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(ctx))
 
 	// The primary learns a new category from a new document, which the
 	// secondary container does not hold yet.
@@ -335,66 +290,54 @@ func TestEmulatorLabelChangeIsReplicated(t *testing.T) {
 	before := rp.writes()
 
 	// A check alone sees the drift and writes nothing.
-	if err := w.Check(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Check(ctx))
 	st := statusOf(t, w, projectName)
-	if st.State != StateOutOfSync || st.LagSeconds <= 0 || !st.PrimaryLastModified.After(*st.SecondaryLastModified) {
-		t.Fatalf("after the change, before a run: %+v", st)
-	}
-	if got := rp.writes(); got["import"] != before["import"] || got["export"] != before["export"] {
-		t.Fatalf("Check wrote: %v then %v", before, got)
-	}
+	require.Equal(t, StateOutOfSync, st.State, "after the change, before a run: %+v", st)
+	require.False(t, st.LagSeconds <= 0, "after the change, before a run: %+v", st)
+	require.True(t, st.PrimaryLastModified.After(*st.SecondaryLastModified), "after the change, before a run: %+v", st)
+	got := rp.writes()
+	require.Equal(t, before["import"], got["import"], "Check wrote: %v then %v", before, got)
+	require.Equal(t, before["export"], got["export"], "Check wrote: %v then %v", before, got)
 
 	// The run imports, then training fails: the document is missing in the
 	// secondary container. The old deployment keeps serving.
 	err := w.SyncOnce(ctx)
 	var ae *api.Error
-	if !errors.As(err, &ae) || ae.Code != api.CodeInvalidRequest {
-		t.Fatalf("SyncOnce: %v, want Azure's InvalidRequest", err)
-	}
+	require.ErrorAs(t, err, &ae, "SyncOnce, want Azure's InvalidRequest")
+	require.Equal(t, api.CodeInvalidRequest, ae.Code, "SyncOnce, want Azure's InvalidRequest")
 	st = statusOf(t, w, projectName)
-	if st.State != StateFailed || st.Stage != StageTrain || st.LastError == nil ||
-		st.LastError.Code != api.CodeInvalidRequest || !strings.Contains(st.LastError.Message, newDoc) {
-		t.Fatalf("status after a failed training: %+v %+v", st, st.LastError)
-	}
-	if got := recognise(t, rp.sc, drProject, drDeployment, api.StringIndexUTF16); strings.Contains(strings.Join(got, ","), "Place:") ||
-		len(got) == 0 {
-		t.Fatalf("secondary stopped serving its previous model: %v", got)
-	}
+	require.Equal(t, StateFailed, st.State, "status after a failed training: %+v %+v", st, st.LastError)
+	require.Equal(t, StageTrain, st.Stage, "status after a failed training: %+v %+v", st, st.LastError)
+	require.NotNil(t, st.LastError, "status after a failed training: %+v %+v", st, st.LastError)
+	require.Equal(t, api.CodeInvalidRequest, st.LastError.Code, "status after a failed training: %+v %+v", st, st.LastError)
+	require.Contains(t, st.LastError.Message, newDoc, "status after a failed training: %+v %+v", st, st.LastError)
+	entities := recognise(t, rp.sc, drProject, drDeployment, api.StringIndexUTF16)
+	require.NotContains(t, strings.Join(entities, ","), "Place:", "secondary stopped serving its previous model")
+	require.NotEmpty(t, entities, "secondary stopped serving its previous model")
 
 	// The operator's storage replication catches up; the next check
 	// retrains even though the import already happened.
 	rp.secondary.PutDocument(drDocs, newDoc, newText)
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatalf("retry: %v", err)
-	}
+	require.NoError(t, w.SyncOnce(ctx), "retry")
 	p := recognise(t, rp.pc, projectName, deployment, api.StringIndexUTF16)
 	s := recognise(t, rp.sc, drProject, drDeployment, api.StringIndexUTF16)
-	if strings.Join(p, ",") != strings.Join(s, ",") {
-		t.Fatalf("secondary %v, primary %v", s, p)
-	}
+	require.Equal(t, strings.Join(s, ","), strings.Join(p, ","), "secondary %v, primary %v", s, p)
 	// The query has no Saint-Étienne; ask for it directly.
-	if st := statusOf(t, w, projectName); st.State != StateInSync || st.LastError != nil {
-		t.Fatalf("after the retry: %+v", st)
-	}
+	st = statusOf(t, w, projectName)
+	require.Equal(t, StateInSync, st.State, "after the retry: %+v", st)
+	require.Nil(t, st.LastError, "after the retry: %+v", st)
 	m, err := rp.sc.GetModel(ctx, drProject, modelLabel)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	d, err := rp.sc.GetDeployment(ctx, drProject, drDeployment)
-	if err != nil || d.ModelID != m.ModelID {
-		t.Fatalf("secondary deployment %+v serves %v, want the retrained %s", d, err, m.ModelID)
-	}
+	require.NoError(t, err, "secondary deployment %+v serves %v, want the retrained %s", d, err, m.ModelID)
+	require.Equal(t, m.ModelID, d.ModelID, "secondary deployment %+v serves %v, want the retrained %s", d, err, m.ModelID)
 }
 
 func TestEmulatorRetrainIsReplicatedWithoutImport(t *testing.T) {
 	rp := newRegionPair(t, pairOptions{})
 	w := mustNew(t, rp.cfg)
 	ctx := context.Background()
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(ctx))
 	before := rp.writes()
 
 	// Retrain and redeploy in the primary, labels unchanged.
@@ -407,36 +350,23 @@ func TestEmulatorRetrainIsReplicatedWithoutImport(t *testing.T) {
 		},
 	} {
 		op, err := start()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := rp.pc.Wait(ctx, op, nil); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
+		_, err = rp.pc.Wait(ctx, op, nil)
+		require.NoError(t, err)
 	}
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(ctx))
 	after := rp.writes()
-	if after["import"] != before["import"] || after["export"] != before["export"] {
-		t.Fatalf("a retrain re-imported: %v then %v", before, after)
-	}
+	require.Equal(t, before["import"], after["import"], "a retrain re-imported: %v then %v", before, after)
+	require.Equal(t, before["export"], after["export"], "a retrain re-imported: %v then %v", before, after)
 	// One training and one deployment in the primary (ours), and the same
 	// in the secondary (the worker's).
-	if after["train"] != before["train"]+2 || after["deploy"] != before["deploy"]+2 {
-		t.Fatalf("calls %v then %v; want one more train and deploy in each region", before, after)
-	}
+	require.Equal(t, before["train"]+2, after["train"], "calls %v then %v; want one more train and deploy in each region", before, after)
+	require.Equal(t, before["deploy"]+2, after["deploy"], "calls %v then %v; want one more train and deploy in each region", before, after)
 	pd, err := rp.pc.GetDeployment(ctx, projectName, deployment)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sd, err := rp.sc.GetDeployment(ctx, drProject, drDeployment)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !sd.LastTrainedDateTime.After(pd.LastTrainedDateTime) {
-		t.Fatalf("secondary trained %v, primary %v", sd.LastTrainedDateTime, pd.LastTrainedDateTime)
-	}
+	require.NoError(t, err)
+	require.True(t, sd.LastTrainedDateTime.After(pd.LastTrainedDateTime), "secondary trained %v, primary %v", sd.LastTrainedDateTime, pd.LastTrainedDateTime)
 	rp.sameAnswers(t, "City:Zürich@")
 }
 
@@ -465,24 +395,20 @@ func TestEmulatorFailedStepsRecordAzureCode(t *testing.T) {
 
 			err := w.SyncOnce(ctx)
 			var ae *api.Error
-			if !errors.As(err, &ae) || ae.Code != api.CodeInternalServerError {
-				t.Fatalf("SyncOnce: %v, want Azure's InternalServerError", err)
-			}
+			require.ErrorAs(t, err, &ae, "SyncOnce, want Azure's InternalServerError")
+			require.Equal(t, api.CodeInternalServerError, ae.Code, "SyncOnce, want Azure's InternalServerError")
 			st := statusOf(t, w, projectName)
-			if st.State != StateFailed || st.LastError == nil || st.LastError.Code != api.CodeInternalServerError || st.Stage == "" {
-				t.Fatalf("status %+v %+v", st, st.LastError)
-			}
-			if !tt.secondary && rp.secondary.Calls("import") != 0 {
-				t.Fatal("imported although the export failed")
-			}
+			require.Equal(t, StateFailed, st.State, "status %+v %+v", st, st.LastError)
+			require.NotNil(t, st.LastError, "status %+v %+v", st, st.LastError)
+			require.Equal(t, api.CodeInternalServerError, st.LastError.Code, "status %+v %+v", st, st.LastError)
+			require.NotEqual(t, "", st.Stage, "status %+v %+v", st, st.LastError)
+			require.False(t, !tt.secondary && rp.secondary.Calls("import") != 0, "imported although the export failed")
 
 			region.ClearFaults()
-			if err := w.SyncOnce(ctx); err != nil {
-				t.Fatalf("after the fault cleared: %v", err)
-			}
-			if st := statusOf(t, w, projectName); st.State != StateInSync || st.LastError != nil {
-				t.Fatalf("after the fault cleared: %+v", st)
-			}
+			require.NoError(t, w.SyncOnce(ctx), "after the fault cleared")
+			st = statusOf(t, w, projectName)
+			require.Equal(t, StateInSync, st.State, "after the fault cleared: %+v", st)
+			require.Nil(t, st.LastError, "after the fault cleared: %+v", st)
 			rp.sameAnswers(t, "City:Zürich@")
 		})
 	}
@@ -497,31 +423,24 @@ func TestEmulatorPrimaryOutagePauses(t *testing.T) {
 			rp.primary.SetFault(emulator.Fault{Down: down})
 			w := mustNew(t, rp.cfg)
 			err := w.SyncOnce(context.Background())
-			if err == nil {
-				t.Fatal("SyncOnce succeeded with the primary down")
-			}
+			require.Error(t, err, "SyncOnce succeeded with the primary down")
 			for route, n := range rp.writes() {
-				if n != 0 {
-					t.Errorf("%d %s calls with the primary down", n, route)
-				}
+				assert.Equal(t, 0, n, "%d %s calls with the primary down", n, route)
 			}
 			st := statusOf(t, w, projectName)
-			if st.State != StateFailed || st.LastError == nil {
-				t.Fatalf("status %+v", st)
-			}
+			require.Equal(t, StateFailed, st.State, "status %+v", st)
+			require.NotNil(t, st.LastError, "status %+v", st)
 			// Go's HTTP errors name the host; none of it may leak.
 			status, _ := json.Marshal(w.Status())
 			for _, text := range []string{err.Error(), string(status), logs.String()} {
-				if host := hostOf(t, rp.primary.URL); strings.Contains(text, host) || strings.Contains(text, "127.0.0.1") {
-					t.Errorf("region address in %q", text)
-				}
+				host := hostOf(t, rp.primary.URL)
+				assert.NotContains(t, text, host, "region address in")
+				assert.NotContains(t, text, "127.0.0.1", "region address in")
 			}
 
 			// The region comes back: the next pass catches up.
 			rp.primary.ClearFaults()
-			if err := w.SyncOnce(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, w.SyncOnce(context.Background()))
 			rp.sameAnswers(t, "City:Zürich@")
 		})
 	}
@@ -553,18 +472,13 @@ func TestEmulatorRetryAfterIsHonoured(t *testing.T) {
 		FailureRate: 0.5, Routes: []string{"import"}})
 	w := mustNew(t, rp.cfg)
 	start := time.Now()
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatalf("a 429 failed the run: %v", err)
-	}
-	if took := time.Since(start); took < time.Second {
-		t.Fatalf("run took %v; Retry-After asked for 1s", took)
-	}
-	if n := rp.secondary.Calls("import"); n != 2 {
-		t.Fatalf("%d imports, want 2 (throttled, then accepted)", n)
-	}
-	if st := statusOf(t, w, projectName); st.State != StateInSync {
-		t.Fatalf("status %+v", st)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()), "a 429 failed the run")
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, time.Second, "run took; Retry-After asked for 1s")
+	n := rp.secondary.Calls("import")
+	require.Equal(t, 2, n, "imports, want 2 (throttled, then accepted)")
+	st := statusOf(t, w, projectName)
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
 }
 
 func TestEmulatorAuthoringRateLimit(t *testing.T) {
@@ -573,12 +487,9 @@ func TestEmulatorAuthoringRateLimit(t *testing.T) {
 	rp := newRegionPair(t, pairOptions{secondary: emulator.Options{AuthoringPostsPerMinute: 3}})
 	rp.cfg.AuthoringPostsPerMinute = 3 * 60 // one every 20ms in this test's minute
 	w := mustNew(t, rp.cfg)
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if st := statusOf(t, w, projectName); st.State != StateInSync {
-		t.Fatalf("status %+v", st)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
+	st := statusOf(t, w, projectName)
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
 }
 
 func TestEmulatorStatusWhileReplicating(t *testing.T) {
@@ -596,17 +507,15 @@ func TestEmulatorStatusWhileReplicating(t *testing.T) {
 	// Each secondary job runs until the test moves the secondary's clock.
 	for _, stage := range []string{StageImport, StageTrain, StageDeploy} {
 		st := waitStatus(t, w, projectName, func(s ProjectStatus) bool { return s.Stage == stage && s.JobID != "" })
-		if st.State != StateReplicating || st.LagSeconds <= 0 {
-			t.Fatalf("during %s: %+v", stage, st)
-		}
+		require.Equal(t, StateReplicating, st.State, "during %s: %+v", stage, st)
+		require.False(t, st.LagSeconds <= 0, "during %s: %+v", stage, st)
 		clock.Advance(jobTakes)
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if st := statusOf(t, w, projectName); st.State != StateInSync || st.Stage != "" || st.JobID != "" {
-		t.Fatalf("after the run: %+v", st)
-	}
+	require.NoError(t, <-done)
+	st := statusOf(t, w, projectName)
+	require.Equal(t, StateInSync, st.State, "after the run: %+v", st)
+	require.Equal(t, "", st.Stage, "after the run: %+v", st)
+	require.Equal(t, "", st.JobID, "after the run: %+v", st)
 }
 
 func TestEmulatorCancelMidStepStopsRun(t *testing.T) {
@@ -622,19 +531,16 @@ func TestEmulatorCancelMidStepStopsRun(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
+		require.NoError(t, err, "Run")
 	case <-time.After(5 * time.Second):
-		t.Fatal("Run still busy 5s after cancel")
+		require.Fail(t, "Run still busy 5s after cancel")
 	}
-	if st := statusOf(t, w, projectName); st.State != StateOutOfSync || st.LastError != nil {
-		t.Fatalf("after shutdown: %+v", st)
-	}
+	st := statusOf(t, w, projectName)
+	require.Equal(t, StateOutOfSync, st.State, "after shutdown: %+v", st)
+	require.Nil(t, st.LastError, "after shutdown: %+v", st)
 	// Nothing was deleted or undeployed in the secondary.
-	if n := rp.secondary.Calls("deleteProject") + rp.secondary.Calls("deleteDeployment"); n != 0 {
-		t.Fatalf("%d deletions in the secondary", n)
-	}
+	n := rp.secondary.Calls("deleteProject") + rp.secondary.Calls("deleteDeployment")
+	require.Equal(t, 0, n, "deletions in the secondary")
 }
 
 func TestEmulatorRunAndTrigger(t *testing.T) {
@@ -645,9 +551,7 @@ func TestEmulatorRunAndTrigger(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	defer func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
+		assert.NoError(t, <-done, "Run")
 	}()
 	// Run checks at start.
 	waitStatus(t, w, projectName, func(s ProjectStatus) bool { return s.State == StateInSync })
@@ -655,35 +559,26 @@ func TestEmulatorRunAndTrigger(t *testing.T) {
 
 	// A retrain in the primary is picked up on Trigger, not after 24h.
 	op, err := rp.pc.Train(ctx, projectName, api.TrainRequest{ModelLabel: modelLabel, TrainingConfigVersion: "latest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rp.pc.Wait(ctx, op, nil); err != nil {
-		t.Fatal(err)
-	}
-	if op, err = rp.pc.Deploy(ctx, projectName, deployment, api.DeployRequest{TrainedModelLabel: modelLabel}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rp.pc.Wait(ctx, op, nil); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	_, err = rp.pc.Wait(ctx, op, nil)
+	require.NoError(t, err)
+	op, err = rp.pc.Deploy(ctx, projectName, deployment, api.DeployRequest{TrainedModelLabel: modelLabel})
+	require.NoError(t, err)
+	_, err = rp.pc.Wait(ctx, op, nil)
+	require.NoError(t, err)
 	trainsBefore := rp.secondary.Calls("train")
 	w.Trigger()
 	waitFor(t, func() bool {
 		return rp.secondary.Calls("deploy") == 2 && statusOf(t, w, projectName).State == StateInSync
 	})
-	if rp.secondary.Calls("train") != trainsBefore+1 {
-		t.Fatalf("trains %d, want %d", rp.secondary.Calls("train"), trainsBefore+1)
-	}
+	require.Equal(t, trainsBefore+1, rp.secondary.Calls("train"), "trains")
 }
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never held")
-		}
+		require.False(t, time.Now().After(deadline), "condition never held")
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -707,13 +602,9 @@ func TestEmulatorTelemetryNamesNoSecrets(t *testing.T) {
 	// One failed run (a 500 on deploy) and one good one.
 	rp.secondary.SetFault(emulator.Fault{Status: http.StatusInternalServerError, Routes: []string{"deploy"}})
 	w := mustNew(t, rp.cfg)
-	if err := w.SyncOnce(ctx); err == nil {
-		t.Fatal("want a failed run")
-	}
+	require.Error(t, w.SyncOnce(ctx), "want a failed run")
 	rp.secondary.ClearFaults()
-	if err := w.SyncOnce(ctx); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(ctx))
 
 	// Spans: a run with a child per step, each carrying the Azure job id.
 	byName := map[string]int{}
@@ -724,25 +615,17 @@ func TestEmulatorTelemetryNamesNoSecrets(t *testing.T) {
 		if s.Name() == "replication.run" {
 			continue
 		}
-		if s.Status().Code != codes.Error && !hasAttr(s, "azure.job_id") {
-			t.Errorf("span %s lacks azure.job_id", s.Name())
-		}
-		if !s.Parent().IsValid() {
-			t.Errorf("span %s has no parent", s.Name())
-		}
+		assert.False(t, s.Status().Code != codes.Error && !hasAttr(s, "azure.job_id"), "span %s lacks azure.job_id", s.Name())
+		assert.True(t, s.Parent().IsValid(), "span %s has no parent", s.Name())
 	}
 	for name, want := range map[string]int{"replication.run": 2, "replication.export": 1, "replication.import": 1,
 		"replication.train": 2, "replication.deploy": 2} {
-		if byName[name] != want {
-			t.Errorf("%d %s spans, want %d (all: %v)", byName[name], name, want, byName)
-		}
+		assert.Equal(t, want, byName[name], "%d %s spans, want %d (all: %v)", byName[name], name, want, byName)
 	}
 
 	// Metrics: runs by outcome, and the lag gauge.
 	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(ctx, &rm); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, reader.Collect(ctx, &rm))
 	outcomes := map[string]int64{}
 	sawLag := false
 	for _, sm := range rm.ScopeMetrics {
@@ -762,32 +645,24 @@ func TestEmulatorTelemetryNamesNoSecrets(t *testing.T) {
 			}
 		}
 	}
-	if outcomes["failed"] != 1 || outcomes["replicated"] != 1 {
-		t.Errorf("runs by outcome %v, want failed 1 replicated 1", outcomes)
-	}
-	if !sawLag {
-		t.Error("no replication.lag of 0 for the project")
-	}
+	assert.EqualValues(t, 1, outcomes["failed"], "runs by outcome %v, want failed 1 replicated 1", outcomes)
+	assert.EqualValues(t, 1, outcomes["replicated"], "runs by outcome %v, want failed 1 replicated 1", outcomes)
+	assert.True(t, sawLag, "no replication.lag of 0 for the project")
 
 	// No key or region host anywhere.
 	status, _ := json.Marshal(w.Status())
 	for _, leak := range []string{primaryKey, secondaryKey, hostOf(t, rp.primary.URL), hostOf(t, rp.secondary.URL)} {
 		for what, text := range map[string]string{"logs": logs.String(), "spans": dump.String(), "status": string(status)} {
-			if strings.Contains(text, leak) {
-				t.Errorf("%s contain %q", what, leak)
-			}
+			assert.NotContains(t, text, leak, "%s contain %q", what, leak)
 		}
 	}
-	if !strings.Contains(logs.String(), `"job_id"`) || !strings.Contains(logs.String(), `"stage":"deploy"`) {
-		t.Errorf("logs lack job ids or stages:\n%s", logs.String())
-	}
+	assert.Contains(t, logs.String(), `"job_id"`, "logs lack job ids or stages:\n")
+	assert.Contains(t, logs.String(), `"stage":"deploy"`, "logs lack job ids or stages:\n")
 }
 
 func hostOf(t *testing.T, raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return u.Host
 }
 

@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -46,9 +45,7 @@ func newStoragePairOn(t *testing.T, mode string, drAz *azurite.Server) *storageP
 	az := azurite.Shared(t)
 	newStore := func(rawURL, key, side string) *docsync.Store {
 		s, err := docsync.NewStore(rawURL, docsync.Options{Key: secret.Secret(key), RetryDelay: time.Millisecond, Side: side})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	}
 	store, dr := newStore(az.URL, az.Key, "primary"), newStore(drAz.URL, drAz.Key, "secondary")
@@ -67,9 +64,7 @@ func newStoragePairOn(t *testing.T, mode string, drAz *azurite.Server) *storageP
 func (sp *storagePair) secondaryHas(t *testing.T, name string) (string, bool) {
 	t.Helper()
 	text, ok, err := sp.dr.ReadDocument(t.Context(), sp.sDocs, name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return text, ok
 }
 
@@ -80,30 +75,27 @@ func mustStatus(t *testing.T, w *Worker) ProjectStatus {
 
 func wantCanary(t *testing.T, st ProjectStatus, agreement float64) {
 	t.Helper()
-	if len(st.Canary) != 1 || st.Canary[0].Agreement != agreement || st.Canary[0].Documents != 3 {
-		t.Fatalf("canary %+v, want agreement %v over 3 documents", st.Canary, agreement)
-	}
+	require.Len(t, st.Canary, 1, "canary, want agreement over 3 documents")
+	require.Equal(t, agreement, st.Canary[0].Agreement, "canary, want agreement over 3 documents")
+	require.Equal(t, 3, st.Canary[0].Documents, "canary, want agreement over 3 documents")
 }
 
 func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
 	sp := newStoragePair(t, docsync.ModeCopy)
 	w := mustNew(t, sp.cfg)
-	if err := w.SyncOnce(t.Context()); err != nil {
-		t.Fatalf("SyncOnce: %v", err)
-	}
+	require.NoError(t, w.SyncOnce(t.Context()), "SyncOnce")
 	for name, text := range seedTexts {
-		if got, ok := sp.secondaryHas(t, name); !ok || got != text {
-			t.Fatalf("secondary container: %s = %q, %v", name, got, ok)
-		}
+		got, ok := sp.secondaryHas(t, name)
+		require.True(t, ok, "secondary container: %s = %q, %v", name, got, ok)
+		require.Equal(t, text, got, "secondary container: %s = %q, %v", name, got, ok)
 	}
 	st := mustStatus(t, w)
-	if st.State != StateInSync || st.Documents == nil || *st.Documents != (docsync.Progress{Checked: 3, Copied: 3}) {
-		t.Fatalf("status %+v documents %+v", st, st.Documents)
-	}
+	require.Equal(t, StateInSync, st.State, "status %+v documents %+v", st, st.Documents)
+	require.NotNil(t, st.Documents, "status %+v documents %+v", st, st.Documents)
+	require.Equal(t, (docsync.Progress{Checked: 3, Copied: 3}), *st.Documents, "status %+v documents %+v", st, st.Documents)
 	wantCanary(t, st, 1)
-	if st.Canary[0].Deployment != deployment || st.Canary[0].SecondaryDeployment != drDeployment {
-		t.Fatalf("canary names %+v", st.Canary[0])
-	}
+	require.Equal(t, deployment, st.Canary[0].Deployment, "canary names %+v", st.Canary[0])
+	require.Equal(t, drDeployment, st.Canary[0].SecondaryDeployment, "canary names %+v", st.Canary[0])
 	sp.sameAnswers(t, "City:Zürich@")
 
 	// A document added and labelled in the primary is copied by the next
@@ -112,19 +104,14 @@ func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
 	seed.Container = sp.pDocs
 	seed.Documents = append(seed.Documents, emulator.SeedDocument{Name: "04.txt", Text: "Kraków on Monday.",
 		Labels: []api.Label{utf16Label("Kraków on Monday.", "City", "Kraków")}})
-	if err := sp.primary.Seed(seed); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.SyncOnce(t.Context()); err != nil {
-		t.Fatalf("second SyncOnce: %v", err)
-	}
-	if got, ok := sp.secondaryHas(t, "04.txt"); !ok || got != "Kraków on Monday." {
-		t.Fatalf("04.txt in the secondary: %q, %v", got, ok)
-	}
+	require.NoError(t, sp.primary.Seed(seed))
+	require.NoError(t, w.SyncOnce(t.Context()), "second SyncOnce")
+	got, ok := sp.secondaryHas(t, "04.txt")
+	require.True(t, ok, "04.txt in the secondary")
+	require.Equal(t, "Kraków on Monday.", got, "04.txt in the secondary")
 	st = mustStatus(t, w)
-	if st.State != StateInSync || *st.Documents != (docsync.Progress{Checked: 4, Copied: 1}) {
-		t.Fatalf("after the addition: %+v documents %+v", st, st.Documents)
-	}
+	require.Equal(t, StateInSync, st.State, "after the addition: %+v documents %+v", st, st.Documents)
+	require.Equal(t, (docsync.Progress{Checked: 4, Copied: 1}), *st.Documents, "after the addition: %+v documents %+v", st, st.Documents)
 	sp.sameAnswers(t)
 }
 
@@ -214,27 +201,24 @@ func TestStorageTwoServicesStreamThenInSync(t *testing.T) {
 func TestStorageVerifyMissingDocumentFailsWithoutTraining(t *testing.T) {
 	sp := newStoragePair(t, docsync.ModeVerify)
 	for _, name := range []string{"01.txt", "02.txt"} {
-		if err := sp.dr.WriteDocument(t.Context(), sp.sDocs, name, seedTexts[name]); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, sp.dr.WriteDocument(t.Context(), sp.sDocs, name, seedTexts[name]))
 	}
 	w := mustNew(t, sp.cfg)
 	err := w.SyncOnce(t.Context())
 	var me *docsync.MissingError
-	if !errors.As(err, &me) || me.Count != 1 || me.First[0] != "03.txt" {
-		t.Fatalf("SyncOnce: %v, want 03.txt missing", err)
-	}
+	require.ErrorAs(t, err, &me, "SyncOnce, want 03.txt missing")
+	require.Equal(t, 1, me.Count, "SyncOnce, want 03.txt missing")
+	require.Equal(t, "03.txt", me.First[0], "SyncOnce, want 03.txt missing")
 	st := mustStatus(t, w)
-	if st.State != StateFailed || st.Stage != StageDocuments || st.LastError == nil ||
-		st.LastError.Code != docsync.CodeDocumentsMissing || !strings.Contains(st.LastError.Message, "03.txt") {
-		t.Fatalf("status %+v error %+v", st, st.LastError)
-	}
-	if n := sp.secondary.Calls("train") + sp.secondary.Calls("import"); n != 0 {
-		t.Fatalf("%d import/train calls after a verify that found a document missing", n)
-	}
-	if _, ok := sp.secondaryHas(t, "03.txt"); ok {
-		t.Fatal("verify copied a document")
-	}
+	require.Equal(t, StateFailed, st.State, "status %+v error %+v", st, st.LastError)
+	require.Equal(t, StageDocuments, st.Stage, "status %+v error %+v", st, st.LastError)
+	require.NotNil(t, st.LastError, "status %+v error %+v", st, st.LastError)
+	require.Equal(t, docsync.CodeDocumentsMissing, st.LastError.Code, "status %+v error %+v", st, st.LastError)
+	require.Contains(t, st.LastError.Message, "03.txt", "status %+v error %+v", st, st.LastError)
+	n := sp.secondary.Calls("train") + sp.secondary.Calls("import")
+	require.Equal(t, 0, n, "import/train calls after a verify that found a document missing")
+	_, ok := sp.secondaryHas(t, "03.txt")
+	require.False(t, ok, "verify copied a document")
 }
 
 // deleteDeployment deletes a secondary deployment by hand, as an operator
@@ -245,40 +229,26 @@ func deleteDeployment(t *testing.T, s *emulator.Server, project, name string) {
 		s.URL+api.DeploymentPath(project, name)+"?api-version=2022-05-01", nil)
 	req.Header.Set("Ocp-Apim-Subscription-Key", secondaryKey)
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("delete deployment: %s", resp.Status)
-	}
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, "delete deployment: %s", resp.Status)
 }
 
 func TestStorageCanaryFindsHandMadeChangesAndTheRunRepairs(t *testing.T) {
 	sp := newStoragePair(t, docsync.ModeCopy)
 	w := mustNew(t, sp.cfg)
-	if err := w.SyncOnce(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(t.Context()))
 	wantCanary(t, mustStatus(t, w), 1)
 
 	t.Run("deployment deleted", func(t *testing.T) {
 		deleteDeployment(t, sp.secondary, drProject, drDeployment)
-		if err := w.Check(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.Check(t.Context()))
 		st := mustStatus(t, w)
-		if st.State != StateDiverged {
-			t.Fatalf("state %q, want diverged: %+v", st.State, st)
-		}
+		require.Equal(t, StateDiverged, st.State, "state %q, want diverged: %+v", st.State, st)
 		wantCanary(t, st, 0)
-		if err := w.SyncOnce(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.SyncOnce(t.Context()))
 		st = mustStatus(t, w)
-		if st.State != StateInSync {
-			t.Fatalf("after the repair: %+v", st)
-		}
+		require.Equal(t, StateInSync, st.State, "after the repair: %+v", st)
 		wantCanary(t, st, 1)
 	})
 
@@ -294,33 +264,23 @@ func TestStorageCanaryFindsHandMadeChangesAndTheRunRepairs(t *testing.T) {
 				hand.Documents[i].Labels[j].Category = "Day"
 			}
 		}
-		if err := sp.secondary.Seed(hand); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Check(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, sp.secondary.Seed(hand))
+		require.NoError(t, w.Check(t.Context()))
 		st := mustStatus(t, w)
-		if st.State != StateDiverged || len(st.Canary) != 1 || st.Canary[0].Agreement >= 0.9 {
-			t.Fatalf("state %q canary %+v, want diverged", st.State, st.Canary)
-		}
+		require.Equal(t, StateDiverged, st.State, "state canary, want diverged")
+		require.Len(t, st.Canary, 1, "state canary, want diverged")
+		require.Less(t, st.Canary[0].Agreement, 0.9, "state canary, want diverged")
 		for _, d := range st.Canary[0].Differences {
 			for _, text := range seedTexts {
-				if strings.Contains(text, d) || strings.Contains(d, "Zürich") || strings.Contains(d, "Łódź") {
-					t.Fatalf("a difference quotes text: %q", d)
-				}
+				require.NotContains(t, text, d, "a difference quotes text")
+				require.NotContains(t, d, "Zürich", "a difference quotes text")
+				require.NotContains(t, d, "Łódź", "a difference quotes text")
 			}
-			if !strings.HasPrefix(d, "document ") {
-				t.Fatalf("difference %q does not name the document", d)
-			}
+			require.True(t, strings.HasPrefix(d, "document "), "difference %q does not name the document", d)
 		}
-		if err := w.SyncOnce(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, w.SyncOnce(t.Context()))
 		st = mustStatus(t, w)
-		if st.State != StateInSync {
-			t.Fatalf("after the repair: %+v", st)
-		}
+		require.Equal(t, StateInSync, st.State, "after the repair: %+v", st)
 		wantCanary(t, st, 1)
 		sp.sameAnswers(t, "City:Zürich@")
 	})
@@ -348,40 +308,31 @@ func TestStorageFaultsEndInAClearStateThenSucceed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := newStoragePair(t, docsync.ModeCopy)
 			sp.cfg.Documents.Concurrency = 1
-			if err := sp.dr.WriteDocument(t.Context(), sp.sDocs, "operator-notes.txt", "kept"); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, sp.dr.WriteDocument(t.Context(), sp.sDocs, "operator-notes.txt", "kept"))
 			var puts atomic.Int32
 			sp.proxy.SetFault(tc.fault(&puts))
 			w := mustNew(t, sp.cfg)
-			if err := w.SyncOnce(t.Context()); err == nil {
-				t.Fatal("SyncOnce succeeded through the fault")
-			}
+			require.Error(t, w.SyncOnce(t.Context()), "SyncOnce succeeded through the fault")
 			st := mustStatus(t, w)
-			if st.State != StateFailed || st.Stage != StageDocuments || st.LastError == nil || st.LastError.Code != tc.code {
-				t.Fatalf("status %+v error %+v", st, st.LastError)
-			}
-			if strings.Contains(st.LastError.Message, "127.0.0.1") || strings.Contains(st.LastError.Message, "sig=") {
-				t.Fatalf("the error names the storage URL: %q", st.LastError.Message)
-			}
-			if n := sp.secondary.Calls("import") + sp.secondary.Calls("train"); n != 0 {
-				t.Fatalf("%d import/train calls after a failed document sync", n)
-			}
+			require.Equal(t, StateFailed, st.State, "status %+v error %+v", st, st.LastError)
+			require.Equal(t, StageDocuments, st.Stage, "status %+v error %+v", st, st.LastError)
+			require.NotNil(t, st.LastError, "status %+v error %+v", st, st.LastError)
+			require.Equal(t, tc.code, st.LastError.Code, "status %+v error %+v", st, st.LastError)
+			require.NotContains(t, st.LastError.Message, "127.0.0.1", "the error names the storage URL")
+			require.NotContains(t, st.LastError.Message, "sig=", "the error names the storage URL")
+			n := sp.secondary.Calls("import") + sp.secondary.Calls("train")
+			require.Equal(t, 0, n, "import/train calls after a failed document sync")
 
 			sp.proxy.SetFault(nil)
-			if err := w.SyncOnce(context.Background()); err != nil {
-				t.Fatalf("later SyncOnce: %v", err)
-			}
+			require.NoError(t, w.SyncOnce(context.Background()), "later SyncOnce")
 			st = mustStatus(t, w)
-			if st.State != StateInSync || st.Documents.Checked != 3 || st.Documents.Missing != 0 {
-				t.Fatalf("after the fault: %+v documents %+v", st, st.Documents)
-			}
-			if tc.name == "copy cut halfway" && st.Documents.Copied != 2 {
-				t.Fatalf("the resumed sync copied %d, want the 2 the cut one left", st.Documents.Copied)
-			}
-			if got, ok := sp.secondaryHas(t, "operator-notes.txt"); !ok || got != "kept" {
-				t.Fatal("a blob only the secondary held was deleted or changed")
-			}
+			require.Equal(t, StateInSync, st.State, "after the fault: %+v documents %+v", st, st.Documents)
+			require.Equal(t, 3, st.Documents.Checked, "after the fault: %+v documents %+v", st, st.Documents)
+			require.Equal(t, 0, st.Documents.Missing, "after the fault: %+v documents %+v", st, st.Documents)
+			require.False(t, tc.name == "copy cut halfway" && st.Documents.Copied != 2, "the resumed sync copied %d, want the 2 the cut one left", st.Documents.Copied)
+			got, ok := sp.secondaryHas(t, "operator-notes.txt")
+			require.True(t, ok, "a blob only the secondary held was deleted or changed")
+			require.Equal(t, "kept", got, "a blob only the secondary held was deleted or changed")
 			wantCanary(t, st, 1)
 		})
 	}
@@ -393,22 +344,15 @@ func TestCanaryDocumentsAreTheFirstLabelled(t *testing.T) {
 		"assets":{"documents":[{"location":"unlabelled.txt"},{"location":"a.txt","entities":` + labelled + `},
 		{"location":"empty-region.txt","entities":[{"regionOffset":0,"regionLength":3,"labels":[]}]},
 		{"location":"b.txt","entities":` + labelled + `},{"location":"c.txt","entities":` + labelled + `}]}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := f.firstLabelled(2); strings.Join(got, ",") != "a.txt,b.txt" {
-		t.Fatalf("canary documents %v", got)
-	}
-	if got := f.firstLabelled(9); len(got) != 3 {
-		t.Fatalf("all labelled: %v", got)
-	}
+	require.NoError(t, err)
+	got := f.firstLabelled(2)
+	require.Equal(t, "a.txt,b.txt", strings.Join(got, ","), "canary documents %v", got)
+	got = f.firstLabelled(9)
+	require.Len(t, got, 3, "all labelled")
 	f, err = parseProjectFile([]byte(`{"projectFileVersion":"2022-05-01","metadata":{"projectKind":"CustomEntityRecognition"},"assets":{}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := f.firstLabelled(2); len(got) != 0 {
-		t.Fatalf("no documents: %v", got)
-	}
+	require.NoError(t, err)
+	got = f.firstLabelled(2)
+	require.Empty(t, got, "no documents")
 }
 
 func TestCompareEntities(t *testing.T) {
@@ -427,9 +371,8 @@ func TestCompareEntities(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, d := compareEntities(tc.primary, tc.secondary)
-			if a != tc.agreement || strings.Join(d, "|") != strings.Join(tc.diffs, "|") {
-				t.Fatalf("agreement %v differences %q, want %v %q", a, d, tc.agreement, tc.diffs)
-			}
+			require.Equal(t, tc.agreement, a, "agreement %v differences %q, want %v %q", a, d, tc.agreement, tc.diffs)
+			require.Equal(t, strings.Join(tc.diffs, "|"), strings.Join(d, "|"), "agreement %v differences %q, want %v %q", a, d, tc.agreement, tc.diffs)
 		})
 	}
 }
@@ -442,14 +385,11 @@ func TestCanaryFromFixedTextsWithoutStorage(t *testing.T) {
 	rp.cfg.CanaryDocs, rp.cfg.CanaryMinAgreement = 2, 0.9
 	rp.cfg.CanaryTexts = []string{queryText, "Nothing to find here.", "not analysed"}
 	w := mustNew(t, rp.cfg)
-	if err := w.SyncOnce(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(t.Context()))
 	st := mustStatus(t, w)
-	if st.State != StateInSync || len(st.Canary) != 1 || st.Canary[0].Agreement != 1 || st.Canary[0].Documents != 2 {
-		t.Fatalf("status %+v canary %+v", st, st.Canary)
-	}
-	if st.Documents != nil {
-		t.Fatalf("documents %+v without document sync", st.Documents)
-	}
+	require.Equal(t, StateInSync, st.State, "status %+v canary %+v", st, st.Canary)
+	require.Len(t, st.Canary, 1, "status %+v canary %+v", st, st.Canary)
+	require.EqualValues(t, 1, st.Canary[0].Agreement, "status %+v canary %+v", st, st.Canary)
+	require.Equal(t, 2, st.Canary[0].Documents, "status %+v canary %+v", st, st.Canary)
+	require.Nil(t, st.Documents, "documents without document sync")
 }

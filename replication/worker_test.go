@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -17,6 +16,9 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/azurite"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
@@ -54,9 +56,7 @@ func newFakePair(projects ...string) *fakePair {
 func mustNew(t *testing.T, cfg Config) *Worker {
 	t.Helper()
 	w, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	return w
 }
 
@@ -67,7 +67,7 @@ func statusOf(t *testing.T, w *Worker, project string) ProjectStatus {
 			return s
 		}
 	}
-	t.Fatalf("no status for %q", project)
+	require.Fail(t, fmt.Sprintf("no status for %q", project))
 	return ProjectStatus{}
 }
 
@@ -89,9 +89,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := fp.cfg
 			mutate(&cfg)
-			if _, err := New(cfg); err == nil {
-				t.Fatal("New accepted a bad config")
-			}
+			_, err := New(cfg)
+			require.Error(t, err, "New accepted a bad config")
 		})
 	}
 }
@@ -155,17 +154,13 @@ func TestCheckFindsDrift(t *testing.T) {
 				w.projects[0].known.Store(&knownContent{primaryModified: at, labelsAt: at})
 			}
 			d, err := w.check(context.Background(), w.projects[0])
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var got []string
 			for _, dep := range d.deployments {
 				got = append(got, dep.DeploymentName)
 			}
-			if d.reimport != tt.wantReimport || strings.Join(got, ",") != strings.Join(tt.wantDeployments, ",") {
-				t.Fatalf("reimport=%v deployments=%v (reasons %q); want %v %v",
-					d.reimport, got, d.reasons, tt.wantReimport, tt.wantDeployments)
-			}
+			require.Equal(t, tt.wantReimport, d.reimport, "reimport=%v deployments=%v (reasons %q); want %v %v", d.reimport, got, d.reasons, tt.wantReimport, tt.wantDeployments)
+			require.Equal(t, strings.Join(tt.wantDeployments, ","), strings.Join(got, ","), "reimport=%v deployments=%v (reasons %q); want %v %v", d.reimport, got, d.reasons, tt.wantReimport, tt.wantDeployments)
 		})
 	}
 }
@@ -188,51 +183,37 @@ func TestSyncOnceCopiesWithMappedNames(t *testing.T) {
 	fp.cfg.DeploymentNames = map[string]string{"prod": "prod-dr"}
 	fp.cfg.SecondaryContainer = "dr-container"
 	w := mustNew(t, fp.cfg)
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
 	sp := fp.secondary.project("p-dr")
-	if sp == nil {
-		t.Fatal("secondary lacks p-dr")
-	}
-	if _, ok := fp.secondary.project("p").deploymentsOrNil()["prod"]; ok {
-		t.Fatal("imported under the primary's name")
-	}
-	if got := sp.meta.StorageInputContainerName; got != "dr-container" {
-		t.Errorf("container %q, want dr-container", got)
-	}
+	require.NotNil(t, sp, "secondary lacks p-dr")
+	_, ok := fp.secondary.project("p").deploymentsOrNil()["prod"]
+	require.False(t, ok, "imported under the primary's name")
+	got := sp.meta.StorageInputContainerName
+	assert.Equal(t, "dr-container", got, "container, want dr-container")
 	for _, d := range []string{"prod-dr", "canary"} {
-		if _, ok := sp.deployments[d]; !ok {
-			t.Errorf("secondary lacks deployment %q", d)
-		}
+		_, ok := sp.deployments[d]
+		assert.True(t, ok, "secondary lacks deployment %q", d)
 	}
 	imp := fp.secondary.imported[0]
-	if imp.Metadata.ProjectName != "p-dr" || string(imp.Extra["futureMember"]) != `{"kept":true}` {
-		t.Errorf("import body: name %q extra %s", imp.Metadata.ProjectName, imp.Extra)
-	}
+	assert.Equal(t, "p-dr", imp.Metadata.ProjectName, "import body: name %q extra %s", imp.Metadata.ProjectName, imp.Extra)
+	assert.Equal(t, `{"kept":true}`, string(imp.Extra["futureMember"]), "import body: name %q extra %s", imp.Metadata.ProjectName, imp.Extra)
 	for _, tr := range fp.secondary.trained {
-		if tr.TrainingConfigVersion != "2022-05-01" {
-			t.Errorf("trained %q with config %q, want the primary's 2022-05-01", tr.ModelLabel, tr.TrainingConfigVersion)
-		}
+		assert.Equal(t, "2022-05-01", tr.TrainingConfigVersion, "trained %q with config %q, want the primary's 2022-05-01", tr.ModelLabel, tr.TrainingConfigVersion)
 	}
 	st := statusOf(t, w, "p")
-	if st.State != StateInSync || st.SecondaryProject != "p-dr" || st.LastSuccess == nil || st.LastError != nil {
-		t.Fatalf("status %+v", st)
-	}
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
+	require.Equal(t, "p-dr", st.SecondaryProject, "status %+v", st)
+	require.NotNil(t, st.LastSuccess, "status %+v", st)
+	require.Nil(t, st.LastError, "status %+v", st)
 
 	// A second pass finds nothing to do and sends no POST/PUT.
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
 	for _, r := range []string{"import", "train", "deploy"} {
 		want := map[string]int{"import": 1, "train": 2, "deploy": 2}[r]
-		if got := fp.secondary.count(r); got != want {
-			t.Errorf("%s calls %d, want %d", r, got, want)
-		}
+		got := fp.secondary.count(r)
+		assert.Equal(t, want, got, "%s calls %d, want %d", r, got, want)
 	}
-	if got := fp.primary.count("export"); got != 1 {
-		t.Errorf("export calls %d, want 1", got)
-	}
+	assert.Equal(t, 1, fp.primary.count("export"), "export calls")
 }
 
 func (p *fakeProject) deploymentsOrNil() map[string]api.Deployment {
@@ -255,23 +236,20 @@ func TestFailedStepRecordsAzureCodeAndRetries(t *testing.T) {
 			w := mustNew(t, fp.cfg)
 			err := w.SyncOnce(context.Background())
 			var ae *api.Error
-			if !errors.As(err, &ae) || ae.Code != "InvalidDocument" {
-				t.Fatalf("SyncOnce error %v, want Azure code InvalidDocument", err)
-			}
+			require.ErrorAs(t, err, &ae, "SyncOnce error, want Azure code InvalidDocument")
+			require.Equal(t, "InvalidDocument", ae.Code, "SyncOnce error, want Azure code InvalidDocument")
 			st := statusOf(t, w, "p")
-			if st.State != StateFailed || st.Stage != route || st.LastError == nil || st.LastError.Code != "InvalidDocument" || st.JobID == "" {
-				t.Fatalf("status %+v (error %+v)", st, st.LastError)
-			}
-			if route == "export" && fp.secondary.count("import") != 0 {
-				t.Fatal("imported after a failed export")
-			}
+			require.Equal(t, StateFailed, st.State, "status %+v (error %+v)", st, st.LastError)
+			require.Equal(t, route, st.Stage, "status %+v (error %+v)", st, st.LastError)
+			require.NotNil(t, st.LastError, "status %+v (error %+v)", st, st.LastError)
+			require.Equal(t, "InvalidDocument", st.LastError.Code, "status %+v (error %+v)", st, st.LastError)
+			require.NotEqual(t, "", st.JobID, "status %+v (error %+v)", st, st.LastError)
+			require.False(t, route == "export" && fp.secondary.count("import") != 0, "imported after a failed export")
 			delete(region.jobErr, route)
-			if err := w.SyncOnce(context.Background()); err != nil {
-				t.Fatalf("retry: %v", err)
-			}
-			if st := statusOf(t, w, "p"); st.State != StateInSync || st.LastError != nil {
-				t.Fatalf("after retry: %+v", st)
-			}
+			require.NoError(t, w.SyncOnce(context.Background()), "retry")
+			st = statusOf(t, w, "p")
+			require.Equal(t, StateInSync, st.State, "after retry: %+v", st)
+			require.Nil(t, st.LastError, "after retry: %+v", st)
 		})
 	}
 }
@@ -282,12 +260,9 @@ func TestRateLimitedStartIsWaitedOut(t *testing.T) {
 	throttled := &api.Error{Code: "429", Message: "rate limit", StatusCode: 429}
 	fp.secondary.startErr["import"] = []error{throttled, throttled}
 	w := mustNew(t, fp.cfg)
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatalf("a 429 failed the run: %v", err)
-	}
-	if got := fp.secondary.count("import"); got != 3 {
-		t.Fatalf("import sent %d times, want 3", got)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()), "a 429 failed the run")
+	got := fp.secondary.count("import")
+	require.Equal(t, 3, got, "import sent times, want 3")
 }
 
 func TestPrimaryOutageImportsNothing(t *testing.T) {
@@ -296,15 +271,12 @@ func TestPrimaryOutageImportsNothing(t *testing.T) {
 	down := &api.Error{Code: "ServiceUnavailable", Message: "down", StatusCode: 503}
 	fp.primary.startErr["export"] = []error{down}
 	w := mustNew(t, fp.cfg)
-	if err := w.SyncOnce(context.Background()); err == nil {
-		t.Fatal("SyncOnce succeeded during a primary outage")
-	}
-	if n := fp.secondary.count("import") + fp.secondary.count("train") + fp.secondary.count("deploy"); n != 0 {
-		t.Fatalf("%d secondary writes during a primary outage", n)
-	}
-	if st := statusOf(t, w, "p"); st.State != StateFailed || st.LastError.Code != "ServiceUnavailable" {
-		t.Fatalf("status %+v", st)
-	}
+	require.Error(t, w.SyncOnce(context.Background()), "SyncOnce succeeded during a primary outage")
+	n := fp.secondary.count("import") + fp.secondary.count("train") + fp.secondary.count("deploy")
+	require.Equal(t, 0, n, "secondary writes during a primary outage")
+	st := statusOf(t, w, "p")
+	require.Equal(t, StateFailed, st.State, "status %+v", st)
+	require.Equal(t, "ServiceUnavailable", st.LastError.Code, "status %+v", st)
 }
 
 func TestStatusDuringRunAndLag(t *testing.T) {
@@ -316,35 +288,26 @@ func TestStatusDuringRunAndLag(t *testing.T) {
 	fp.cfg.Now = func() time.Time { return now }
 	w := mustNew(t, fp.cfg)
 
-	if err := w.Check(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.Check(context.Background()))
 	st := statusOf(t, w, "p")
-	if st.State != StateOutOfSync || st.PrimaryLastModified == nil || st.SecondaryLastModified != nil {
-		t.Fatalf("after check: %+v", st)
-	}
-	if want := now.Sub(*st.PrimaryLastModified).Seconds(); st.LagSeconds != want {
-		t.Fatalf("lag %v, want %v", st.LagSeconds, want)
-	}
-	if fp.secondary.count("import")+fp.primary.count("export") != 0 {
-		t.Fatal("Check wrote something")
-	}
+	require.Equal(t, StateOutOfSync, st.State, "after check: %+v", st)
+	require.NotNil(t, st.PrimaryLastModified, "after check: %+v", st)
+	require.Nil(t, st.SecondaryLastModified, "after check: %+v", st)
+	want := now.Sub(*st.PrimaryLastModified).Seconds()
+	require.Equal(t, want, st.LagSeconds, "lag")
+	require.Equal(t, 0, fp.secondary.count("import")+fp.primary.count("export"), "Check wrote something")
 
 	done := make(chan error, 1)
 	go func() { done <- w.SyncOnce(context.Background()) }()
 	st = waitStatus(t, w, "p", func(s ProjectStatus) bool { return s.State == StateReplicating })
-	if st.LagSeconds == 0 {
-		t.Fatalf("no lag while replicating: %+v", st)
-	}
+	require.NotEqualValues(t, 0, st.LagSeconds, "no lag while replicating: %+v", st)
 	for range 3 { // import, train, deploy
 		gate <- struct{}{}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if st := statusOf(t, w, "p"); st.State != StateInSync || st.LagSeconds != 0 {
-		t.Fatalf("after run: %+v", st)
-	}
+	require.NoError(t, <-done)
+	st = statusOf(t, w, "p")
+	require.Equal(t, StateInSync, st.State, "after run: %+v", st)
+	require.EqualValues(t, 0, st.LagSeconds, "after run: %+v", st)
 }
 
 // waitStatus polls Status until cond holds; the worker changes state on
@@ -357,9 +320,7 @@ func waitStatus(t *testing.T, w *Worker, project string, cond func(ProjectStatus
 		if cond(st) {
 			return st
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("status never matched; last %+v", st)
-		}
+		require.False(t, time.Now().After(deadline), "status never matched; last %+v", st)
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -375,14 +336,11 @@ func TestStatusShowsStageAndJob(t *testing.T) {
 	go func() { done <- w.SyncOnce(context.Background()) }()
 	for _, stage := range []string{StageExport, StageImport, StageTrain, StageDeploy} {
 		st := waitStatus(t, w, "p", func(s ProjectStatus) bool { return s.Stage == stage && s.JobID != "" })
-		if st.State != StateReplicating || !strings.HasPrefix(st.JobID, stage+"-job-") {
-			t.Fatalf("during %s: %+v", stage, st)
-		}
+		require.Equal(t, StateReplicating, st.State, "during %s: %+v", stage, st)
+		require.True(t, strings.HasPrefix(st.JobID, stage+"-job-"), "during %s: %+v", stage, st)
 		gate <- struct{}{}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, <-done)
 }
 
 func TestTriggersCoalesce(t *testing.T) {
@@ -397,9 +355,8 @@ func TestTriggersCoalesce(t *testing.T) {
 	for range 5 {
 		w.Trigger()
 	}
-	if n := len(w.trigger); n != 1 {
-		t.Fatalf("%d pending triggers, want 1", n)
-	}
+	n := len(w.trigger)
+	require.Equal(t, 1, n, "pending triggers, want 1")
 
 	// What Run does on each trigger: schedule. While the project runs,
 	// further schedules become one more pass.
@@ -414,18 +371,14 @@ func TestTriggersCoalesce(t *testing.T) {
 	for range 4 { // export, import, train, deploy of the first run
 		gate <- struct{}{}
 	}
-	if err := g.Wait(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, g.Wait())
 	// The first run read the primary project twice (check, and the check
 	// that verifies the copy); the one coalesced pass once, finding it in
 	// sync.
-	if got := fp.primary.count("getProject"); got != 3 {
-		t.Fatalf("primary project read %d times, want 3 (five schedules coalesced into one pass)", got)
-	}
-	if got := fp.primary.count("export"); got != 1 {
-		t.Fatalf("export %d times, want 1", got)
-	}
+	got := fp.primary.count("getProject")
+	require.Equal(t, 3, got, "primary project read times, want 3 (five schedules coalesced into one pass)")
+	got = fp.primary.count("export")
+	require.Equal(t, 1, got, "export times, want 1")
 }
 
 func TestMaxConcurrentProjects(t *testing.T) {
@@ -435,16 +388,11 @@ func TestMaxConcurrentProjects(t *testing.T) {
 	}
 	fp.cfg.MaxConcurrentProjects = 1
 	w := mustNew(t, fp.cfg)
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := fp.primary.waits.peak(); n != 1 {
-		t.Fatalf("%d jobs waited at once with MaxConcurrentProjects 1", n)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
+	n := fp.primary.waits.peak()
+	require.Equal(t, 1, n, "jobs waited at once with MaxConcurrentProjects 1")
 	for _, st := range w.Status() {
-		if st.State != StateInSync {
-			t.Fatalf("%+v", st)
-		}
+		require.Equal(t, StateInSync, st.State, "%+v", st)
 	}
 }
 
@@ -461,15 +409,13 @@ func TestRunStopsOnCancelMidStep(t *testing.T) {
 	cancel()
 	select {
 	case err := <-runDone:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
+		require.NoError(t, err, "Run")
 	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not return after cancel")
+		require.Fail(t, "Run did not return after cancel")
 	}
-	if st := statusOf(t, w, "p"); st.State != StateOutOfSync || st.LastError != nil {
-		t.Fatalf("after shutdown: %+v", st)
-	}
+	st := statusOf(t, w, "p")
+	require.Equal(t, StateOutOfSync, st.State, "after shutdown: %+v", st)
+	require.Nil(t, st.LastError, "after shutdown: %+v", st)
 }
 
 // A failed run is retried after RetryMin, then after twice as long for each
@@ -496,17 +442,13 @@ func TestFailedRunIsRetriedWithBackoff(t *testing.T) {
 			{419 * time.Second, 3}, {421 * time.Second, 4}} {
 			time.Sleep(time.Until(start.Add(c.at)))
 			synctest.Wait()
-			if got := fp.primary.count("export"); got != c.exports {
-				t.Fatalf("after %s: %d exports, want %d", c.at, got, c.exports)
-			}
+			got := fp.primary.count("export")
+			require.Equal(t, c.exports, got, "after %s: %d exports, want %d", c.at, got, c.exports)
 		}
-		if st := statusOf(t, w, "p"); st.State != StateInSync {
-			t.Fatalf("after the retries: %+v", st)
-		}
+		st := statusOf(t, w, "p")
+		require.Equal(t, StateInSync, st.State, "after the retries: %+v", st)
 		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, <-done)
 	})
 }
 
@@ -517,21 +459,16 @@ func TestRetryDelayDoublesUpToInterval(t *testing.T) {
 		got = append(got, s.delay(n))
 	}
 	want := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 5 * time.Minute, 5 * time.Minute}
-	if !slices.Equal(got, want) {
-		t.Fatalf("delays %v, want %v", got, want)
-	}
+	require.True(t, slices.Equal(got, want), "delays %v, want %v", got, want)
 }
 
 func TestStatusJSON(t *testing.T) {
 	fp := newFakePair("p")
 	w := mustNew(t, fp.cfg)
 	b, err := json.Marshal(w.Status())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := string(b), `[{"project":"p","secondaryProject":"p","state":"unknown","lagSeconds":0}]`; got != want {
-		t.Fatalf("got %s, want %s", got, want)
-	}
+	require.NoError(t, err)
+	got, want := string(b), `[{"project":"p","secondaryProject":"p","state":"unknown","lagSeconds":0}]`
+	require.Equal(t, want, got)
 }
 
 func TestPrimaryChangedDuringRunIsCopiedAgain(t *testing.T) {
@@ -553,24 +490,18 @@ func TestPrimaryChangedDuringRunIsCopiedAgain(t *testing.T) {
 	for range 3 { // and of the second
 		gate <- struct{}{}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n := fp.primary.count("export"); n != 2 {
-		t.Fatalf("%d exports, want 2", n)
-	}
-	if st := statusOf(t, w, "p"); st.State != StateInSync {
-		t.Fatalf("status %+v", st)
-	}
+	require.NoError(t, <-done)
+	n := fp.primary.count("export")
+	require.Equal(t, 2, n, "exports, want 2")
+	st := statusOf(t, w, "p")
+	require.Equal(t, StateInSync, st.State, "status %+v", st)
 }
 
 func TestNoSecondTrainingForDriftThatPersists(t *testing.T) {
 	fp := newFakePair("p")
 	fp.primary.seed("p", "prod")
 	w := mustNew(t, fp.cfg)
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
 	// A secondary whose clock runs far behind: whatever it trains looks
 	// older than the primary's model.
 	fp.primary.mu.Lock()
@@ -580,15 +511,13 @@ func TestNoSecondTrainingForDriftThatPersists(t *testing.T) {
 	fp.primary.mu.Unlock()
 
 	err := w.SyncOnce(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "still out of sync") {
-		t.Fatalf("SyncOnce: %v, want a not-converged error", err)
-	}
-	if n := fp.secondary.count("train"); n != 2 {
-		t.Fatalf("%d trainings, want 2 (one per run, never two in one run)", n)
-	}
-	if st := statusOf(t, w, "p"); st.State != StateFailed || st.LastError.Code != CodeFailed {
-		t.Fatalf("status %+v", st)
-	}
+	require.Error(t, err, "SyncOnce, want a not-converged error")
+	require.Contains(t, err.Error(), "still out of sync", "SyncOnce, want a not-converged error")
+	n := fp.secondary.count("train")
+	require.Equal(t, 2, n, "trainings, want 2 (one per run, never two in one run)")
+	st := statusOf(t, w, "p")
+	require.Equal(t, StateFailed, st.State, "status %+v", st)
+	require.Equal(t, CodeFailed, st.LastError.Code, "status %+v", st)
 }
 
 func TestAtMostMaxConcurrentProjectsRun(t *testing.T) {
@@ -614,19 +543,14 @@ func TestAtMostMaxConcurrentProjectsRun(t *testing.T) {
 		return n == 2
 	})
 	for _, st := range w.Status() {
-		if st.State != StateReplicating && st.State != StateUnknown {
-			t.Fatalf("third project ran: %+v", st)
-		}
+		require.False(t, st.State != StateReplicating && st.State != StateUnknown, "third project ran: %+v", st)
 	}
 	for range 3 * 4 { // export, import, train, deploy of each project
 		gate <- struct{}{}
 	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if n := fp.primary.waits.peak(); n != 2 {
-		t.Fatalf("%d jobs at once, want 2", n)
-	}
+	require.NoError(t, <-done)
+	n := fp.primary.waits.peak()
+	require.Equal(t, 2, n, "jobs at once, want 2")
 }
 
 func TestChangeDuringFailedRunIsNotLost(t *testing.T) {
@@ -642,16 +566,11 @@ func TestChangeDuringFailedRunIsNotLost(t *testing.T) {
 	fp.primary.modify("p") // after the export, before the import ends
 	gate <- struct{}{}     // import
 	gate <- struct{}{}     // train, which fails
-	if err := <-done; err == nil {
-		t.Fatal("want the training failure")
-	}
+	require.Error(t, <-done, "want the training failure")
 
 	fp.secondary.gate = nil
 	delete(fp.secondary.jobErr, "train")
-	if err := w.SyncOnce(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if n := fp.primary.count("export"); n != 2 {
-		t.Fatalf("%d exports, want 2: the change made during the failed run was lost", n)
-	}
+	require.NoError(t, w.SyncOnce(context.Background()))
+	n := fp.primary.count("export")
+	require.Equal(t, 2, n, "exports, want 2: the change made during the failed run was lost")
 }

@@ -2,7 +2,6 @@ package docsync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
 	"nergateway/internal/azurite"
@@ -27,21 +28,17 @@ import (
 func newStore(t *testing.T, rawURL string) *Store {
 	t.Helper()
 	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return s
 }
 
 func put(t *testing.T, s *Store, c, name, text string) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.Container(c).Create(ctx, nil); err != nil && !isCode(err, "ContainerAlreadyExists") {
-		t.Fatal(err)
-	}
-	if _, err := s.Container(c).NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(strings.NewReader(text)), &blockblob.UploadOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := s.Container(c).Create(ctx, nil)
+	require.False(t, err != nil && !isCode(err, "ContainerAlreadyExists"), fmt.Sprint(err))
+	_, err = s.Container(c).NewBlockBlobClient(name).Upload(ctx, streaming.NopCloser(strings.NewReader(text)), &blockblob.UploadOptions{})
+	require.NoError(t, err)
 }
 
 func get(t *testing.T, s *Store, c, name string) (string, bool) {
@@ -52,9 +49,7 @@ func get(t *testing.T, s *Store, c, name string) (string, bool) {
 	}
 	defer dl.Body.Close()
 	b, err := io.ReadAll(dl.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return string(b), true
 }
 
@@ -101,44 +96,37 @@ func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 	var last Progress
 	s.OnProgress = func(p Progress) { last = p }
 	p, err := s.Sync(t.Context(), from, to, names(12))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p != (Progress{Checked: 12, Copied: 12}) || last != p {
-		t.Fatalf("progress %+v, last reported %+v", p, last)
-	}
+	require.NoError(t, err)
+	require.Equal(t, (Progress{Checked: 12, Copied: 12}), p, "progress, last reported")
+	require.Equal(t, p, last, "progress, last reported")
 	for _, n := range names(12) {
-		if got, _ := get(t, secondary, to, n); got != text(n) {
-			t.Fatalf("%s holds %q", n, got)
-		}
+		got, _ := get(t, secondary, to, n)
+		require.Equal(t, text(n), got, "%s holds %q", n, got)
 	}
-	if got, ok := get(t, secondary, to, "operator-only.txt"); !ok || got != "kept" {
-		t.Fatal("a blob only the secondary holds was touched")
-	}
-	if n := serverSide.Load(); n != 12 {
-		t.Fatalf("%d server-side copies, want 12 (Azurite serves Copy Blob From URL)", n)
-	}
+	got, ok := get(t, secondary, to, "operator-only.txt")
+	require.True(t, ok, "a blob only the secondary holds was touched")
+	require.Equal(t, "kept", got, "a blob only the secondary holds was touched")
+	n := serverSide.Load()
+	require.EqualValues(t, 12, n, "server-side copies, want 12 (Azurite serves Copy Blob From URL)")
 
 	// Nothing to copy: one list call on the secondary, nothing written.
 	proxy.Take()
 	p, err = s.Sync(t.Context(), from, to, names(12))
-	if err != nil || p != (Progress{Checked: 12}) {
-		t.Fatalf("second sync: %+v, %v", p, err)
-	}
-	if c := proxy.Take(); c[http.MethodPut] != 0 || c[http.MethodGet] != 1 || len(c) != 1 {
-		t.Fatalf("second sync sent %v, want one list GET", c)
-	}
+	require.NoError(t, err, "second sync")
+	require.Equal(t, (Progress{Checked: 12}), p, "second sync")
+	c := proxy.Take()
+	require.Equal(t, 0, c[http.MethodPut], "second sync sent, want one list GET")
+	require.Equal(t, 1, c[http.MethodGet], "second sync sent, want one list GET")
+	require.Len(t, c, 1, "second sync sent, want one list GET")
 
 	// A document changed in the primary (same name, other content) is
 	// copied again, and only it.
 	put(t, primary, from, "doc-003.txt", "Fabrikam now.")
 	p, err = s.Sync(t.Context(), from, to, names(12))
-	if err != nil || p.Copied != 1 {
-		t.Fatalf("after a change: %+v, %v", p, err)
-	}
-	if got, _ := get(t, secondary, to, "doc-003.txt"); got != "Fabrikam now." {
-		t.Fatalf("changed document holds %q", got)
-	}
+	require.NoError(t, err, "after a change: %+v, %v", p, err)
+	require.Equal(t, 1, p.Copied, "after a change: %+v, %v", p, err)
+	got, _ = get(t, secondary, to, "doc-003.txt")
+	require.Equal(t, "Fabrikam now.", got, "changed document holds")
 }
 
 func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
@@ -150,18 +138,13 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 	s := &Syncer{From: primary, To: secondary, Mode: ModeVerify}
 	p, err := s.Sync(t.Context(), from, to, names(4))
 	var me *MissingError
-	if !errors.As(err, &me) || me.Count != 2 || strings.Join(me.First, ",") != "doc-002.txt,doc-003.txt" {
-		t.Fatalf("err %v, want 2 missing", err)
-	}
-	if p != (Progress{Checked: 4, Missing: 2}) {
-		t.Fatalf("progress %+v", p)
-	}
-	if !strings.Contains(err.Error(), CodeDocumentsMissing) {
-		t.Fatalf("error %q does not name the code", err)
-	}
-	if c := proxy.Take(); c[http.MethodPut] != 0 {
-		t.Fatalf("verify wrote: %v", c)
-	}
+	require.ErrorAs(t, err, &me, "err, want 2 missing")
+	require.Equal(t, 2, me.Count, "err, want 2 missing")
+	require.Equal(t, "doc-002.txt,doc-003.txt", strings.Join(me.First, ","), "err, want 2 missing")
+	require.Equal(t, (Progress{Checked: 4, Missing: 2}), p, "progress")
+	require.Contains(t, err.Error(), CodeDocumentsMissing, "error %q does not name the code", err)
+	c := proxy.Take()
+	require.Equal(t, 0, c[http.MethodPut], "verify wrote: %v", c)
 }
 
 func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
@@ -169,36 +152,31 @@ func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
 	_, err := s.Sync(t.Context(), from, to, append(names(2), "gone.txt"))
 	var me *MissingError
-	if !errors.As(err, &me) || !me.NowhereToCopyFrom || me.First[0] != "gone.txt" {
-		t.Fatalf("err %v", err)
-	}
+	require.ErrorAs(t, err, &me, "err")
+	require.True(t, me.NowhereToCopyFrom, "err")
+	require.Equal(t, "gone.txt", me.First[0], "err")
 }
 
 func TestUnreachableStorageThenSuccess(t *testing.T) {
 	az, primary, _, _, from, to := setup(t, 3)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dead := "http://" + ln.Addr().String() + "/" + azurite.Account + "?sv=2024&sig=SECRETSIG"
 	_ = ln.Close()
 	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s := &Syncer{From: primary, To: deadStore, Mode: ModeCopy}
 	_, err = s.Sync(t.Context(), from, to, names(3))
 	var se *Error
-	if !errors.As(err, &se) || se.StatusCode != 0 || !strings.Contains(err.Error(), "connection refused") {
-		t.Fatalf("err %v, want an unreachable storage error that says why", err)
-	}
-	if strings.Contains(err.Error(), "SECRETSIG") || strings.Contains(err.Error(), ln.Addr().String()) {
-		t.Fatalf("error names the URL: %v", err)
-	}
+	require.ErrorAs(t, err, &se, "err, want an unreachable storage error that says why")
+	require.Equal(t, 0, se.StatusCode, "err, want an unreachable storage error that says why")
+	require.Contains(t, err.Error(), "connection refused", "err, want an unreachable storage error that says why")
+	require.NotContains(t, err.Error(), "SECRETSIG", "error names the URL: %v", err)
+	require.NotContains(t, err.Error(), ln.Addr().String(), "error names the URL: %v", err)
 	s.To = newStore(t, az.URL)
-	if p, err := s.Sync(t.Context(), from, to, names(3)); err != nil || p.Copied != 3 {
-		t.Fatalf("later sync: %+v, %v", p, err)
-	}
+	p, err := s.Sync(t.Context(), from, to, names(3))
+	require.NoError(t, err, "later sync: %+v, %v", p, err)
+	require.Equal(t, 3, p.Copied, "later sync: %+v, %v", p, err)
 }
 
 func TestThrottledStorageThenSuccess(t *testing.T) {
@@ -213,16 +191,13 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
 	_, err := s.Sync(t.Context(), from, to, names(3))
 	var se *Error
-	if !errors.As(err, &se) || se.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("err %v, want 503", err)
-	}
-	if throttled.Load() < 2 {
-		t.Fatalf("a 503 was not retried (%d requests)", throttled.Load())
-	}
+	require.ErrorAs(t, err, &se, "err, want 503")
+	require.Equal(t, http.StatusServiceUnavailable, se.StatusCode, "err, want 503")
+	require.False(t, throttled.Load() < 2, "a 503 was not retried (%d requests)", throttled.Load())
 	proxy.SetFault(nil)
-	if p, err := s.Sync(t.Context(), from, to, names(3)); err != nil || p.Copied != 3 {
-		t.Fatalf("later sync: %+v, %v", p, err)
-	}
+	p, err := s.Sync(t.Context(), from, to, names(3))
+	require.NoError(t, err, "later sync: %+v, %v", p, err)
+	require.Equal(t, 3, p.Copied, "later sync: %+v, %v", p, err)
 }
 
 func TestCopyCutHalfwayIsResumed(t *testing.T) {
@@ -236,22 +211,19 @@ func TestCopyCutHalfwayIsResumed(t *testing.T) {
 	})
 	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 1}
 	p, err := s.Sync(t.Context(), from, to, names(10))
-	if err == nil || p.Copied != 4 || p.Missing != 6 {
-		t.Fatalf("cut sync: %+v, %v", p, err)
-	}
+	require.Error(t, err, "cut sync: %+v, %v", p, err)
+	require.Equal(t, 4, p.Copied, "cut sync: %+v, %v", p, err)
+	require.Equal(t, 6, p.Missing, "cut sync: %+v, %v", p, err)
 	proxy.SetFault(nil)
 	proxy.Take()
 	p, err = s.Sync(t.Context(), from, to, names(10))
-	if err != nil || p.Copied != 6 {
-		t.Fatalf("resumed sync: %+v, %v", p, err)
-	}
-	if c := proxy.Take(); c[http.MethodPut] != 6 {
-		t.Fatalf("resumed sync wrote %d blobs, want only the 6 missing", c[http.MethodPut])
-	}
+	require.NoError(t, err, "resumed sync: %+v, %v", p, err)
+	require.Equal(t, 6, p.Copied, "resumed sync: %+v, %v", p, err)
+	c := proxy.Take()
+	require.Equal(t, 6, c[http.MethodPut], "resumed sync wrote blobs, want only the 6 missing")
 	for _, n := range names(10) {
-		if got, _ := get(t, secondary, to, n); got != text(n) {
-			t.Fatalf("%s holds %q", n, got)
-		}
+		got, _ := get(t, secondary, to, n)
+		require.Equal(t, text(n), got, "%s holds %q", n, got)
 	}
 }
 
@@ -260,12 +232,10 @@ func TestTextsAreTheFirstDocumentsCut(t *testing.T) {
 	put(t, primary, from, "a-notes.md", "not a document")
 	put(t, primary, from, "aaa.txt", strings.Repeat("é", 10))
 	ns, ts, err := primary.Texts(t.Context(), from, 2, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(ns, ",") != "aaa.txt,doc-000.txt" || ts[0] != "éé" || ts[1] != "Conto" {
-		t.Fatalf("names %v texts %q", ns, ts)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "aaa.txt,doc-000.txt", strings.Join(ns, ","), "names %v texts %q", ns, ts)
+	require.Equal(t, "éé", ts[0], "names %v texts %q", ns, ts)
+	require.Equal(t, "Conto", ts[1], "names %v texts %q", ns, ts)
 }
 
 func TestStoreURLs(t *testing.T) {
@@ -276,16 +246,14 @@ func TestStoreURLs(t *testing.T) {
 		"http://localhost:10000/devstoreaccount1/":       "devstoreaccount1",
 	} {
 		u, _ := url.Parse(raw)
-		if got := accountName(u); got != want {
-			t.Errorf("%s: account %q, want %q", raw, got, want)
-		}
+		got := accountName(u)
+		assert.Equal(t, want, got, "%s: account %q, want %q", raw, got, want)
 	}
-	if _, err := NewStore("not a url", Options{}); err == nil {
-		t.Error("a bad URL was accepted")
-	}
-	_, err := NewStore("https://acct.blob.core.windows.net", Options{Key: "not-base64!"})
-	if err == nil || strings.Contains(err.Error(), "not-base64") {
-		t.Errorf("bad key: %v", err)
+	_, err := NewStore("not a url", Options{})
+	assert.Error(t, err, "a bad URL was accepted")
+	_, err = NewStore("https://acct.blob.core.windows.net", Options{Key: "not-base64!"})
+	if assert.Error(t, err, "bad key") {
+		assert.NotContains(t, err.Error(), "not-base64", "bad key")
 	}
 }
 
@@ -314,9 +282,7 @@ func BenchmarkSync10k(b *testing.B) {
 		for _, name := range all {
 			g.Go(func() error { return seed.WriteDocument(ctx, from, name, body) })
 		}
-		if err := g.Wait(); err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, g.Wait())
 		srcProxy, dstProxy := azurite.NewFaultProxy(b, az), azurite.NewFaultProxy(b, az)
 		s := &Syncer{From: newStoreTB(b, srcProxy.AccountURL()), To: newStoreTB(b, dstProxy.AccountURL()), Mode: ModeCopy}
 		runtime.GC()
@@ -326,22 +292,22 @@ func BenchmarkSync10k(b *testing.B) {
 		p, err := s.Sync(context.Background(), from, to, all)
 		elapsed := time.Since(start)
 		b.StopTimer()
-		if err != nil || p.Copied != n {
-			b.Fatalf("sync: %+v, %v", p, err)
-		}
+		require.NoError(b, err, "sync: %+v, %v", p, err)
+		require.Equal(b, n, p.Copied, "sync: %+v, %v", p, err)
 		peak := peakRSS(b)
 		copyReqs := requests(srcProxy.Take()) + requests(dstProxy.Take())
 
 		start = time.Now()
 		p, err = s.Sync(context.Background(), from, to, all)
 		again := time.Since(start)
-		if err != nil || p.Copied != 0 || p.Checked != n {
-			b.Fatalf("second sync: %+v, %v", p, err)
-		}
+		require.NoError(b, err, "second sync: %+v, %v", p, err)
+		require.Equal(b, 0, p.Copied, "second sync: %+v, %v", p, err)
+		require.Equal(b, n, p.Checked, "second sync: %+v, %v", p, err)
 		src, dst := srcProxy.Take(), dstProxy.Take()
-		if len(src) != 1 || len(dst) != 1 || src[http.MethodGet] != n/listPageSize || dst[http.MethodGet] != n/listPageSize {
-			b.Fatalf("the second sync sent more than list calls: primary %v, secondary %v", src, dst)
-		}
+		require.Len(b, src, 1, "the second sync sent more than list calls: primary, secondary")
+		require.Len(b, dst, 1, "the second sync sent more than list calls: primary, secondary")
+		require.Equal(b, n/listPageSize, src[http.MethodGet], "the second sync sent more than list calls: primary, secondary")
+		require.Equal(b, n/listPageSize, dst[http.MethodGet], "the second sync sent more than list calls: primary, secondary")
 		b.ReportMetric(elapsed.Seconds(), "copy-s")
 		b.ReportMetric(float64(copyReqs), "copy-requests")
 		b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
@@ -353,9 +319,7 @@ func BenchmarkSync10k(b *testing.B) {
 func newStoreTB(tb testing.TB, rawURL string) *Store {
 	tb.Helper()
 	s, err := NewStore(rawURL, Options{Key: secret.Secret(azurite.Key)})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	return s
 }
 
@@ -378,18 +342,14 @@ func resetPeakRSS(tb testing.TB) {
 // peakRSS is VmHWM of /proc/self/status, in bytes.
 func peakRSS(tb testing.TB) int64 {
 	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	require.NoError(tb, err)
 	for line := range strings.Lines(string(b)) {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
+			require.NoError(tb, err)
 			return kb << 10
 		}
 	}
-	tb.Fatal("no VmHWM in /proc/self/status")
+	require.Fail(tb, "no VmHWM in /proc/self/status")
 	return 0
 }
