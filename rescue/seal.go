@@ -5,16 +5,15 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strings"
 
-	"nergateway/internal/secret"
+	"nergateway/internal/sealkey"
 )
 
-// KeySize is the length of a JOB_RESCUE_KEY once decoded: AES-256.
-const KeySize = 32
+// KeySize is the length of a JOB_RESCUE_KEY once decoded: AES-256
+// (sealkey.Size, where the key's format is parsed).
+const KeySize = sealkey.Size
 
 // sealVersion starts every sealed record, so the format can change later
 // without misreading old records.
@@ -28,33 +27,6 @@ const keyIDSize = 4
 // ErrUndecryptable means a stored record could not be opened: it was sealed
 // under a key no longer configured, or it was altered.
 var ErrUndecryptable = errors.New("rescue: stored record cannot be decrypted with the configured keys")
-
-// ParseKeys decodes JOB_RESCUE_KEY: one or more base64 keys of KeySize
-// bytes, comma-separated. The first seals new records; every one opens
-// records (the previous key during a rotation). Errors never quote a key.
-func ParseKeys(raw secret.Secret) ([][]byte, error) {
-	var keys [][]byte
-	for i, part := range strings.Split(raw.Reveal(), ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		k, err := base64.StdEncoding.DecodeString(part)
-		if err != nil {
-			if k, err = base64.RawStdEncoding.DecodeString(part); err != nil {
-				return nil, fmt.Errorf("key %d is not base64", i+1)
-			}
-		}
-		if len(k) != KeySize {
-			return nil, fmt.Errorf("key %d is %d bytes once decoded, want %d (generate one with: openssl rand -base64 32)", i+1, len(k), KeySize)
-		}
-		keys = append(keys, k)
-	}
-	if len(keys) == 0 {
-		return nil, errors.New("no key given (generate one with: openssl rand -base64 32)")
-	}
-	return keys, nil
-}
 
 // sealer encrypts records under the first key and decrypts under any.
 type sealer struct {

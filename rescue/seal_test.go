@@ -2,12 +2,8 @@ package rescue
 
 import (
 	"bytes"
-	"encoding/base64"
-	"strings"
 	"testing"
 	"time"
-
-	"nergateway/internal/secret"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,39 +54,6 @@ func TestSealOpensOnlyForItsJobAndKeys(t *testing.T) {
 	require.False(t, bytes.Contains(sealedNew, []byte("Contoso")), "sealed record holds the text in clear")
 	again, _ := rotated.seal("job-a", plain)
 	require.False(t, bytes.Equal(again, sealedNew), "two seals of the same text are equal: the nonce is not random")
-}
-
-func TestParseKeys(t *testing.T) {
-	k1 := base64.StdEncoding.EncodeToString(testKey(7))
-	k2 := base64.RawStdEncoding.EncodeToString(testKey(8))
-	short := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef"))
-	for _, tc := range []struct {
-		raw     string
-		n       int
-		wantErr string
-	}{
-		{k1, 1, ""},
-		{k1 + ", " + k2, 2, ""},
-		{"", 0, "no key"},
-		{" , ", 0, "no key"},
-		{short, 0, "key 1 is 16 bytes"},
-		{k1 + ",not base64!", 0, "key 2 is not base64"},
-	} {
-		keys, err := ParseKeys(secret.Secret(tc.raw))
-		if tc.wantErr != "" {
-			if assert.Error(t, err, "ParseKeys(%q) error = %v, want %q", tc.raw, err, tc.wantErr) {
-				assert.Contains(t, err.Error(), tc.wantErr, "ParseKeys(%q) error = %v, want %q", tc.raw, err, tc.wantErr)
-			}
-			for _, k := range strings.Split(tc.raw, ",") {
-				k = strings.TrimSpace(k)
-				assert.False(t, k != "" && err != nil && strings.Contains(err.Error(), k), "ParseKeys error quotes a key: %v", err)
-			}
-			continue
-		}
-		if assert.NoError(t, err, "ParseKeys(%q) = %d keys, %v; want %d", tc.raw, len(keys), err, tc.n) {
-			assert.Len(t, keys, tc.n, "ParseKeys(%q) = %d keys, %v; want %d", tc.raw, len(keys), err, tc.n)
-		}
-	}
 }
 
 func TestJobRecordRoundTrip(t *testing.T) {

@@ -84,7 +84,7 @@ type Config struct {
 	// URL (JOB_RESCUE); a password and TLS come from the URL. It is a
 	// Secret because the URL may hold a password.
 	Backend secret.Secret
-	// Keys are the AES-256 keys (ParseKeys): the first seals, every one
+	// Keys are the AES-256 keys (sealkey.Parse): the first seals, every one
 	// opens.
 	Keys [][]byte
 	// TTL is how long a body is kept without a final state
@@ -147,9 +147,6 @@ type Store struct {
 	mErrors    metric.Int64Counter
 	mUncovered metric.Int64Counter
 }
-
-// Off is the JOB_RESCUE value that turns rescue off (the default).
-const Off = "off"
 
 // ParseBackend checks a JOB_RESCUE value that turns rescue on and names
 // its backend: "memory", or a redis:// or rediss:// URL that go-redis

@@ -18,8 +18,8 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"nergateway/internal/auth"
+	"nergateway/internal/sealkey"
 	"nergateway/internal/secret"
-	"nergateway/rescue"
 )
 
 // Config is every setting of the gateway. Field tags name the variables and
@@ -145,8 +145,39 @@ type Config struct {
 	JobRescueKeys [][]byte `env:"-"`
 }
 
+// JOB_RESCUE's plain values: rescue off (the default), or kept in this
+// process's memory. Any other value is a Redis URL.
+const (
+	rescueOff    = "off"
+	rescueMemory = "memory"
+)
+
+// checkRescueBackend checks a JOB_RESCUE value that turns rescue on:
+// "memory", or a redis:// or rediss:// URL with a numeric database, as
+// rescue.Open (the store, which config does not link) accepts them. Errors
+// never quote the URL (it may hold a password).
+func checkRescueBackend(raw secret.Secret) error {
+	v := raw.Reveal()
+	if v == rescueMemory {
+		return nil
+	}
+	if !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+		return errors.New("must be off, memory, or a redis:// or rediss:// URL")
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("is not a valid redis:// or rediss:// URL")
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if _, err := strconv.Atoi(db); err != nil {
+			return errors.New("is not a valid redis:// or rediss:// URL: the path is not a database number")
+		}
+	}
+	return nil
+}
+
 // RescueOn reports whether JOB_RESCUE turns job rescue on.
-func (c *Config) RescueOn() bool { return c.JobRescue.Reveal() != rescue.Off }
+func (c *Config) RescueOn() bool { return c.JobRescue.Reveal() != rescueOff }
 
 // MemoryAllowance is what the soft memory limit leaves for everything but
 // buffered bodies and kept jobs: the runtime, goroutine stacks,
@@ -161,7 +192,7 @@ const MemoryAllowance = 64 << 20
 // sizes memory; the Kubernetes memory limit is set above it.
 func (c *Config) MemoryLimit() int64 {
 	limit := int64(c.MaxBufferedBytes) + MemoryAllowance
-	if c.JobRescue.Reveal() == rescue.BackendMemory {
+	if c.JobRescue.Reveal() == rescueMemory {
 		limit += int64(c.JobRescueMaxBytes)
 	}
 	return limit
@@ -339,12 +370,12 @@ func (c *Config) derive(failed map[string]bool) []error {
 	}
 	problems = append(problems, c.deriveDocuments(failed)...)
 	if c.RescueOn() {
-		if _, err := rescue.ParseBackend(c.JobRescue); err != nil {
-			add("JOB_RESCUE: %s", strings.TrimPrefix(err.Error(), "rescue: JOB_RESCUE "))
+		if err := checkRescueBackend(c.JobRescue); err != nil {
+			add("JOB_RESCUE: %v", err)
 		}
 		if c.JobRescueKey == "" {
 			add("JOB_RESCUE_KEY: required when JOB_RESCUE is on (32 random bytes, base64: openssl rand -base64 32)")
-		} else if c.JobRescueKeys, err = rescue.ParseKeys(c.JobRescueKey); err != nil {
+		} else if c.JobRescueKeys, err = sealkey.Parse(c.JobRescueKey); err != nil {
 			add("JOB_RESCUE_KEY: %v", err)
 		}
 	}

@@ -296,6 +296,7 @@ func TestJobRescue(t *testing.T) {
 		{map[string]string{"JOB_RESCUE": "memory", "JOB_RESCUE_KEY": "c2hvcnQ="}, "JOB_RESCUE_KEY: key 1 is 5 bytes"},
 		{map[string]string{"JOB_RESCUE": "memcached://x", "JOB_RESCUE_KEY": key}, "JOB_RESCUE: must be off, memory, or a redis://"},
 		{map[string]string{"JOB_RESCUE": "redis://:s3cret-pw@host:port", "JOB_RESCUE_KEY": key}, "JOB_RESCUE: is not a valid redis://"},
+		{map[string]string{"JOB_RESCUE": "redis://:s3cret-pw@host:6379/zero", "JOB_RESCUE_KEY": key}, "JOB_RESCUE: is not a valid redis://"},
 		{map[string]string{"JOB_RESCUE_AFTER": "0s"}, "JOB_RESCUE_AFTER: must be a positive duration"},
 		{map[string]string{"JOB_RESCUE_TTL": "-1h"}, "JOB_RESCUE_TTL: must be a positive duration"},
 	} {
