@@ -20,12 +20,13 @@ import (
 	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 	"nergateway/internal/scrub"
 )
 
 // serve picks the regions, runs the attempt loop and answers the client.
-func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
+func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) {
 	ctx := c.r.Context()
 	now := time.Now()
 	// On the stack: both are at most maxRegions long and not kept.
@@ -114,7 +115,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *Result) {
 
 // unavailable answers a call no region can take now (every one it may go
 // to has its breaker open, or its quota parked) with 503 and the wait.
-func (p *Proxy) unavailable(w http.ResponseWriter, c *call, views []regionView, now time.Time, wait time.Duration, result *Result) {
+func (p *Proxy) unavailable(w http.ResponseWriter, c *call, views []regionView, now time.Time, wait time.Duration, result *reqrecord.Result) {
 	ctx := c.r.Context()
 	o := region.OutcomeBreakerOpen
 	if c.owner != noOwner {
@@ -144,7 +145,7 @@ func unavailableReason(v regionView, now time.Time) region.Outcome {
 
 // failed answers a call whose attempts gave no answer to relay; idx is the
 // last region tried (-1 if none).
-func (p *Proxy) failed(w http.ResponseWriter, c *call, idx int, err error, result *Result) {
+func (p *Proxy) failed(w http.ResponseWriter, c *call, idx int, err error, result *reqrecord.Result) {
 	ctx := c.r.Context()
 	name, o := noRegion, outcomeOf(err)
 	if idx >= 0 {
@@ -316,7 +317,7 @@ func (p *Proxy) measuredAttempt(ctx context.Context, c *call, idx, n int) (*upst
 	elapsed := time.Since(start)
 	name := p.regions[idx].Name()
 	if c.res != nil {
-		c.res.Tried = append(c.res.Tried, Attempt{Region: name, Outcome: v.Outcome, Status: v.Status})
+		c.res.Tried = append(c.res.Tried, reqrecord.Attempt{Region: name, Outcome: v.Outcome, Status: v.Status})
 	}
 	if v.Outcome != region.OutcomeBreakerOpen && v.Outcome != region.OutcomeParked && v.Outcome != region.OutcomeNoCredential {
 		c.attempts++

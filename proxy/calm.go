@@ -11,6 +11,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 )
 
@@ -91,7 +92,7 @@ func (p *Proxy) noteJob(c *call, res *upstreamResponse, now time.Time) {
 // job may still finish, and reports whether it did. retryAfter is when a
 // poll may next be useful (the park's end, the breaker's next trial, the
 // rescue's due time).
-func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retryAfter time.Duration, result *Result) bool {
+func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retryAfter time.Duration, result *reqrecord.Result) bool {
 	if c.route.Name != route.Job.Name || c.owner == noOwner || c.resolve || c.finished || !isCalmReason(reason) ||
 		strings.Contains(c.r.URL.RawQuery, "skip=") { // a nextLink: a page of a finished job
 		return false

@@ -182,7 +182,8 @@
 // reasons are one vocabulary, region.Outcome (status_5xx, never
 // status_503); routes are the names of the one route table
 // (internal/route); no label comes from a client value. Middleware that
-// wants a request's outcome (an access log) reads it from WithResult. Nothing the
+// wants a request's outcome (an access log) reads it from reqrecord.With
+// (internal/reqrecord), without importing the proxy. Nothing the
 // proxy returns, logs or records holds a region key, the client's gateway
 // key or a region hostname: transport errors are reduced to their kind
 // and scrubbed by the shared host scrubber (internal/scrub) before they

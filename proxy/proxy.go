@@ -19,6 +19,7 @@ import (
 
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 	"nergateway/rescue"
 )
@@ -278,7 +279,7 @@ func newTransport() *http.Transport {
 // or lying client never holds a slot others need.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	res := resultFrom(ctx)
+	res := reqrecord.From(ctx)
 	c, err := p.newCall(r)
 	if err == nil {
 		err = p.readBody(w, c)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"nergateway/api"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 	"nergateway/rescue"
 )
@@ -99,7 +100,7 @@ func (p *Proxy) rescuable(c *call) bool {
 // the owner is stale (the job was accepted after it saw the owner go
 // down) it sets c.trial instead of rescuing, unless the owner has just
 // failed this very call.
-func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *Result) (served bool, retryAfter time.Duration) {
+func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *reqrecord.Result) (served bool, retryAfter time.Duration) {
 	ctx := c.r.Context()
 	from := p.regions[c.owner].Name()
 	wait, down := p.rescue.DueIn(from, time.Now())

@@ -9,6 +9,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 )
 
@@ -36,7 +37,7 @@ type call struct {
 	// apimRequestID is the region's request id for the attempt under way,
 	// read only when the attempt has a recorded span (tracedAttempt).
 	apimRequestID string
-	res           *Result // nil unless the caller asked (WithResult)
+	res           *reqrecord.Result // nil unless the caller asked (reqrecord.With)
 	// rescued means owner and upstreamID name the rescued copy of the
 	// client's job; rescuedFrom and rescuedFromID name the first copy.
 	rescued       bool

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"nergateway/internal/region"
+	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
 	"nergateway/internal/statuswriter"
-	"nergateway/proxy"
 )
 
 // Options configure Middleware.
@@ -73,7 +73,7 @@ func Middleware(o Options) func(http.Handler) http.Handler {
 func (o Options) serve(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	e := &entry{}
-	ctx, res := proxy.WithResult(context.WithValue(r.Context(), entryKey{}, e))
+	ctx, res := reqrecord.With(context.WithValue(r.Context(), entryKey{}, e))
 	sw := statuswriter.New(w)
 	next.ServeHTTP(sw, r.WithContext(ctx))
 	o.log(ctx, r, sw.Status(), res, e.keyName, time.Since(start))
@@ -81,7 +81,7 @@ func (o Options) serve(next http.Handler, w http.ResponseWriter, r *http.Request
 
 // log writes the line for an answered request, unless it is an
 // uneventful one that sampling leaves out.
-func (o Options) log(ctx context.Context, r *http.Request, status int, res *proxy.Result, keyName string, took time.Duration) {
+func (o Options) log(ctx context.Context, r *http.Request, status int, res *reqrecord.Result, keyName string, took time.Duration) {
 	eventful := status >= 400 || len(res.Tried) > 1 || res.Calm != ""
 	if !eventful && (o.Sample <= 0 || (o.Sample < 1 && o.Rand() >= o.Sample)) {
 		return
@@ -107,7 +107,7 @@ func (o Options) log(ctx context.Context, r *http.Request, status int, res *prox
 }
 
 // tried spells the attempts "westus2=connection_error,eastus=ok".
-func tried(attempts []proxy.Attempt) string {
+func tried(attempts []reqrecord.Attempt) string {
 	var b strings.Builder
 	for i, a := range attempts {
 		if i > 0 {

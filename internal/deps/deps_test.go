@@ -1,0 +1,116 @@
+// Package deps_test holds the import rules of docs/DESIGN.md's layout as
+// tests, so a dependency that points up or sideways fails the build's
+// tests instead of waiting for a reader to notice it.
+package deps_test
+
+import (
+	"errors"
+	"go/build"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const module = "nergateway"
+
+// root is the module's directory (this package is internal/deps).
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", ".."))
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, "go.mod"))
+	require.NoError(t, err, "the module's go.mod is two levels up")
+	return dir
+}
+
+// imports is what the non-test files of the module's package path import.
+func imports(t *testing.T, dir, path string) []string {
+	t.Helper()
+	rel := strings.TrimPrefix(strings.TrimPrefix(path, module), "/")
+	pkg, err := build.ImportDir(filepath.Join(dir, filepath.FromSlash(rel)), 0)
+	require.NoError(t, err, path)
+	return pkg.Imports
+}
+
+// moduleDeps is every package of the module that path needs, itself
+// included, with what each imports.
+func moduleDeps(t *testing.T, dir, path string) map[string][]string {
+	t.Helper()
+	seen := map[string][]string{}
+	var walk func(string)
+	walk = func(p string) {
+		if _, ok := seen[p]; ok {
+			return
+		}
+		seen[p] = imports(t, dir, p)
+		for _, imp := range seen[p] {
+			if inModule(imp) {
+				walk(imp)
+			}
+		}
+	}
+	walk(path)
+	return seen
+}
+
+func inModule(path string) bool { return path == module || strings.HasPrefix(path, module+"/") }
+
+// api is the wire format, the leaf every other part builds on: it needs
+// nothing of the gateway but leaf helpers that import nothing of the
+// module themselves.
+func TestAPIImportsOnlyLeafHelpers(t *testing.T) {
+	dir := root(t)
+	leaves := []string{"nergateway/internal/scrub", "nergateway/internal/secret"}
+	for p, imps := range moduleDeps(t, dir, "nergateway/api") {
+		if p == "nergateway/api" {
+			continue
+		}
+		assert.Contains(t, leaves, p, "api needs %s, which is not a leaf helper", p)
+		for _, imp := range imps {
+			assert.False(t, inModule(imp), "%s, which api needs, imports %s: it is no leaf", p, imp)
+		}
+	}
+}
+
+// The configuration checks job rescue's settings without the store, so
+// check-config and every importer of config do not link go-redis.
+func TestConfigDoesNotLinkTheRescueStore(t *testing.T) {
+	dir := root(t)
+	deps := moduleDeps(t, dir, "nergateway/internal/config")
+	require.Contains(t, deps, "nergateway/internal/config")
+	for p, imps := range deps {
+		assert.NotEqual(t, "nergateway/rescue", p, "config needs the rescue store")
+		for _, imp := range imps {
+			assert.False(t, strings.HasPrefix(imp, "github.com/redis/"), "%s, which config needs, imports %s", p, imp)
+		}
+	}
+}
+
+// Nothing under internal/ depends on the proxy: what middleware reads of a
+// request's outcome lives in internal/reqrecord, below both.
+func TestNoInternalPackageImportsTheProxy(t *testing.T) {
+	dir := root(t)
+	var checked int
+	err := filepath.WalkDir(filepath.Join(dir, "internal"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		pkg, err := build.ImportDir(p, 0)
+		var noGo *build.NoGoError
+		if errors.As(err, &noGo) {
+			return nil
+		}
+		require.NoError(t, err, p)
+		checked++
+		assert.False(t, slices.Contains(pkg.Imports, "nergateway/proxy"), "%s imports nergateway/proxy", p)
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Greater(t, checked, 10, "the walk found the internal packages")
+}
