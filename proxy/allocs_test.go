@@ -17,6 +17,9 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // cannedRegion answers every submit 202 and every poll with a finished
@@ -58,9 +61,7 @@ func allocProxy(t testing.TB) *Proxy {
 		}
 		eu, _ := url.Parse("http://" + host)
 		r, err := region.New(region.Config{Name: strings.Split(host, ".")[0], Role: role, Endpoint: eu, Key: secret.Secret("k" + host)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		regions = append(regions, r)
 	}
 	p, err := New(Config{
@@ -70,9 +71,7 @@ func allocProxy(t testing.TB) *Proxy {
 		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
 		Propagator:     propagation.TraceContext{},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	runProxy(t, p) // as cmd/gateway runs it: submits are sent by a goroutine that can follow them
 	return p
 }
@@ -107,8 +106,8 @@ func TestAllocsPerRequest(t *testing.T) {
 		req := httptest.NewRequest(http.MethodPost, "http://gw.test"+api.JobsPath+"?api-version=2023-04-01", strings.NewReader(body))
 		rec := httptest.NewRecorder()
 		p.ServeHTTP(rec, req)
-		if rec.Code != http.StatusAccepted {
-			t.Fatalf("submit: %d %s", rec.Code, rec.Body)
+		if rec.Code != http.StatusAccepted { // checked first: the measured loop must not allocate for the assertion
+			require.Failf(t, "submit", "%d %s", rec.Code, rec.Body)
 		}
 		return rec
 	}
@@ -118,7 +117,7 @@ func TestAllocsPerRequest(t *testing.T) {
 		rec := httptest.NewRecorder()
 		p.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK {
-			t.Fatalf("poll: %d %s", rec.Code, rec.Body)
+			require.Failf(t, "poll", "%d %s", rec.Code, rec.Body)
 		}
 	}
 	for _, c := range []struct {
@@ -132,14 +131,10 @@ func TestAllocsPerRequest(t *testing.T) {
 	} {
 		got := testing.AllocsPerRun(200, c.f)
 		t.Logf("%s: %.0f allocations per request (ceiling %.0f)", c.name, got, c.max)
-		if got > c.max {
-			t.Errorf("%s: %.0f allocations per request, more than the ceiling %.0f", c.name, got, c.max)
-		}
+		assert.LessOrEqual(t, got, c.max, "%s: %.0f allocations per request, more than the ceiling %.0f", c.name, got, c.max)
 		bytes := bytesPerRun(200, c.f)
 		t.Logf("%s: %d bytes allocated per request (ceiling %d)", c.name, bytes, c.maxBytes)
-		if bytes > c.maxBytes {
-			t.Errorf("%s: %d bytes allocated per request, more than the ceiling %d", c.name, bytes, c.maxBytes)
-		}
+		assert.LessOrEqual(t, bytes, c.maxBytes, "%s: %d bytes allocated per request, more than the ceiling %d", c.name, bytes, c.maxBytes)
 	}
 }
 

@@ -15,6 +15,8 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/route"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Hot-path benchmarks (issue 7). Run: go test -run x -bench . -benchmem ./proxy/
@@ -22,9 +24,7 @@ import (
 func BenchmarkJudge(b *testing.B) {
 	eu, _ := url.Parse("https://westus2.example")
 	r, err := region.New(region.Config{Name: "westus2", Endpoint: eu, Key: "k"})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	now := time.Now()
 	answers := []region.Answer{
 		{Status: 200, Header: http.Header{}},
@@ -70,9 +70,7 @@ func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
 			role = region.RoleSecondary
 		}
 		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key)})
-		if err != nil {
-			b.Fatal(err)
-		}
+		require.NoError(b, err)
 		regions, fakes = append(regions, r), append(fakes, f)
 	}
 	cfg := Config{Regions: regions, Transport: rt}
@@ -81,9 +79,7 @@ func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
 		cfg.DeploymentNames = map[string]string{"prod": "prod-dr"}
 	}
 	p, err := New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	return p, fakes[0], fakes[1]
 }
 
@@ -142,9 +138,7 @@ func BenchmarkJobBody(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			var js api.JobState
-			if err := json.Unmarshal(body, &js); err != nil {
-				b.Fatal(err)
-			}
+			require.NoError(b, json.Unmarshal(body, &js))
 			js.JobID = tok
 			js.NextLink = strings.Replace(js.NextLink, "http://"+sec.host, c.public, 1)
 			js.NextLink = strings.Replace(js.NextLink, id, tok, 1)
@@ -154,9 +148,8 @@ func BenchmarkJobBody(b *testing.B) {
 				r.ProjectName, r.DeploymentName = "proj", "prod"
 				js.Tasks.Items[i].Results, _ = json.Marshal(r)
 			}
-			if _, err := json.Marshal(js); err != nil {
-				b.Fatal(err)
-			}
+			_, err := json.Marshal(js)
+			require.NoError(b, err)
 		}
 	})
 }
@@ -220,15 +213,11 @@ func benchSubmitAndPoll(b *testing.B, p *Proxy) {
 		req.Header.Set("Content-Type", "application/json")
 		rec := httptest.NewRecorder()
 		p.ServeHTTP(rec, req)
-		if rec.Code != http.StatusAccepted {
-			b.Fatalf("submit: %d", rec.Code)
-		}
+		require.Equal(b, http.StatusAccepted, rec.Code, "submit")
 		poll := httptest.NewRequest(http.MethodGet, rec.Header().Get("Operation-Location"), nil)
 		rec = httptest.NewRecorder()
 		p.ServeHTTP(rec, poll)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("poll: %d", rec.Code)
-		}
+		require.Equal(b, http.StatusOK, rec.Code, "poll")
 	}
 }
 
@@ -245,9 +234,7 @@ func benchLoopback(b *testing.B, followed bool) {
 	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: eu, Key: secret.Secret(f.key)})
 	tr := newTransport()
 	p, err := New(Config{Regions: []*region.Region{r}, Transport: tr})
-	if err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, err)
 	if followed {
 		runProxy(b, p)
 	}
@@ -258,14 +245,12 @@ func benchLoopback(b *testing.B, followed bool) {
 	b.ReportAllocs()
 	for b.Loop() {
 		resp, err := client.Post(gw.URL+api.JobsPath+"?api-version=2023-04-01", "application/json", strings.NewReader(body))
-		if err != nil || resp.StatusCode != http.StatusAccepted {
-			b.Fatalf("submit: %v %v", err, resp)
-		}
+		require.NoError(b, err, "submit: %v %v", err, resp)
+		require.Equal(b, http.StatusAccepted, resp.StatusCode, "submit: %v %v", err, resp)
 		resp.Body.Close()
 		resp, err = client.Get(resp.Header.Get("Operation-Location"))
-		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("poll: %v %v", err, resp)
-		}
+		require.NoError(b, err, "poll: %v %v", err, resp)
+		require.Equal(b, http.StatusOK, resp.StatusCode, "poll: %v %v", err, resp)
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}

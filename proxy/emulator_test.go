@@ -8,6 +8,9 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The proxy in front of two emulated regions: the same rules as the fake
@@ -22,9 +25,7 @@ func newEmulatorPair(t *testing.T, opts emulator.Options) (primary, secondary *e
 		o := opts
 		o.Name, o.Key = name, "emu-key-"+name+"-"+randHex(8)
 		s, err := emulator.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		ups = append(ups, upstream{url: s.URL, key: o.Key})
 		t.Cleanup(func() { s.Close() })
 		err = s.Seed(emulator.SeedProject{
@@ -34,9 +35,7 @@ func newEmulatorPair(t *testing.T, opts emulator.Options) (primary, secondary *e
 				Labels: []api.Label{{Category: "Company", Offset: 0, Length: 7}, {Category: "City", Offset: 28, Length: 7}},
 			}},
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return s
 	}
 	// The secondary holds the replicated project under other names, as
@@ -63,13 +62,9 @@ func pollAll(t *testing.T, h *harness, opLoc string) []map[string]any {
 	var pages []map[string]any
 	next := opLoc
 	for tries := 0; next != ""; tries++ {
-		if tries > 200 {
-			t.Fatal("job never ended")
-		}
+		require.LessOrEqual(t, tries, 200, "job never ended")
 		got := h.do(http.MethodGet, next, "")
-		if got.status != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", next, got.status, got.body)
-		}
+		require.Equal(t, http.StatusOK, got.status, "GET %s: %d %s", next, got.status, got.body)
 		body := got.json(t)
 		if !api.Terminal(body["status"].(string)) {
 			time.Sleep(10 * time.Millisecond)
@@ -77,9 +72,7 @@ func pollAll(t *testing.T, h *harness, opLoc string) []map[string]any {
 		}
 		pages = append(pages, body)
 		next, _ = body["nextLink"].(string)
-		if next != "" && !strings.HasPrefix(next, h.gw.URL+"/") {
-			t.Fatalf("nextLink %q does not point at the gateway", next)
-		}
+		require.False(t, next != "" && !strings.HasPrefix(next, h.gw.URL+"/"), "nextLink %q does not point at the gateway", next)
 	}
 	return pages
 }
@@ -107,19 +100,15 @@ func TestEmulatorFailoverStickyPollsAndPaging(t *testing.T) {
 
 	// Job A on the healthy primary.
 	a := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", emuSubmit)
-	if a.status != http.StatusAccepted {
-		t.Fatalf("submit A: %d %s", a.status, a.body)
-	}
+	require.Equal(t, http.StatusAccepted, a.status, "submit A: %d %s", a.status, a.body)
 	pagesA := pollAll(t, h, a.header.Get("Operation-Location"))
 	entsA, projA, depA := entitiesOf(t, pagesA)
-	if len(pagesA) != 3 || projA != "demo" || depA != "production" {
-		t.Fatalf("job A: %d pages, names %s/%s", len(pagesA), projA, depA)
-	}
+	require.Len(t, pagesA, 3, "job A pages, names/")
+	require.Equal(t, "demo", projA, "job A pages, names/")
+	require.Equal(t, "production", depA, "job A pages, names/")
 	idA := jobID(t, a.header.Get("Operation-Location"))
 	for _, p := range pagesA {
-		if p["jobId"] != idA {
-			t.Errorf("page jobId %v, want the token %s", p["jobId"], idA)
-		}
+		assert.False(t, p["jobId"] != idA, "page jobId %v, want the token %s", p["jobId"], idA)
 	}
 
 	// The primary refuses connections: job B goes to the secondary in the
@@ -127,39 +116,28 @@ func TestEmulatorFailoverStickyPollsAndPaging(t *testing.T) {
 	// named as the client asked.
 	primary.SetFault(emulator.Fault{Down: emulator.DownRefuse})
 	b := h.do(http.MethodPost, api.JobsPath+"?api-version=2022-05-01", emuSubmit)
-	if b.status != http.StatusAccepted {
-		t.Fatalf("submit B: %d %s", b.status, b.body)
-	}
+	require.Equal(t, http.StatusAccepted, b.status, "submit B: %d %s", b.status, b.body)
 	idB := jobID(t, b.header.Get("Operation-Location"))
-	if _, idx, _ := decodeToken(idB); idx != 1 {
-		t.Fatalf("job B owned by region %d", idx)
-	}
+	_, idx, _ := decodeToken(idB)
+	require.Equal(t, 1, idx, "job B owned by region")
 	pagesB := pollAll(t, h, b.header.Get("Operation-Location"))
 	entsB, projB, depB := entitiesOf(t, pagesB)
-	if projB != "demo" || depB != "production" {
-		t.Errorf("job B results named %s/%s, want demo/production", projB, depB)
-	}
-	if strings.Join(entsA, ",") != strings.Join(entsB, ",") || len(entsA) != 4 {
-		t.Errorf("entities differ: primary %v, secondary %v", entsA, entsB)
-	}
-	if secondary.Calls("submit") != 1 {
-		t.Errorf("secondary submits %d", secondary.Calls("submit"))
-	}
+	assert.Equal(t, "demo", projB, "job B results named/, want demo/production")
+	assert.Equal(t, "production", depB, "job B results named/, want demo/production")
+	assert.Equal(t, strings.Join(entsB, ","), strings.Join(entsA, ","), "entities differ: primary %v, secondary %v", entsA, entsB)
+	assert.Len(t, entsA, 4, "entities differ: primary %v, secondary %v", entsA, entsB)
+	assert.Equal(t, 1, secondary.Calls("submit"), "secondary submits")
 
 	// Job A's poll while its owner is down: no failover, a 503 the client
 	// retries.
-	if got := h.do(http.MethodGet, a.header.Get("Operation-Location"), ""); got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") == "" {
-		t.Errorf("poll A with its owner down: %d %v", got.status, got.header)
-	}
+	got := h.do(http.MethodGet, a.header.Get("Operation-Location"), "")
+	assert.Equal(t, http.StatusServiceUnavailable, got.status, "poll A with its owner down: %d %v", got.status, got.header)
+	assert.NotEqual(t, "", got.header.Get("Retry-After"), "poll A with its owner down: %d %v", got.status, got.header)
 
 	// The primary is back: both jobs poll from their owners.
 	primary.ClearFaults()
-	if got := pollAll(t, h, a.header.Get("Operation-Location")); len(got) != 3 {
-		t.Errorf("job A after recovery: %d pages", len(got))
-	}
-	if got := pollAll(t, h, b.header.Get("Operation-Location")); len(got) != 3 {
-		t.Errorf("job B after recovery: %d pages", len(got))
-	}
+	assert.Len(t, pollAll(t, h, a.header.Get("Operation-Location")), 3, "job A after recovery pages")
+	assert.Len(t, pollAll(t, h, b.header.Get("Operation-Location")), 3, "job B after recovery pages")
 }
 
 func TestEmulatorBreakerRateLimitAndCancel(t *testing.T) {
@@ -171,42 +149,32 @@ func TestEmulatorBreakerRateLimitAndCancel(t *testing.T) {
 	var last reply
 	for range 6 {
 		last = h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", emuSubmit)
-		if last.status != http.StatusAccepted {
-			t.Fatalf("submit: %d %s", last.status, last.body)
-		}
+		require.Equal(t, http.StatusAccepted, last.status, "submit: %d %s", last.status, last.body)
 	}
-	if primary.Calls("submit") != 3 || secondary.Calls("submit") != 6 {
-		t.Errorf("submits: primary %d (want 3), secondary %d (want 6)", primary.Calls("submit"), secondary.Calls("submit"))
-	}
+	assert.Equal(t, 3, primary.Calls("submit"), "submits: primary (want 3), secondary (want 6)")
+	assert.Equal(t, 6, secondary.Calls("submit"), "submits: primary (want 3), secondary (want 6)")
 
 	// Cancel the last job: routed to its owner, the secondary.
 	id := jobID(t, last.header.Get("Operation-Location"))
 	c := h.do(http.MethodPost, api.JobsPath+"/"+id+":cancel?api-version=2023-04-01", "")
-	if c.status != http.StatusAccepted || jobID(t, c.header.Get("Operation-Location")) != id {
-		t.Fatalf("cancel: %d %q %s", c.status, c.header.Get("Operation-Location"), c.body)
-	}
-	if secondary.Calls("cancel") != 1 || primary.Calls("cancel") != 0 {
-		t.Errorf("cancel calls: primary %d, secondary %d", primary.Calls("cancel"), secondary.Calls("cancel"))
-	}
+	require.Equal(t, http.StatusAccepted, c.status, "cancel: %d %q %s", c.status, c.header.Get("Operation-Location"), c.body)
+	require.Equal(t, id, jobID(t, c.header.Get("Operation-Location")), "cancel: %d %q %s", c.status, c.header.Get("Operation-Location"), c.body)
+	assert.Equal(t, 1, secondary.Calls("cancel"), "cancel calls: primary, secondary")
+	assert.Equal(t, 0, primary.Calls("cancel"), "cancel calls: primary, secondary")
 	st := h.do(http.MethodGet, c.header.Get("Operation-Location"), "").json(t)
-	if s := st["status"]; s != api.StatusCancelling && s != api.StatusCancelled {
-		t.Errorf("status after cancel %v", s)
-	}
+	s := st["status"]
+	assert.False(t, s != api.StatusCancelling && s != api.StatusCancelled, "status after cancel %v", s)
 
 	// A 429 from the secondary parks it; with the primary open, nothing
 	// can serve: 503 with the Retry-After, and no call while parked.
 	secondary.SetFault(emulator.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30, Routes: []string{"submit"}})
 	got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", emuSubmit)
-	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "30" {
-		t.Fatalf("all regions unavailable: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
-	}
+	require.Equal(t, http.StatusServiceUnavailable, got.status, "all regions unavailable: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
+	require.Equal(t, "30", got.header.Get("Retry-After"), "all regions unavailable: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
 	before := secondary.Calls("submit")
-	if got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", emuSubmit); got.status != http.StatusServiceUnavailable {
-		t.Errorf("while parked: %d", got.status)
-	}
-	if secondary.Calls("submit") != before {
-		t.Error("parked secondary was called")
-	}
+	got = h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", emuSubmit)
+	assert.Equal(t, http.StatusServiceUnavailable, got.status, "while parked")
+	assert.Equal(t, before, secondary.Calls("submit"), "parked secondary was called")
 }
 
 func TestEmulatorClientErrorsAndSync(t *testing.T) {
@@ -216,39 +184,29 @@ func TestEmulatorClientErrorsAndSync(t *testing.T) {
 	// Azure's own 400s come back untouched, with no failover.
 	for _, body := range []string{`{"analysisInput":{"documents":[]},"tasks":[]}`, `not json`} {
 		got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", body)
-		if got.status != http.StatusBadRequest {
-			t.Errorf("bad submit %q: %d %s", body, got.status, got.body)
-		}
+		assert.Equal(t, http.StatusBadRequest, got.status, "bad submit %q: %d %s", body, got.status, got.body)
 	}
 	// A missing api-version is the region's to answer.
-	if got := h.do(http.MethodPost, api.JobsPath, emuSubmit); got.status != http.StatusBadRequest {
-		t.Errorf("missing api-version: %d %s", got.status, got.body)
-	}
+	got := h.do(http.MethodPost, api.JobsPath, emuSubmit)
+	assert.Equal(t, http.StatusBadRequest, got.status, "missing api-version: %d %s", got.status, got.body)
 	// An unknown job on its owner: Azure's 404.
 	tok, _ := encodeToken(newV4(), 0)
-	if got := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", ""); got.status != http.StatusNotFound {
-		t.Errorf("unknown job: %d %s", got.status, got.body)
-	}
-	if secondary.Calls("submit")+secondary.Calls("job") != 0 {
-		t.Error("a client error failed over")
-	}
+	got = h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
+	assert.Equal(t, http.StatusNotFound, got.status, "unknown job: %d %s", got.status, got.body)
+	assert.Equal(t, 0, secondary.Calls("submit")+secondary.Calls("job"), "a client error failed over")
 
 	// The sync call fails over on a reset connection.
 	primary.SetFault(emulator.Fault{Down: emulator.DownReset, Routes: []string{"analyze"}})
-	got := h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
+	got = h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
 		`{"kind":"EntityRecognition","analysisInput":{"documents":[{"id":"1","language":"en","text":"Satya Nadella works at Microsoft in Redmond."}]}}`)
-	if got.status != http.StatusOK || got.json(t)["kind"] != "EntityRecognitionResults" {
-		t.Fatalf("sync: %d %s", got.status, got.body)
-	}
-	if secondary.Calls("analyze") != 1 {
-		t.Errorf("secondary analyze calls %d", secondary.Calls("analyze"))
-	}
+	require.Equal(t, http.StatusOK, got.status, "sync: %d %s", got.status, got.body)
+	require.False(t, got.json(t)["kind"] != "EntityRecognitionResults", "sync: %d %s", got.status, got.body)
+	assert.Equal(t, 1, secondary.Calls("analyze"), "secondary analyze calls")
 
 	// Authoring: the primary only, URLs rewritten.
 	exp := h.do(http.MethodPost, api.ProjectPath("demo")+"/:export?api-version=2022-05-01&stringIndexType=Utf16CodeUnit", "")
-	if exp.status != http.StatusAccepted || !strings.HasPrefix(exp.header.Get("Operation-Location"), h.gw.URL+api.ProjectPath("demo")) {
-		t.Fatalf("export: %d %q %s", exp.status, exp.header.Get("Operation-Location"), exp.body)
-	}
+	require.Equal(t, http.StatusAccepted, exp.status, "export: %d %q %s", exp.status, exp.header.Get("Operation-Location"), exp.body)
+	require.True(t, strings.HasPrefix(exp.header.Get("Operation-Location"), h.gw.URL+api.ProjectPath("demo")), "export: %d %q %s", exp.status, exp.header.Get("Operation-Location"), exp.body)
 	var job map[string]any
 	for range 100 {
 		job = h.do(http.MethodGet, exp.header.Get("Operation-Location"), "").json(t)
@@ -258,17 +216,13 @@ func TestEmulatorClientErrorsAndSync(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ru, _ := job["resultUrl"].(string)
-	if !strings.HasPrefix(ru, h.gw.URL+"/language/authoring/") {
-		t.Fatalf("resultUrl %q", ru)
-	}
-	if res := h.do(http.MethodGet, ru, ""); res.status != http.StatusOK || res.json(t)["metadata"] == nil {
-		t.Errorf("export result through the gateway: %d %.200s", res.status, res.body)
-	}
+	require.True(t, strings.HasPrefix(ru, h.gw.URL+"/language/authoring/"), "resultUrl %q", ru)
+	res := h.do(http.MethodGet, ru, "")
+	assert.Equal(t, http.StatusOK, res.status, "export result through the gateway: %d %.200s", res.status, res.body)
+	assert.False(t, res.json(t)["metadata"] == nil, "export result through the gateway: %d %.200s", res.status, res.body)
 	// A 204 is relayed without a body.
-	if del := h.do(http.MethodDelete, api.ProjectPath("demo")+"/models/model?api-version=2022-05-01", ""); del.status != http.StatusNoContent || len(del.body) != 0 {
-		t.Errorf("delete model: %d %q", del.status, del.body)
-	}
-	if secondary.Calls("export")+secondary.Calls("deleteModel") != 0 {
-		t.Error("authoring reached the secondary")
-	}
+	del := h.do(http.MethodDelete, api.ProjectPath("demo")+"/models/model?api-version=2022-05-01", "")
+	assert.Equal(t, http.StatusNoContent, del.status, "delete model")
+	assert.Empty(t, del.body, "delete model")
+	assert.Equal(t, 0, secondary.Calls("export")+secondary.Calls("deleteModel"), "authoring reached the secondary")
 }

@@ -15,6 +15,8 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/route"
+
+	"github.com/stretchr/testify/require"
 )
 
 // fakeRegion is a hand-written stand-in for one Azure Language region: just
@@ -257,9 +259,7 @@ func randHex(n int) string {
 func deadAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
 	return addr

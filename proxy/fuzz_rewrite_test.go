@@ -19,6 +19,8 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/route"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -35,24 +37,18 @@ func fuzzProxy(t testing.TB) *Proxy {
 	var regions []*region.Region
 	for i, raw := range []string{fuzzPrimary, fuzzSecondary} {
 		u, err := url.Parse(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		role, name := region.RolePrimary, "westus2"
 		if i == 1 {
 			role, name = region.RoleSecondary, "eastus"
 		}
 		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: u, Key: secret.Secret("region-key-" + name)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		regions = append(regions, r)
 	}
 	p, err := New(Config{Regions: regions,
 		ProjectNames: map[string]string{"proj": "proj-dr"}, DeploymentNames: map[string]string{"prod": "prod-dr"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return p
 }
 
@@ -98,30 +94,24 @@ func FuzzOutRequest(f *testing.F) {
 		}
 		for idx, reg := range p.regions {
 			out := p.outRequest(context.Background(), c, idx, nil)
-			if err := reg.Authorize(out); err != nil {
-				t.Fatalf("region %d: authorize: %v", idx, err)
-			}
+			err := reg.Authorize(out)
+			require.NoError(t, err, "region %d: authorize: %v", idx, err)
 			ep := reg.Endpoint()
-			if out.URL.Scheme != ep.Scheme || out.URL.Host != ep.Host || out.Host != ep.Host {
-				t.Fatalf("region %d: upstream request to %s://%s (Host %q)", idx, out.URL.Scheme, out.URL.Host, out.Host)
-			}
+			require.Equal(t, ep.Scheme, out.URL.Scheme, "region %d: upstream request to %s://%s (Host %q)", idx, out.URL.Scheme, out.URL.Host, out.Host)
+			require.Equal(t, ep.Host, out.URL.Host, "region %d: upstream request to %s://%s (Host %q)", idx, out.URL.Scheme, out.URL.Host, out.Host)
+			require.Equal(t, ep.Host, out.Host, "region %d: upstream request to %s://%s (Host %q)", idx, out.URL.Scheme, out.URL.Host, out.Host)
 			// The transport dials out.URL.Host and writes RequestURI on
 			// the request line: as the region parses that line, the path
 			// stays under the endpoint's /language/.
 			again, err := url.ParseRequestURI(out.URL.RequestURI())
-			if err != nil || again.Host != "" || again.User != nil {
-				t.Fatalf("region %d: request line %q parses to %v (%v)", idx, out.URL.RequestURI(), again, err)
-			}
-			if !strings.HasPrefix(again.Path, strings.TrimSuffix(ep.Path, "/")+"/language/") {
-				t.Fatalf("region %d: path %q left /language/", idx, again.Path)
-			}
-			if got := out.Header.Get(api.SubscriptionKeyHeader); got != reg.Key().Reveal() {
-				t.Fatalf("region %d: key header %q", idx, got)
-			}
+			require.NoError(t, err, "region %d: request line %q parses to %v (%v)", idx, out.URL.RequestURI(), again, err)
+			require.Equal(t, "", again.Host, "region %d: request line %q parses to %v (%v)", idx, out.URL.RequestURI(), again, err)
+			require.Nil(t, again.User, "region %d: request line %q parses to %v (%v)", idx, out.URL.RequestURI(), again, err)
+			require.True(t, strings.HasPrefix(again.Path, strings.TrimSuffix(ep.Path, "/")+"/language/"), "region %d: path %q left /language/", idx, again.Path)
+			got := out.Header.Get(api.SubscriptionKeyHeader)
+			require.Equal(t, reg.Key().Reveal(), got, "region %d: key header %q", idx, got)
 			for _, h := range []string{"Authorization", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Connection"} {
-				if out.Header.Get(h) != "" {
-					t.Fatalf("region %d: %s forwarded", idx, h)
-				}
+				require.Equal(t, "", out.Header.Get(h), "region %d: %s forwarded", idx, h)
 			}
 		}
 	})
@@ -160,17 +150,11 @@ func FuzzRewriteLocation(f *testing.F) {
 		}
 		if out == v {
 			// Relayed unchanged only when it names no region at all.
-			if p.mentionsRegion([]string{out}) {
-				t.Fatalf("%q relayed unchanged, naming a region host", out)
-			}
+			require.False(t, p.mentionsRegion([]string{out}), "%q relayed unchanged, naming a region host", out)
 			return
 		}
-		if !strings.HasPrefix(out, fuzzPublic+"/language/") {
-			t.Fatalf("rewritten to %q, not the gateway's URL", out)
-		}
-		if p.mentionsRegion([]string{out[len(fuzzPublic):]}) {
-			t.Fatalf("rewritten to %q, which still names a region host", out)
-		}
+		require.True(t, strings.HasPrefix(out, fuzzPublic+"/language/"), "rewritten to %q, not the gateway's URL", out)
+		require.False(t, p.mentionsRegion([]string{out[len(fuzzPublic):]}), "rewritten to %q, which still names a region host", out)
 	})
 }
 
@@ -201,9 +185,7 @@ func FuzzResponseBody(f *testing.F) {
 			`,"deploymentName":` + string(dj) + `,"documents":[]}}]},"nextLink":` + string(nl) + `}`
 		c := &call{public: fuzzPublic, publicHost: hostOf(fuzzPublic), route: route.Job, clientID: tok, upstreamID: upstreamID, r: &http.Request{}}
 		out := p.responseBody(nil, c, idx, []byte(src))
-		if !json.Valid(out) {
-			t.Fatalf("invalid JSON:\n%s\nfrom\n%s", out, src)
-		}
+		require.True(t, json.Valid(out), "invalid JSON:\n%s\nfrom\n%s", out, src)
 		var got struct {
 			JobID      string          `json:"jobId"`
 			ExtraField json.RawMessage `json:"extraField"`
@@ -217,15 +199,9 @@ func FuzzResponseBody(f *testing.F) {
 				} `json:"items"`
 			} `json:"tasks"`
 		}
-		if err := json.Unmarshal(out, &got); err != nil {
-			t.Fatal(err)
-		}
-		if got.JobID != tok {
-			t.Fatalf("jobId %q, want the token %q", got.JobID, tok)
-		}
-		if !strings.HasPrefix(got.NextLink, fuzzPublic+api.JobsPath+"/"+tok) {
-			t.Fatalf("nextLink %q is not the gateway's", got.NextLink)
-		}
+		require.NoError(t, json.Unmarshal(out, &got))
+		require.Equal(t, tok, got.JobID, "jobId, want the token")
+		require.True(t, strings.HasPrefix(got.NextLink, fuzzPublic+api.JobsPath+"/"+tok), "nextLink %q is not the gateway's", got.NextLink)
 		needles := [][]byte{[]byte("cognitiveservices.azure.com"), []byte(upstreamID), []byte(`\`), []byte("proj-dr"), []byte("prod-dr")}
 		clean := func(b []byte) bool {
 			for _, n := range needles {
@@ -235,9 +211,7 @@ func FuzzResponseBody(f *testing.F) {
 			}
 			return true
 		}
-		if clean([]byte(extra)) && !bytes.Contains(out, []byte(`"extraField":`+extra+`,"tasks"`)) {
-			t.Fatalf("unknown field changed: %s -> %s", extra, got.ExtraField)
-		}
+		require.False(t, clean([]byte(extra)) && !bytes.Contains(out, []byte(`"extraField":`+extra+`,"tasks"`)), "unknown field changed: %s -> %s", extra, got.ExtraField)
 		// What the names are once JSON-encoded (invalid UTF-8 becomes
 		// U+FFFD), which is what the region would have sent.
 		roundTrip := func(js []byte) string {
@@ -255,16 +229,14 @@ func FuzzResponseBody(f *testing.F) {
 			}
 		}
 		if r := got.Tasks.Items[0].Results; clean(pj) && clean(dj) || idx == 1 && (project == "proj-dr" || deployment == "prod-dr") {
-			if r.ProjectName != wantProject || r.DeploymentName != wantDeployment {
-				t.Fatalf("names %q/%q, want %q/%q", r.ProjectName, r.DeploymentName, wantProject, wantDeployment)
-			}
+			require.Equal(t, wantProject, r.ProjectName, "names//")
+			require.Equal(t, wantDeployment, r.DeploymentName, "names//")
 		}
 		// No needle at all: not one byte changes.
 		plain := `{"status":"running","extraField":` + extra + `}`
 		if clean([]byte(plain)) {
-			if out := p.responseBody(nil, c, idx, []byte(plain)); !bytes.Equal(out, []byte(plain)) {
-				t.Fatalf("a body with nothing to rewrite changed:\n%s\n%s", plain, out)
-			}
+			out := p.responseBody(nil, c, idx, []byte(plain))
+			require.Equal(t, string([]byte(plain)), string(out), "a body with nothing to rewrite changed:\n%s\n%s", plain, out)
 		}
 	})
 }

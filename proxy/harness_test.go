@@ -24,6 +24,9 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const gatewayKey = "gateway-client-key-7f3a9c"
@@ -94,9 +97,7 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 	h.secrets = append(h.secrets, gatewayKey)
 	for i, u := range ups {
 		eu, err := url.Parse(u.url)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		role := region.RolePrimary
 		if i > 0 {
 			role = region.RoleSecondary
@@ -109,9 +110,7 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 			rc.Authorizer = opts.auth[i]
 		}
 		r, err := region.New(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		h.regions = append(h.regions, r)
 		h.secrets = append(h.secrets, u.key, eu.Host)
 		if !strings.HasPrefix(eu.Hostname(), "127.") {
@@ -133,9 +132,7 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 		opts.config(&cfg)
 	}
 	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	h.proxy = p
 	tracer := tp.Tracer("test-server")
 	h.gw = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -186,18 +183,16 @@ type reply struct {
 func (r reply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("body is not JSON: %v: %s", err, r.body)
-	}
+	err := json.Unmarshal(r.body, &m)
+	require.NoError(t, err, "body is not JSON: %v: %s", err, r.body)
 	return m
 }
 
 func (r reply) errorCode(t testing.TB) string {
 	t.Helper()
 	var e api.ErrorResponse
-	if err := json.Unmarshal(r.body, &e); err != nil {
-		t.Fatalf("body is not Azure's error shape: %v: %s", err, r.body)
-	}
+	err := json.Unmarshal(r.body, &e)
+	require.NoError(t, err, "body is not Azure's error shape: %v: %s", err, r.body)
 	return e.Error.Code
 }
 
@@ -219,9 +214,7 @@ func (h *harness) doCtx(ctx context.Context, method, path string, body string, h
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	require.NoError(h.t, err)
 	req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
 	req.Header.Set("Authorization", "Bearer client-token-should-not-travel")
 	if body != "" {
@@ -292,9 +285,7 @@ func (h *harness) assertNoSecrets() {
 	for _, text := range corpus {
 		lower := strings.ToLower(text)
 		for _, s := range h.secrets {
-			if s != "" && strings.Contains(lower, strings.ToLower(s)) {
-				h.t.Errorf("secret or region host %q leaked in:\n%s", s, text)
-			}
+			assert.False(h.t, s != "" && strings.Contains(lower, strings.ToLower(s)), "secret or region host %q leaked in:\n%s", s, text)
 		}
 	}
 }
@@ -303,9 +294,7 @@ func (h *harness) assertNoSecrets() {
 func (h *harness) collect() metricdata.ResourceMetrics {
 	h.t.Helper()
 	var rm metricdata.ResourceMetrics
-	if err := h.metrics.Collect(context.Background(), &rm); err != nil {
-		h.t.Fatal(err)
-	}
+	require.NoError(h.t, h.metrics.Collect(context.Background(), &rm))
 	return rm
 }
 
@@ -357,9 +346,7 @@ func (h *harness) gauge(name string) int64 {
 func jobID(t testing.TB, opLoc string) string {
 	t.Helper()
 	u, err := url.Parse(opLoc)
-	if err != nil {
-		t.Fatalf("operation-location %q: %v", opLoc, err)
-	}
+	require.NoError(t, err, "operation-location %q: %v", opLoc, err)
 	seg := u.Path[strings.LastIndex(u.Path, "/")+1:]
 	return strings.TrimSuffix(seg, api.CancelSuffix)
 }
@@ -370,9 +357,7 @@ func eventually(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
+		require.False(t, time.Now().After(deadline), "condition not met within 10s")
 		time.Sleep(time.Millisecond)
 	}
 }

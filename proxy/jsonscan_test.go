@@ -6,20 +6,20 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRewriteJSONStringsAgreesWithEncodingJSON(t *testing.T) {
 	for _, s := range []string{`{}`, `[]`, `""`, `0`, `-0.5e+10`, `true`, `null`, ` {"a" : [1, {"b":"c\n"}] } `,
 		`{"a":}`, `[1,]`, `{"a" 1}`, `01`, `1.`, `"\x"`, `"` + "\x01" + `"`, `[`, `{"a":1}x`, `tru`, `"\u12"`} {
 		_, _, err := rewriteJSONStrings([]byte(s), nil, nil)
-		if (err == nil) != json.Valid([]byte(s)) {
-			t.Errorf("%q: scanner err %v, json.Valid %v", s, err, json.Valid([]byte(s)))
-		}
+		assert.Equal(t, json.Valid([]byte(s)), (err == nil), "%q: scanner err %v, json.Valid %v", s, err, json.Valid([]byte(s)))
 	}
 	deep := strings.Repeat("[", maxJSONDepth+10) + strings.Repeat("]", maxJSONDepth+10)
-	if _, _, err := rewriteJSONStrings([]byte(deep), nil, nil); err == nil {
-		t.Error("no depth limit")
-	}
+	_, _, err := rewriteJSONStrings([]byte(deep), nil, nil)
+	assert.Error(t, err, "no depth limit")
 }
 
 // FuzzRewriteJSON: the scanner accepts exactly the texts encoding/json
@@ -37,25 +37,18 @@ func FuzzRewriteJSON(f *testing.F) {
 		src := []byte(s)
 		out, changed, err := rewriteJSONStrings(src, requestNamePaths, func(int, []byte) ([]byte, bool) { return nil, false })
 		if bytes.Count(src, []byte("["))+bytes.Count(src, []byte("{")) < maxJSONDepth {
-			if (err == nil) != json.Valid(src) {
-				t.Fatalf("scanner err %v, json.Valid %v", err, json.Valid(src))
-			}
+			require.Equal(t, json.Valid(src), (err == nil), "scanner err %v, json.Valid %v", err, json.Valid(src))
 		}
-		if changed || !bytes.Equal(out, src) {
-			t.Fatal("identity rewrite changed the text")
-		}
+		require.False(t, changed, "identity rewrite changed the text")
+		require.Equal(t, string(src), string(out), "identity rewrite changed the text")
 		if err != nil {
 			return
 		}
 		mapped := mapNames(src, requestNamePaths, projects, deployments)
-		if !json.Valid(mapped) {
-			t.Fatalf("mapping made invalid JSON: %s", mapped)
-		}
+		require.True(t, json.Valid(mapped), "mapping made invalid JSON: %s", mapped)
 		var a, b any
 		_ = json.Unmarshal(src, &a)
 		_ = json.Unmarshal(mapped, &b)
-		if !bytes.Equal(mapped, src) && reflect.DeepEqual(a, b) {
-			t.Fatalf("bytes changed but the value did not: %s", mapped)
-		}
+		require.False(t, !bytes.Equal(mapped, src) && reflect.DeepEqual(a, b), "bytes changed but the value did not: %s", mapped)
 	})
 }

@@ -4,6 +4,9 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestOwnerCacheBoundsAndExpiry(t *testing.T) {
@@ -12,33 +15,26 @@ func TestOwnerCacheBoundsAndExpiry(t *testing.T) {
 	for i := range 5 {
 		c.put("job"+strconv.Itoa(i), i%2, now)
 	}
-	if c.len() != 3 {
-		t.Fatalf("len %d, want the bound 3", c.len())
-	}
-	if _, ok := c.get("job0", now); ok {
-		t.Error("least recently used entry kept")
-	}
+	require.Equal(t, 3, c.len(), "len, want the bound 3")
+	_, ok := c.get("job0", now)
+	assert.False(t, ok, "least recently used entry kept")
 	// Reading job2 makes job3 the oldest.
-	if r, ok := c.get("job2", now); !ok || r != 0 {
-		t.Fatalf("job2: %d %v", r, ok)
-	}
+	r, ok := c.get("job2", now)
+	require.True(t, ok, "job2")
+	require.Equal(t, 0, r, "job2")
 	c.put("job5", 1, now)
-	if _, ok := c.get("job3", now); ok {
-		t.Error("job3 should have been evicted")
-	}
-	if _, ok := c.get("job2", now); !ok {
-		t.Error("recently read job2 evicted")
-	}
+	_, ok = c.get("job3", now)
+	assert.False(t, ok, "job3 should have been evicted")
+	_, ok = c.get("job2", now)
+	assert.True(t, ok, "recently read job2 evicted")
 	// Entries expire after the TTL, and reading an expired one removes it.
-	if _, ok := c.get("job5", now.Add(time.Hour)); ok {
-		t.Error("expired entry returned")
-	}
-	if c.len() != 2 {
-		t.Errorf("len %d after expiry", c.len())
-	}
+	_, ok = c.get("job5", now.Add(time.Hour))
+	assert.False(t, ok, "expired entry returned")
+	assert.Equal(t, 2, c.len(), "len after expiry")
 	// put refreshes an existing entry.
 	c.put("job2", 1, now.Add(30*time.Minute))
-	if r, ok := c.get("job2", now.Add(80*time.Minute)); !ok || r != 1 {
-		t.Errorf("refreshed job2: %d %v", r, ok)
+	r, ok = c.get("job2", now.Add(80*time.Minute))
+	if assert.True(t, ok, "refreshed job2: %d %v", r, ok) {
+		assert.Equal(t, 1, r, "refreshed job2: %d %v", r, ok)
 	}
 }

@@ -19,6 +19,9 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/route"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestHappyPathSubmitPollPage(t *testing.T) {
@@ -27,65 +30,40 @@ func TestHappyPathSubmitPollPage(t *testing.T) {
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{})
 
 	sub := h.submit("proj", "prod")
-	if sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
 	opLoc := sub.header.Get("Operation-Location")
-	if !strings.HasPrefix(opLoc, h.gw.URL+api.JobsPath+"/") || !strings.HasSuffix(opLoc, "?api-version=2023-04-01") {
-		t.Fatalf("operation-location %q does not point at the gateway", opLoc)
-	}
+	require.True(t, strings.HasPrefix(opLoc, h.gw.URL+api.JobsPath+"/"), "operation-location %q does not point at the gateway", opLoc)
+	require.True(t, strings.HasSuffix(opLoc, "?api-version=2023-04-01"), "operation-location %q does not point at the gateway", opLoc)
 	id := jobID(t, opLoc)
-	if !isUUIDShape(id) {
-		t.Fatalf("job id %q is not UUID-shaped", id)
-	}
-	if _, idx, ok := decodeToken(id); !ok || idx != 0 {
-		t.Fatalf("job id %q is not a token of region 0", id)
-	}
+	require.True(t, isUUIDShape(id), "job id %q is not UUID-shaped", id)
+	_, idx, ok := decodeToken(id)
+	require.True(t, ok, "job id %q is not a token of region 0", id)
+	require.Equal(t, 0, idx, "job id %q is not a token of region 0", id)
 	// What the region received: its own key, no client credentials, the
 	// body as sent.
 	got := primary.LastHeader()
-	if got.Get(api.SubscriptionKeyHeader) != primary.key || got.Get("Authorization") != "" {
-		t.Errorf("region got key %q, Authorization %q", got.Get(api.SubscriptionKeyHeader), got.Get("Authorization"))
-	}
-	if string(primary.LastBody()) != submitBody("proj", "prod") {
-		t.Errorf("body changed on the way to the primary:\n%s", primary.LastBody())
-	}
-	if got.Get("Traceparent") == "" {
-		t.Error("no trace context injected into the upstream request")
-	}
+	assert.Equal(t, primary.key, got.Get(api.SubscriptionKeyHeader), "region got key, Authorization")
+	assert.Equal(t, "", got.Get("Authorization"), "region got key, Authorization")
+	assert.Equal(t, submitBody("proj", "prod"), string(primary.LastBody()), "body changed on the way to the primary:\n%s", primary.LastBody())
+	assert.NotEqual(t, "", got.Get("Traceparent"), "no trace context injected into the upstream request")
 
 	// Poll and page through every page with the nextLinks as given.
 	next, pages := opLoc, 0
 	for next != "" {
 		poll := h.do(http.MethodGet, next, "")
-		if poll.status != http.StatusOK {
-			t.Fatalf("poll %s: %d %s", next, poll.status, poll.body)
-		}
+		require.Equal(t, http.StatusOK, poll.status, "poll %s: %d %s", next, poll.status, poll.body)
 		pages++
 		body := poll.json(t)
-		if body["jobId"] != id {
-			t.Fatalf("jobId %v, want the token %s", body["jobId"], id)
-		}
-		if body["futureField"] == nil {
-			t.Error("unknown member dropped")
-		}
+		require.False(t, body["jobId"] != id, "jobId %v, want the token %s", body["jobId"], id)
+		assert.False(t, body["futureField"] == nil, "unknown member dropped")
 		next, _ = body["nextLink"].(string)
-		if next != "" && (!strings.HasPrefix(next, h.gw.URL+api.JobsPath+"/"+id+"?") || !strings.Contains(next, "skip=")) {
-			t.Fatalf("nextLink %q is not the gateway's URL with the token", next)
-		}
-		if len(poll.header.Get("Content-Length")) == 0 {
-			t.Error("no Content-Length")
-		}
+		require.False(t, next != "" && (!strings.HasPrefix(next, h.gw.URL+api.JobsPath+"/"+id+"?") || !strings.Contains(next, "skip=")), "nextLink %q is not the gateway's URL with the token", next)
+		assert.NotEmpty(t, poll.header.Get("Content-Length"), "no Content-Length")
 	}
-	if pages != 3 {
-		t.Errorf("paged %d pages, want 3", pages)
-	}
-	if secondary.TotalCalls() != 0 {
-		t.Errorf("secondary got %d calls on the happy path", secondary.TotalCalls())
-	}
-	if n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "region": "westus2", "outcome": "ok"}); n != 3 {
-		t.Errorf("gateway.requests{job,westus2,ok} = %d, want 3", n)
-	}
+	assert.Equal(t, 3, pages, "paged pages, want 3")
+	assert.Equal(t, 0, secondary.TotalCalls(), "secondary calls on the happy path")
+	n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "region": "westus2", "outcome": "ok"})
+	assert.EqualValues(t, 3, n, "gateway.requests{job,westus2,ok}, want 3")
 }
 
 func TestFailoverOnRefusedConnection(t *testing.T) {
@@ -93,23 +71,18 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
 
 	sub := h.submit("proj", "prod")
-	if sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
 	id := jobID(t, sub.header.Get("Operation-Location"))
-	if _, idx, ok := decodeToken(id); !ok || idx != 1 {
-		t.Fatalf("job id %q is not a token of the secondary", id)
-	}
+	_, idx, ok := decodeToken(id)
+	require.True(t, ok, "job id %q is not a token of the secondary", id)
+	require.Equal(t, 1, idx, "job id %q is not a token of the secondary", id)
 	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
-	if poll.status != http.StatusOK || poll.json(t)["jobId"] != id {
-		t.Fatalf("poll: %d %s", poll.status, poll.body)
-	}
-	if secondary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Job.Name) != 1 {
-		t.Errorf("secondary calls: submit %d, job %d", secondary.Calls(route.Submit.Name), secondary.Calls(route.Job.Name))
-	}
-	if n := h.counter("gateway.failovers", map[string]string{"from": "westus2", "to": "eastus", "reason": "connection_error"}); n != 1 {
-		t.Errorf("gateway.failovers = %d, want 1", n)
-	}
+	require.Equal(t, http.StatusOK, poll.status, "poll: %d %s", poll.status, poll.body)
+	require.False(t, poll.json(t)["jobId"] != id, "poll: %d %s", poll.status, poll.body)
+	assert.Equal(t, 1, secondary.Calls(route.Submit.Name), "secondary calls: submit, job")
+	assert.Equal(t, 1, secondary.Calls(route.Job.Name), "secondary calls: submit, job")
+	n := h.counter("gateway.failovers", map[string]string{"from": "westus2", "to": "eastus", "reason": "connection_error"})
+	assert.EqualValues(t, 1, n, "gateway.failovers, want 1")
 	var event bool
 	for _, s := range h.spans.Ended() {
 		for _, e := range s.Events() {
@@ -118,9 +91,7 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 			}
 		}
 	}
-	if !event {
-		t.Error("no failover event on the request span")
-	}
+	assert.True(t, event, "no failover event on the request span")
 }
 
 func TestBreakerOpensAfterFailuresThenPrimaryGetsNoTraffic(t *testing.T) {
@@ -130,25 +101,17 @@ func TestBreakerOpensAfterFailuresThenPrimaryGetsNoTraffic(t *testing.T) {
 
 	for i := range 10 {
 		sub := h.submit("proj", "prod")
-		if sub.status != http.StatusAccepted {
-			t.Fatalf("submit %d: %d %s", i, sub.status, sub.body)
-		}
-		if _, idx, _ := decodeToken(jobID(t, sub.header.Get("Operation-Location"))); idx != 1 {
-			t.Fatalf("submit %d owned by region %d", i, idx)
-		}
+		require.Equal(t, http.StatusAccepted, sub.status, "submit %d: %d %s", i, sub.status, sub.body)
+		_, idx, _ := decodeToken(jobID(t, sub.header.Get("Operation-Location")))
+		require.Equal(t, 1, idx, "submit %d owned by region %d", i, idx)
 	}
-	if got := primary.Calls(route.Submit.Name); got != 3 {
-		t.Errorf("primary got %d submits, want 3 (then its breaker is open)", got)
-	}
-	if h.regions[0].State() != region.StateOpen {
-		t.Errorf("primary breaker %s", h.regions[0].State())
-	}
-	if got := secondary.Calls(route.Submit.Name); got != 10 {
-		t.Errorf("secondary got %d submits, want 10", got)
-	}
-	if n := h.counter("gateway.failovers", map[string]string{"reason": "status_5xx"}); n != 3 {
-		t.Errorf("failovers with reason status_5xx: %d", n)
-	}
+	got := primary.Calls(route.Submit.Name)
+	assert.Equal(t, 3, got, "primary submits, want 3 (then its breaker is open)")
+	assert.Equal(t, region.StateOpen, h.regions[0].State(), "primary breaker")
+	got = secondary.Calls(route.Submit.Name)
+	assert.Equal(t, 10, got, "secondary submits, want 10")
+	n := h.counter("gateway.failovers", map[string]string{"reason": "status_5xx"})
+	assert.EqualValues(t, 3, n, "failovers with reason status_5xx")
 }
 
 func TestRateLimitParksPrimary(t *testing.T) {
@@ -158,36 +121,30 @@ func TestRateLimitParksPrimary(t *testing.T) {
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 1})
 
 	for range 3 {
-		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-			t.Fatalf("submit: %d %s", sub.status, sub.body)
-		}
+		sub := h.submit("proj", "prod")
+		require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
 	}
-	if primary.TotalCalls() != 1 || secondary.Calls(route.Submit.Name) != 3 {
-		t.Errorf("primary calls %d (want 1), secondary submits %d (want 3)", primary.TotalCalls(), secondary.Calls(route.Submit.Name))
-	}
+	assert.Equal(t, 1, primary.TotalCalls(), "primary calls (want 1), secondary submits (want 3)")
+	assert.Equal(t, 3, secondary.Calls(route.Submit.Name), "primary calls (want 1), secondary submits (want 3)")
 	// A 429 does not trip the breaker, even with a threshold of 1.
-	if h.regions[0].State() != region.StateClosed {
-		t.Errorf("breaker %s after a 429", h.regions[0].State())
-	}
+	assert.Equal(t, region.StateClosed, h.regions[0].State(), "breaker after a 429")
 	// Parking is capped at REGION_MAX_PARK (60s by default), whatever the
 	// Retry-After asked.
-	if until := h.regions[0].ParkedUntil(region.ScopeRuntime); time.Until(until) < 50*time.Second || time.Until(until) > 60*time.Second {
-		t.Errorf("parked until %v, want the 60s cap from now", until)
-	}
+	until := h.regions[0].ParkedUntil(region.ScopeRuntime)
+	assert.GreaterOrEqual(t, time.Until(until), 50*time.Second, "parked until %v, want the 60s cap from now", until)
+	assert.LessOrEqual(t, time.Until(until), 60*time.Second, "parked until %v, want the 60s cap from now", until)
 	// Polls of a job the parked primary owns get a calm answer (200, the
 	// job as far as known: nothing, so notStarted) with the park's end in
 	// Retry-After, no call.
 	tok, _ := encodeToken(newV4(), 0)
 	poll := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
-	if poll.status != http.StatusOK || poll.json(t)["status"] != api.StatusNotStarted || poll.json(t)["jobId"] != tok {
-		t.Fatalf("poll of a parked owner: %d %s", poll.status, poll.body)
-	}
-	if ra, _ := strconv.Atoi(poll.header.Get("Retry-After")); ra < 50 || ra > 60 {
-		t.Errorf("Retry-After %q, want about 60", poll.header.Get("Retry-After"))
-	}
-	if primary.TotalCalls() != 1 {
-		t.Errorf("parked primary was called")
-	}
+	require.Equal(t, http.StatusOK, poll.status, "poll of a parked owner: %d %s", poll.status, poll.body)
+	require.False(t, poll.json(t)["status"] != api.StatusNotStarted, "poll of a parked owner: %d %s", poll.status, poll.body)
+	require.False(t, poll.json(t)["jobId"] != tok, "poll of a parked owner: %d %s", poll.status, poll.body)
+	ra, _ := strconv.Atoi(poll.header.Get("Retry-After"))
+	assert.GreaterOrEqual(t, ra, 50, "Retry-After %q, want about 60", poll.header.Get("Retry-After"))
+	assert.LessOrEqual(t, ra, 60, "Retry-After %q, want about 60", poll.header.Get("Retry-After"))
+	assert.Equal(t, 1, primary.TotalCalls(), "parked primary was called")
 }
 
 func TestClientErrorPassedThroughWithoutFailover(t *testing.T) {
@@ -197,31 +154,20 @@ func TestClientErrorPassedThroughWithoutFailover(t *testing.T) {
 	bad := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", `{"tasks":"not an array"}`)
 	want := httptest.NewRecorder()
 	api.WriteError(want, http.StatusBadRequest, api.Error{Code: api.CodeInvalidRequest, Message: "bad body"})
-	if bad.status != http.StatusBadRequest || string(bad.body) != want.Body.String() {
-		t.Fatalf("got %d %s, want the region's answer untouched: %s", bad.status, bad.body, want.Body)
-	}
-	if bad.header.Get("x-ms-error-code") != want.Header().Get("x-ms-error-code") || bad.header.Get("Content-Type") != "application/json; charset=utf-8" {
-		t.Errorf("headers not relayed: %v", bad.header)
-	}
-	if bad.header.Get("apim-request-id") != "req-p" {
-		t.Errorf("apim-request-id not relayed: %q", bad.header.Get("apim-request-id"))
-	}
-	if secondary.TotalCalls() != 0 {
-		t.Errorf("secondary called %d times for a client error", secondary.TotalCalls())
-	}
-	if h.regions[0].State() != region.StateClosed {
-		t.Errorf("a client error tripped the breaker")
-	}
+	require.Equal(t, http.StatusBadRequest, bad.status, "got %d %s, want the region's answer untouched: %s", bad.status, bad.body, want.Body)
+	require.Equal(t, want.Body.String(), string(bad.body), "got %d %s, want the region's answer untouched: %s", bad.status, bad.body, want.Body)
+	assert.Equal(t, want.Header().Get("x-ms-error-code"), bad.header.Get("x-ms-error-code"), "headers not relayed: %v", bad.header)
+	assert.Equal(t, "application/json; charset=utf-8", bad.header.Get("Content-Type"), "headers not relayed: %v", bad.header)
+	assert.Equal(t, "req-p", bad.header.Get("apim-request-id"), "apim-request-id not relayed")
+	assert.Equal(t, 0, secondary.TotalCalls(), "secondary called times for a client error")
+	assert.Equal(t, region.StateClosed, h.regions[0].State(), "a client error tripped the breaker")
 	// A scripted 409 with a body that names the region's host: relayed,
 	// host replaced.
 	primary.Script(http.StatusConflict)
 	conflict := h.submit("proj", "prod")
-	if conflict.status != http.StatusConflict || strings.Contains(string(conflict.body), primary.host) {
-		t.Fatalf("got %d %s", conflict.status, conflict.body)
-	}
-	if !strings.Contains(string(conflict.body), "Scripted409") {
-		t.Errorf("the region's error body was not relayed: %s", conflict.body)
-	}
+	require.Equal(t, http.StatusConflict, conflict.status, "got %d %s", conflict.status, conflict.body)
+	require.NotContains(t, string(conflict.body), primary.host, "got %d %s", conflict.status, conflict.body)
+	assert.Contains(t, string(conflict.body), "Scripted409", "the region's error body was not relayed: %s", conflict.body)
 }
 
 func TestRegionKeyRejectedFailsOver(t *testing.T) {
@@ -229,15 +175,12 @@ func TestRegionKeyRejectedFailsOver(t *testing.T) {
 	up := primary.upstream()
 	up.key = "wrong-region-key-" + randHex(6)
 	h := newHarness(t, []upstream{up, secondary.upstream()}, harnessOptions{})
-	if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
-	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 1 {
-		t.Errorf("calls: primary %d secondary %d", primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
-	}
-	if n := h.counter("gateway.failovers", map[string]string{"reason": "auth_error"}); n != 1 {
-		t.Errorf("failovers for 401: %d", n)
-	}
+	sub := h.submit("proj", "prod")
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
+	assert.Equal(t, 1, primary.Calls(route.Submit.Name), "calls: primary secondary")
+	assert.Equal(t, 1, secondary.Calls(route.Submit.Name), "calls: primary secondary")
+	n := h.counter("gateway.failovers", map[string]string{"reason": "auth_error"})
+	assert.EqualValues(t, 1, n, "failovers for 401")
 }
 
 func TestStickyPollsAcrossFailover(t *testing.T) {
@@ -247,16 +190,13 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 	a := h.submit("proj", "prod")
 	primary.Script(http.StatusInternalServerError)
 	b := h.submit("proj", "prod")
-	if a.status != 202 || b.status != 202 {
-		t.Fatalf("submits: %d %d", a.status, b.status)
-	}
+	require.Equal(t, 202, a.status, "submits")
+	require.Equal(t, 202, b.status, "submits")
 	idA, idB := jobID(t, a.header.Get("Operation-Location")), jobID(t, b.header.Get("Operation-Location"))
-	if _, i, _ := decodeToken(idA); i != 0 {
-		t.Fatalf("job A on region %d", i)
-	}
-	if _, i, _ := decodeToken(idB); i != 1 {
-		t.Fatalf("job B on region %d", i)
-	}
+	_, i, _ := decodeToken(idA)
+	require.Equal(t, 0, i, "job A on region")
+	_, i, _ = decodeToken(idB)
+	require.Equal(t, 1, i, "job B on region")
 	// The primary is healthy again: each job is polled where it lives.
 	for _, tt := range []struct {
 		opLoc, id string
@@ -264,26 +204,19 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 	}{{a.header.Get("Operation-Location"), idA, primary}, {b.header.Get("Operation-Location"), idB, secondary}} {
 		before := tt.f.Calls(route.Job.Name)
 		poll := h.do(http.MethodGet, tt.opLoc, "")
-		if poll.status != 200 || poll.json(t)["jobId"] != tt.id {
-			t.Fatalf("poll %s: %d %s", tt.id, poll.status, poll.body)
-		}
-		if tt.f.Calls(route.Job.Name) != before+1 {
-			t.Errorf("poll of %s did not reach its owner", tt.id)
-		}
+		require.Equal(t, 200, poll.status, "poll %s: %d %s", tt.id, poll.status, poll.body)
+		require.False(t, poll.json(t)["jobId"] != tt.id, "poll %s: %d %s", tt.id, poll.status, poll.body)
+		assert.Equal(t, before+1, tt.f.Calls(route.Job.Name), "poll of %s did not reach its owner", tt.id)
 	}
 	// The primary fails while job B is polled: B is unaffected; A's poll
 	// is a 503 (never failed over to a region without the job).
 	primary.Always(http.StatusServiceUnavailable)
-	if poll := h.do(http.MethodGet, b.header.Get("Operation-Location"), ""); poll.status != 200 {
-		t.Fatalf("poll B while the primary fails: %d", poll.status)
-	}
+	poll := h.do(http.MethodGet, b.header.Get("Operation-Location"), "")
+	require.Equal(t, 200, poll.status, "poll B while the primary fails")
 	pollA := h.do(http.MethodGet, a.header.Get("Operation-Location"), "")
-	if pollA.status != http.StatusServiceUnavailable || pollA.header.Get("Retry-After") == "" {
-		t.Fatalf("poll A while its owner fails: %d %v", pollA.status, pollA.header)
-	}
-	if secondary.Calls(route.Job.Name) != 2 {
-		t.Errorf("A's poll failed over to the secondary")
-	}
+	require.Equal(t, http.StatusServiceUnavailable, pollA.status, "poll A while its owner fails: %d %v", pollA.status, pollA.header)
+	require.NotEqual(t, "", pollA.header.Get("Retry-After"), "poll A while its owner fails: %d %v", pollA.status, pollA.header)
+	assert.Equal(t, 2, secondary.Calls(route.Job.Name), "A's poll failed over to the secondary")
 }
 
 // TestOpenOwnerAnswersWithoutCalling: a poll of a job whose owner's
@@ -298,9 +231,7 @@ func TestOpenOwnerAnswersWithoutCalling(t *testing.T) {
 	primary.Always(http.StatusBadGateway)
 	h.submit("proj", "prod")
 	h.submit("proj", "prod")
-	if h.regions[0].State() != region.StateOpen {
-		t.Fatalf("primary breaker %s", h.regions[0].State())
-	}
+	require.Equal(t, region.StateOpen, h.regions[0].State(), "primary breaker")
 	calls := primary.TotalCalls()
 	for _, path := range []string{a.header.Get("Operation-Location"),
 		h.gw.URL + api.JobsPath + "/" + jobID(t, a.header.Get("Operation-Location")) + ":cancel?api-version=2023-04-01"} {
@@ -310,23 +241,19 @@ func TestOpenOwnerAnswersWithoutCalling(t *testing.T) {
 		}
 		got := h.do(method, path, "")
 		wantRetry := strconv.Itoa(int(math.Ceil(time.Until(h.regions[0].OpenUntil()).Seconds())))
-		if got.header.Get("Retry-After") != wantRetry {
-			t.Errorf("%s %s: Retry-After %q, want %s", method, path, got.header.Get("Retry-After"), wantRetry)
-		}
+		assert.Equal(t, wantRetry, got.header.Get("Retry-After"), "%s %s: Retry-After %q, want %s", method, path, got.header.Get("Retry-After"), wantRetry)
 		if method == http.MethodGet {
-			if got.status != http.StatusOK || got.json(t)["status"] != api.StatusNotStarted {
-				t.Errorf("poll: %d %s, want a calm 200 notStarted", got.status, got.body)
-			}
-		} else if got.status != http.StatusServiceUnavailable || got.errorCode(t) != api.CodeServiceUnavailable {
-			t.Errorf("cancel: %d %s", got.status, got.body)
+			assert.Equal(t, http.StatusOK, got.status, "poll: %d %s, want a calm 200 notStarted", got.status, got.body)
+			assert.False(t, got.json(t)["status"] != api.StatusNotStarted, "poll: %d %s, want a calm 200 notStarted", got.status, got.body)
+		} else {
+			assert.Equal(t, http.StatusServiceUnavailable, got.status, "cancel: %d %s", got.status, got.body)
+			assert.Equal(t, api.CodeServiceUnavailable, got.errorCode(t), "cancel: %d %s", got.status, got.body)
 		}
 	}
-	if primary.TotalCalls() != calls || secondary.Calls(route.Job.Name)+secondary.Calls(route.Cancel.Name) != 0 {
-		t.Errorf("a region was called for a job whose owner is open")
-	}
-	if n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "outcome": "breaker_open"}); n != 1 {
-		t.Errorf("requests{job, breaker_open} = %d", n)
-	}
+	assert.Equal(t, calls, primary.TotalCalls(), "a region was called for a job whose owner is open")
+	assert.Equal(t, 0, secondary.Calls(route.Job.Name)+secondary.Calls(route.Cancel.Name), "a region was called for a job whose owner is open")
+	n := h.counter("gateway.requests", map[string]string{"route": route.Job.Name, "outcome": "breaker_open"})
+	assert.EqualValues(t, 1, n, "requests{job, breaker_open}")
 }
 
 func TestCancelRoutedToOwner(t *testing.T) {
@@ -335,21 +262,15 @@ func TestCancelRoutedToOwner(t *testing.T) {
 	sub := h.submit("proj", "prod")
 	id := jobID(t, sub.header.Get("Operation-Location"))
 	c := h.do(http.MethodPost, api.JobsPath+"/"+id+":cancel?api-version=2023-04-01", "")
-	if c.status != http.StatusAccepted {
-		t.Fatalf("cancel: %d %s", c.status, c.body)
-	}
-	if want := h.gw.URL + api.JobsPath + "/" + id + "?api-version=2023-04-01"; c.header.Get("Operation-Location") != want {
-		t.Errorf("cancel operation-location %q, want %q", c.header.Get("Operation-Location"), want)
-	}
-	if secondary.Calls(route.Cancel.Name) != 1 {
-		t.Errorf("cancel did not reach the owner")
-	}
-	if got := h.do(http.MethodGet, c.header.Get("Operation-Location"), ""); got.json(t)["status"] != "cancelled" {
-		t.Errorf("status after cancel: %s", got.body)
-	}
-	if got := h.do(http.MethodGet, api.JobsPath+"/"+id+":cancel", ""); got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != "POST" {
-		t.Errorf("GET on cancel: %d Allow %q", got.status, got.header.Get("Allow"))
-	}
+	require.Equal(t, http.StatusAccepted, c.status, "cancel: %d %s", c.status, c.body)
+	want := h.gw.URL + api.JobsPath + "/" + id + "?api-version=2023-04-01"
+	assert.Equal(t, want, c.header.Get("Operation-Location"), "cancel operation-location")
+	assert.Equal(t, 1, secondary.Calls(route.Cancel.Name), "cancel did not reach the owner")
+	got := h.do(http.MethodGet, c.header.Get("Operation-Location"), "")
+	assert.False(t, got.json(t)["status"] != "cancelled", "status after cancel: %s", got.body)
+	got = h.do(http.MethodGet, api.JobsPath+"/"+id+":cancel", "")
+	assert.Equal(t, http.StatusMethodNotAllowed, got.status, "GET on cancel Allow")
+	assert.Equal(t, "POST", got.header.Get("Allow"), "GET on cancel Allow")
 }
 
 func TestSyncAnalyzeFailsOver(t *testing.T) {
@@ -357,12 +278,9 @@ func TestSyncAnalyzeFailsOver(t *testing.T) {
 	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
 	got := h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
 		`{"kind":"EntityRecognition","analysisInput":{"documents":[{"id":"1","text":"hi"}]}}`)
-	if got.status != http.StatusOK || got.json(t)["kind"] != "EntityRecognitionResults" {
-		t.Fatalf("sync: %d %s", got.status, got.body)
-	}
-	if secondary.Calls(route.Analyze.Name) != 1 {
-		t.Errorf("secondary analyze calls %d", secondary.Calls(route.Analyze.Name))
-	}
+	require.Equal(t, http.StatusOK, got.status, "sync: %d %s", got.status, got.body)
+	require.False(t, got.json(t)["kind"] != "EntityRecognitionResults", "sync: %d %s", got.status, got.body)
+	assert.Equal(t, 1, secondary.Calls(route.Analyze.Name), "secondary analyze calls")
 }
 
 func TestMalformedAndForeignJobIDsAre404WithoutCalls(t *testing.T) {
@@ -383,13 +301,11 @@ func TestMalformedAndForeignJobIDsAre404WithoutCalls(t *testing.T) {
 		"/language/unknown",
 	} {
 		got := h.do(http.MethodGet, path+"?api-version=2023-04-01", "")
-		if got.status != http.StatusNotFound || got.errorCode(t) != api.CodeNotFound {
-			t.Errorf("GET %s: %d %s", path, got.status, got.body)
-		}
+		assert.Equal(t, http.StatusNotFound, got.status, "GET %s: %d %s", path, got.status, got.body)
+		assert.Equal(t, api.CodeNotFound, got.errorCode(t), "GET %s: %d %s", path, got.status, got.body)
 	}
-	if n := primary.TotalCalls() + secondary.TotalCalls(); n != 0 {
-		t.Errorf("%d upstream calls for malformed ids", n)
-	}
+	n := primary.TotalCalls() + secondary.TotalCalls()
+	assert.Equal(t, 0, n, "upstream calls for malformed ids")
 	// Wrong methods on known paths.
 	for _, tt := range []struct{ method, path, allow string }{
 		{http.MethodGet, api.JobsPath, "POST"},
@@ -397,9 +313,8 @@ func TestMalformedAndForeignJobIDsAre404WithoutCalls(t *testing.T) {
 		{http.MethodGet, api.SyncAnalyzePath, "POST"},
 	} {
 		got := h.do(tt.method, tt.path, "")
-		if got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != tt.allow {
-			t.Errorf("%s %s: %d Allow %q", tt.method, tt.path, got.status, got.header.Get("Allow"))
-		}
+		assert.Equal(t, http.StatusMethodNotAllowed, got.status, "%s %s: %d Allow %q", tt.method, tt.path, got.status, got.header.Get("Allow"))
+		assert.Equal(t, tt.allow, got.header.Get("Allow"), "%s %s: %d Allow %q", tt.method, tt.path, got.status, got.header.Get("Allow"))
 	}
 }
 
@@ -410,38 +325,30 @@ func TestPassthroughIDsResolvedByAsking(t *testing.T) {
 	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{failures: 1})
 	sub := h.submit("proj", "prod")
 	id := jobID(t, sub.header.Get("Operation-Location"))
-	if id != "00000001-0000-1000-8000-000000000000" {
-		t.Fatalf("passthrough id changed: %s", id)
-	}
+	require.Equal(t, "00000001-0000-1000-8000-000000000000", id, "passthrough id changed")
 	// The replica that issued it remembers the owner: one call.
-	if got := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); got.status != 200 || secondary.Calls(route.Job.Name) != 1 {
-		t.Fatalf("poll: %d, secondary job calls %d", got.status, secondary.Calls(route.Job.Name))
-	}
+	got := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
+	require.Equal(t, 200, got.status, "poll, secondary job calls")
+	require.Equal(t, 1, secondary.Calls(route.Job.Name), "poll, secondary job calls")
 
 	// Another replica (a fresh proxy, both regions up) asks in order.
 	primary2 := newFakeRegion(t, "p2")
 	h2 := newHarness(t, []upstream{primary2.upstream(), secondary.upstream()}, harnessOptions{})
-	got := h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
-	if got.status != 200 || got.json(t)["jobId"] != id {
-		t.Fatalf("fallback poll: %d %s", got.status, got.body)
-	}
-	if primary2.Calls(route.Job.Name) != 1 || secondary.Calls(route.Job.Name) != 2 {
-		t.Errorf("fallback calls: primary %d, secondary %d", primary2.Calls(route.Job.Name), secondary.Calls(route.Job.Name))
-	}
+	got = h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
+	require.Equal(t, 200, got.status, "fallback poll: %d %s", got.status, got.body)
+	require.False(t, got.json(t)["jobId"] != id, "fallback poll: %d %s", got.status, got.body)
+	assert.Equal(t, 1, primary2.Calls(route.Job.Name), "fallback calls: primary, secondary")
+	assert.Equal(t, 2, secondary.Calls(route.Job.Name), "fallback calls: primary, secondary")
 	// Now cached: the next poll goes straight to the owner.
 	h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
-	if primary2.Calls(route.Job.Name) != 1 {
-		t.Errorf("cached owner not used")
-	}
+	assert.Equal(t, 1, primary2.Calls(route.Job.Name), "cached owner not used")
 	// A UUID nobody has: every region says 404, so does the gateway.
-	if got := h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", ""); got.status != http.StatusNotFound {
-		t.Errorf("unknown job: %d %s", got.status, got.body)
-	}
+	got = h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", "")
+	assert.Equal(t, http.StatusNotFound, got.status, "unknown job: %d %s", got.status, got.body)
 	// With the primary failing, an unknown id is not declared gone.
 	primary2.Always(http.StatusInternalServerError)
-	if got := h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", ""); got.status != http.StatusServiceUnavailable {
-		t.Errorf("unknown job while the primary fails: %d %s", got.status, got.body)
-	}
+	got = h2.do(http.MethodGet, api.JobsPath+"/"+newV4()+"?api-version=2023-04-01", "")
+	assert.Equal(t, http.StatusServiceUnavailable, got.status, "unknown job while the primary fails: %d %s", got.status, got.body)
 }
 
 func TestOversizedBodyIs413(t *testing.T) {
@@ -449,24 +356,17 @@ func TestOversizedBodyIs413(t *testing.T) {
 	h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.MaxRequestBytes = 1024 }})
 	big := `{"tasks":[],"analysisInput":{"documents":[{"id":"1","text":"` + strings.Repeat("x", 2000) + `"}]}}`
 	got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", big)
-	if got.status != http.StatusRequestEntityTooLarge || got.errorCode(t) != api.CodeRequestTooLarge {
-		t.Fatalf("got %d %s", got.status, got.body)
-	}
+	require.Equal(t, http.StatusRequestEntityTooLarge, got.status, "got %d %s", got.status, got.body)
+	require.Equal(t, api.CodeRequestTooLarge, got.errorCode(t), "got %d %s", got.status, got.body)
 	// Without Content-Length (chunked), the cap still holds.
 	req, _ := http.NewRequest(http.MethodPost, h.gw.URL+api.JobsPath, io.MultiReader(strings.NewReader(big)))
 	req.ContentLength = -1
 	req.Header.Set(api.SubscriptionKeyHeader, gatewayKey)
 	resp, err := h.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("chunked: %d", resp.StatusCode)
-	}
-	if primary.TotalCalls() != 0 {
-		t.Errorf("oversized body reached the region")
-	}
+	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, "chunked")
+	assert.Equal(t, 0, primary.TotalCalls(), "oversized body reached the region")
 }
 
 func TestNameMappingBothWays(t *testing.T) {
@@ -476,22 +376,19 @@ func TestNameMappingBothWays(t *testing.T) {
 		c.DeploymentNames = map[string]string{"prod": "prod-dr"}
 	}})
 	sub := h.submit("proj", "prod")
-	if sub.status != 202 {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
+	require.Equal(t, 202, sub.status, "submit: %d %s", sub.status, sub.body)
 	want := strings.Replace(submitBody("proj", "prod"), `"projectName":"proj"`, `"projectName":"proj-dr"`, 1)
 	want = strings.Replace(want, `"deploymentName":"prod"`, `"deploymentName":"prod-dr"`, 1)
-	if got := string(secondary.LastBody()); got != want {
-		t.Fatalf("secondary received\n%s\nwant\n%s", got, want)
-	}
+	got := string(secondary.LastBody())
+	require.Equal(t, want, got, "secondary received\n\nwant\n")
 	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
 	body := poll.json(t)
 	results := body["tasks"].(map[string]any)["items"].([]any)[0].(map[string]any)["results"].(map[string]any)
-	if results["projectName"] != "proj" || results["deploymentName"] != "prod" {
-		t.Errorf("results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
-	}
-	if body["futureField"] == nil || !strings.Contains(string(poll.body), `"newThing":"x"`) || !strings.Contains(string(poll.body), `[1,2.50,true]`) {
-		t.Errorf("unknown members changed: %s", poll.body)
+	assert.False(t, results["projectName"] != "proj", "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
+	assert.False(t, results["deploymentName"] != "prod", "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
+	if assert.False(t, body["futureField"] == nil, "unknown members changed: %s", poll.body) {
+		assert.Contains(t, string(poll.body), `"newThing":"x"`, "unknown members changed: %s", poll.body)
+		assert.Contains(t, string(poll.body), `[1,2.50,true]`, "unknown members changed: %s", poll.body)
 	}
 }
 
@@ -506,21 +403,16 @@ func TestForwardedHeadersOnlyWhenTrusted(t *testing.T) {
 		if trusted {
 			want = "https://ner.example.com" + api.JobsPath + "/"
 		}
-		if !strings.HasPrefix(opLoc, want) {
-			t.Errorf("trusted=%v: operation-location %q, want prefix %q", trusted, opLoc, want)
-		}
-		if primary.LastHeader().Get("X-Forwarded-Host") != "" {
-			t.Errorf("X-Forwarded-Host forwarded to the region")
-		}
+		assert.True(t, strings.HasPrefix(opLoc, want), "trusted=%v: operation-location %q, want prefix %q", trusted, opLoc, want)
+		assert.Equal(t, "", primary.LastHeader().Get("X-Forwarded-Host"), "X-Forwarded-Host forwarded to the region")
 	}
 	// A configured public URL wins over everything.
 	primary := newFakeRegion(t, "p")
 	pub, _ := url.Parse("https://gw.example.com/ner/")
 	h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{config: func(c *Config) { c.PublicURL = pub; c.TrustForwardedHeaders = true }})
 	sub := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", submitBody("proj", "prod"), "X-Forwarded-Host", "evil.example.com")
-	if got := sub.header.Get("Operation-Location"); !strings.HasPrefix(got, "https://gw.example.com/ner"+api.JobsPath+"/") {
-		t.Errorf("operation-location %q ignores PublicURL", got)
-	}
+	got := sub.header.Get("Operation-Location")
+	assert.True(t, strings.HasPrefix(got, "https://gw.example.com/ner"+api.JobsPath+"/"), "operation-location %q ignores PublicURL", got)
 }
 
 func TestPublicBase(t *testing.T) {
@@ -553,9 +445,8 @@ func TestPublicBase(t *testing.T) {
 			r.Header.Set("X-Forwarded-Host", tt.fwdHost)
 		}
 		got, err := h.proxy.publicBase(r)
-		if got != tt.want || (tt.want == "") != (err != nil) {
-			t.Errorf("%+v: got %q %v, want %q", tt, got, err, tt.want)
-		}
+		assert.Equal(t, tt.want, got, "%+v: got %q %v, want %q", tt, got, err, tt.want)
+		assert.Equal(t, (err != nil), (tt.want == ""), "%+v: got %q %v, want %q", tt, got, err, tt.want)
 	}
 }
 
@@ -563,36 +454,27 @@ func TestAuthoringGoesToThePrimaryOnly(t *testing.T) {
 	primary, secondary := newFakeRegion(t, "p"), newFakeRegion(t, "s")
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 2})
 	list := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01&top=1", "")
-	if list.status != 200 {
-		t.Fatalf("list: %d %s", list.status, list.body)
-	}
+	require.Equal(t, 200, list.status, "list: %d %s", list.status, list.body)
 	next, _ := list.json(t)["nextLink"].(string)
-	if !strings.HasPrefix(next, h.gw.URL+api.AuthoringProjectsPath+"?") {
-		t.Errorf("nextLink %q not rewritten", next)
-	}
+	assert.True(t, strings.HasPrefix(next, h.gw.URL+api.AuthoringProjectsPath+"?"), "nextLink %q not rewritten", next)
 	exp := h.do(http.MethodPost, api.ProjectPath("p1")+"/:export?api-version=2022-05-01&stringIndexType=Utf16CodeUnit", `{"assetsToExport":["*"]}`)
 	opLoc := exp.header.Get("Operation-Location")
-	if exp.status != 202 || !strings.HasPrefix(opLoc, h.gw.URL+api.ProjectPath("p1")+"/export/jobs/") || !strings.Contains(opLoc, "_637858368000000000") {
-		t.Fatalf("export: %d %q", exp.status, opLoc)
-	}
+	require.Equal(t, 202, exp.status, "export")
+	require.True(t, strings.HasPrefix(opLoc, h.gw.URL+api.ProjectPath("p1")+"/export/jobs/"), "export")
+	require.Contains(t, opLoc, "_637858368000000000", "export")
 	st := h.do(http.MethodGet, opLoc, "")
-	if ru, _ := st.json(t)["resultUrl"].(string); !strings.HasPrefix(ru, h.gw.URL+"/language/authoring/") {
-		t.Errorf("resultUrl %q not rewritten", ru)
-	}
+	ru, _ := st.json(t)["resultUrl"].(string)
+	assert.True(t, strings.HasPrefix(ru, h.gw.URL+"/language/authoring/"), "resultUrl %q not rewritten", ru)
 	// The primary fails: 503 + Retry-After, never the secondary.
 	primary.Always(http.StatusInternalServerError)
 	for range 3 {
 		got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
-		if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") == "" {
-			t.Errorf("authoring while the primary fails: %d %v", got.status, got.header)
-		}
+		assert.Equal(t, http.StatusServiceUnavailable, got.status, "authoring while the primary fails: %d %v", got.status, got.header)
+		assert.NotEqual(t, "", got.header.Get("Retry-After"), "authoring while the primary fails: %d %v", got.status, got.header)
 	}
-	if secondary.TotalCalls() != 0 {
-		t.Errorf("authoring reached the secondary")
-	}
-	if got := h.do(http.MethodGet, "/language/authoring/analyze-text/projects/../../analyze-text/jobs", ""); got.status != http.StatusNotFound {
-		t.Errorf("dot segments: %d", got.status)
-	}
+	assert.Equal(t, 0, secondary.TotalCalls(), "authoring reached the secondary")
+	got := h.do(http.MethodGet, "/language/authoring/analyze-text/projects/../../analyze-text/jobs", "")
+	assert.Equal(t, http.StatusNotFound, got.status, "dot segments")
 }
 
 func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
@@ -602,16 +484,13 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	primary.block, secondary.block = block, block
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{failures: 5, config: func(c *Config) { c.UpstreamTimeout = 50 * time.Millisecond }})
 	got := h.submit("proj", "prod")
-	if got.status != http.StatusGatewayTimeout || got.errorCode(t) != api.CodeTimeout {
-		t.Fatalf("both regions time out: %d %s", got.status, got.body)
-	}
+	require.Equal(t, http.StatusGatewayTimeout, got.status, "both regions time out: %d %s", got.status, got.body)
+	require.Equal(t, api.CodeTimeout, got.errorCode(t), "both regions time out: %d %s", got.status, got.body)
 	// As a 503 does: a hand-written client learns when to come back.
-	if ra := got.header.Get("Retry-After"); ra != "1" {
-		t.Errorf("504 Retry-After %q, want 1", ra)
-	}
-	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 1 {
-		t.Errorf("calls %d %d", primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
-	}
+	ra := got.header.Get("Retry-After")
+	assert.Equal(t, "1", ra, "504 Retry-After, want 1")
+	assert.Equal(t, 1, primary.Calls(route.Submit.Name), "calls")
+	assert.Equal(t, 1, secondary.Calls(route.Submit.Name), "calls")
 
 	// A client that gives up: nothing charged to the region.
 	h2 := newHarness(t, []upstream{primary.upstream()}, harnessOptions{failures: 1, config: func(c *Config) { c.UpstreamTimeout = time.Minute }})
@@ -622,9 +501,7 @@ func TestTimeoutIs504AndClientCancelIsNotCharged(t *testing.T) {
 	cancel()
 	<-done
 	eventually(t, func() bool { return h2.counter("gateway.requests", map[string]string{"outcome": "canceled"}) == 1 })
-	if h2.regions[0].State() != region.StateClosed {
-		t.Errorf("a client's cancel tripped the breaker (threshold 1)")
-	}
+	assert.Equal(t, region.StateClosed, h2.regions[0].State(), "a client's cancel tripped the breaker (threshold 1)")
 }
 
 func TestNewValidates(t *testing.T) {
@@ -646,17 +523,14 @@ func TestNewValidates(t *testing.T) {
 		"empty name":         {Regions: []*region.Region{r}, DeploymentNames: map[string]string{"a": ""}},
 		"negative timeout":   {Regions: []*region.Region{r}, UpstreamTimeout: -time.Second},
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("%s: New accepted it", name)
-		}
+		_, err := New(cfg)
+		assert.Error(t, err, "%s: New accepted it", name)
 	}
 	p, err := New(Config{Regions: []*region.Region{r}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.timeout != defaultUpstreamTimeout || p.maxBody != defaultMaxRequestBytes || p.openRetryAfter != defaultOpenRetryAfter {
-		t.Errorf("defaults: %v %v %v", p.timeout, p.maxBody, p.openRetryAfter)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, defaultUpstreamTimeout, p.timeout, "defaults")
+	assert.EqualValues(t, defaultMaxRequestBytes, p.maxBody, "defaults")
+	assert.Equal(t, defaultOpenRetryAfter, p.openRetryAfter, "defaults")
 }
 
 // TestConcurrentFailover runs many clients at once while the primary fails
@@ -692,9 +566,7 @@ func TestConcurrentFailover(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for e := range errs {
-		t.Error(e)
+		assert.Fail(t, e)
 	}
-	if secondary.Calls(route.Submit.Name) == 0 {
-		t.Error("no failover happened")
-	}
+	assert.NotEqual(t, 0, secondary.Calls(route.Submit.Name), "no failover happened")
 }

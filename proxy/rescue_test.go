@@ -13,6 +13,9 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
 	"nergateway/rescue"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestFinished(t *testing.T) {
@@ -31,22 +34,17 @@ func TestFinished(t *testing.T) {
 		`{"STATUS":"succeeded"}`:                                          true, // member names match as Azure's deserializer does
 		`{"tasks":{"items":[{"status":"succeeded","results":{"status":"x"}}]},"status":"failed"}`: true,
 	} {
-		if got := finished([]byte(body)); got != want {
-			t.Errorf("finished(%s) = %v, want %v", body, got, want)
-		}
+		got := finished([]byte(body))
+		assert.Equal(t, want, got, "finished(%s) = %v, want %v", body, got, want)
 	}
 }
 
 func TestJobIDIn(t *testing.T) {
 	ep, _ := url.Parse("https://westus2.example/sub/path")
 	r, err := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: ep, Key: "k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, err := New(Config{Regions: []*region.Region{r}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	id := newV4()
 	base := ep.String()
 	for loc, want := range map[string]string{
@@ -57,9 +55,8 @@ func TestJobIDIn(t *testing.T) {
 		"%zz": "",
 	} {
 		got, ok := p.jobIDIn(loc, 0)
-		if got != want || ok != (want != "") {
-			t.Errorf("jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
-		}
+		assert.Equal(t, want, got, "jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
+		assert.Equal(t, (want != ""), ok, "jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
 	}
 }
 
@@ -79,9 +76,7 @@ func BenchmarkSubmitAndPollRescue(b *testing.B) {
 				s, err := rescue.Open(context.Background(), rescue.Config{
 					Backend: secret.Secret(backend), Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))}, OpTimeout: time.Second,
 				})
-				if err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, err)
 				b.Cleanup(s.Close)
 				p.rescue = s
 			}
@@ -102,25 +97,19 @@ func TestRescueThroughTheProxy(t *testing.T) {
 		c.Rescue = store
 	}})
 	sub := h.submit("proj", "prod")
-	if sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
 	loc := sub.header.Get("Operation-Location")
 	id := jobID(t, loc)
 
 	primary.Always(http.StatusServiceUnavailable)
 	for range 2 {
 		r := h.do(http.MethodGet, loc, "")
-		if r.status != http.StatusOK {
-			t.Fatalf("poll of a rescued job: %d %s", r.status, r.body)
-		}
-		if got := r.json(t)["jobId"]; got != id {
-			t.Fatalf("jobId = %v, want the client's %s", got, id)
-		}
+		require.Equal(t, http.StatusOK, r.status, "poll of a rescued job: %d %s", r.status, r.body)
+		got := r.json(t)["jobId"]
+		require.False(t, got != id, "jobId = %v, want the client's %s", got, id)
 	}
-	if n := secondary.Calls("submit"); n != 1 {
-		t.Fatalf("secondary submits = %d, want exactly 1", n)
-	}
+	n := secondary.Calls("submit")
+	require.Equal(t, 1, n, "secondary submits, want exactly 1")
 	events := 0
 	for _, s := range h.spans.Ended() {
 		for _, e := range s.Events() {
@@ -130,15 +119,12 @@ func TestRescueThroughTheProxy(t *testing.T) {
 				for _, a := range e.Attributes {
 					attrs[string(a.Key)] = a.Value.AsString()
 				}
-				if attrs["gateway.rescue.from"] != "westus2" || attrs["gateway.rescue.to"] != "eastus" {
-					t.Errorf("rescue event attributes %v", attrs)
-				}
+				assert.Equal(t, "westus2", attrs["gateway.rescue.from"], "rescue event attributes %v", attrs)
+				assert.Equal(t, "eastus", attrs["gateway.rescue.to"], "rescue event attributes %v", attrs)
 			}
 		}
 	}
-	if events != 1 {
-		t.Fatalf("%d rescue span events, want 1", events)
-	}
+	require.Equal(t, 1, events, "rescue span events, want 1")
 }
 
 // TestRescueNotForAThrottledOwner: a 429 is a busy region, not a dead one:
@@ -148,21 +134,18 @@ func TestRescueNotForAThrottledOwner(t *testing.T) {
 	store := dueRescueStore(t)
 	h := newHarness(t, []upstream{primary.upstream(), secondary.upstream()}, harnessOptions{config: func(c *Config) { c.Rescue = store }})
 	sub := h.submit("proj", "prod")
-	if sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
 	primary.mu.Lock()
 	primary.retryAft = "30"
 	primary.mu.Unlock()
 	primary.Always(http.StatusTooManyRequests)
 	for range 3 { // the 429, then the parked quota
-		if r := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); r.status != http.StatusOK || r.header.Get("Retry-After") != "30" {
-			t.Fatalf("poll of a throttled owner's job: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
-		}
+		r := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
+		require.Equal(t, http.StatusOK, r.status, "poll of a throttled owner's job: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
+		require.Equal(t, "30", r.header.Get("Retry-After"), "poll of a throttled owner's job: %d Retry-After %q %s", r.status, r.header.Get("Retry-After"), r.body)
 	}
-	if n := secondary.Calls("submit"); n != 0 {
-		t.Fatalf("a throttled owner's job was resubmitted (%d)", n)
-	}
+	n := secondary.Calls("submit")
+	require.Equal(t, 0, n, "a throttled owner's job was resubmitted ()")
 }
 
 // dueRescueStore is a memory rescue store whose rescues are due as soon as
@@ -173,9 +156,7 @@ func dueRescueStore(t *testing.T) *rescue.Store {
 		Backend: rescue.BackendMemory, Keys: [][]byte{[]byte(strings.Repeat("k", rescue.KeySize))},
 		After: time.Nanosecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(store.Close)
 	return store
 }

@@ -10,15 +10,17 @@ import (
 	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // bufferOf is body held in a buffer as readBody leaves it.
 func bufferOf(tb testing.TB, body []byte) *inflight.Buffer {
 	tb.Helper()
 	x := inflight.NewBudget(0).NewBuffer(int64(len(body))+1, -1)
-	if _, err := x.ReadFrom(bytes.NewReader(body)); err != nil {
-		tb.Fatal(err)
-	}
+	_, err := x.ReadFrom(bytes.NewReader(body))
+	require.NoError(tb, err)
 	return x
 }
 
@@ -52,12 +54,10 @@ func TestErrorResponse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			status, e, retry := errorResponse(tt.err)
-			if status != tt.status || e.Code != tt.code || retry != tt.retry {
-				t.Errorf("got %d %s %v, want %d %s %v", status, e.Code, retry, tt.status, tt.code, tt.retry)
-			}
-			if e.Message == "" {
-				t.Error("empty message")
-			}
+			assert.Equal(t, tt.status, status)
+			assert.Equal(t, tt.code, e.Code)
+			assert.Equal(t, tt.retry, retry)
+			assert.NotEqual(t, "", e.Message, "empty message")
 		})
 	}
 }

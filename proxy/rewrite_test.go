@@ -10,6 +10,9 @@ import (
 
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMapNamesKeepsEverythingElse(t *testing.T) {
@@ -25,35 +28,27 @@ func TestMapNamesKeepsEverythingElse(t *testing.T) {
 	want := strings.Replace(in, `"projectName":"proj"`, `"projectName":"proj-dr"`, 1)
 	want = strings.ReplaceAll(want, `"deploymentName":"prod"`, `"deploymentName":"prod-dr"`)
 	got := mapNames([]byte(in), requestNamePaths, projects, deployments)
-	if string(got) != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
+	require.Equal(t, want, string(got), "got\n%s\nwant\n%s", got, want)
 
 	// Mapping back restores the client's names in results.
 	back := mapNames([]byte(`{"jobId":"x","tasks":{"items":[{"results":{"projectName":"proj-dr","deploymentName":"prod-dr","documents":[{"id":"1","entities":[{"text":"proj-dr"}]}]}}]}}`),
 		resultNamePaths, newNameMap(map[string]string{"proj-dr": "proj"}), newNameMap(map[string]string{"prod-dr": "prod"}))
-	if want := `{"jobId":"x","tasks":{"items":[{"results":{"projectName":"proj","deploymentName":"prod","documents":[{"id":"1","entities":[{"text":"proj-dr"}]}]}}]}}`; string(back) != want {
-		t.Fatalf("mapped back:\n%s\nwant\n%s", back, want)
-	}
+	want = `{"jobId":"x","tasks":{"items":[{"results":{"projectName":"proj","deploymentName":"prod","documents":[{"id":"1","entities":[{"text":"proj-dr"}]}]}}]}}`
+	require.Equal(t, want, string(back), "mapped back:\n%s\nwant\n%s", back, want)
 
 	// Sync calls: parameters at the top.
 	sync := mapNames([]byte(`{"kind":"EntityRecognition","parameters":{"projectName":"proj","modelVersion":"latest"}}`), requestNamePaths, projects, deployments)
-	if !bytes.Contains(sync, []byte(`"projectName":"proj-dr"`)) {
-		t.Errorf("sync parameters not mapped: %s", sync)
-	}
+	assert.True(t, bytes.Contains(sync, []byte(`"projectName":"proj-dr"`)), "sync parameters not mapped: %s", sync)
 
 	// Escaped and differently-cased member names still match; escaped
 	// values are compared unescaped.
 	esc := mapNames([]byte(`{"tasks":[{"parameters":{"ProjectName":"pr\u006fj"}}]}`), requestNamePaths, projects, deployments)
-	if string(esc) != `{"tasks":[{"parameters":{"ProjectName":"proj-dr"}}]}` {
-		t.Errorf("escaped: %s", esc)
-	}
+	assert.Equal(t, `{"tasks":[{"parameters":{"ProjectName":"proj-dr"}}]}`, string(esc), "escaped: %s", esc)
 
 	// Not JSON, or nothing mentioned: the very same bytes come back.
 	for _, s := range []string{`{"tasks":[{"parameters":{"projectName":"proj"}}]`, `{"tasks":[]}`, ``, `proj`} {
-		if got := mapNames([]byte(s), requestNamePaths, projects, deployments); string(got) != s {
-			t.Errorf("mapNames(%q) = %q", s, got)
-		}
+		got := mapNames([]byte(s), requestNamePaths, projects, deployments)
+		assert.Equal(t, s, string(got), "mapNames(%q) = %q", s, got)
 	}
 }
 
@@ -66,11 +61,11 @@ func TestReplaceAllHostBoundary(t *testing.T) {
 	in := `{"a":"http://10.0.0.1:80/language/x/c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11?q=1","b":"http://10.0.0.1:8080/y","c":"on 10.0.0.1:80.","d":"10.0.0.1:80"}`
 	want := `{"a":"https://gw/language/x/TOKEN?q=1","b":"http://10.0.0.1:8080/y","c":"on gw.","d":"gw"}`
 	got, changed := replaceAll(nil, []byte(in), reps)
-	if string(got) != want || !changed {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
-	if got, changed := replaceAll(nil, []byte("nothing here"), reps); changed || string(got) != "nothing here" {
-		t.Errorf("got %q %v", got, changed)
+	require.Equal(t, want, string(got), "got\n%s\nwant\n%s", got, want)
+	require.True(t, changed, "got\n%s\nwant\n%s", got, want)
+	got, changed = replaceAll(nil, []byte("nothing here"), reps)
+	if assert.False(t, changed, "got %q %v", got, changed) {
+		assert.Equal(t, "nothing here", string(got), "got %q %v", got, changed)
 	}
 }
 
@@ -80,9 +75,7 @@ func TestRewriteLocation(t *testing.T) {
 	ep1, _ := url.Parse("https://dr.cognitiveservices.azure.com/prefix")
 	r1, _ := region.New(region.Config{Name: "eastus", Role: region.RoleSecondary, Endpoint: ep1, Key: secret.Secret("k")})
 	p, err := New(Config{Regions: []*region.Region{r0, r1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	id := "c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11"
 	tok0, _ := encodeToken(id, 0)
 	tok1, _ := encodeToken(id, 1)
@@ -107,18 +100,16 @@ func TestRewriteLocation(t *testing.T) {
 		{"https://storage.example.com/blob", 0, "https://storage.example.com/blob", true},
 	} {
 		got, ok := p.rewriteLocation(tt.in, c, tt.idx)
-		if ok != tt.ok || (ok && got != tt.want) {
-			t.Errorf("rewriteLocation(%q) = %q %v, want %q %v", tt.in, got, ok, tt.want, tt.ok)
-		}
+		assert.Equal(t, tt.ok, ok, "rewriteLocation(%q) = %q %v, want %q %v", tt.in, got, ok, tt.want, tt.ok)
+		assert.False(t, ok && got != tt.want, "rewriteLocation(%q) = %q %v, want %q %v", tt.in, got, ok, tt.want, tt.ok)
 	}
 	// A non-v4 id is handed out as is and its owner remembered.
 	odd := "00012345-0000-1000-8000-000000000000"
 	got, _ := p.rewriteLocation("https://dr.cognitiveservices.azure.com/prefix/language/analyze-text/jobs/"+odd, c, 1)
-	if !strings.HasSuffix(got, "/jobs/"+odd) {
-		t.Errorf("passthrough id rewritten: %s", got)
-	}
-	if owner, ok := p.owners.get(odd, time.Now()); !ok || owner != 1 {
-		t.Errorf("owner of %s not remembered: %d %v", odd, owner, ok)
+	assert.True(t, strings.HasSuffix(got, "/jobs/"+odd), "passthrough id rewritten: %s", got)
+	owner, ok := p.owners.get(odd, time.Now())
+	if assert.True(t, ok, "owner of %s not remembered: %d %v", odd, owner, ok) {
+		assert.Equal(t, 1, owner, "owner of %s not remembered: %d %v", odd, owner, ok)
 	}
 }
 
@@ -147,16 +138,10 @@ func TestUpstreamHeader(t *testing.T) {
 	out := upstreamHeader(in)
 	for _, k := range []string{"Ocp-Apim-Subscription-Key", "Authorization", "Connection", "X-Hop", "Te", "Accept-Encoding",
 		"Cookie", "X-Http-Method-Override", "Ocp_apim_subscription_key", "X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "Expect", "Content-Length"} {
-		if out.Get(k) != "" {
-			t.Errorf("%s forwarded", k)
-		}
+		assert.Equal(t, "", out.Get(k), "%s forwarded", k)
 	}
 	for _, k := range []string{"Content-Type", "X-Ms-Client-Request-Id", "Traceparent", "User-Agent", "Accept"} {
-		if out.Get(k) == "" {
-			t.Errorf("%s dropped", k)
-		}
+		assert.NotEqual(t, "", out.Get(k), "%s dropped", k)
 	}
-	if in.Get("Ocp-Apim-Subscription-Key") == "" {
-		t.Error("the client's header map was modified")
-	}
+	assert.NotEqual(t, "", in.Get("Ocp-Apim-Subscription-Key"), "the client's header map was modified")
 }

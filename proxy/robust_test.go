@@ -11,6 +11,9 @@ import (
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/route"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // An authoring write's 429 (Azure: 10 POSTs a minute per resource) parks
@@ -23,35 +26,24 @@ func TestAuthoring429ParksOnlyAuthoringWrites(t *testing.T) {
 
 	primary.Script(http.StatusTooManyRequests)
 	got := h.do(http.MethodPost, "/language/authoring/analyze-text/projects/p/:export?api-version=2022-05-01", "")
-	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") == "" {
-		t.Fatalf("authoring write on a 429: %d %s", got.status, got.body)
-	}
-	if until := h.regions[0].ParkedUntil(region.ScopeAuthoringWrite); time.Until(until) < 20*time.Second {
-		t.Fatalf("authoring writes parked until %v, want about 30s", until)
-	}
+	require.Equal(t, http.StatusServiceUnavailable, got.status, "authoring write on a 429: %d %s", got.status, got.body)
+	require.NotEqual(t, "", got.header.Get("Retry-After"), "authoring write on a 429: %d %s", got.status, got.body)
+	until := h.regions[0].ParkedUntil(region.ScopeAuthoringWrite)
+	require.GreaterOrEqual(t, time.Until(until), 20*time.Second, "authoring writes parked until %v, want about 30s", until)
 	// A second write is refused without calling the primary.
 	calls := primary.TotalCalls()
-	if got := h.do(http.MethodPost, "/language/authoring/analyze-text/projects/p/:export?api-version=2022-05-01", ""); got.status != http.StatusServiceUnavailable {
-		t.Fatalf("second authoring write: %d", got.status)
-	}
-	if primary.TotalCalls() != calls {
-		t.Fatal("a parked scope was called")
-	}
+	got = h.do(http.MethodPost, "/language/authoring/analyze-text/projects/p/:export?api-version=2022-05-01", "")
+	require.Equal(t, http.StatusServiceUnavailable, got.status, "second authoring write")
+	require.Equal(t, calls, primary.TotalCalls(), "a parked scope was called")
 	// Runtime work and authoring reads still go to the primary.
 	sub := h.submit("proj", "prod")
-	if sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d %s", sub.status, sub.body)
-	}
-	if primary.Calls(route.Submit.Name) != 1 || secondary.Calls(route.Submit.Name) != 0 {
-		t.Fatalf("submit went to primary %d, secondary %d times: an authoring 429 moved runtime traffic",
-			primary.Calls(route.Submit.Name), secondary.Calls(route.Submit.Name))
-	}
-	if poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), ""); poll.status != http.StatusOK {
-		t.Fatalf("poll of a primary job: %d %s", poll.status, poll.body)
-	}
-	if got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", ""); got.status != http.StatusOK {
-		t.Fatalf("authoring read: %d %s", got.status, got.body)
-	}
+	require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s", sub.status, sub.body)
+	require.Equal(t, 1, primary.Calls(route.Submit.Name), "submit went to primary, secondary times: an authoring 429 moved runtime traffic")
+	require.Equal(t, 0, secondary.Calls(route.Submit.Name), "submit went to primary, secondary times: an authoring 429 moved runtime traffic")
+	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
+	require.Equal(t, http.StatusOK, poll.status, "poll of a primary job: %d %s", poll.status, poll.body)
+	got = h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
+	require.Equal(t, http.StatusOK, got.status, "authoring read: %d %s", got.status, got.body)
 }
 
 // A region answer that names a foreign host (a redirect, an
@@ -75,17 +67,13 @@ func TestForeignURLInAnAnswerFailsOver(t *testing.T) {
 			secondary := newFakeRegion(t, "s")
 			h := newHarness(t, []upstream{{url: evil.URL, key: "evil-key-" + randHex(4)}, secondary.upstream()}, harnessOptions{})
 			sub := h.submit("proj", "prod")
-			if sub.status != http.StatusAccepted || secondary.Calls(route.Submit.Name) != 1 {
-				t.Fatalf("submit: %d %s (secondary submits %d)", sub.status, sub.body, secondary.Calls(route.Submit.Name))
-			}
+			require.Equal(t, http.StatusAccepted, sub.status, "submit: %d %s (secondary submits %d)", sub.status, sub.body, secondary.Calls(route.Submit.Name))
+			require.Equal(t, 1, secondary.Calls(route.Submit.Name), "submit: %d %s (secondary submits %d)", sub.status, sub.body, secondary.Calls(route.Submit.Name))
 			for k, vv := range sub.header {
-				if strings.Contains(strings.Join(vv, ","), "attacker.example") {
-					t.Fatalf("%s relayed a foreign URL: %v", k, vv)
-				}
+				require.NotContains(t, strings.Join(vv, ","), "attacker.example", "%s relayed a foreign URL: %v", k, vv)
 			}
-			if n := h.counter("gateway.failovers", map[string]string{"reason": string(region.OutcomeBadResponse)}); n != 1 {
-				t.Errorf("failovers for bad_response: %d", n)
-			}
+			n := h.counter("gateway.failovers", map[string]string{"reason": string(region.OutcomeBadResponse)})
+			assert.EqualValues(t, 1, n, "failovers for bad_response")
 		})
 	}
 }
@@ -101,32 +89,21 @@ func TestByteBudgetRefusesWith503(t *testing.T) {
 		c.MaxRequestBytes = 128 << 10
 	}})
 	// Other requests in flight hold most of the budget.
-	if !budget.Reserve(200 << 10) {
-		t.Fatal("reserve")
-	}
-	if got := h.gauge("gateway.buffered_bytes"); got != 200<<10 {
-		t.Fatalf("gateway.buffered_bytes = %d, want the 200 KiB held", got)
-	}
+	require.True(t, budget.Reserve(200<<10), "reserve")
+	require.EqualValues(t, 200<<10, h.gauge("gateway.buffered_bytes"), "gateway.buffered_bytes, want the 200 KiB held")
 	body := submitBody("proj", strings.Repeat("x", 60<<10))
 	got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", body)
-	if got.status != http.StatusServiceUnavailable || got.header.Get("Retry-After") != "1" || got.errorCode(t) != api.CodeServiceUnavailable {
-		t.Fatalf("over budget: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
-	}
-	if primary.TotalCalls() != 0 {
-		t.Fatal("a body over the budget reached the region")
-	}
-	if budget.Used() != 200<<10 {
-		t.Fatalf("budget holds %d bytes after the refused request, want only the others' 200 KiB", budget.Used())
-	}
+	require.Equal(t, http.StatusServiceUnavailable, got.status, "over budget: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
+	require.Equal(t, "1", got.header.Get("Retry-After"), "over budget: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
+	require.Equal(t, api.CodeServiceUnavailable, got.errorCode(t), "over budget: %d Retry-After %q %s", got.status, got.header.Get("Retry-After"), got.body)
+	require.Equal(t, 0, primary.TotalCalls(), "a body over the budget reached the region")
+	require.EqualValues(t, 200<<10, budget.Used(), "budget holds bytes after the refused request, want only the others' 200 KiB")
 	// Once the others are done the same request passes, and everything is
 	// given back.
 	budget.Free(200 << 10)
-	if got := h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", body); got.status != http.StatusAccepted {
-		t.Fatalf("submit within budget: %d %s", got.status, got.body)
-	}
-	if budget.Used() != 0 {
-		t.Fatalf("budget holds %d bytes after a served request", budget.Used())
-	}
+	got = h.do(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", body)
+	require.Equal(t, http.StatusAccepted, got.status, "submit within budget: %d %s", got.status, got.body)
+	require.EqualValues(t, 0, budget.Used(), "budget holds bytes after a served request")
 }
 
 // An answer larger than the whole budget is not relayed (502); one that
@@ -140,12 +117,8 @@ func TestByteBudgetBoundsAnswers(t *testing.T) {
 	budget := inflight.NewBudget(128 << 10)
 	h := newHarness(t, []upstream{{url: huge.URL, key: "k-" + randHex(4)}}, harnessOptions{config: func(c *Config) { c.Budget = budget }})
 	got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
-	if got.status != http.StatusBadGateway {
-		t.Fatalf("answer over the whole budget: %d %s", got.status, got.body)
-	}
-	if budget.Used() != 0 {
-		t.Fatalf("budget holds %d bytes", budget.Used())
-	}
+	require.Equal(t, http.StatusBadGateway, got.status, "answer over the whole budget: %d %s", got.status, got.body)
+	require.EqualValues(t, 0, budget.Used(), "budget holds bytes")
 }
 
 // A body link (nextLink, resultUrl) naming a foreign host is not relayed
@@ -163,9 +136,8 @@ func TestForeignLinkInABodyIsNotRelayed(t *testing.T) {
 		t.Cleanup(evil.Close)
 		h := newHarness(t, []upstream{{url: evil.URL, key: "evil-key-" + randHex(4)}}, harnessOptions{})
 		got := h.do(http.MethodGet, api.AuthoringProjectsPath+"?api-version=2022-05-01", "")
-		if got.status != http.StatusBadGateway || strings.Contains(string(got.body), "attacker") {
-			t.Fatalf("foreign nextLink %s: %d %s", link, got.status, got.body)
-		}
+		require.Equal(t, http.StatusBadGateway, got.status, "foreign nextLink %s: %d %s", link, got.status, got.body)
+		require.NotContains(t, string(got.body), "attacker", "foreign nextLink %s: %d %s", link, got.status, got.body)
 	}
 }
 
@@ -182,14 +154,11 @@ func TestLegacyTokenRoutedDuringTheUpgradeWindow(t *testing.T) {
 	b[versionIndex] = '1' // the secondary, as the old scheme wrote it
 	b[variantIndex] = hexDigits[0b1100|hexValue(b[variantIndex])&0b11]
 	old := string(b)
-	if got := h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", ""); got.status != http.StatusOK {
-		t.Fatalf("legacy token poll: %d %s", got.status, got.body)
-	}
-	if primary.Calls(route.Job.Name) != 0 || secondary.Calls(route.Job.Name) != 1 {
-		t.Fatalf("calls: primary %d, secondary %d", primary.Calls(route.Job.Name), secondary.Calls(route.Job.Name))
-	}
+	got := h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", "")
+	require.Equal(t, http.StatusOK, got.status, "legacy token poll: %d %s", got.status, got.body)
+	require.Equal(t, 0, primary.Calls(route.Job.Name), "calls: primary, secondary")
+	require.Equal(t, 1, secondary.Calls(route.Job.Name), "calls: primary, secondary")
 	h.proxy.legacyTokensUntil = time.Now().Add(-time.Second)
-	if got := h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", ""); got.status != http.StatusNotFound {
-		t.Fatalf("legacy token after the window: %d %s (asked as a passthrough id: every region says 404)", got.status, got.body)
-	}
+	got = h.do(http.MethodGet, api.JobsPath+"/"+old+"?api-version=2023-04-01", "")
+	require.Equal(t, http.StatusNotFound, got.status, "legacy token after the window: %d %s (asked as a passthrough id: every region says 404)", got.status, got.body)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"nergateway/internal/region"
+
+	"github.com/stretchr/testify/assert"
 )
 
 func TestSelectRegions(t *testing.T) {
@@ -52,9 +54,8 @@ func TestSelectRegions(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			order, wait := selectRegions(nil, tt.views, now, tt.owner, openDefault)
-			if !slices.Equal(order, tt.order) || wait != tt.wait {
-				t.Errorf("got %v %v, want %v %v", order, wait, tt.order, tt.wait)
-			}
+			assert.True(t, slices.Equal(order, tt.order), "got %v %v, want %v %v", order, wait, tt.order, tt.wait)
+			assert.Equal(t, tt.wait, wait, "got %v %v, want %v %v", order, wait, tt.order, tt.wait)
 		})
 	}
 }

@@ -17,14 +17,16 @@ import (
 
 	"nergateway/internal/region"
 	"nergateway/internal/route"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestTelemetry(t *testing.T) {
 	secondary := newFakeRegion(t, "s")
 	h := newHarness(t, []upstream{deadUpstream(t), secondary.upstream()}, harnessOptions{})
-	if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-		t.Fatalf("submit: %d", sub.status)
-	}
+	sub := h.submit("proj", "prod")
+	require.Equal(t, http.StatusAccepted, sub.status, "submit")
 	var attempts []sdktrace.ReadOnlySpan
 	var server sdktrace.ReadOnlySpan
 	for _, s := range h.spans.Ended() {
@@ -35,34 +37,27 @@ func TestTelemetry(t *testing.T) {
 			server = s
 		}
 	}
-	if len(attempts) != 2 || server == nil {
-		t.Fatalf("%d attempt spans, server span %v", len(attempts), server)
-	}
+	require.Len(t, attempts, 2, "%d attempt spans, server span %v", len(attempts), server)
+	require.False(t, server == nil, "%d attempt spans, server span %v", len(attempts), server)
 	want := []map[string]string{
 		{"gateway.region": "westus2", "gateway.attempt": "1", "gateway.outcome": "connection_error", "gateway.breaker.state": "closed"},
 		{"gateway.region": "eastus", "gateway.attempt": "2", "gateway.outcome": "ok", "gateway.breaker.state": "closed", "http.response.status_code": "202"},
 	}
 	for i, s := range attempts {
-		if s.SpanKind() != trace.SpanKindClient || s.Parent().SpanID() != server.SpanContext().SpanID() {
-			t.Errorf("attempt %d: kind %v, parent %v", i, s.SpanKind(), s.Parent().SpanID())
-		}
+		assert.Equal(t, trace.SpanKindClient, s.SpanKind(), "attempt %d: kind %v, parent %v", i, s.SpanKind(), s.Parent().SpanID())
+		assert.Equal(t, server.SpanContext().SpanID(), s.Parent().SpanID(), "attempt %d: kind %v, parent %v", i, s.SpanKind(), s.Parent().SpanID())
 		got := map[string]string{}
 		for _, a := range s.Attributes() {
 			got[string(a.Key)] = a.Value.String()
 		}
 		for k, v := range want[i] {
-			if got[k] != v {
-				t.Errorf("attempt %d: %s = %q, want %q", i, k, got[k], v)
-			}
+			assert.Equal(t, v, got[k], "attempt %d: %s = %q, want %q", i, k, got[k], v)
 		}
 	}
-	if attempts[0].Status().Code != codes.Error {
-		t.Errorf("failed attempt status %v", attempts[0].Status())
-	}
+	assert.Equal(t, codes.Error, attempts[0].Status().Code, "failed attempt status %v", attempts[0].Status())
 	// The upstream saw the second attempt's span as its parent.
-	if tp := secondary.LastHeader().Get("Traceparent"); !strings.Contains(tp, attempts[1].SpanContext().SpanID().String()) {
-		t.Errorf("traceparent %q is not the attempt span %s", tp, attempts[1].SpanContext().SpanID())
-	}
+	tp := secondary.LastHeader().Get("Traceparent")
+	assert.Contains(t, tp, attempts[1].SpanContext().SpanID().String(), "traceparent %q is not the attempt span %s", tp, attempts[1].SpanContext().SpanID())
 	var failover bool
 	for _, e := range server.Events() {
 		if e.Name != "failover" {
@@ -73,13 +68,11 @@ func TestTelemetry(t *testing.T) {
 		for _, a := range e.Attributes {
 			got[string(a.Key)] = a.Value.String()
 		}
-		if got["gateway.failover.from"] != "westus2" || got["gateway.failover.to"] != "eastus" || got["gateway.failover.reason"] != "connection_error" {
-			t.Errorf("failover event %v", got)
-		}
+		assert.Equal(t, "westus2", got["gateway.failover.from"], "failover event %v", got)
+		assert.Equal(t, "eastus", got["gateway.failover.to"], "failover event %v", got)
+		assert.Equal(t, "connection_error", got["gateway.failover.reason"], "failover event %v", got)
 	}
-	if !failover {
-		t.Error("no failover event")
-	}
+	assert.True(t, failover, "no failover event")
 
 	found := map[string]bool{}
 	for _, sm := range h.collect().ScopeMetrics {
@@ -90,35 +83,26 @@ func TestTelemetry(t *testing.T) {
 			found[m.Name] = true
 			switch d := m.Data.(type) {
 			case metricdata.Histogram[float64]:
-				if m.Unit != "s" {
-					t.Errorf("%s unit %q", m.Name, m.Unit)
-				}
+				assert.Equal(t, "s", m.Unit, "%s unit %q", m.Name, m.Unit)
 				var n uint64
 				for _, dp := range d.DataPoints {
 					n += dp.Count
 				}
-				if n != 2 {
-					t.Errorf("%s has %d samples, want 2", m.Name, n)
-				}
+				assert.EqualValues(t, 2, n, "%s has %d samples, want 2", m.Name, n)
 			case metricdata.Sum[int64]:
 				if m.Name == "gateway.inflight_requests" {
 					for _, dp := range d.DataPoints {
-						if dp.Value != 0 {
-							t.Errorf("inflight %d after the request", dp.Value)
-						}
+						assert.EqualValues(t, 0, dp.Value, "inflight after the request")
 					}
 				}
 			}
 		}
 	}
 	for _, name := range []string{"gateway.requests", "gateway.failovers", "gateway.upstream.duration", "gateway.inflight_requests"} {
-		if !found[name] {
-			t.Errorf("metric %s not recorded", name)
-		}
+		assert.True(t, found[name], "metric %s not recorded", name)
 	}
-	if n := h.counter("gateway.requests", map[string]string{"route": route.Submit.Name, "region": "eastus", "outcome": "ok"}); n != 1 {
-		t.Errorf("requests{submit,eastus,ok} = %d", n)
-	}
+	n := h.counter("gateway.requests", map[string]string{"route": route.Submit.Name, "region": "eastus", "outcome": "ok"})
+	assert.EqualValues(t, 1, n, "requests{submit,eastus,ok}")
 }
 
 // TestCauseNamesNoHost: transport errors quote URLs, addresses and
@@ -133,9 +117,9 @@ func TestCauseNamesNoHost(t *testing.T) {
 		&url.Error{Op: "Get", URL: full, Err: errors.New("EOF from myres.cognitiveservices.azure.com:443")},
 	} {
 		got := causeOf(&unavailableError{last: &attemptError{region: "westus2", n: 1, v: region.Verdict{Outcome: region.OutcomeConnectionError, Cause: e}}})
-		if strings.Contains(got, "myres") || strings.Contains(got, "20.1.2.3") || got == "" {
-			t.Errorf("causeOf(%v) = %q", e, got)
-		}
+		assert.NotContains(t, got, "myres", "causeOf(%v) = %q", e, got)
+		assert.NotContains(t, got, "20.1.2.3", "causeOf(%v) = %q", e, got)
+		assert.NotEqual(t, "", got, "causeOf(%v) = %q", e, got)
 	}
 }
 
@@ -144,9 +128,8 @@ func TestCauseNamesNoHost(t *testing.T) {
 func TestSecretScannerCatchesLeaks(t *testing.T) {
 	f := newFakeRegion(t, "p")
 	h := newHarness(t, []upstream{f.upstream()}, harnessOptions{})
-	if got := h.submit("proj", "prod"); got.status != http.StatusAccepted {
-		t.Fatalf("submit: %d", got.status)
-	}
+	got := h.submit("proj", "prod")
+	require.Equal(t, http.StatusAccepted, got.status, "submit")
 	rec := &errorCounter{TB: t}
 	h.t = rec
 	h.mu.Lock()
@@ -158,9 +141,7 @@ func TestSecretScannerCatchesLeaks(t *testing.T) {
 	h.answers = h.answers[:n]
 	h.mu.Unlock()
 	h.t = t
-	if rec.errors != 3 {
-		t.Errorf("scanner found %d of 3 planted leaks", rec.errors)
-	}
+	assert.Equal(t, 3, rec.errors, "scanner found of 3 planted leaks")
 }
 
 type errorCounter struct {
@@ -177,15 +158,12 @@ func TestSpansOnlyWhereTraced(t *testing.T) {
 	t.Run("no trace", func(t *testing.T) {
 		primary := newFakeRegion(t, "p")
 		h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{untraced: true})
-		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-			t.Fatalf("submit: %d", sub.status)
-		}
-		if tp := primary.LastHeader().Get("Traceparent"); tp != "" {
-			t.Errorf("traceparent %q sent for a request in no trace", tp)
-		}
-		if n := len(h.spans.Ended()); n != 0 {
-			t.Errorf("%d spans recorded for a request in no trace", n)
-		}
+		sub := h.submit("proj", "prod")
+		require.Equal(t, http.StatusAccepted, sub.status, "submit")
+		tp := primary.LastHeader().Get("Traceparent")
+		assert.Equal(t, "", tp, "traceparent sent for a request in no trace")
+		n := len(h.spans.Ended())
+		assert.Equal(t, 0, n, "spans recorded for a request in no trace")
 	})
 	t.Run("unrecorded trace", func(t *testing.T) {
 		parent := trace.NewSpanContext(trace.SpanContextConfig{
@@ -195,14 +173,11 @@ func TestSpansOnlyWhereTraced(t *testing.T) {
 		})
 		primary := newFakeRegion(t, "p")
 		h := newHarness(t, []upstream{primary.upstream()}, harnessOptions{parent: parent})
-		if sub := h.submit("proj", "prod"); sub.status != http.StatusAccepted {
-			t.Fatalf("submit: %d", sub.status)
-		}
-		if tp := primary.LastHeader().Get("Traceparent"); !strings.Contains(tp, parent.TraceID().String()) {
-			t.Errorf("traceparent %q does not continue the client's trace %s", tp, parent.TraceID())
-		}
-		if n := len(h.spans.Ended()); n != 0 {
-			t.Errorf("%d spans recorded in an unrecorded trace", n)
-		}
+		sub := h.submit("proj", "prod")
+		require.Equal(t, http.StatusAccepted, sub.status, "submit")
+		tp := primary.LastHeader().Get("Traceparent")
+		assert.Contains(t, tp, parent.TraceID().String(), "traceparent %q does not continue the client's trace %s", tp, parent.TraceID())
+		n := len(h.spans.Ended())
+		assert.Equal(t, 0, n, "spans recorded in an unrecorded trace")
 	})
 }

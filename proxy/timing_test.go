@@ -13,6 +13,9 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Breaker and parking timing, exactly: these tests run in a synctest
@@ -59,9 +62,7 @@ func newBubble(t *testing.T, failures uint32, openTimeout time.Duration, cfg fun
 		}
 		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key),
 			ConsecutiveFailures: failures, OpenTimeout: openTimeout})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b.regions, b.fakes = append(b.regions, r), append(b.fakes, f)
 	}
 	c := Config{Regions: b.regions, Transport: rt}
@@ -69,9 +70,7 @@ func newBubble(t *testing.T, failures uint32, openTimeout time.Duration, cfg fun
 		cfg(&c)
 	}
 	p, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b.p = p
 	return b
 }
@@ -85,13 +84,9 @@ func (b *bubble) submit() *httptest.ResponseRecorder {
 
 func (b *bubble) owner(rec *httptest.ResponseRecorder) int {
 	b.t.Helper()
-	if rec.Code != http.StatusAccepted {
-		b.t.Fatalf("submit: %d %s", rec.Code, rec.Body)
-	}
+	require.Equal(b.t, http.StatusAccepted, rec.Code, "submit: %d %s", rec.Code, rec.Body)
 	_, idx, ok := decodeToken(jobID(b.t, rec.Header().Get("Operation-Location")))
-	if !ok {
-		b.t.Fatal("no token")
-	}
+	require.True(b.t, ok, "no token")
 	return idx
 }
 
@@ -102,39 +97,27 @@ func TestBreakerHalfOpenIsLastResortAndClosesOnSuccess(t *testing.T) {
 		primary.Always(http.StatusServiceUnavailable)
 		b.owner(b.submit())
 		b.owner(b.submit())
-		if b.regions[0].State() != region.StateOpen {
-			t.Fatalf("primary %s", b.regions[0].State())
-		}
+		require.Equal(t, region.StateOpen, b.regions[0].State(), "primary")
 
 		time.Sleep(31 * time.Second)
-		if b.regions[0].State() != region.StateHalfOpen {
-			t.Fatalf("primary %s after the open timeout", b.regions[0].State())
-		}
+		require.Equal(t, region.StateHalfOpen, b.regions[0].State(), "primary after the open timeout")
 		// Half-open: the probe's trial, not the clients'. The secondary
 		// serves.
 		calls := primary.TotalCalls()
-		if b.owner(b.submit()) != 1 || primary.TotalCalls() != calls {
-			t.Fatal("a client request paid for the half-open trial")
-		}
+		require.Equal(t, 1, b.owner(b.submit()), "a client request paid for the half-open trial")
+		require.Equal(t, calls, primary.TotalCalls(), "a client request paid for the half-open trial")
 
 		// The secondary fails too and opens: now the half-open primary is
 		// the last resort, and its success closes it (failback).
 		secondary.Always(http.StatusInternalServerError)
 		for range 2 {
-			if rec := b.submit(); rec.Code != http.StatusServiceUnavailable {
-				t.Fatalf("submit with only the secondary failing: %d", rec.Code)
-			}
+			rec := b.submit()
+			require.Equal(t, http.StatusServiceUnavailable, rec.Code, "submit with only the secondary failing")
 		}
-		if b.regions[1].State() != region.StateOpen {
-			t.Fatalf("secondary %s", b.regions[1].State())
-		}
+		require.Equal(t, region.StateOpen, b.regions[1].State(), "secondary")
 		primary.Always(0)
-		if b.owner(b.submit()) != 0 {
-			t.Fatal("the half-open primary was not tried as the last resort")
-		}
-		if b.regions[0].State() != region.StateClosed {
-			t.Errorf("primary %s after a successful trial", b.regions[0].State())
-		}
+		require.Equal(t, 0, b.owner(b.submit()), "the half-open primary was not tried as the last resort")
+		assert.Equal(t, region.StateClosed, b.regions[0].State(), "primary after a successful trial")
 	})
 }
 
@@ -144,20 +127,12 @@ func TestParkingEndsAtRetryAfter(t *testing.T) {
 		primary := b.fakes[0]
 		primary.retryAft = "5"
 		primary.Script(http.StatusTooManyRequests)
-		if b.owner(b.submit()) != 1 {
-			t.Fatal("429 did not fail over")
-		}
+		require.Equal(t, 1, b.owner(b.submit()), "429 did not fail over")
 		time.Sleep(4 * time.Second)
-		if b.owner(b.submit()) != 1 {
-			t.Fatal("primary used while parked")
-		}
+		require.Equal(t, 1, b.owner(b.submit()), "primary used while parked")
 		time.Sleep(1500 * time.Millisecond)
-		if b.owner(b.submit()) != 0 {
-			t.Fatal("primary not used after its Retry-After")
-		}
-		if primary.TotalCalls() != 2 {
-			t.Errorf("primary calls %d, want 2", primary.TotalCalls())
-		}
+		require.Equal(t, 0, b.owner(b.submit()), "primary not used after its Retry-After")
+		assert.Equal(t, 2, primary.TotalCalls(), "primary calls, want 2")
 	})
 }
 
@@ -169,21 +144,18 @@ func TestRetryAfterWhenNoRegionCanServe(t *testing.T) {
 		b.fakes[1].Always(http.StatusTooManyRequests)
 		// Primary fails (opens), secondary 429 (parked 7 s).
 		rec := b.submit()
-		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "7" {
-			t.Fatalf("all regions failed: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
-		}
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code, "all regions failed Retry-After")
+		require.Equal(t, "7", rec.Header().Get("Retry-After"), "all regions failed Retry-After")
 		calls := b.fakes[0].TotalCalls() + b.fakes[1].TotalCalls()
 		time.Sleep(3 * time.Second)
 		rec = b.submit()
-		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "4" {
-			t.Fatalf("no region available: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
-		}
-		if b.fakes[0].TotalCalls()+b.fakes[1].TotalCalls() != calls {
-			t.Error("a region was called while none was available")
-		}
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code, "no region available Retry-After")
+		require.Equal(t, "4", rec.Header().Get("Retry-After"), "no region available Retry-After")
+		assert.Equal(t, calls, b.fakes[0].TotalCalls()+b.fakes[1].TotalCalls(), "a region was called while none was available")
 		var e api.ErrorResponse
-		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code != api.CodeServiceUnavailable {
-			t.Errorf("body %s", rec.Body)
+		err := json.Unmarshal(rec.Body.Bytes(), &e)
+		if assert.NoError(t, err, "body %s", rec.Body) {
+			assert.Equal(t, api.CodeServiceUnavailable, e.Error.Code, "body %s", rec.Body)
 		}
 	})
 }

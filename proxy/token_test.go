@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"testing/quick"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestTokenRoundTripEveryIndex(t *testing.T) {
@@ -12,28 +15,18 @@ func TestTokenRoundTripEveryIndex(t *testing.T) {
 		seen := map[string]bool{}
 		for idx := range maxRegions {
 			tok, ok := encodeToken(id, idx)
-			if !ok {
-				t.Fatalf("encode(%s, %d) refused a v4 id", id, idx)
-			}
-			if !isUUIDShape(tok) {
-				t.Fatalf("token %q is not UUID-shaped", tok)
-			}
-			if tok == id {
-				t.Fatalf("token equals the upstream id %s", id)
-			}
-			if seen[tok] {
-				t.Fatalf("two indexes gave the same token %s", tok)
-			}
+			require.True(t, ok, "encode(%s, %d) refused a v4 id", id, idx)
+			require.True(t, isUUIDShape(tok), "token %q is not UUID-shaped", tok)
+			require.NotEqual(t, id, tok, "token equals the upstream id")
+			require.False(t, seen[tok], "two indexes gave the same token %s", tok)
 			seen[tok] = true
 			up, got, ok := decodeToken(tok)
-			if !ok || up != id || got != idx {
-				t.Fatalf("decode(%s) = %s %d %v, want %s %d", tok, up, got, ok, id, idx)
-			}
+			require.True(t, ok, "decode(%s) = %s %d %v, want %s %d", tok, up, got, ok, id, idx)
+			require.Equal(t, id, up, "decode(%s) = %s %d %v, want %s %d", tok, up, got, ok, id, idx)
+			require.Equal(t, idx, got, "decode(%s) = %s %d %v, want %s %d", tok, up, got, ok, id, idx)
 			// Only the version nibble and the variant digit differ.
 			for i := range tok {
-				if i != versionIndex && i != variantIndex && tok[i] != id[i] {
-					t.Fatalf("token %s differs from %s at %d", tok, id, i)
-				}
+				require.False(t, i != versionIndex && i != variantIndex && tok[i] != id[i], "token %s differs from %s at %d", tok, id, i)
 			}
 		}
 	}
@@ -65,9 +58,7 @@ func TestTokenProperties(t *testing.T) {
 		up, got, ok := decodeToken(tok)
 		return ok && up == id && got == int(idx%maxRegions)
 	}
-	if err := quick.Check(roundTrip, &quick.Config{MaxCount: 5000}); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, quick.Check(roundTrip, &quick.Config{MaxCount: 5000}))
 	// An id whose variant is not 11 never decodes; every v4 id is such an
 	// id, so an upstream id is never mistaken for a token.
 	nonToken := func(b [16]byte) bool {
@@ -75,9 +66,7 @@ func TestTokenProperties(t *testing.T) {
 		_, _, ok := decodeToken(toUUID(b))
 		return !ok
 	}
-	if err := quick.Check(nonToken, &quick.Config{MaxCount: 5000}); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, quick.Check(nonToken, &quick.Config{MaxCount: 5000}))
 	// Ids that are not v4 are refused by encode (handed out unchanged).
 	notV4 := func(b [16]byte, version uint8) bool {
 		v := version % 16
@@ -88,9 +77,7 @@ func TestTokenProperties(t *testing.T) {
 		_, ok := encodeToken(toUUID(b), 0)
 		return !ok
 	}
-	if err := quick.Check(notV4, &quick.Config{MaxCount: 5000}); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, quick.Check(notV4, &quick.Config{MaxCount: 5000}))
 }
 
 func TestTokenRejects(t *testing.T) {
@@ -108,14 +95,12 @@ func TestTokenRejects(t *testing.T) {
 		{"00000000-0000-4000-c000-000000000000", 0}, // version 4 but variant 11
 		{"00000000-0000-1000-8000-000000000000", 0}, // v1
 	} {
-		if tok, ok := encodeToken(tt.id, tt.idx); ok {
-			t.Errorf("encode(%q, %d) = %q, want refusal", tt.id, tt.idx, tok)
-		}
+		tok, ok := encodeToken(tt.id, tt.idx)
+		assert.False(t, ok, "encode(%q, %d) = %q, want refusal", tt.id, tt.idx, tok)
 	}
 	for _, s := range []string{"", "x", id, strings.ToUpper(id), "00000000-0000-4000-8000-000000000000", "00000000-0000-4000-c000-00000000000"} {
-		if _, _, ok := decodeToken(s); ok {
-			t.Errorf("decode(%q) accepted", s)
-		}
+		_, _, ok := decodeToken(s)
+		assert.False(t, ok, "decode(%q) accepted", s)
 	}
 }
 
@@ -132,9 +117,8 @@ func TestIsUUIDShape(t *testing.T) {
 		"c0f2a446-5b5e-4a2d-9a3e_3f2a7d5b8e11": false,
 		"c0f2a446-5b5e-4a2d-9a3e-3f2a7d5b8e11": true,
 	} {
-		if got := isUUIDShape(s); got != want {
-			t.Errorf("isUUIDShape(%q) = %v, want %v", s, got, want)
-		}
+		got := isUUIDShape(s)
+		assert.Equal(t, want, got, "isUUIDShape(%q) = %v, want %v", s, got, want)
 	}
 }
 
@@ -153,9 +137,8 @@ func TestTokenCheckRejectsMarkerIDs(t *testing.T) {
 			accepted++
 		}
 	}
-	if accepted > n/8+n/40 || accepted < n/8-n/40 {
-		t.Fatalf("%d of %d marker ids decoded, want about 1/8", accepted, n)
-	}
+	require.LessOrEqual(t, accepted, n/8+n/40, "%d of %d marker ids decoded, want about 1/8", accepted, n)
+	require.GreaterOrEqual(t, accepted, n/8-n/40, "%d of %d marker ids decoded, want about 1/8", accepted, n)
 }
 
 // FuzzDecodeToken checks that decoding never panics, that what decodes is
@@ -176,19 +159,14 @@ func FuzzDecodeToken(f *testing.F) {
 		if !ok {
 			return
 		}
-		if !isUUIDShape(s) {
-			t.Fatalf("decoded %q, which is not UUID-shaped", s)
-		}
-		if idx < 0 || idx >= maxRegions {
-			t.Fatalf("index %d out of range", idx)
-		}
-		if _, _, again := decodeToken(up); again {
-			t.Fatalf("decoded id %q decodes again", up)
-		}
+		require.True(t, isUUIDShape(s), "decoded %q, which is not UUID-shaped", s)
+		require.GreaterOrEqual(t, idx, 0, "index out of range")
+		require.Less(t, idx, maxRegions, "index out of range")
+		_, _, again := decodeToken(up)
+		require.False(t, again, "decoded id %q decodes again", up)
 		tok, ok := encodeToken(up, idx)
-		if !ok || tok != s {
-			t.Fatalf("encode(decode(%q)) = %q %v", s, tok, ok)
-		}
+		require.True(t, ok, "encode(decode())")
+		require.Equal(t, s, tok, "encode(decode())")
 	})
 }
 
@@ -202,16 +180,14 @@ func TestLegacyTokens(t *testing.T) {
 		b[versionIndex] = hexDigits[idx]
 		b[variantIndex] = hexDigits[0b1100|hexValue(b[variantIndex])&0b11]
 		old := string(b)
-		if _, _, ok := decodeToken(old); ok {
-			t.Fatalf("decodeToken accepted the legacy token %s", old)
-		}
+		_, _, ok := decodeToken(old)
+		require.False(t, ok, "decodeToken accepted the legacy token %s", old)
 		up, got, ok := legacyToken(old)
-		if !ok || up != id || got != idx {
-			t.Fatalf("legacyToken(%s) = %s %d %v, want %s %d", old, up, got, ok, id, idx)
-		}
+		require.True(t, ok, "legacyToken(%s) = %s %d %v, want %s %d", old, up, got, ok, id, idx)
+		require.Equal(t, id, up, "legacyToken(%s) = %s %d %v, want %s %d", old, up, got, ok, id, idx)
+		require.Equal(t, idx, got, "legacyToken(%s) = %s %d %v, want %s %d", old, up, got, ok, id, idx)
 		tok, _ := encodeToken(id, idx)
-		if _, _, ok := legacyToken(tok); ok {
-			t.Fatalf("legacyToken accepted the checked token %s", tok)
-		}
+		_, _, ok = legacyToken(tok)
+		require.False(t, ok, "legacyToken accepted the checked token %s", tok)
 	}
 }
