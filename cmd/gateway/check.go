@@ -78,6 +78,8 @@ func checkConfig(ctx context.Context, getenv func(string) string, environ []stri
 	if probe {
 		problems = append(problems, probeRescue(ctx, cfg)...)
 		problems = append(problems, probeStorage(ctx, cfg)...)
+	} else {
+		problems = append(problems, checkRescue(cfg)...)
 	}
 	if cfg.Addr == cfg.OpsAddr {
 		return problems // already reported by Load

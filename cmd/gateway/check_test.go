@@ -123,6 +123,8 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 			"PRIMARY_STORAGE_KEY: is not valid base64"},
 		{"plain http storage", map[string]string{"SECONDARY_STORAGE_URL": "http://sec.blob.core.windows.net"}, false,
 			"SECONDARY_STORAGE_URL: plain http"},
+		{"rescue URL go-redis refuses", map[string]string{"JOB_RESCUE": "redis://:s3cret-pw@127.0.0.1:6379/0?no_such_option=1", "JOB_RESCUE_KEY": testRescueKey}, false,
+			"JOB_RESCUE: is not a valid redis:// or rediss:// URL"},
 		{"region unreachable (probe)", map[string]string{"PRIMARY_ENDPOINT": dead}, true,
 			"PRIMARY_ENDPOINT: unreachable"},
 		{"region CA not trusted (probe)", map[string]string{"UPSTREAM_CA_FILE": ""}, true,
@@ -144,7 +146,7 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 			err := runCheckConfig(t.Context(), args, func(k string) string { return env[k] }, names(env), &out, &strings.Builder{})
 			require.Error(t, err, "check-config must fail; printed:\n%s", out.String())
 			assert.Contains(t, out.String(), tt.want)
-			for _, secret := range []string{testGatewayKey, testAdminKey, testPrimaryKey, testSecondaryKey, "not-the-key"} {
+			for _, secret := range []string{testGatewayKey, testAdminKey, testPrimaryKey, testSecondaryKey, "not-the-key", "s3cret-pw"} {
 				assert.NotContains(t, out.String(), secret)
 			}
 			for _, u := range []string{base["PRIMARY_ENDPOINT"], base["SECONDARY_ENDPOINT"], dead} {

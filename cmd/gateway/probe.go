@@ -124,9 +124,27 @@ func probeRescue(ctx context.Context, cfg *config.Config) []string {
 	callCtx, cancel := context.WithTimeout(ctx, cfg.UpstreamTimeout)
 	defer cancel()
 	if err := rescue.Ping(callCtx, cfg.JobRescue, cfg.UpstreamTimeout); err != nil {
-		return []string{"JOB_RESCUE: " + strings.TrimPrefix(err.Error(), "rescue: JOB_RESCUE ")}
+		return []string{rescueProblem(err)}
 	}
 	return nil
+}
+
+// checkRescue is check-config's look at JOB_RESCUE without -probe: the
+// store's own parse of the URL (go-redis's), which config.Load, not
+// linking the store, checks only in shape.
+func checkRescue(cfg *config.Config) []string {
+	if !cfg.RescueOn() {
+		return nil
+	}
+	if _, err := rescue.ParseBackend(cfg.JobRescue); err != nil {
+		return []string{rescueProblem(err)}
+	}
+	return nil
+}
+
+// rescueProblem is a rescue error as a check-config line naming JOB_RESCUE.
+func rescueProblem(err error) string {
+	return "JOB_RESCUE: " + strings.TrimPrefix(err.Error(), "rescue: JOB_RESCUE ")
 }
 
 // probeStorage lists each configured container (PRIMARY_CONTAINER_NAME in
