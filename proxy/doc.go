@@ -87,8 +87,9 @@
 //
 // A submit attempt the proxy gives up on (its timeout passed, or the
 // client went away) may still create a job in that region. Its request is
-// therefore sent by a goroutine of its own: the attempt's deadline only
-// stops the waiting, and while Run runs the request is followed for up to
+// therefore sent on a worker goroutine apart from the client's request (a
+// worker stays 10 s for the next submit, so its grown stack is reused):
+// the attempt's deadline only stops the waiting, and while Run runs the request is followed for up to
 // Config.OrphanWait; a job the region accepts anyway is cancelled there
 // with the region's credentials (cancelJob, the one way the proxy cancels
 // a job itself). So is a job a region accepted when the proxy then failed
