@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"container/list"
 	"sync"
 	"time"
 )
@@ -26,52 +25,52 @@ func newOwnerCache(size int, ttl time.Duration) *ownerCache {
 // background goroutine, so a Proxy owns nothing that needs stopping.
 // (hashicorp/golang-lru's expirable cache starts a goroutine that cannot
 // be stopped, which is why this is not it.) The owner cache and the job
-// memory (jobs.go) are both one.
+// memory (calm.go) are both one.
+//
+// Its entries live in one slice linked by index, not in a list of their
+// own objects: the job memory holds an entry for every job of the last
+// 24 h, and the garbage collector marks every object the heap holds on
+// every cycle, so an entry is one slot of one object (and its id string)
+// rather than three objects, which the benchmark showed as the larger part
+// of what the job memory cost per request.
 type lruCache[V any] struct {
 	mu    sync.Mutex
 	size  int
 	ttl   time.Duration
-	order *list.List // front = most recently used; values are *lruEntry[V]
-	items map[string]*list.Element
+	items map[string]int32 // id → its slot
+	slots []lruSlot[V]     // grows up to size; a freed slot is reused
+	free  []int32          // slots of dropped entries
+	head  int32            // the most recently used; -1 when empty
+	tail  int32            // the least recently used; -1 when empty
 }
 
-type lruEntry[V any] struct {
-	id      string
-	v       V
-	expires time.Time
+type lruSlot[V any] struct {
+	id         string
+	v          V
+	expires    int64 // Unix nanoseconds
+	prev, next int32 // toward head and toward tail; -1 at the ends
 }
 
 func newLRUCache[V any](size int, ttl time.Duration) *lruCache[V] {
-	return &lruCache[V]{size: size, ttl: ttl, order: list.New(), items: make(map[string]*list.Element)}
+	return &lruCache[V]{size: size, ttl: ttl, items: make(map[string]int32), head: -1, tail: -1}
 }
 
 // get returns the value of id, if known and not expired at now.
 func (c *lruCache[V]) get(id string, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e := c.live(id, now)
-	if e == nil {
+	i, ok := c.items[id]
+	if !ok {
 		var zero V
 		return zero, false
 	}
-	return e.v, true
-}
-
-// live is id's unexpired entry, made the most recently used, or nil (an
-// expired one is dropped). c.mu is held.
-func (c *lruCache[V]) live(id string, now time.Time) *lruEntry[V] {
-	el, ok := c.items[id]
-	if !ok {
-		return nil
+	if now.UnixNano() >= c.slots[i].expires {
+		c.drop(i)
+		var zero V
+		return zero, false
 	}
-	e := el.Value.(*lruEntry[V])
-	if !now.Before(e.expires) {
-		c.order.Remove(el)
-		delete(c.items, id)
-		return nil
-	}
-	c.order.MoveToFront(el)
-	return e
+	c.toFront(i)
+	return c.slots[i].v, true
 }
 
 // put records v for id, refreshing its expiry, and evicts the least
@@ -79,23 +78,76 @@ func (c *lruCache[V]) live(id string, now time.Time) *lruEntry[V] {
 func (c *lruCache[V]) put(id string, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.items[id]; ok {
-		e := el.Value.(*lruEntry[V])
-		e.v, e.expires = v, now.Add(c.ttl)
-		c.order.MoveToFront(el)
+	exp := now.Add(c.ttl).UnixNano()
+	if i, ok := c.items[id]; ok {
+		c.slots[i].v, c.slots[i].expires = v, exp
+		c.toFront(i)
 		return
 	}
-	if c.order.Len() >= c.size {
-		oldest := c.order.Back()
-		c.order.Remove(oldest)
-		delete(c.items, oldest.Value.(*lruEntry[V]).id)
+	if len(c.items) >= c.size {
+		c.drop(c.tail)
 	}
-	c.items[id] = c.order.PushFront(&lruEntry[V]{id: id, v: v, expires: now.Add(c.ttl)})
+	var i int32
+	if n := len(c.free); n > 0 {
+		i, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		i = int32(len(c.slots))
+		c.slots = append(c.slots, lruSlot[V]{})
+	}
+	c.slots[i] = lruSlot[V]{id: id, v: v, expires: exp, prev: -1, next: -1}
+	c.items[id] = i
+	c.link(i)
 }
 
 // len is the number of entries, expired or not.
 func (c *lruCache[V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.order.Len()
+	return len(c.items)
+}
+
+// drop removes slot i and frees it. c.mu is held.
+func (c *lruCache[V]) drop(i int32) {
+	c.unlink(i)
+	delete(c.items, c.slots[i].id)
+	c.slots[i] = lruSlot[V]{} // let its id and value go
+	c.free = append(c.free, i)
+}
+
+// toFront makes slot i the most recently used. c.mu is held.
+func (c *lruCache[V]) toFront(i int32) {
+	if c.head == i {
+		return
+	}
+	c.unlink(i)
+	c.link(i)
+}
+
+// link puts unlinked slot i at the head. c.mu is held.
+func (c *lruCache[V]) link(i int32) {
+	s := &c.slots[i]
+	s.prev, s.next = -1, c.head
+	if c.head >= 0 {
+		c.slots[c.head].prev = i
+	}
+	c.head = i
+	if c.tail < 0 {
+		c.tail = i
+	}
+}
+
+// unlink takes slot i out of the order. c.mu is held.
+func (c *lruCache[V]) unlink(i int32) {
+	s := &c.slots[i]
+	if s.prev >= 0 {
+		c.slots[s.prev].next = s.next
+	} else {
+		c.head = s.next
+	}
+	if s.next >= 0 {
+		c.slots[s.next].prev = s.prev
+	} else {
+		c.tail = s.prev
+	}
+	s.prev, s.next = -1, -1
 }

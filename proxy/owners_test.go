@@ -38,3 +38,60 @@ func TestOwnerCacheBoundsAndExpiry(t *testing.T) {
 		assert.Equal(t, 1, r, "refreshed job2: %d %v", r, ok)
 	}
 }
+
+func TestLRUCacheReusesItsSlotsAndKeepsTheMostRecent(t *testing.T) {
+	now := time.Date(2026, 11, 29, 4, 0, 0, 0, time.UTC)
+	c := newLRUCache[int](10, time.Hour)
+	var model []string // most recent first, as the cache should hold it
+	use := func(id string) {
+		for j, m := range model {
+			if m == id {
+				model = append(model[:j], model[j+1:]...)
+				break
+			}
+		}
+		model = append([]string{id}, model...)
+	}
+	has := func(id string) bool {
+		for _, m := range model {
+			if m == id {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range 1000 {
+		id := "job" + strconv.Itoa(i)
+		c.put(id, i, now)
+		use(id)
+		model = model[:min(len(model), 10)]
+		if old := "job" + strconv.Itoa(i-5); i%3 == 0 {
+			_, ok := c.get(old, now) // read back: the most recent again
+			require.Equal(t, has(old), ok, "%s read back", old)
+			if ok {
+				use(old)
+			}
+		}
+		if old := "job" + strconv.Itoa(i-1); i%7 == 0 {
+			_, ok := c.get(old, now.Add(2*time.Hour)) // read after its expiry: dropped
+			assert.False(t, ok)
+			for j, m := range model {
+				if m == old {
+					model = append(model[:j], model[j+1:]...)
+					break
+				}
+			}
+		}
+	}
+	assert.LessOrEqual(t, len(c.slots), 10, "slots grow to the bound and are reused")
+	require.Equal(t, len(model), c.len())
+	var order []string // the cache's own order, head to tail
+	for i := c.head; i >= 0 && len(order) <= c.len(); i = c.slots[i].next {
+		order = append(order, c.slots[i].id)
+	}
+	assert.Equal(t, model, order, "the order links every live entry once, most recent first")
+	for _, id := range model {
+		_, ok := c.get(id, now)
+		assert.True(t, ok, id)
+	}
+}
