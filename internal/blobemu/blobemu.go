@@ -1,5 +1,5 @@
 // Package blobemu is a small in-memory stand-in for Azure Blob Storage's
-// blob service, for the demo (`gateway -demo` needs neither an Azure
+// blob service, for the demo (`go run ./cmd/demo` needs neither an Azure
 // account nor Node.js): create container, list blobs (paged, with size and
 // Content-MD5), get blob, put blob, copy blob from URL. It checks no signature and keeps
 // nothing on disk. Tests use Azurite (internal/azurite), the real

@@ -1,6 +1,0 @@
-//go:build !race
-
-package main
-
-// raceEnabled says the race detector is on; the reliability report states it.
-const raceEnabled = false
