@@ -1,4 +1,4 @@
-// Command demo serves the gateway (internal/gateway, as cmd/gateway does)
+// Command demo serves the gateway (cmd/internal/gateway, as cmd/gateway does)
 // in front of two emulated regions in process, so it needs no Azure
 // account: README.md's first command. It is a command of its own so that
 // the gateway's binary links neither the emulator, with its
@@ -19,11 +19,11 @@ import (
 	"syscall"
 	"time"
 
+	"nergateway/cmd/internal/gateway"
 	"nergateway/emulator"
 	"nergateway/internal/auth"
 	"nergateway/internal/blobemu"
 	"nergateway/internal/config"
-	"nergateway/internal/gateway"
 	"nergateway/internal/secret"
 	"nergateway/replication/docsync"
 	"nergateway/rescue"

@@ -1,6 +1,6 @@
 // Command gateway serves the failover gateway for Azure AI Language custom
 // NER. See README.md for the commands and docs/DESIGN.md for the contract;
-// the wiring is internal/gateway's, and the demo is cmd/demo (this binary
+// the wiring is cmd/internal/gateway's, and the demo is cmd/demo (this binary
 // links no emulator).
 package main
 
@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"nergateway/internal/gateway"
+	"nergateway/cmd/internal/gateway"
 )
 
 func main() {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"nergateway/internal/gateway"
+	"nergateway/cmd/internal/gateway"
 )
 
 // TestBinaryLinksNoEmulatorNorTestKit lists what the gateway's binary
@@ -19,7 +19,7 @@ func TestBinaryLinksNoEmulatorNorTestKit(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	require.NoError(t, err)
 	deps := strings.Fields(string(out))
-	require.Contains(t, deps, "nergateway/internal/gateway", "the list is of the gateway's binary")
+	require.Contains(t, deps, "nergateway/cmd/internal/gateway", "the list is of the gateway's binary")
 	for _, pkg := range deps {
 		assert.NotContains(t, []string{"nergateway/emulator", "net/http/httptest", "nergateway/internal/blobemu",
 			"nergateway/internal/azurite", "nergateway/internal/redistest", "nergateway/internal/promtest",

@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X nergateway/internal/gateway.version=...".
+// version is set at build time with -ldflags "-X nergateway/cmd/internal/gateway.version=...".
 var version = "dev"
 
 // buildInfo is what `gateway version`, /status and gateway_build_info
