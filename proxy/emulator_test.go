@@ -108,7 +108,7 @@ func TestEmulatorFailoverStickyPollsAndPaging(t *testing.T) {
 	require.Equal(t, "production", depA, "job A pages, names/")
 	idA := jobID(t, a.header.Get("Operation-Location"))
 	for _, p := range pagesA {
-		assert.False(t, p["jobId"] != idA, "page jobId %v, want the token %s", p["jobId"], idA)
+		assert.Equal(t, idA, p["jobId"], "page jobId %v, want the token %s", p["jobId"], idA)
 	}
 
 	// The primary refuses connections: job B goes to the secondary in the
@@ -200,7 +200,7 @@ func TestEmulatorClientErrorsAndSync(t *testing.T) {
 	got = h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
 		`{"kind":"EntityRecognition","analysisInput":{"documents":[{"id":"1","language":"en","text":"Satya Nadella works at Microsoft in Redmond."}]}}`)
 	require.Equal(t, http.StatusOK, got.status, "sync: %d %s", got.status, got.body)
-	require.False(t, got.json(t)["kind"] != "EntityRecognitionResults", "sync: %d %s", got.status, got.body)
+	require.Equal(t, "EntityRecognitionResults", got.json(t)["kind"], "sync: %d %s", got.status, got.body)
 	assert.Equal(t, 1, secondary.Calls("analyze"), "secondary analyze calls")
 
 	// Authoring: the primary only, URLs rewritten.

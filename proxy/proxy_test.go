@@ -54,7 +54,7 @@ func TestHappyPathSubmitPollPage(t *testing.T) {
 		require.Equal(t, http.StatusOK, poll.status, "poll %s: %d %s", next, poll.status, poll.body)
 		pages++
 		body := poll.json(t)
-		require.False(t, body["jobId"] != id, "jobId %v, want the token %s", body["jobId"], id)
+		require.Equal(t, id, body["jobId"], "jobId %v, want the token %s", body["jobId"], id)
 		assert.False(t, body["futureField"] == nil, "unknown member dropped")
 		next, _ = body["nextLink"].(string)
 		require.False(t, next != "" && (!strings.HasPrefix(next, h.gw.URL+api.JobsPath+"/"+id+"?") || !strings.Contains(next, "skip=")), "nextLink %q is not the gateway's URL with the token", next)
@@ -78,7 +78,7 @@ func TestFailoverOnRefusedConnection(t *testing.T) {
 	require.Equal(t, 1, idx, "job id %q is not a token of the secondary", id)
 	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
 	require.Equal(t, http.StatusOK, poll.status, "poll: %d %s", poll.status, poll.body)
-	require.False(t, poll.json(t)["jobId"] != id, "poll: %d %s", poll.status, poll.body)
+	require.Equal(t, id, poll.json(t)["jobId"], "poll: %d %s", poll.status, poll.body)
 	assert.Equal(t, 1, secondary.Calls(route.Submit.Name), "secondary calls: submit, job")
 	assert.Equal(t, 1, secondary.Calls(route.Job.Name), "secondary calls: submit, job")
 	n := h.counter("gateway.failovers", map[string]string{"from": "westus2", "to": "eastus", "reason": "connection_error"})
@@ -139,8 +139,8 @@ func TestRateLimitParksPrimary(t *testing.T) {
 	tok, _ := encodeToken(newV4(), 0)
 	poll := h.do(http.MethodGet, api.JobsPath+"/"+tok+"?api-version=2023-04-01", "")
 	require.Equal(t, http.StatusOK, poll.status, "poll of a parked owner: %d %s", poll.status, poll.body)
-	require.False(t, poll.json(t)["status"] != api.StatusNotStarted, "poll of a parked owner: %d %s", poll.status, poll.body)
-	require.False(t, poll.json(t)["jobId"] != tok, "poll of a parked owner: %d %s", poll.status, poll.body)
+	require.Equal(t, api.StatusNotStarted, poll.json(t)["status"], "poll of a parked owner: %d %s", poll.status, poll.body)
+	require.Equal(t, tok, poll.json(t)["jobId"], "poll of a parked owner: %d %s", poll.status, poll.body)
 	ra, _ := strconv.Atoi(poll.header.Get("Retry-After"))
 	assert.GreaterOrEqual(t, ra, 50, "Retry-After %q, want about 60", poll.header.Get("Retry-After"))
 	assert.LessOrEqual(t, ra, 60, "Retry-After %q, want about 60", poll.header.Get("Retry-After"))
@@ -205,7 +205,7 @@ func TestStickyPollsAcrossFailover(t *testing.T) {
 		before := tt.f.Calls(route.Job.Name)
 		poll := h.do(http.MethodGet, tt.opLoc, "")
 		require.Equal(t, 200, poll.status, "poll %s: %d %s", tt.id, poll.status, poll.body)
-		require.False(t, poll.json(t)["jobId"] != tt.id, "poll %s: %d %s", tt.id, poll.status, poll.body)
+		require.Equal(t, tt.id, poll.json(t)["jobId"], "poll %s: %d %s", tt.id, poll.status, poll.body)
 		assert.Equal(t, before+1, tt.f.Calls(route.Job.Name), "poll of %s did not reach its owner", tt.id)
 	}
 	// The primary fails while job B is polled: B is unaffected; A's poll
@@ -244,7 +244,7 @@ func TestOpenOwnerAnswersWithoutCalling(t *testing.T) {
 		assert.Equal(t, wantRetry, got.header.Get("Retry-After"), "%s %s: Retry-After %q, want %s", method, path, got.header.Get("Retry-After"), wantRetry)
 		if method == http.MethodGet {
 			assert.Equal(t, http.StatusOK, got.status, "poll: %d %s, want a calm 200 notStarted", got.status, got.body)
-			assert.False(t, got.json(t)["status"] != api.StatusNotStarted, "poll: %d %s, want a calm 200 notStarted", got.status, got.body)
+			assert.Equal(t, api.StatusNotStarted, got.json(t)["status"], "poll: %d %s, want a calm 200 notStarted", got.status, got.body)
 		} else {
 			assert.Equal(t, http.StatusServiceUnavailable, got.status, "cancel: %d %s", got.status, got.body)
 			assert.Equal(t, api.CodeServiceUnavailable, got.errorCode(t), "cancel: %d %s", got.status, got.body)
@@ -267,7 +267,7 @@ func TestCancelRoutedToOwner(t *testing.T) {
 	assert.Equal(t, want, c.header.Get("Operation-Location"), "cancel operation-location")
 	assert.Equal(t, 1, secondary.Calls(route.Cancel.Name), "cancel did not reach the owner")
 	got := h.do(http.MethodGet, c.header.Get("Operation-Location"), "")
-	assert.False(t, got.json(t)["status"] != "cancelled", "status after cancel: %s", got.body)
+	assert.Equal(t, "cancelled", got.json(t)["status"], "status after cancel: %s", got.body)
 	got = h.do(http.MethodGet, api.JobsPath+"/"+id+":cancel", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, got.status, "GET on cancel Allow")
 	assert.Equal(t, "POST", got.header.Get("Allow"), "GET on cancel Allow")
@@ -279,7 +279,7 @@ func TestSyncAnalyzeFailsOver(t *testing.T) {
 	got := h.do(http.MethodPost, api.SyncAnalyzePath+"?api-version=2023-04-01",
 		`{"kind":"EntityRecognition","analysisInput":{"documents":[{"id":"1","text":"hi"}]}}`)
 	require.Equal(t, http.StatusOK, got.status, "sync: %d %s", got.status, got.body)
-	require.False(t, got.json(t)["kind"] != "EntityRecognitionResults", "sync: %d %s", got.status, got.body)
+	require.Equal(t, "EntityRecognitionResults", got.json(t)["kind"], "sync: %d %s", got.status, got.body)
 	assert.Equal(t, 1, secondary.Calls(route.Analyze.Name), "secondary analyze calls")
 }
 
@@ -336,7 +336,7 @@ func TestPassthroughIDsResolvedByAsking(t *testing.T) {
 	h2 := newHarness(t, []upstream{primary2.upstream(), secondary.upstream()}, harnessOptions{})
 	got = h2.do(http.MethodGet, api.JobsPath+"/"+id+"?api-version=2023-04-01", "")
 	require.Equal(t, 200, got.status, "fallback poll: %d %s", got.status, got.body)
-	require.False(t, got.json(t)["jobId"] != id, "fallback poll: %d %s", got.status, got.body)
+	require.Equal(t, id, got.json(t)["jobId"], "fallback poll: %d %s", got.status, got.body)
 	assert.Equal(t, 1, primary2.Calls(route.Job.Name), "fallback calls: primary, secondary")
 	assert.Equal(t, 2, secondary.Calls(route.Job.Name), "fallback calls: primary, secondary")
 	// Now cached: the next poll goes straight to the owner.
@@ -384,8 +384,8 @@ func TestNameMappingBothWays(t *testing.T) {
 	poll := h.do(http.MethodGet, sub.header.Get("Operation-Location"), "")
 	body := poll.json(t)
 	results := body["tasks"].(map[string]any)["items"].([]any)[0].(map[string]any)["results"].(map[string]any)
-	assert.False(t, results["projectName"] != "proj", "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
-	assert.False(t, results["deploymentName"] != "prod", "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
+	assert.Equal(t, "proj", results["projectName"], "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
+	assert.Equal(t, "prod", results["deploymentName"], "results name %v/%v, want proj/prod", results["projectName"], results["deploymentName"])
 	if assert.False(t, body["futureField"] == nil, "unknown members changed: %s", poll.body) {
 		assert.Contains(t, string(poll.body), `"newThing":"x"`, "unknown members changed: %s", poll.body)
 		assert.Contains(t, string(poll.body), `[1,2.50,true]`, "unknown members changed: %s", poll.body)
@@ -446,7 +446,7 @@ func TestPublicBase(t *testing.T) {
 		}
 		got, err := h.proxy.publicBase(r)
 		assert.Equal(t, tt.want, got, "%+v: got %q %v, want %q", tt, got, err, tt.want)
-		assert.Equal(t, (err != nil), (tt.want == ""), "%+v: got %q %v, want %q", tt, got, err, tt.want)
+		assert.Equal(t, tt.want == "", err != nil, "%+v: got %q %v, want %q", tt, got, err, tt.want)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestJobIDIn(t *testing.T) {
 	} {
 		got, ok := p.jobIDIn(loc, 0)
 		assert.Equal(t, want, got, "jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
-		assert.Equal(t, (want != ""), ok, "jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
+		assert.Equal(t, want != "", ok, "jobIDIn(%q) = %q, %v; want %q", loc, got, ok, want)
 	}
 }
 
@@ -106,7 +106,7 @@ func TestRescueThroughTheProxy(t *testing.T) {
 		r := h.do(http.MethodGet, loc, "")
 		require.Equal(t, http.StatusOK, r.status, "poll of a rescued job: %d %s", r.status, r.body)
 		got := r.json(t)["jobId"]
-		require.False(t, got != id, "jobId = %v, want the client's %s", got, id)
+		require.Equal(t, id, got, "jobId = %v, want the client's %s", got, id)
 	}
 	n := secondary.Calls("submit")
 	require.Equal(t, 1, n, "secondary submits, want exactly 1")

@@ -92,7 +92,7 @@ func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
 	st := mustStatus(t, w)
 	require.Equal(t, StateInSync, st.State, "status %+v documents %+v", st, st.Documents)
 	require.NotNil(t, st.Documents, "status %+v documents %+v", st, st.Documents)
-	require.Equal(t, (docsync.Progress{Checked: 3, Copied: 3}), *st.Documents, "status %+v documents %+v", st, st.Documents)
+	require.Equal(t, docsync.Progress{Checked: 3, Copied: 3}, *st.Documents, "status %+v documents %+v", st, st.Documents)
 	wantCanary(t, st, 1)
 	require.Equal(t, deployment, st.Canary[0].Deployment, "canary names %+v", st.Canary[0])
 	require.Equal(t, drDeployment, st.Canary[0].SecondaryDeployment, "canary names %+v", st.Canary[0])
@@ -111,7 +111,7 @@ func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
 	require.Equal(t, "Kraków on Monday.", got, "04.txt in the secondary")
 	st = mustStatus(t, w)
 	require.Equal(t, StateInSync, st.State, "after the addition: %+v documents %+v", st, st.Documents)
-	require.Equal(t, (docsync.Progress{Checked: 4, Copied: 1}), *st.Documents, "after the addition: %+v documents %+v", st, st.Documents)
+	require.Equal(t, docsync.Progress{Checked: 4, Copied: 1}, *st.Documents, "after the addition: %+v documents %+v", st, st.Documents)
 	sp.sameAnswers(t)
 }
 

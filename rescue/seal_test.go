@@ -46,7 +46,7 @@ func TestSealOpensOnlyForItsJobAndKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := tc.s.open(tc.id, tc.sealed)
-			require.Equal(t, (err == nil), tc.ok, "open: err = %v, want ok=%v", err, tc.ok)
+			require.Equal(t, tc.ok, err == nil, "open: err = %v, want ok=%v", err, tc.ok)
 			require.False(t, tc.ok && !bytes.Equal(got, plain), "open = %q, want %q", got, plain)
 		})
 	}
