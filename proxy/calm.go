@@ -48,6 +48,62 @@ type jobSeen struct {
 	counted                  bool // the counts above were read
 }
 
+// jobMemo is a jobSeen as the job memory keeps it: no pointer in it (dates
+// as Unix nanoseconds, the status as its place in jobStatuses), so the
+// garbage collector, which scans every pointer the heap holds on every
+// cycle, has one word to look at per job (its id) instead of five.
+type jobMemo struct {
+	created, updated, expires int64 // 0: unknown
+	completed, failed, total  int32
+	status                    uint8 // jobStatuses[status-1]; 0: unknown
+	final, counted            bool
+}
+
+func memoOf(s jobSeen) jobMemo {
+	m := jobMemo{created: unixNano(s.created), updated: unixNano(s.updated), expires: unixNano(s.expires),
+		completed: int32(s.completed), failed: int32(s.failed), total: int32(s.total), final: s.final, counted: s.counted}
+	for i, st := range jobStatuses {
+		if s.status == st {
+			m.status = uint8(i + 1)
+		}
+	}
+	return m
+}
+
+func (m jobMemo) seen() jobSeen {
+	s := jobSeen{created: fromUnixNano(m.created), updated: fromUnixNano(m.updated), expires: fromUnixNano(m.expires),
+		completed: int(m.completed), failed: int(m.failed), total: int(m.total), final: m.final, counted: m.counted}
+	if m.status > 0 {
+		s.status = jobStatuses[m.status-1]
+	}
+	return s
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// seenJob returns what the job memory holds of job id.
+func (p *Proxy) seenJob(id string, now time.Time) (jobSeen, bool) {
+	m, ok := p.jobs.get(id, now)
+	return m.seen(), ok
+}
+
+// noteSeen keeps seen as what the gateway last saw of job id.
+func (p *Proxy) noteSeen(id string, seen jobSeen, now time.Time) {
+	p.jobs.put(id, memoOf(seen), now)
+}
+
 // calmReasons are the owner's outcomes that get a calm answer: the owner
 // cannot answer now, and the job may well still finish. Failures the
 // gateway or the client caused (its credentials refused, an answer it
@@ -74,17 +130,17 @@ func (p *Proxy) noteJob(c *call, res *upstreamResponse, now time.Time) {
 	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted && c.issuedID != "":
 		if _, ok := p.jobs.get(c.issuedID, now); !ok {
 			// Azure's dates are whole seconds.
-			p.jobs.put(c.issuedID, jobSeen{created: now.UTC().Truncate(time.Second), status: api.StatusNotStarted}, now)
+			p.noteSeen(c.issuedID, jobSeen{created: now.UTC().Truncate(time.Second), status: api.StatusNotStarted}, now)
 		}
 	case c.route.Name == route.Job.Name && res.status == http.StatusOK:
-		prev, _ := p.jobs.get(c.clientID, now)
+		prev, _ := p.seenJob(c.clientID, now)
 		if seen, ok := readJobHead(res.body.Bytes(), prev); ok {
-			p.jobs.put(c.clientID, seen, now)
+			p.noteSeen(c.clientID, seen, now)
 		}
 	case c.route.Name == route.Job.Name && res.status == http.StatusNotFound:
-		seen, _ := p.jobs.get(c.clientID, now)
+		seen, _ := p.seenJob(c.clientID, now)
 		seen.final = true
-		p.jobs.put(c.clientID, seen, now)
+		p.noteSeen(c.clientID, seen, now)
 	}
 }
 
@@ -98,7 +154,7 @@ func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retr
 		return false
 	}
 	now := time.Now()
-	seen, _ := p.jobs.get(c.clientID, now)
+	seen, _ := p.seenJob(c.clientID, now)
 	if seen.final {
 		return false
 	}

@@ -190,7 +190,7 @@ func TestCalmPollOfARefusingOwner(t *testing.T) {
 
 	tok2, _ := encodeToken(newV4(), 1)
 	before := time.Now()
-	h.proxy.jobs.put(tok2, jobSeen{created: before.UTC(), status: api.StatusNotStarted}, before)
+	h.proxy.noteSeen(tok2, jobSeen{created: before.UTC(), status: api.StatusNotStarted}, before)
 	secondary.Always(http.StatusInternalServerError)
 	st = calmReply(t, h.do(http.MethodGet, api.JobsPath+"/"+tok2+"?api-version=2023-04-01", ""), tok2, api.StatusNotStarted)
 	assert.True(t, st.CreatedDateTime.Equal(before.UTC()))
@@ -261,4 +261,22 @@ func TestStaleViewTriesTheOwner(t *testing.T) {
 	assert.Equal(t, region.StateOpen, h.regions[0].State(), "the trial is not the breaker's")
 	_, down := store.DueIn("westus2", time.Now())
 	assert.False(t, down, "the job's acceptance ended this replica's outage")
+}
+
+// TestJobMemoKeepsWhatCalmAnswersSay: the job memory's pointer-free form
+// gives back every field it was given, unknown dates and status included.
+func TestJobMemoKeepsWhatCalmAnswersSay(t *testing.T) {
+	created := time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
+	for _, seen := range []jobSeen{
+		{},
+		{created: created, status: api.StatusNotStarted},
+		{created: created, updated: created.Add(1500 * time.Millisecond), expires: created.Add(24 * time.Hour),
+			status: api.StatusRunning, completed: 1, failed: 2, total: 4, counted: true},
+		{status: api.StatusPartiallySucceeded, final: true},
+	} {
+		assert.Equal(t, seen, memoOf(seen).seen())
+	}
+	for _, st := range jobStatuses {
+		assert.Equal(t, st, memoOf(jobSeen{status: st}).seen().status)
+	}
 }
