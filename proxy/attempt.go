@@ -50,7 +50,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 	if len(order) == 0 && p.rescuable(c) && views[c.owner].State != region.StateClosed {
 		// The owner's breaker keeps the call away: an outage since it
 		// opened (a quota parked by a 429 is not one).
-		p.rescue.RegionDown(p.regions[c.owner].Name(), p.regions[c.owner].OpenedAt())
+		p.regions[c.owner].Down(p.regions[c.owner].OpenedAt())
 		served, retry := p.tryRescue(w, c, result)
 		if served {
 			return
@@ -77,7 +77,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 	if p.rescuable(c) && errors.As(err, &ue) && ue.last != nil && ue.last.v.Outcome.RegionFault() {
 		// The owner failed this poll (the region's fault, not the client's
 		// or the gateway's): that starts its outage, if nothing did before.
-		p.rescue.RegionDown(p.regions[c.owner].Name(), time.Now())
+		p.regions[c.owner].Down(time.Now())
 		served, retry := p.tryRescue(w, c, result)
 		if served {
 			return

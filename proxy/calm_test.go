@@ -236,7 +236,9 @@ func TestStaleViewTriesTheOwner(t *testing.T) {
 	primary.Always(http.StatusBadGateway)
 	require.Equal(t, http.StatusAccepted, h.submit("proj", "prod").status, "fails over")
 	require.Equal(t, region.StateOpen, h.regions[0].State())
-	store.RegionDown("westus2", h.regions[0].OpenedAt())
+	since, down := h.regions[0].DownSince()
+	require.True(t, down, "the breaker's opening starts the outage")
+	require.Equal(t, h.regions[0].OpenedAt(), since)
 	primary.Always(0) // back, but this replica's breaker stays open for a minute
 
 	// The job the primary accepted afterwards, as another replica kept it.
@@ -259,7 +261,7 @@ func TestStaleViewTriesTheOwner(t *testing.T) {
 	}
 	assert.Equal(t, submits, secondary.Calls("submit"), "a job the primary took after the outage began was resubmitted")
 	assert.Equal(t, region.StateOpen, h.regions[0].State(), "the trial is not the breaker's")
-	_, down := store.DueIn("westus2", time.Now())
+	_, down = store.DueIn(h.regions[0], time.Now())
 	assert.False(t, down, "the job's acceptance ended this replica's outage")
 }
 

@@ -68,7 +68,7 @@ func (p *Proxy) answers(idx int, now time.Time) bool {
 	if p.regions[idx].State() != region.StateClosed {
 		return false
 	}
-	_, down := p.rescue.DueIn(p.regions[idx].Name(), now)
+	_, down := p.regions[idx].DownSince()
 	return !down
 }
 

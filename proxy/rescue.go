@@ -102,8 +102,9 @@ func (p *Proxy) rescuable(c *call) bool {
 // failed this very call.
 func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *reqrecord.Result) (served bool, retryAfter time.Duration) {
 	ctx := c.r.Context()
-	from := p.regions[c.owner].Name()
-	wait, down := p.rescue.DueIn(from, time.Now())
+	owner := p.regions[c.owner]
+	from := owner.Name()
+	wait, down := p.rescue.DueIn(owner, time.Now())
 	if !down {
 		return false, 0
 	}
@@ -129,7 +130,7 @@ func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *reqrecord.Resu
 	case claim == nil:
 		return false, 0 // gone: finished before the outage, or expired
 	}
-	if wait, stale := p.rescue.JobDueIn(from, claim.Job.Accepted, time.Now()); stale || wait > 0 {
+	if wait, stale := p.rescue.JobDueIn(owner, claim.Job.Accepted, time.Now()); stale || wait > 0 {
 		_ = claim.Release(ctx)
 		if !stale {
 			return false, max(wait, time.Second)
@@ -137,14 +138,14 @@ func (p *Proxy) tryRescue(w http.ResponseWriter, c *call, result *reqrecord.Resu
 		// The owner accepted this job after this replica saw it go down:
 		// it came back. Try it for the job, as a half-open trial would,
 		// before any rescue can be due; a failure starts a new outage.
-		p.rescue.RegionUp(from, claim.Job.Accepted)
+		owner.Up(claim.Job.Accepted)
 		if c.attempts == 0 {
 			c.trial = true
 			return false, 0
 		}
 		now := time.Now()
-		p.rescue.RegionDown(from, now) // the owner failed this call just now
-		wait, _ := p.rescue.JobDueIn(from, claim.Job.Accepted, now)
+		owner.Down(now) // the owner failed this call just now
+		wait, _ := p.rescue.JobDueIn(owner, claim.Job.Accepted, now)
 		return false, max(wait, time.Second)
 	}
 	to, upstream, err := p.resubmit(ctx, c, claim.Job)
@@ -218,7 +219,7 @@ func deleteValue(s []int, v int) []int {
 // region is up; a submit it accepted is kept; a final state forgets the
 // job's body; a cancel of a rescued job cancels its first copy too.
 func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *upstreamResponse) {
-	p.rescue.RegionUp(p.regions[idx].Name(), time.Now())
+	p.regions[idx].Up(time.Now())
 	switch {
 	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted:
 		p.remember(ctx, c, idx, res)

@@ -26,6 +26,7 @@
 // pings it until it answers again. Document text never reaches the store in
 // clear, nor any log.
 //
-// Each replica also keeps its own view of which regions are down and since
-// when (RegionDown, RegionUp, DueIn), as it keeps its own breakers.
+// Which regions are down, and since when, each replica's regions keep
+// beside their breakers (internal/region); rescue reads that clock through
+// the Region interface and judges it against After (DueIn, JobDueIn).
 package rescue

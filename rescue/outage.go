@@ -1,9 +1,6 @@
 package rescue
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // DefaultAfter is how long a job's owner region must have been unavailable
 // before the job is rescued (JOB_RESCUE_AFTER): long enough that a blip, a
@@ -11,76 +8,35 @@ import (
 // 24h job life and to an SDK poller's patience.
 const DefaultAfter = time.Minute
 
-// outages tracks, per region, since when it has been unavailable as this
-// replica sees it, and when it last showed health. The first sign of
-// trouble (its breaker opening, a poll it failed) starts an outage; a sign
-// of health (its breaker closing, an answer, a job it accepted) ends the
-// outages that began before it, and trouble older than the latest sign of
-// health starts none. Each replica keeps its own, as it keeps its own
-// breakers.
-type outages struct {
-	mu    sync.RWMutex
-	since map[string]time.Time
-	up    map[string]time.Time // the latest sign of health
+// Region is what rescue reads of a job's owner region: since when it has
+// been unavailable as this replica sees it. The region keeps that clock
+// beside its breaker (internal/region's Region is one); rescue only
+// judges it against After.
+type Region interface {
+	DownSince() (since time.Time, down bool)
 }
 
-// RegionDown notes that region failed at: its breaker opened, or a call to
-// it failed. An outage already running keeps its start; trouble seen before
-// the region's latest sign of health is old news.
-func (s *Store) RegionDown(region string, at time.Time) {
-	s.out.mu.Lock()
-	defer s.out.mu.Unlock()
-	if _, ok := s.out.since[region]; !ok && !at.Before(s.out.up[region]) {
-		s.out.since[region] = at
-	}
-}
-
-// RegionUp notes that region was healthy at: its breaker closed, it
-// answered, or it accepted a job (at is then the job's acceptance, which
-// may be another replica's). An outage that began before at is over.
-func (s *Store) RegionUp(region string, at time.Time) {
-	s.out.mu.RLock()
-	since, down := s.out.since[region]
-	fresh := !s.out.up[region].Before(at)
-	s.out.mu.RUnlock()
-	if fresh && (!down || !since.Before(at)) {
-		return // the usual case, on every answer: no write lock
-	}
-	s.out.mu.Lock()
-	defer s.out.mu.Unlock()
-	if s.out.up[region].Before(at) {
-		s.out.up[region] = at
-	}
-	if since, ok := s.out.since[region]; ok && since.Before(at) {
-		delete(s.out.since, region)
-	}
-}
-
-// DueIn says when jobs owned by region may be rescued: ok=false while the
+// DueIn says when jobs owned by r may be rescued: ok=false while the
 // region is not known to be down; otherwise the time left until it has
 // been down for After (zero or less: now).
-func (s *Store) DueIn(region string, now time.Time) (wait time.Duration, ok bool) {
-	s.out.mu.RLock()
-	since, ok := s.out.since[region]
-	s.out.mu.RUnlock()
+func (s *Store) DueIn(r Region, now time.Time) (wait time.Duration, ok bool) {
+	since, ok := r.DownSince()
 	if !ok {
 		return 0, false
 	}
 	return since.Add(s.after).Sub(now), true
 }
 
-// JobDueIn judges the rescue of one job owned by region, accepted at
-// accepted (zero: not known). stale means the job was accepted after this
-// replica saw the region go down: the region has come back since, so the
-// caller notes it (RegionUp) and tries the region for the job, as a
+// JobDueIn judges the rescue of one job owned by r, accepted at accepted
+// (zero: not known). stale means the job was accepted after this replica
+// saw the region go down: the region has come back since, so the caller
+// notes it (the region's Up) and tries the region for the job, as a
 // half-open trial would, before any rescue. Otherwise wait is the time
 // left until the job's own clock, which starts at the later of the
 // outage's start and the job's acceptance, reaches After (zero or less:
 // now).
-func (s *Store) JobDueIn(region string, accepted, now time.Time) (wait time.Duration, stale bool) {
-	s.out.mu.RLock()
-	since, down := s.out.since[region]
-	s.out.mu.RUnlock()
+func (s *Store) JobDueIn(r Region, accepted, now time.Time) (wait time.Duration, stale bool) {
+	since, down := r.DownSince()
 	switch {
 	case !down:
 		return s.after, false // it answered meanwhile: not due

@@ -138,7 +138,6 @@ type Store struct {
 	changedAt time.Time
 
 	rescued rescuedCache
-	out     outages
 
 	full      atomic.Bool // the last Put found no room
 	uncovered struct{ evicted, tooLarge, full, unavailable atomic.Int64 }
@@ -179,7 +178,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		now:          cfg.Now,
 		log:          cfg.Logger,
 		rescued:      newRescuedCache(rescuedCacheSize),
-		out:          outages{since: map[string]time.Time{}, up: map[string]time.Time{}},
 	}
 	if s.ttl < 0 || s.lease < 0 || s.after < 0 || s.opTimeout < 0 || s.pingInterval < 0 || s.maxBytes < 0 {
 		return nil, errors.New("rescue: TTL, After, Lease, OpTimeout, PingInterval and MaxBytes must not be negative")

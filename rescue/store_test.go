@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"nergateway/internal/redistest"
+	"nergateway/internal/region"
 	"nergateway/internal/secret"
 )
 
@@ -415,29 +417,40 @@ func storeUp(t *testing.T, r *metric.ManualReader) int64 {
 	return -1
 }
 
+// ownerRegion is a job's owner region as the proxy hands it to the store:
+// its outage clock is the one rescue reads.
+func ownerRegion(t *testing.T, name string) *region.Region {
+	t.Helper()
+	r, err := region.New(region.Config{Name: name, Role: region.RolePrimary,
+		Endpoint: &url.URL{Scheme: "https", Host: name + ".example"}, Key: "region-key"})
+	require.NoError(t, err)
+	return r
+}
+
 func TestOutageMakesRescueDue(t *testing.T) {
 	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
 	t0 := time.Unix(1_700_000_000, 0)
-	_, ok := s.DueIn("westus2", t0)
+	westus2, eastus := ownerRegion(t, "westus2"), ownerRegion(t, "eastus")
+	_, ok := s.DueIn(westus2, t0)
 	require.False(t, ok, "a region never seen down is due")
-	s.RegionDown("westus2", t0)
-	s.RegionDown("westus2", t0.Add(30*time.Second)) // the outage keeps its start
+	westus2.Down(t0)
+	westus2.Down(t0.Add(30 * time.Second)) // the outage keeps its start
 	for _, tc := range []struct {
 		at   time.Duration
 		want time.Duration
 	}{{0, time.Minute}, {45 * time.Second, 15 * time.Second}, {time.Minute, 0}, {2 * time.Minute, -time.Minute}} {
-		wait, ok := s.DueIn("westus2", t0.Add(tc.at))
+		wait, ok := s.DueIn(westus2, t0.Add(tc.at))
 		if assert.True(t, ok, "DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want) {
 			assert.Equal(t, tc.want, wait, "DueIn at +%v = %v, %v; want %v", tc.at, wait, ok, tc.want)
 		}
 	}
-	_, ok = s.DueIn("eastus", t0.Add(time.Hour))
+	_, ok = s.DueIn(eastus, t0.Add(time.Hour))
 	assert.False(t, ok, "another region is due")
-	s.RegionUp("westus2", t0.Add(time.Hour))
-	_, ok = s.DueIn("westus2", t0.Add(time.Hour))
+	westus2.Up(t0.Add(time.Hour))
+	_, ok = s.DueIn(westus2, t0.Add(time.Hour))
 	assert.False(t, ok, "a region back up is still due")
-	s.RegionDown("westus2", t0.Add(2*time.Hour)) // a new outage starts afresh
-	wait, _ := s.DueIn("westus2", t0.Add(2*time.Hour))
+	westus2.Down(t0.Add(2 * time.Hour)) // a new outage starts afresh
+	wait, _ := s.DueIn(westus2, t0.Add(2*time.Hour))
 	assert.Equal(t, time.Minute, wait, "a new outage is due in, want 1m")
 }
 
@@ -448,35 +461,36 @@ func TestOutageMakesRescueDue(t *testing.T) {
 func TestStaleViewOfAnOutage(t *testing.T) {
 	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
 	t0 := time.Unix(1_700_000_000, 0)
-	s.RegionDown("westus2", t0) // the breaker opened
+	westus2 := ownerRegion(t, "westus2")
+	westus2.Down(t0) // the breaker opened
 
 	// A job accepted before the outage: due a minute after it began.
-	wait, stale := s.JobDueIn("westus2", t0.Add(-time.Hour), t0.Add(90*time.Second))
+	wait, stale := s.JobDueIn(westus2, t0.Add(-time.Hour), t0.Add(90*time.Second))
 	require.False(t, stale)
 	require.Equal(t, -30*time.Second, wait)
 	// One accepted after it began: the region came back meanwhile.
-	_, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(90*time.Second))
+	_, stale = s.JobDueIn(westus2, t0.Add(10*time.Second), t0.Add(90*time.Second))
 	require.True(t, stale)
 	// A job whose acceptance is unknown (an older record) is judged by the outage.
-	_, stale = s.JobDueIn("westus2", time.Time{}, t0.Add(90*time.Second))
+	_, stale = s.JobDueIn(westus2, time.Time{}, t0.Add(90*time.Second))
 	require.False(t, stale)
 
 	// The caller notes the sign of health: the outage is over, and the
 	// breaker that opened at t0 (still open) is old news.
-	s.RegionUp("westus2", t0.Add(10*time.Second))
-	_, down := s.DueIn("westus2", t0.Add(90*time.Second))
+	westus2.Up(t0.Add(10 * time.Second))
+	_, down := s.DueIn(westus2, t0.Add(90*time.Second))
 	require.False(t, down)
-	s.RegionDown("westus2", t0)
-	_, down = s.DueIn("westus2", t0.Add(90*time.Second))
+	westus2.Down(t0)
+	_, down = s.DueIn(westus2, t0.Add(90*time.Second))
 	require.False(t, down, "trouble older than the latest sign of health starts no outage")
-	wait, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(90*time.Second))
+	wait, stale = s.JobDueIn(westus2, t0.Add(10*time.Second), t0.Add(90*time.Second))
 	require.False(t, stale)
 	require.Equal(t, time.Minute, wait, "a region not down is not due")
 
 	// Its trial for the job failed at +20s: a new outage, and the job's
 	// clock runs from there.
-	s.RegionDown("westus2", t0.Add(20*time.Second))
-	wait, stale = s.JobDueIn("westus2", t0.Add(10*time.Second), t0.Add(30*time.Second))
+	westus2.Down(t0.Add(20 * time.Second))
+	wait, stale = s.JobDueIn(westus2, t0.Add(10*time.Second), t0.Add(30*time.Second))
 	require.False(t, stale)
 	require.Equal(t, 50*time.Second, wait)
 }

@@ -1,9 +1,10 @@
 // Package region holds what the gateway knows about one Azure Language
-// region: where it is, its key, its circuit breaker, which of its quotas a
-// 429 parked, and its recent history for /status; and the rulebook
-// (Region.Judge) that judges every answer a region gives. It sits below
-// both the proxy and the health prober so that client calls and probes feed
-// the same breaker through the same rules.
+// region: where it is, its key, its circuit breaker and the breaker's
+// metrics, which of its quotas a 429 parked, since when it has been down
+// (the outage clock job rescue reads), and its recent history for /status;
+// and the rulebook (Region.Judge) that judges every answer a region gives.
+// It sits below both the proxy and the health prober so that client calls
+// and probes feed the same breaker through the same rules.
 package region
 
 import (
@@ -91,8 +92,11 @@ type Config struct {
 	// whatever its Retry-After says; zero means DefaultMaxPark.
 	MaxPark time.Duration
 	// OnStateChange, if set, is called on every breaker transition (for
-	// span events, metrics and logs). It must not block.
+	// span events and logs). It must not block.
 	OnStateChange func(region string, from, to State)
+	// Metrics, if set, counts the breaker's transitions and reports its
+	// state (NewMetrics).
+	Metrics *Metrics
 }
 
 // Region is one configured region. It is safe for concurrent use.
@@ -114,6 +118,8 @@ type Region struct {
 	openUntil   time.Time // when the open breaker lets a trial through
 	recent      []Failure // newest last, at most recentLimit
 	lastProbe   *ProbeResult
+
+	out outage // since when it is down, as this replica sees it
 }
 
 // Failure is one recent failure, kept for /status.
@@ -170,7 +176,7 @@ func New(cfg Config) (*Region, error) {
 	r := &Region{name: cfg.Name, role: cfg.Role, endpoint: cfg.Endpoint, key: cfg.Key, authorizer: cfg.Authorizer, maxPark: cfg.MaxPark,
 		keyValue: []string{cfg.Key.Reveal()}, origin: cfg.Endpoint.Scheme + "://" + cfg.Endpoint.Host}
 	threshold := cfg.ConsecutiveFailures
-	onChange := cfg.OnStateChange
+	onChange, metrics := cfg.OnStateChange, cfg.Metrics
 	openTimeout := cfg.OpenTimeout
 	r.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        cfg.Name,
@@ -179,17 +185,28 @@ func New(cfg Config) (*Region, error) {
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= threshold },
 		IsExcluded:  func(err error) bool { return errors.Is(err, errNotRegionFault) },
 		OnStateChange: func(name string, from, to gobreaker.State) {
-			if to == gobreaker.StateOpen {
-				now := time.Now()
+			// The region counts as down from its breaker opening until it
+			// closes (half-open trials do not end the outage).
+			switch now := time.Now(); to {
+			case gobreaker.StateOpen:
 				r.mu.Lock()
 				r.openedAt, r.openUntil = now, now.Add(openTimeout)
 				r.mu.Unlock()
+				r.Down(now)
+			case gobreaker.StateClosed:
+				r.Up(now)
+			}
+			if metrics != nil {
+				metrics.transition(name, stateOf(from), stateOf(to))
 			}
 			if onChange != nil {
 				onChange(name, stateOf(from), stateOf(to))
 			}
 		},
 	})
+	if metrics != nil {
+		metrics.add(r)
+	}
 	return r, nil
 }
 

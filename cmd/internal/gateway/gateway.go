@@ -90,19 +90,9 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	}
 	g := &gateway{cfg: cfg, log: log, tel: tel, keys: keys}
 	meter := tel.MeterProvider.Meter("nergateway/gateway")
-	transitions, err := meter.Int64Counter("gateway.breaker.transitions",
-		metric.WithDescription("Breaker state changes per region."))
+	breakers, err := region.NewMetrics(meter)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	// Every transition series exists at 0 from the start, so the first
-	// breaker opening shows as an increase.
-	for _, name := range []string{cfg.PrimaryName, cfg.SecondaryName} {
-		for _, t := range [][2]region.State{{region.StateClosed, region.StateOpen}, {region.StateOpen, region.StateHalfOpen},
-			{region.StateHalfOpen, region.StateClosed}, {region.StateHalfOpen, region.StateOpen}} {
-			transitions.Add(ctx, 0, metric.WithAttributes(
-				attribute.String("region", name), attribute.String("from", string(t[0])), attribute.String("to", string(t[1]))))
-		}
 	}
 	if cfg.RescueOn() {
 		if g.rescue, err = openRescue(ctx, cfg, tel, log); err != nil {
@@ -116,18 +106,6 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	}
 	onChange := func(name string, from, to region.State) {
 		log.Warn("region breaker changed state", "region", name, "from", string(from), "to", string(to))
-		if g.rescue != nil {
-			// A job's owner counts as down from its breaker opening until
-			// it closes (half-open trials do not end the outage).
-			switch to {
-			case region.StateOpen:
-				g.rescue.RegionDown(name, time.Now())
-			case region.StateClosed:
-				g.rescue.RegionUp(name, time.Now())
-			}
-		}
-		transitions.Add(context.Background(), 1, metric.WithAttributes(
-			attribute.String("region", name), attribute.String("from", string(from)), attribute.String("to", string(to))))
 	}
 	g.transport, err = upstreamTransport(cfg)
 	if err != nil {
@@ -144,6 +122,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		rc.OpenTimeout = cfg.BreakerOpenTimeout
 		rc.MaxPark = cfg.RegionMaxPark
 		rc.OnStateChange = onChange
+		rc.Metrics = breakers
 		r, err := region.New(rc)
 		if err != nil {
 			return nil, err
@@ -159,16 +138,6 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 					up = 1
 				}
 				o.Observe(up, metric.WithAttributes(attribute.String("region", r.Name())))
-			}
-			return nil
-		})); err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	if _, err := meter.Int64ObservableGauge("gateway.breaker.state",
-		metric.WithDescription("Breaker state per region: 0 closed, 1 half-open, 2 open."),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for _, r := range g.regions {
-				o.Observe(r.State().Value(), metric.WithAttributes(attribute.String("region", r.Name())))
 			}
 			return nil
 		})); err != nil {
