@@ -1,5 +1,6 @@
 // Package region holds what the gateway knows about one Azure Language
-// region: where it is, its key, its circuit breaker and the breaker's
+// region: where it is, its credential (the resource key, or an Entra ID
+// token through an Authorizer), its circuit breaker and the breaker's
 // metrics, which of its quotas a 429 parked, since when it has been down
 // (the outage clock job rescue reads), and its recent history for /status;
 // and the rulebook (Region.Judge) that judges every answer a region gives.
