@@ -32,7 +32,7 @@ const (
 )
 
 // MessageFrontDoorUnauthorized is the front door's answer to a wrong key,
-// word for word (recorded, internal/recorded runtime-401-2022-10-01-preview).
+// word for word (recorded, internal/testkit/recorded runtime-401-2022-10-01-preview).
 // The gateway answers a wrong gateway key with it too, so a client matching
 // on Azure's 401 sees the same behind the gateway.
 const MessageFrontDoorUnauthorized = "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."
@@ -89,7 +89,7 @@ func (e *Error) Error() string {
 // WriteError writes err in Azure's error envelope with the given status.
 // Both the gateway and the emulator answer through it, so SDKs parse every
 // error they produce, and both follow Azure's recordings
-// (internal/recorded): a 401 comes from the API-management front door,
+// (internal/testkit/recorded): a 401 comes from the API-management front door,
 // typed application/json without a charset; neither a 401 nor a 400
 // carries x-ms-error-code. Other errors name their code in x-ms-error-code,
 // which the spec allows and the SDKs read when the body has none.

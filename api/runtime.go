@@ -92,7 +92,7 @@ type JobState struct {
 	ExpirationDateTime time.Time `json:"expirationDateTime,omitzero"`
 	// LastUpdatedDateTime is the name Azure sends on 2022-05-01, 2023-04-01
 	// and 2025-11-15-preview; LastUpdateDateTime the one it sends on
-	// 2022-10-01-preview (both recorded, internal/recorded). Azure sends one
+	// 2022-10-01-preview (both recorded, internal/testkit/recorded). Azure sends one
 	// of them, the one its api-version defines.
 	LastUpdatedDateTime time.Time        `json:"lastUpdatedDateTime,omitzero"`
 	LastUpdateDateTime  time.Time        `json:"lastUpdateDateTime,omitzero"`

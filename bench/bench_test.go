@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"nergateway/api"
-	"nergateway/internal/testtool"
+	"nergateway/internal/testkit/testtool"
 )
 
 // TestQuickRun is the CI smoke run of the benchmark command: it builds the

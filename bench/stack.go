@@ -18,7 +18,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
-	"nergateway/internal/testtool"
+	"nergateway/internal/testkit/testtool"
 )
 
 // Targets: where the load generator sends its requests.

@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"nergateway/internal/config"
-	"nergateway/internal/testtool"
+	"nergateway/internal/testkit/testtool"
 )
 
 // readYAML decodes one repository file.

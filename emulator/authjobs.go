@@ -132,7 +132,7 @@ func (e *Emulator) lookupAuthJob(c *call, kind string) (*authJob, reply, bool) {
 	return j, reply{}, true
 }
 
-// jobState renders j at c.now as Azure does (internal/recorded): job dates
+// jobState renders j at c.now as Azure does (internal/testkit/recorded): job dates
 // in whole seconds, no warnings or errors members until there is something
 // to say, except warnings: [] on a finished training job.
 func (e *Emulator) jobState(c *call, j *authJob) api.AuthoringJob {

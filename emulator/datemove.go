@@ -4,7 +4,7 @@ import "time"
 
 // Azure moves a project's lastModifiedDateTime on its own: in Microsoft's
 // recordings of the analyze-text authoring API (2025-05-15-preview,
-// internal/recorded: authoring-deploy and authoring-project-get) a
+// internal/testkit/recorded: authoring-deploy and authoring-project-get) a
 // deployment's lastDeployedDateTime is 23:14:04 and the project's
 // lastModifiedDateTime, read two minutes later with no label edit in
 // between, 23:14:34. Options.ModifiedAfterDeploy emulates that, so a test

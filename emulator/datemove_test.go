@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/recorded"
+	"nergateway/internal/testkit/recorded"
 )
 
 // recordedDateMove is how long after a deploy Azure moved the project's

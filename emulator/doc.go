@@ -22,7 +22,7 @@
 // 7 days (404 afterwards). There are no background goroutines.
 //
 // Answers follow Microsoft's recordings of live Azure traffic
-// (internal/recorded; recorded_test.go replays them here): a job's tasks
+// (internal/testkit/recorded; recorded_test.go replays them here): a job's tasks
 // finish one after another across its running phase, so a job with several
 // tasks shows finished tasks, their first page and a nextLink while it
 // still runs; tasks.items is [] while none has finished; a page holds top

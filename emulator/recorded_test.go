@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/recorded"
+	"nergateway/internal/testkit/recorded"
 )
 
 // The tests below send the emulator the requests Microsoft's SDK tests
-// sent Azure (internal/recorded) and hold its answers to Azure's: status,
+// sent Azure (internal/testkit/recorded) and hold its answers to Azure's: status,
 // headers, the members of every body at every level (so one date name per
 // api-version, tasks.items: [] while a job runs, no taskName the request
 // did not have, estimatedEndDateTime only while training runs, warnings: []

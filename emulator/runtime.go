@@ -316,7 +316,7 @@ func (e *Emulator) handleJob(c *call) reply {
 // runs. A job's tasks finish one after another across its running phase,
 // the last as the job ends, so a job with several tasks shows finished
 // tasks (and their pages, with a nextLink) while it still runs, as Azure's
-// do (internal/recorded, runtime-paging-2023-04-01). A task not finished
+// do (internal/testkit/recorded, runtime-paging-2023-04-01). A task not finished
 // when the job was cancelled is reported cancelled, at the cancel.
 func (e *Emulator) taskEnd(j *runtimeJob, i int, ph phase, now time.Time) (done time.Time, cancelled bool) {
 	d := e.opts.JobDuration
@@ -357,7 +357,7 @@ func later(a, b time.Time) time.Time {
 
 // setUpdated writes the job's last-update date under the one name the
 // api-version defines: lastUpdateDateTime on 2022-10-01-preview,
-// lastUpdatedDateTime on the others (both recorded, internal/recorded).
+// lastUpdatedDateTime on the others (both recorded, internal/testkit/recorded).
 func setUpdated(st *api.JobState, apiVersion string, t time.Time) {
 	if apiVersion == "2022-10-01-preview" {
 		st.LastUpdateDateTime = t

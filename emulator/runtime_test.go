@@ -165,7 +165,7 @@ func TestSubmitValidation(t *testing.T) {
 				require.NotNil(t, e.InnerError)
 				assert.Equal(t, tc.inner, e.InnerError.Code)
 			}
-			// Azure's recorded 400s carry no x-ms-error-code (internal/recorded).
+			// Azure's recorded 400s carry no x-ms-error-code (internal/testkit/recorded).
 			assert.Empty(t, r.header.Get("x-ms-error-code"))
 		})
 	}

@@ -193,7 +193,7 @@ func (e *Emulator) dispatch(r *http.Request, rt route, vars map[string]string, f
 }
 
 // write sends res with the headers Azure's answers carry (recorded,
-// internal/recorded): x-ms-region, x-envoy-upstream-service-time and
+// internal/testkit/recorded): x-ms-region, x-envoy-upstream-service-time and
 // Strict-Transport-Security on every answer the service itself gives, and
 // on authoring answers request-id (the apim-request-id again) and
 // Access-Control-Expose-Headers. The front door's 401 carries none of them.

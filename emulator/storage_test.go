@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/azurite"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
 	"nergateway/replication/docsync"
 )
 

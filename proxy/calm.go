@@ -185,7 +185,7 @@ func (p *Proxy) calm(w http.ResponseWriter, c *call, reason region.Outcome, retr
 }
 
 // calmBody is the job in Azure's shape as far as the gateway knows it, in
-// the order of Azure's recorded running jobs (internal/recorded): the
+// the order of Azure's recorded running jobs (internal/testkit/recorded): the
 // client's job id, the dates it saw, running (or notStarted), no errors,
 // the task counts with no items. The last update's date is spelled as the
 // api-version's answers spell it: lastUpdateDateTime in the 2022 versions,

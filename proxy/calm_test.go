@@ -73,7 +73,7 @@ func TestCalmBody(t *testing.T) {
 	assert.True(t, got.LastUpdatedDateTime.Equal(created.Add(time.Second)))
 	assert.True(t, got.ExpirationDateTime.IsZero(), "a date the gateway does not know is left out")
 	assert.Equal(t, api.TaskSummary{Completed: 1, InProgress: 2, Total: 3, Items: []api.TaskItem{}}, got.Tasks)
-	// Azure's recorded running job (internal/recorded, 2023-04-01), member for member.
+	// Azure's recorded running job (internal/testkit/recorded, 2023-04-01), member for member.
 	assert.Equal(t, `{"jobId":"0f8fad5b-d9cb-469f-a165-70867728950e","lastUpdatedDateTime":"2026-11-29T03:00:01Z","createdDateTime":"2026-11-29T03:00:00Z",`+
 		`"status":"running","errors":[],"tasks":{"completed":1,"failed":0,"inProgress":2,"total":3,"items":[]}}`, string(raw))
 	// The 2022 versions spell the update's date without the d.

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"nergateway/api"
-	"nergateway/internal/redistest"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/redistest"
 	"nergateway/rescue"
 
 	"github.com/stretchr/testify/assert"

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/recorded"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/recorded"
 )
 
 // recording loads a conversation Microsoft's SDK tests recorded against

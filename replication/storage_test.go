@@ -14,8 +14,8 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
-	"nergateway/internal/azurite"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
 	"nergateway/replication/docsync"
 )
 

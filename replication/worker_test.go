@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"nergateway/api"
-	"nergateway/internal/azurite"
+	"nergateway/internal/testkit/azurite"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"nergateway/internal/redistest"
+	"nergateway/internal/testkit/redistest"
 )
 
 // jobOf is a submit whose body is n bytes.

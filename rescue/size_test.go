@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"nergateway/internal/redistest"
+	"nergateway/internal/testkit/redistest"
 
 	"github.com/stretchr/testify/require"
 )

@@ -17,9 +17,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"nergateway/internal/redistest"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/redistest"
 )
 
 // docText marks document text: it must never be found in the store in

@@ -14,15 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/testkit/loopback"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 // TestDemoDoesWhatItPrints runs `demo` in process and follows the
 // instructions it prints: submit and poll with demo-key, watch the
 // secondary catch up, take the primary down and bring it back.
 func TestDemoDoesWhatItPrints(t *testing.T) {
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.FreeAddrs(t, 2)
 	addr := addrs[0]
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	env := map[string]string{"GATEWAY_ADDR": addr, "GATEWAY_OPS_ADDR": addrs[1]}

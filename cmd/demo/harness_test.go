@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,37 +14,7 @@ import (
 // TestMain checks that no goroutine of the demo outlived it.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a goroutine-safe sink for the demo's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freeAddrs returns n loopback addresses that were free a moment ago.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		addrs[i] = ln.Addr().String()
-	}
-	return addrs
-}
-
+// syncbuf.Buffer is a goroutine-safe sink for the demo's output.
 // entitiesOf returns the custom NER entities of every document of a job.
 func entitiesOf(t *testing.T, st api.JobState) map[string][]api.Entity {
 	t.Helper()

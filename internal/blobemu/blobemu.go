@@ -2,7 +2,7 @@
 // blob service, for the demo (`go run ./cmd/demo` needs neither an Azure
 // account nor Node.js): create container, list blobs (paged, with size and
 // Content-MD5), get blob, put blob, copy blob from URL. It checks no signature and keeps
-// nothing on disk. Tests use Azurite (internal/azurite), the real
+// nothing on disk. Tests use Azurite (internal/testkit/azurite), the real
 // emulator; this one only has to satisfy the calls replication/docsync and
 // the emulated regions make.
 package blobemu

@@ -114,3 +114,43 @@ func TestNoInternalPackageImportsTheProxy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, checked, 10, "the walk found the internal packages")
 }
+
+// Test kits (programs and fixtures only tests need: Azurite, redis-server,
+// promtool, Azure's recordings) live under internal/testkit, and only they
+// import "testing" outside test files: product code links no kit. The
+// bench, a harness itself, may use them.
+func TestOnlyTestKitsImportTesting(t *testing.T) {
+	dir := root(t)
+	var kits int
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(p, 0)
+		var noGo *build.NoGoError
+		if errors.As(err, &noGo) {
+			return nil
+		}
+		require.NoError(t, err, p)
+		rel, err := filepath.Rel(dir, p)
+		require.NoError(t, err)
+		rel = filepath.ToSlash(rel)
+		if strings.HasPrefix(rel, "internal/testkit/") {
+			kits++
+			return nil
+		}
+		assert.False(t, slices.Contains(pkg.Imports, "testing"), "%s imports testing outside its tests: a test kit belongs under internal/testkit", rel)
+		if rel == "bench" || strings.HasPrefix(rel, "bench/") {
+			return nil
+		}
+		for _, imp := range pkg.Imports {
+			assert.False(t, strings.HasPrefix(imp, module+"/internal/testkit/"), "%s links the test kit %s", rel, imp)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, kits, 5, "the walk found the test kits")
+}

@@ -50,7 +50,7 @@ func TestSpanNameHasNoClientValues(t *testing.T) {
 
 // TestOneLeadingSlash: a path that starts with several slashes is served
 // as the one-slash path (Azure answers //language/..., recorded in
-// internal/recorded), on runtime and authoring routes alike; its escaping
+// internal/testkit/recorded), on runtime and authoring routes alike; its escaping
 // and query survive, and a one-slash request is not copied.
 func TestOneLeadingSlash(t *testing.T) {
 	for _, tt := range []struct{ target, path, rawPath, query string }{

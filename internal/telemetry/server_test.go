@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"nergateway/internal/testkit/syncbuf"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/trace"
@@ -68,7 +70,7 @@ func TestServerSpansHonourClientTraceparent(t *testing.T) {
 // With an exporter, the server span carries the semantic-convention
 // attributes (the names describe gave it), and a 5xx is an error.
 func TestServerSpansRecordedAttributes(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	tel, err := Setup(t.Context(), Options{
 		Stdout: &out,
 		Getenv: env(map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": "always_on"}),

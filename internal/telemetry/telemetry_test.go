@@ -1,7 +1,6 @@
 package telemetry
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"nergateway/internal/testkit/syncbuf"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -372,7 +373,7 @@ func TestSamplerAlwaysOff(t *testing.T) {
 }
 
 func TestConsoleExporter(t *testing.T) {
-	var out syncBuffer
+	var out syncbuf.Buffer
 	tel, err := Setup(t.Context(), Options{
 		Stdout: &out,
 		Getenv: env(map[string]string{"OTEL_TRACES_EXPORTER": "console"}),
@@ -499,7 +500,7 @@ func TestExportFailureIsLogged(t *testing.T) {
 		http.Error(w, "no", http.StatusBadRequest)
 	}))
 	defer srv.Close()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	tel, err := Setup(t.Context(), Options{
 		Logger: NewLogger(&logs, "json", 0),
 		Getenv: env(map[string]string{
@@ -515,25 +516,8 @@ func TestExportFailureIsLogged(t *testing.T) {
 	assert.NotContains(t, logs.String(), "do-not-log-me")
 }
 
-// syncBuffer is a bytes.Buffer safe for the exporter goroutines and the
+// syncbuf.Buffer is a bytes.Buffer safe for the exporter goroutines and the
 // test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestProcessEnvironmentIsIgnored proves the exporters and the SDK take
 // nothing from the process environment: only Getenv configures them.
 func TestProcessEnvironmentIsIgnored(t *testing.T) {

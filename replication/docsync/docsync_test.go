@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
-	"nergateway/internal/azurite"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
 )
 
 func newStore(t *testing.T, rawURL string) *Store {

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"nergateway/internal/azurite"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
 )
 
 // The pairs of blob services two regions' storage accounts can be: two

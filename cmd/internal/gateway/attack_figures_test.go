@@ -31,6 +31,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/testkit/loopback"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 var attackFigures = flag.Bool("attack.figures", false, "measure issue 10's attacks against the gateway binary and print docs/reliability.md's table")
@@ -42,14 +44,14 @@ type figureGateway struct {
 	addr      string
 	exited    chan struct{}
 	keyOther  string
-	logs      *syncBuffer
+	logs      *syncbuf.Buffer
 	terminate func()
 }
 
 func startFigureGateway(t *testing.T, bin, primary, secondary string, env ...string) *figureGateway {
 	t.Helper()
-	addrs := freeAddrs(t, 2)
-	g := &figureGateway{addr: addrs[0], keyOther: "second-gateway-key-9e21", logs: &syncBuffer{}, exited: make(chan struct{})}
+	addrs := loopback.FreeAddrs(t, 2)
+	g := &figureGateway{addr: addrs[0], keyOther: "second-gateway-key-9e21", logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	ops := addrs[1]
 	g.url, g.ops = "http://"+g.addr, "http://"+ops
 	g.cmd = exec.Command(bin)

@@ -14,7 +14,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
-	"nergateway/internal/redistest"
+	"nergateway/internal/testkit/redistest"
 )
 
 // Calm polls end to end: a job the primary keeps running, polled through

@@ -34,7 +34,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/redistest"
+	"nergateway/internal/testkit/redistest"
 )
 
 var (

@@ -13,6 +13,7 @@ import (
 
 	"nergateway/emulator"
 	"nergateway/internal/entra"
+	"nergateway/internal/testkit/loopback"
 )
 
 func TestVersionAndHelp(t *testing.T) {
@@ -82,7 +83,7 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "no-such-file")
 	emptyFile := filepath.Join(t.TempDir(), "keys")
 	require.NoError(t, os.WriteFile(emptyFile, []byte("# no key yet\n"), 0o600))
-	dead := "http://" + freeAddr(t) // nothing listens there
+	dead := "http://" + loopback.FreeAddr(t) // nothing listens there
 	for _, tt := range []struct {
 		name  string
 		set   map[string]string

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/config"
+	"nergateway/internal/testkit/loopback"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 // Keys used across the end-to-end tests. The secret scan looks for them in
@@ -41,7 +42,7 @@ type trafficRecord struct {
 
 	mu        sync.Mutex
 	responses []string
-	logs      []*syncBuffer
+	logs      []*syncbuf.Buffer
 }
 
 // seenTraffic is every record of the suite.
@@ -64,32 +65,15 @@ func newTrafficRecord(regions ...*emulator.Server) *trafficRecord {
 }
 
 // newLog returns a log sink whose contents the scan will read.
-func (rec *trafficRecord) newLog() *syncBuffer {
-	b := &syncBuffer{}
+func (rec *trafficRecord) newLog() *syncbuf.Buffer {
+	b := &syncbuf.Buffer{}
 	rec.mu.Lock()
 	rec.logs = append(rec.logs, b)
 	rec.mu.Unlock()
 	return b
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// syncbuf.Buffer is a goroutine-safe log sink.
 // recordingTransport keeps the status, headers and body of every response.
 type recordingTransport struct {
 	next http.RoundTripper
@@ -159,8 +143,8 @@ type testGateway struct {
 	OpsURL             string // GATEWAY_OPS_ADDR: /status, /metrics, /admin/...
 	Primary, Secondary *emulator.Server
 	Client             *http.Client
-	Logs               *syncBuffer
-	Stdout             *syncBuffer
+	Logs               *syncbuf.Buffer
+	Stdout             *syncbuf.Buffer
 	stop               func() error
 }
 
@@ -172,27 +156,6 @@ func withEnv(kv ...string) gatewayOption {
 			env[kv[i]] = kv[i+1]
 		}
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	return freeAddrs(t, 1)[0]
-}
-
-// freeAddrs is n distinct free loopback addresses. Every listener stays
-// open until all are chosen: a port closed before the next is asked for
-// can be handed out again, and a gateway given the same port for
-// GATEWAY_ADDR and GATEWAY_OPS_ADDR refuses to start.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		defer ln.Close()
-		addrs[i] = ln.Addr().String()
-	}
-	return addrs
 }
 
 // startGateway runs the whole gateway in process and waits for /healthz.
@@ -208,7 +171,7 @@ func startGateway(t *testing.T, opts ...gatewayOption) *testGateway {
 
 func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ...gatewayOption) *testGateway {
 	t.Helper()
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.FreeAddrs(t, 2)
 	addr, opsAddr := addrs[0], addrs[1]
 	env := map[string]string{
 		"GATEWAY_ADDR":                 addr,
@@ -444,7 +407,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		}
 		return url
 	}
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.FreeAddrs(t, 2)
 	env := map[string]string{
 		"GATEWAY_ADDR":                 addrs[0],
 		"GATEWAY_OPS_ADDR":             addrs[1],

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/testkit/loopback"
 )
 
 const authoringListPath = "/language/authoring/analyze-text/projects?api-version=2022-05-01"
@@ -132,7 +133,7 @@ func TestAdminKeyMustNotBeAClientKey(t *testing.T) {
 		{"GATEWAY_ADMIN_KEY": "ops:" + testGatewayKey},
 		{"GATEWAY_ADMIN_KEY": testAuthorKey},
 	} {
-		addrs := freeAddrs(t, 2)
+		addrs := loopback.FreeAddrs(t, 2)
 		e := map[string]string{
 			"GATEWAY_ADDR": addrs[0], "GATEWAY_OPS_ADDR": addrs[1], "GATEWAY_API_KEYS": testGatewayKey,
 			"GATEWAY_AUTHORING_KEYS": testAuthorKey, "PRIMARY_ENDPOINT": "http://127.0.0.1:1", "PRIMARY_RESOURCE_KEY": testPrimaryKey,

@@ -8,9 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"nergateway/internal/azurite"
-	"nergateway/internal/redistest"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
+	"nergateway/internal/testkit/loopback"
+	"nergateway/internal/testkit/redistest"
 	"nergateway/replication/docsync"
 )
 
@@ -116,7 +117,7 @@ func TestCheckConfigProbesStorageContainers(t *testing.T) {
 			"SECONDARY_STORAGE_KEY: the secondary storage account refused the key for container secondary-docs (403"},
 		{"no such container", map[string]string{"SECONDARY_CONTAINER_NAME": "no-such-docs"},
 			"SECONDARY_CONTAINER_NAME: the secondary storage account has no such container (404 ContainerNotFound)"},
-		{"storage down", map[string]string{"PRIMARY_STORAGE_URL": "http://" + freeAddr(t) + "/devstoreaccount1"},
+		{"storage down", map[string]string{"PRIMARY_STORAGE_URL": "http://" + loopback.FreeAddr(t) + "/devstoreaccount1"},
 			"PRIMARY_STORAGE_URL: the primary storage account is unreachable (dial: connect: connection refused)"},
 		{"key not base64", map[string]string{"PRIMARY_STORAGE_KEY": "not base64!"},
 			"PRIMARY_STORAGE_KEY: is not valid base64"},

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/emulator"
-	"nergateway/internal/promtest"
+	"nergateway/internal/testkit/promtest"
 )
 
 // waitFor retries cond for up to a minute (Prometheus scrapes on its own

@@ -12,11 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
-	"nergateway/internal/recorded"
+	"nergateway/internal/testkit/recorded"
 )
 
 // The tests below put the real gateway in front of a region that answers
-// what Azure answered (internal/recorded: Microsoft's recordings of its
+// what Azure answered (internal/testkit/recorded: Microsoft's recordings of its
 // SDK tests against live Language resources) and replay the recorded
 // requests through it. Every answer must come back as Azure gave it except
 // for the gateway's documented rewrites (docs/DESIGN.md): the region's

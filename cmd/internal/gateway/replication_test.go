@@ -15,9 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/emulator"
-	"nergateway/internal/azurite"
 	"nergateway/internal/config"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/azurite"
 	"nergateway/replication"
 	"nergateway/replication/docsync"
 )

@@ -16,8 +16,8 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
-	"nergateway/internal/redistest"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/redistest"
 )
 
 // Job rescue end to end: two gateway replicas share a real redis-server in

@@ -35,6 +35,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/testkit/loopback"
 )
 
 // spyRegion is a region endpoint in front of an emulator that records
@@ -148,7 +149,7 @@ func TestSecurityUpstreamTLSIsVerified(t *testing.T) {
 	t.Run("a CA file without a certificate stops the gateway at start", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad.pem")
 		require.NoError(t, os.WriteFile(bad, []byte("not a certificate"), 0o600))
-		addrs := freeAddrs(t, 2)
+		addrs := loopback.FreeAddrs(t, 2)
 		env := map[string]string{
 			"GATEWAY_API_KEYS": testGatewayKey, "PRIMARY_ENDPOINT": tlsPrimary.URL, "PRIMARY_RESOURCE_KEY": testPrimaryKey,
 			"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": testSecondaryKey, "UPSTREAM_CA_FILE": bad,
@@ -170,7 +171,7 @@ func TestSecurityGatewayKeys(t *testing.T) {
 		resp, body := gw.do(t, http.MethodPost, submitPath, submitBody(probeText), key)
 		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "key %q", key)
 		// Azure's front door's 401, word for word and with its headers
-		// (internal/recorded runtime-401-2022-10-01-preview).
+		// (internal/testkit/recorded runtime-401-2022-10-01-preview).
 		e := assertAzureError(t, body)
 		assert.Equal(t, api.CodeFrontDoorUnauthorized, e.Code)
 		assert.Equal(t, api.MessageFrontDoorUnauthorized, e.Message)

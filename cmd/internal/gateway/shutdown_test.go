@@ -27,6 +27,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/testkit/loopback"
 )
 
 const (
@@ -136,7 +137,7 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	seedTestProject(t, secondary, testProject, testDeployment)
 	primary.SetFault(emulator.Fault{LatencyMS: int(shutdownLatency / time.Millisecond), Routes: []string{"submit"}})
 	rec := newTrafficRecord(primary, secondary)
-	addrs := freeAddrs(t, 2)
+	addrs := loopback.FreeAddrs(t, 2)
 	addr := addrs[0]
 	cmd := exec.Command(bin)
 	cmd.Env = []string{

@@ -55,7 +55,7 @@ func TestMissingToolSkips(t *testing.T) {
 	assert.Empty(t, r.failed)
 	b, err := os.ReadFile(log)
 	require.NoError(t, err)
-	assert.Equal(t, "./internal/testtool TestSomething (needs no-such-tool-3f9c)\n", string(b))
+	assert.Equal(t, "./internal/testkit/testtool TestSomething (needs no-such-tool-3f9c)\n", string(b))
 }
 
 // Under CI (RequireEnv=required) a missing tool fails the test instead.

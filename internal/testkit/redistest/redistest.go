@@ -1,7 +1,7 @@
 // Package redistest runs a real redis-server for tests: on a free loopback
 // port, with a password, no persistence, stopped by its process id. Tests
 // of the rescue store and of gateways sharing it use it; scripts/provision
-// installs Debian's redis-server package (see internal/testtool for what
+// installs Debian's redis-server package (see internal/testkit/testtool for what
 // happens without it).
 package redistest
 
@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"nergateway/internal/testtool"
+	"nergateway/internal/testkit/testtool"
 )
 
 // Password is what every test server requires, so tests go through AUTH as

@@ -2,7 +2,7 @@
 // loopback port, scraping the given targets, stopped by its process id.
 // Tests that the first failover shows as an increase use it.
 // scripts/provision installs Debian's prometheus package (see
-// internal/testtool for what happens without it).
+// internal/testkit/testtool for what happens without it).
 package promtest
 
 import (
@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"nergateway/internal/testtool"
+	"nergateway/internal/testkit/testtool"
 )
 
 // Server is one prometheus process.
