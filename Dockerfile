@@ -27,7 +27,7 @@ ARG VERSION=dev
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=linux go build -trimpath \
-      -ldflags="-s -w -X nergateway/cmd/internal/gateway.version=${VERSION}" -o /out/gateway ./cmd/gateway && \
+      -ldflags="-s -w -X nergateway/gateway.version=${VERSION}" -o /out/gateway ./cmd/gateway && \
     CGO_ENABLED=0 GOOS=linux go build -trimpath \
       -ldflags="-s -w" -o /out/emulator ./cmd/emulator
 

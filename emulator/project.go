@@ -53,7 +53,7 @@ func newProject(file api.ExportedProject, now time.Time) *project {
 // seconds, as Azure writes them, except lastModifiedDateTime: the
 // replication worker decides whether to look at the content by whether
 // that date moved, and at whole seconds it misses a label change made in
-// the second of its last export (replication and cmd/internal/gateway tests fail
+// the second of its last export (replication and gateway tests fail
 // so), so the emulator keeps the clock's precision there until the
 // worker stops relying on the date's precision; recorded_test.go names
 // the difference.

@@ -1,4 +1,4 @@
-// Command demo serves the gateway (cmd/internal/gateway, as cmd/gateway does)
+// Command demo serves the gateway (package gateway, as cmd/gateway does)
 // in front of two emulated regions in process, so it needs no Azure
 // account: README.md's first command. It is a command of its own so that
 // the gateway's binary links neither the emulator, with its
@@ -16,11 +16,12 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
-	"nergateway/cmd/internal/gateway"
 	"nergateway/emulator"
+	"nergateway/gateway"
 	"nergateway/internal/auth"
 	"nergateway/internal/blobemu"
 	"nergateway/internal/config"
@@ -156,13 +157,28 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	return gateway.Serve(ctx, cfg, gateway.Embedding{
-		Getenv: demoEnv, Stdout: stdout, Stderr: stderr, LogFormat: "text",
+	g, err := gateway.New(ctx, cfg, gateway.Deps{
+		Getenv: demoEnv, Stderr: stderr, LogFormat: "text", Environ: environNames(),
 		Ready: func(addr, opsAddr string) {
 			printDemoHelp(stdout, addr, opsAddr, firstKey(cfg.APIKeys, "GATEWAY_API_KEYS_FILE"),
 				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL, cfg.JobRescueAfter.String())
 		},
 	})
+	if err != nil {
+		return err
+	}
+	return g.Serve(ctx)
+}
+
+// environNames lists the names of the process's environment variables,
+// for the gateway's unknown-variable warnings.
+func environNames() []string {
+	var names []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return names
 }
 
 // startDemoStorage serves an in-memory blob service (internal/blobemu) on

@@ -1,7 +1,7 @@
 // Command gateway serves the failover gateway for Azure AI Language custom
 // NER. See README.md for the commands and docs/DESIGN.md for the contract;
-// the wiring is cmd/internal/gateway's, and the demo is cmd/demo (this binary
-// links no emulator).
+// this package dispatches the commands (run), the gateway package builds and
+// serves, and the demo is cmd/demo (this binary links no emulator).
 package main
 
 import (
@@ -10,14 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"nergateway/cmd/internal/gateway"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := gateway.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}

@@ -7,8 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"nergateway/cmd/internal/gateway"
 )
 
 // TestBinaryLinksNoEmulatorNorTestKit lists what the gateway's binary
@@ -19,7 +17,7 @@ func TestBinaryLinksNoEmulatorNorTestKit(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
 	require.NoError(t, err)
 	deps := strings.Fields(string(out))
-	require.Contains(t, deps, "nergateway/cmd/internal/gateway", "the list is of the gateway's binary")
+	require.Contains(t, deps, "nergateway/gateway", "the list is of the gateway's binary")
 	for _, pkg := range deps {
 		assert.NotContains(t, []string{"nergateway/emulator", "net/http/httptest", "nergateway/internal/blobemu"}, pkg, "cmd/gateway links %s", pkg)
 		assert.False(t, strings.HasPrefix(pkg, "nergateway/internal/testkit/"), "cmd/gateway links the test kit %s", pkg)
@@ -31,7 +29,7 @@ func TestBinaryLinksNoEmulatorNorTestKit(t *testing.T) {
 func TestDemoFlagSaysWhereTheDemoWent(t *testing.T) {
 	for _, args := range [][]string{{"-demo"}, {"--demo"}, {"-demo=true"}} {
 		var stdout, stderr strings.Builder
-		err := gateway.Run(t.Context(), args, func(string) string { return "" }, &stdout, &stderr)
+		err := run(t.Context(), args, func(string) string { return "" }, &stdout, &stderr)
 		require.Error(t, err, "%v", args)
 		assert.Equal(t, "the demo is its own command now: go run ./cmd/demo", err.Error(), "%v", args)
 		assert.NotContains(t, err.Error(), "\n", "one line")

@@ -632,7 +632,7 @@ func (c *Config) deriveDocuments(failed map[string]bool) []error {
 }
 
 // CanaryOff says why the replication canary does not run, naming the
-// variables to change, or "" when it runs. It follows how cmd/internal/gateway
+// variables to change, or "" when it runs. It follows how the gateway package
 // gives the worker its documents: the primary's storage when
 // PRIMARY_STORAGE_URL is set, else REPLICATION_CANARY_FILE.
 func (c *Config) CanaryOff() string {

@@ -154,3 +154,33 @@ func TestOnlyTestKitsImportTesting(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, kits, 5, "the walk found the test kits")
 }
+
+// The wiring (package gateway) is the top of the import graph: it builds
+// every part, so only commands import it, and nothing it builds can reach
+// back into it.
+func TestOnlyCommandsImportTheWiring(t *testing.T) {
+	dir := root(t)
+	var importers []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(p, 0)
+		var noGo *build.NoGoError
+		if errors.As(err, &noGo) {
+			return nil
+		}
+		require.NoError(t, err, p)
+		if slices.Contains(pkg.Imports, module+"/gateway") {
+			rel, err := filepath.Rel(dir, p)
+			require.NoError(t, err)
+			importers = append(importers, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"cmd/demo", "cmd/gateway"}, importers)
+}

@@ -2,7 +2,7 @@
 // span names (the server's tracing middleware) and metric and log labels
 // all read it, so a route is named the same everywhere and nothing a client
 // controls (a job id, a made-up path or method, the Host header) ever
-// becomes a label or a span name. The listeners in cmd/internal/gateway still mount
+// becomes a label or a span name. The listeners in package gateway still mount
 // /healthz, /readyz, /status, /metrics and /admin/replication/sync by
 // their literal paths, not from Healthz ... AdminSync here.
 package route

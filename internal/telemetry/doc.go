@@ -6,7 +6,7 @@
 // Nothing here sets OpenTelemetry globals or reads the process environment:
 // [Setup] returns the providers and reads configuration through the Getenv it
 // is given, so tests run side by side with different settings and the
-// gateway's wiring (cmd/internal/gateway) decides what, if anything, becomes
+// gateway's wiring (package gateway) decides what, if anything, becomes
 // global (nothing does). Exporters get explicit options
 // built from what Getenv returned, because they would otherwise fall back to
 // the process environment on their own.

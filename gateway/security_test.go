@@ -155,7 +155,7 @@ func TestSecurityUpstreamTLSIsVerified(t *testing.T) {
 			"SECONDARY_ENDPOINT": secondary.URL, "SECONDARY_RESOURCE_KEY": testSecondaryKey, "UPSTREAM_CA_FILE": bad,
 			"GATEWAY_ADDR": addrs[0], "GATEWAY_OPS_ADDR": addrs[1],
 		}
-		err := Run(t.Context(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+		err := serveEnv(t.Context(), env, io.Discard)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "UPSTREAM_CA_FILE")
 	})

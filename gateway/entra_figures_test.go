@@ -2,7 +2,7 @@ package gateway
 
 // The identity-provider outage figures of docs/reliability.md:
 //
-//	go test ./internal/gateway -run TestEntraFigures -entra.figures -v
+//	go test ./gateway -run TestEntraFigures -entra.figures -v
 //
 // Tokens live 150 s, so the renewer asks for the next one at 75 s. The
 // authority stops answering at 70 s and comes back at 165 s: 80 s of

@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time with -ldflags "-X nergateway/cmd/internal/gateway.version=...".
+// version is set at build time with -ldflags "-X nergateway/gateway.version=...".
 var version = "dev"
 
 // buildInfo is what `gateway version`, /status and gateway_build_info
@@ -28,8 +28,8 @@ func currentBuild() buildInfo {
 	return b
 }
 
-// versionLine is the one line `gateway version` prints.
-func versionLine() string {
+// VersionLine is the one line `gateway version` prints.
+func VersionLine() string {
 	b := currentBuild()
 	line := "nergateway " + b.Version
 	if b.Revision != "" {

@@ -6,25 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
 	"nergateway/internal/config"
 )
-
-const checkUsage = "usage: gateway check-config [-probe]\n"
-
-// environNames lists the names of the process's environment variables,
-// for check-config's unknown-variable check (getenv cannot list them).
-func environNames() []string {
-	var names []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		names = append(names, name)
-	}
-	return names
-}
 
 // warnConfiguration logs, once at start, what check-config would fail on
 // but the gateway runs with: settings that are likely mistakes and
@@ -36,18 +22,14 @@ func warnConfiguration(cfg *config.Config, environ []string, log *slog.Logger) {
 	}
 }
 
-// runCheckConfig is `gateway check-config [-probe]`, the gateway's
-// `nginx -t`: it reads the configuration as serving would, prints one line
-// per problem, and fails if there is any. With -probe it also calls each
-// region, the rescue store and each storage container once with their
-// credentials.
-func runCheckConfig(ctx context.Context, args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("gateway check-config")
-	probe := fs.Bool("probe", false, "also call each region (the health probe's call), the Redis of JOB_RESCUE and each storage container once with their credentials")
-	if done, err := parseFlags(fs, args, checkUsage, stdout, stderr); done || err != nil {
-		return err
-	}
-	problems := checkConfig(ctx, getenv, environ, *probe)
+// CheckConfig is `gateway check-config [-probe]`, the gateway's
+// `nginx -t`: it reads the configuration from getenv as serving would
+// (environ names the process's variables, for the unknown ones), prints
+// one line per problem to stdout, and fails if there is any. With probe it
+// also calls each region, the rescue store and each storage container
+// once with their credentials.
+func CheckConfig(ctx context.Context, getenv func(string) string, environ []string, probe bool, stdout io.Writer) error {
+	problems := checkConfig(ctx, getenv, environ, probe)
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p)
 	}

@@ -1,6 +1,6 @@
 // Drives an Azure AI Language endpoint (the gateway, or one emulated region)
 // with Azure's own JavaScript SDK, @azure/ai-language-text. Used by
-// cmd/internal/gateway/jssdk_test.go; it can also be run by hand:
+// gateway/jssdk_test.go; it can also be run by hand:
 //
 //   GATEWAY_URL=http://127.0.0.1:8080 GATEWAY_KEY=demo-key PROJECT=demo \
 //   DEPLOYMENT=production STEP=all node run.mjs

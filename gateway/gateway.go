@@ -1,3 +1,10 @@
+// Package gateway wires every part of the gateway (regions, proxy, probes,
+// replication, job rescue, telemetry, the client and ops servers) from a
+// configuration: New builds them, Serve runs them until its context ends
+// and drains. ReplicateOnce and CheckConfig serve the gateway's one-shot
+// commands. cmd/gateway dispatches the commands and cmd/demo serves the
+// same wiring in front of emulated regions, so the gateway's binary links
+// no emulator.
 package gateway
 
 import (
@@ -27,32 +34,50 @@ import (
 	"nergateway/rescue"
 )
 
-// options are the process-level inputs of serve that are not configuration.
-type options struct {
-	getenv         func(string) string
-	stdout, stderr io.Writer
-	// environ are the names of the process's environment variables, for
-	// the unknown-variable warnings (getenv cannot list them).
-	environ []string
-	// logFormat overrides LOG_FORMAT (the demo logs text).
-	logFormat string
-	// listener and opsListener, if set, are used instead of listening on
+// Deps are what the command serving a gateway supplies besides its
+// configuration: the process's environment and log stream, and, for a
+// command that serves regions of its own (cmd/demo), listeners, a log
+// format and a hook called once serving. Zero values suit the gateway's
+// own binary.
+type Deps struct {
+	// Getenv reads the variables the configuration does not hold
+	// (OTEL_*, AZURE_*, GOMEMLIMIT); nil reads none.
+	Getenv func(string) string
+	// Stderr receives the log.
+	Stderr io.Writer
+	// Environ are the names of the process's environment variables, for
+	// the unknown-variable warnings (Getenv cannot list them).
+	Environ []string
+	// LogFormat, if set, overrides LOG_FORMAT (the demo logs text).
+	LogFormat string
+	// Listener and OpsListener, if set, are served instead of listening on
 	// cfg.Addr and cfg.OpsAddr (the demo must know its addresses before it
 	// prints curls).
-	listener, opsListener net.Listener
-	// ready, if set, is called with the served addresses once serving.
-	ready func(addr, opsAddr string)
+	Listener, OpsListener net.Listener
+	// Ready, if set, is called with the served addresses once serving.
+	Ready func(addr, opsAddr string)
+	// MemoryLimit sets the runtime's soft memory limit from the
+	// configuration while serving (setMemoryLimit): for the gateway's own
+	// process only, never the demo's, which holds emulated regions too.
+	MemoryLimit bool
+
 	// limits, if set, replaces defaultServerLimits (tests of slow clients).
 	limits *serverLimits
-	// memoryLimit sets the runtime's soft memory limit from the
-	// configuration while serving (setMemoryLimit): the gateway's own
-	// process only, never the demo's, which holds emulated regions too.
-	memoryLimit bool
 }
 
-// gateway is every part of a serving gateway, wired.
-type gateway struct {
+// getenv is d.Getenv, or a lookup that finds nothing.
+func (d Deps) getenv(name string) string {
+	if d.Getenv == nil {
+		return ""
+	}
+	return d.Getenv(name)
+}
+
+// Gateway is every part of a serving gateway, wired by New; Serve runs
+// them.
+type Gateway struct {
 	cfg       *config.Config
+	deps      Deps
 	log       *slog.Logger
 	tel       *telemetry.Telemetry
 	regions   []*region.Region
@@ -66,29 +91,35 @@ type gateway struct {
 	transport *http.Transport
 }
 
-func newLogger(cfg *config.Config, o options) *slog.Logger {
+func newLogger(cfg *config.Config, deps Deps) *slog.Logger {
 	format := cfg.LogFormat
-	if o.logFormat != "" {
-		format = o.logFormat
+	if deps.LogFormat != "" {
+		format = deps.LogFormat
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
-	return telemetry.NewLogger(o.stderr, format, level)
+	stderr := deps.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	return telemetry.NewLogger(stderr, format, level)
 }
 
-// build wires the parts from cfg. Nothing runs until serve starts it.
-func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger) (_ *gateway, err error) {
+// New wires the parts of a gateway from cfg. Nothing runs until Serve,
+// which also releases what New opened.
+func New(ctx context.Context, cfg *config.Config, deps Deps) (_ *Gateway, err error) {
+	log := newLogger(cfg, deps)
 	keys, err := newKeyring(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	tel, err := telemetry.Setup(ctx, telemetry.Options{
-		ServiceName: "nergateway", ServiceVersion: version, Getenv: o.getenv, Logger: log,
+		ServiceName: "nergateway", ServiceVersion: version, Getenv: deps.getenv, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: %w", err)
 	}
-	g := &gateway{cfg: cfg, log: log, tel: tel, keys: keys}
+	g := &Gateway{cfg: cfg, deps: deps, log: log, tel: tel, keys: keys}
 	meter := tel.MeterProvider.Meter("nergateway/gateway")
 	breakers, err := region.NewMetrics(meter)
 	if err != nil {
@@ -111,7 +142,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	if g.auth, err = newRegionAuth(cfg, g.transport, o.getenv, log); err != nil {
+	if g.auth, err = newRegionAuth(cfg, g.transport, deps.getenv, log); err != nil {
 		return nil, err
 	}
 	for _, rc := range []region.Config{
@@ -207,7 +238,7 @@ func build(ctx context.Context, cfg *config.Config, o options, log *slog.Logger)
 		})); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	warnConfiguration(cfg, o.environ, log)
+	warnConfiguration(cfg, deps.Environ, log)
 	if g.rescue != nil {
 		g.checker.JobRescue = func() any {
 			return map[string]any{"enabled": true, "store": g.rescue.Status(),
@@ -291,17 +322,14 @@ func newWorker(cfg *config.Config, transport http.RoundTripper, auth regionAuth,
 	return replication.New(rc)
 }
 
-// serve runs the gateway until ctx is done, then drains: readiness turns
+// Serve runs the gateway until ctx is done, then drains: readiness turns
 // 503, in-flight requests finish within GATEWAY_DRAIN_TIMEOUT, background
 // work stops, telemetry is flushed. It returns once everything stopped.
-func serve(ctx context.Context, cfg *config.Config, o options) error {
-	log := newLogger(cfg, o)
-	if o.memoryLimit {
+// A Gateway serves once.
+func (g *Gateway) Serve(ctx context.Context) error {
+	cfg, o, log := g.cfg, g.deps, g.log
+	if o.MemoryLimit {
 		defer setMemoryLimit(cfg, o.getenv, log)()
-	}
-	g, err := build(ctx, cfg, o, log)
-	if err != nil {
-		return err
 	}
 	defer g.transport.CloseIdleConnections()
 	defer func() {
@@ -312,11 +340,11 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 		}
 	}()
 
-	ln, err := listen(o.listener, cfg.Addr)
+	ln, err := listen(o.Listener, cfg.Addr)
 	if err != nil {
 		return err
 	}
-	opsLn, err := listen(o.opsListener, cfg.OpsAddr)
+	opsLn, err := listen(o.OpsListener, cfg.OpsAddr)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -356,8 +384,8 @@ func serve(ctx context.Context, cfg *config.Config, o options) error {
 	log.Info("gateway serving", "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(), "version", version,
 		"regions", strings.Join([]string{cfg.PrimaryName, cfg.SecondaryName}, ","),
 		"replication", g.worker != nil)
-	if o.ready != nil {
-		o.ready(ln.Addr().String(), opsLn.Addr().String())
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String(), opsLn.Addr().String())
 	}
 
 	var failure error
@@ -421,10 +449,11 @@ func listen(ln net.Listener, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// replicateOnce runs one replication pass for `gateway replicate --once`.
-func replicateOnce(ctx context.Context, cfg *config.Config, o options) error {
+// ReplicateOnce runs one replication pass (`gateway replicate --once`)
+// and fails if a project did.
+func ReplicateOnce(ctx context.Context, cfg *config.Config, o Deps) error {
 	log := newLogger(cfg, o)
-	warnConfiguration(cfg, o.environ, log)
+	warnConfiguration(cfg, o.Environ, log)
 	if len(cfg.Projects) == 0 {
 		return errors.New("replicate: PROJECT_NAMES is empty: nothing to replicate")
 	}

@@ -36,7 +36,7 @@ import (
 // telemetry.ServerSpans); probes arrive every few seconds from every load
 // balancer and, traced, would be most of the trace volume and say nothing.
 // Request counts and durations are the proxy's own metrics.
-func (g *gateway) clientHandler() http.Handler {
+func (g *Gateway) clientHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
 	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
@@ -76,7 +76,7 @@ func spanRoute(r *http.Request) (name, method, template string) {
 // writing into one the gateway is about to close. Idle connections stay
 // open until the listener closes, so a client that sends on one during
 // the drain delay is answered, not reset.
-func (g *gateway) closeWhenDraining(next http.Handler) http.Handler {
+func (g *Gateway) closeWhenDraining(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.checker.Draining() {
 			w.Header().Set("Connection", "close")
@@ -129,7 +129,7 @@ const languagePrefix = "/language/"
 // opsHandler lists every route of the ops port (GATEWAY_OPS_ADDR): what
 // operators and Prometheus call. It is not traced: scrapes and status
 // reads are not client traffic.
-func (g *gateway) opsHandler() http.Handler {
+func (g *Gateway) opsHandler() http.Handler {
 	r := newRouter()
 	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
 	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
@@ -187,7 +187,7 @@ func limitPerKey(perMinute int) func(http.Handler) http.Handler {
 }
 
 // handleSync asks the replication worker for a check now.
-func (g *gateway) handleSync() http.Handler {
+func (g *Gateway) handleSync() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.worker == nil {
 			api.WriteError(w, http.StatusConflict, api.Error{Code: api.CodeConflict,
@@ -203,7 +203,7 @@ func (g *gateway) handleSync() http.Handler {
 
 // serverLimits are the client-facing http.Server's timeouts and header
 // cap: a slow client (slowloris) or a huge header costs a bounded time
-// and memory. Tests shorten them through options.limits.
+// and memory. Tests shorten them through Deps.limits.
 type serverLimits struct {
 	readHeader, read, write, idle time.Duration
 	maxHeaderBytes                int

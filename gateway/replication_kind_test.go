@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -42,7 +41,7 @@ func TestReplicateOnceRefusesAnUnsupportedProjectKind(t *testing.T) {
 		"PROJECT_NAMES":          testProject,
 	}
 	logs := newTrafficRecord(secondary).newLog()
-	err := Run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+	err := replicateEnv(t.Context(), env, logs)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `has projectKind CustomHealthcare, which the replication worker does not replicate`)
 	assert.Contains(t, err.Error(), "remove it from PROJECT_NAMES")

@@ -16,24 +16,6 @@ import (
 	"nergateway/internal/testkit/loopback"
 )
 
-func TestVersionAndHelp(t *testing.T) {
-	for _, args := range [][]string{{"version"}, {"-version"}} {
-		var out strings.Builder
-		require.NoError(t, Run(t.Context(), args, func(string) string { return "" }, &out, &strings.Builder{}), args)
-		assert.Regexp(t, `^nergateway dev .*go1\.\d+`, out.String(), args)
-	}
-	for _, args := range [][]string{{"-h"}, {"--help"}, {"help"}, {"replicate", "-h"}, {"check-config", "-h"}} {
-		var out, errOut strings.Builder
-		require.NoError(t, Run(t.Context(), args, func(string) string { return "" }, &out, &errOut), "%v exits 0", args)
-		assert.Contains(t, out.String(), "usage:", args)
-		assert.Empty(t, errOut.String(), args)
-	}
-	var out, errOut strings.Builder
-	err := Run(t.Context(), []string{"-no-such-flag"}, func(string) string { return "" }, &out, &errOut)
-	require.Error(t, err)
-	assert.Contains(t, errOut.String(), "usage:", "a bad flag prints the usage to stderr")
-}
-
 func TestVersionInStatusAndMetrics(t *testing.T) {
 	gw := startGateway(t)
 	_, body := gw.ops(t, http.MethodGet, "/status", nil)
@@ -73,7 +55,7 @@ func names(env map[string]string) []string {
 func TestCheckConfigAcceptsAGoodConfiguration(t *testing.T) {
 	env := checkEnv(t)
 	var out strings.Builder
-	err := runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, names(env), &out, &strings.Builder{})
+	err := CheckConfig(t.Context(), func(k string) string { return env[k] }, names(env), true, &out)
 	require.NoError(t, err, out.String())
 	assert.Equal(t, "configuration ok\n", out.String())
 }
@@ -139,12 +121,8 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 			for k, v := range tt.set {
 				env[k] = v
 			}
-			var args []string
-			if tt.probe {
-				args = []string{"-probe"}
-			}
 			var out strings.Builder
-			err := runCheckConfig(t.Context(), args, func(k string) string { return env[k] }, names(env), &out, &strings.Builder{})
+			err := CheckConfig(t.Context(), func(k string) string { return env[k] }, names(env), tt.probe, &out)
 			require.Error(t, err, "check-config must fail; printed:\n%s", out.String())
 			assert.Contains(t, out.String(), tt.want)
 			for _, secret := range []string{testGatewayKey, testAdminKey, testPrimaryKey, testSecondaryKey, "not-the-key", "s3cret-pw"} {
@@ -158,17 +136,6 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestCheckConfigThroughRun checks the wiring: run's check-config reads the
-// process environment's names.
-func TestCheckConfigThroughRun(t *testing.T) {
-	t.Setenv("GATEWAY_NO_SUCH_SETTING", "1")
-	env := checkEnv(t)
-	var out strings.Builder
-	err := Run(t.Context(), []string{"check-config"}, func(k string) string { return env[k] }, &out, &strings.Builder{})
-	require.Error(t, err)
-	assert.Contains(t, out.String(), "GATEWAY_NO_SUCH_SETTING: not a variable the gateway reads")
 }
 
 // entraRegions starts two emulated regions that accept only tokens of a
@@ -204,14 +171,14 @@ func entraRegions(t *testing.T, secret string, lifetime ...time.Duration) (issue
 func TestCheckConfigProbesWithEntra(t *testing.T) {
 	issuer, env, _ := entraRegions(t, "client-secret-e2e-77c1")
 	var out strings.Builder
-	err := runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{})
+	err := CheckConfig(t.Context(), func(k string) string { return env[k] }, nil, true, &out)
 	require.NoError(t, err, "the token was accepted (plain http to loopback regions is fine):\n%s", out.String())
 	assert.Equal(t, "configuration ok\n", out.String())
 	assert.Equal(t, 1, issuer.TokenRequests(), "one token for both regions")
 
 	t.Setenv("AZURE_CLIENT_SECRET", "wrong-secret-0d0d")
 	out.Reset()
-	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
+	require.Error(t, CheckConfig(t.Context(), func(k string) string { return env[k] }, nil, true, &out))
 	assert.Contains(t, out.String(), "PRIMARY_AUTH: no Microsoft Entra ID token")
 
 	// A token the regions do not accept (another authority's): the line
@@ -222,7 +189,7 @@ func TestCheckConfigProbesWithEntra(t *testing.T) {
 	t.Setenv("AZURE_AUTHORITY_HOST", other.URL)
 	env["AZURE_AUTHORITY_HOST"] = other.URL
 	out.Reset()
-	require.Error(t, runCheckConfig(t.Context(), []string{"-probe"}, func(k string) string { return env[k] }, nil, &out, &strings.Builder{}))
+	require.Error(t, CheckConfig(t.Context(), func(k string) string { return env[k] }, nil, true, &out))
 	assert.Contains(t, out.String(), "PRIMARY_AUTH: the primary region refused the Microsoft Entra ID token (401")
 	assert.Contains(t, out.String(), "SECONDARY_AUTH: the secondary region refused the Microsoft Entra ID token (401")
 	assert.Equal(t, 1, other.TokenRequests(), "one token for both regions")

@@ -1,10 +1,10 @@
 package gateway
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,7 +142,7 @@ func TestAdminKeyMustNotBeAClientKey(t *testing.T) {
 		for k, v := range env {
 			e[k] = v
 		}
-		err := Run(t.Context(), nil, func(k string) string { return e[k] }, &strings.Builder{}, &strings.Builder{})
+		err := serveEnv(t.Context(), e, io.Discard)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "admin key is also a client key")
 		assert.NotContains(t, err.Error(), testGatewayKey)

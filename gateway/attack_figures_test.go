@@ -3,7 +3,7 @@ package gateway
 // The attack figures of docs/reliability.md, measured against the gateway
 // binary (its own process, so its peak RSS is its own):
 //
-//	go test ./internal/gateway -run TestAttackFigures -attack.figures -v
+//	go test ./gateway -run TestAttackFigures -attack.figures -v
 //
 // It prints the markdown table docs/reliability.md shows. Without the
 // flag it does nothing; attack_test.go runs the same attacks in process as

@@ -1,8 +1,4 @@
-// Package gateway is the gateway program: its commands (Run) and the
-// wiring of every part behind them. cmd/gateway only calls Run; cmd/demo
-// serves the same wiring in front of emulated regions (Serve), so the
-// gateway's binary links no emulator.
-package gateway
+package main
 
 import (
 	"context"
@@ -12,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"nergateway/gateway"
 	"nergateway/internal/config"
 )
 
@@ -32,20 +30,22 @@ const usage = `usage:
 // command of its own, so the gateway's binary holds no emulator.
 const demoMoved = "the demo is its own command now: go run ./cmd/demo"
 
-// Run is the whole program; main only supplies the process's context,
-// arguments, environment and streams, so tests start the gateway in process.
-func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o := options{getenv: getenv, environ: environNames(), stdout: stdout, stderr: stderr}
+// run is the whole program: it dispatches to the command args name, with
+// its flags, output and exit status; the gateway package builds and runs
+// what the command needs. main only supplies the process's context,
+// arguments, environment and streams.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	deps := gateway.Deps{Getenv: getenv, Stderr: stderr, Environ: environNames()}
 	if len(args) > 0 {
 		switch args[0] {
 		case "replicate":
-			return runReplicate(ctx, args[1:], o)
+			return runReplicate(ctx, args[1:], deps, stdout)
 		case "healthcheck":
 			return runHealthcheck(ctx, getenv)
 		case "check-config":
-			return runCheckConfig(ctx, args[1:], getenv, o.environ, stdout, stderr)
+			return runCheckConfig(ctx, args[1:], deps, stdout)
 		case "version":
-			fmt.Fprintln(stdout, versionLine())
+			fmt.Fprintln(stdout, gateway.VersionLine())
 			return nil
 		case "help":
 			fmt.Fprint(stdout, usage)
@@ -65,57 +65,69 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if *showVersion {
-		fmt.Fprintln(stdout, versionLine())
+		fmt.Fprintln(stdout, gateway.VersionLine())
 		return nil
 	}
-	cfg, err := load(o)
+	cfg, err := load(deps)
 	if err != nil {
 		return err
 	}
-	o.memoryLimit = true
-	return serve(ctx, cfg, o)
+	deps.MemoryLimit = true
+	g, err := gateway.New(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	return g.Serve(ctx)
 }
 
-// Embedding is what a command serving the gateway in front of regions of
-// its own (cmd/demo) sets: Run's environment and streams, a log format
-// that overrides LOG_FORMAT, and Ready, called with the served addresses
-// once serving. Serve never sets the process's memory limit, since the
-// process holds those regions too.
-type Embedding struct {
-	Getenv         func(string) string
-	Stdout, Stderr io.Writer
-	LogFormat      string
-	Ready          func(addr, opsAddr string)
-}
-
-// Serve serves cfg as Run does, until ctx is done.
-func Serve(ctx context.Context, cfg *config.Config, e Embedding) error {
-	return serve(ctx, cfg, options{getenv: e.Getenv, environ: environNames(), stdout: e.Stdout, stderr: e.Stderr,
-		logFormat: e.LogFormat, ready: e.Ready})
-}
-
-func runReplicate(ctx context.Context, args []string, o options) error {
+// runReplicate is `gateway replicate --once`.
+func runReplicate(ctx context.Context, args []string, deps gateway.Deps, stdout io.Writer) error {
 	fs := newFlagSet("gateway replicate")
 	once := fs.Bool("once", false, "run one sync pass over PROJECT_NAMES and exit")
-	if done, err := parseFlags(fs, args, "usage: gateway replicate --once\n", o.stdout, o.stderr); done || err != nil {
+	if done, err := parseFlags(fs, args, "usage: gateway replicate --once\n", stdout, deps.Stderr); done || err != nil {
 		return err
 	}
 	if !*once {
 		return errors.New("replicate: only --once is supported (the serving gateway replicates continuously)")
 	}
-	cfg, err := load(o)
+	cfg, err := load(deps)
 	if err != nil {
 		return err
 	}
-	return replicateOnce(ctx, cfg, o)
+	return gateway.ReplicateOnce(ctx, cfg, deps)
+}
+
+const checkUsage = "usage: gateway check-config [-probe]\n"
+
+// runCheckConfig is `gateway check-config [-probe]`, the gateway's
+// `nginx -t` (gateway.CheckConfig): one line per problem on stdout, and
+// an error when there is any.
+func runCheckConfig(ctx context.Context, args []string, deps gateway.Deps, stdout io.Writer) error {
+	fs := newFlagSet("gateway check-config")
+	probe := fs.Bool("probe", false, "also call each region (the health probe's call), the Redis of JOB_RESCUE and each storage container once with their credentials")
+	if done, err := parseFlags(fs, args, checkUsage, stdout, deps.Stderr); done || err != nil {
+		return err
+	}
+	return gateway.CheckConfig(ctx, deps.Getenv, deps.Environ, *probe, stdout)
+}
+
+// environNames lists the names of the process's environment variables,
+// for the unknown-variable checks (getenv cannot list them).
+func environNames() []string {
+	var names []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return names
 }
 
 // load reads the configuration; when it is bad, the unknown variables
 // follow its problems, since a misspelt name is often why one is missing.
-func load(o options) (*config.Config, error) {
-	cfg, err := config.Load(o.getenv)
+func load(deps gateway.Deps) (*config.Config, error) {
+	cfg, err := config.Load(deps.Getenv)
 	if err != nil {
-		if unknown := config.UnknownVariables(o.environ); len(unknown) > 0 {
+		if unknown := config.UnknownVariables(deps.Environ); len(unknown) > 0 {
 			return nil, fmt.Errorf("%w\n%s", err, strings.Join(unknown, "\n"))
 		}
 		return nil, err

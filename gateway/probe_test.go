@@ -35,12 +35,8 @@ func loopbackEnv(t *testing.T) map[string]string {
 // it printed and whether it passed.
 func runCheck(t *testing.T, env map[string]string, probe bool) (string, error) {
 	t.Helper()
-	var args []string
-	if probe {
-		args = []string{"-probe"}
-	}
 	var out strings.Builder
-	err := runCheckConfig(t.Context(), args, func(k string) string { return env[k] }, names(env), &out, &strings.Builder{})
+	err := CheckConfig(t.Context(), func(k string) string { return env[k] }, names(env), probe, &out)
 	return out.String(), err
 }
 

@@ -1,9 +1,9 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,7 +55,7 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 		primary, secondary := replicationRegions(t, false)
 		env := replicationEnv(primary, secondary)
 		logs := newTrafficRecord(primary, secondary).newLog()
-		err := Run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+		err := replicateEnv(t.Context(), env, logs)
 		require.NoError(t, err, logs.String())
 		assert.Equal(t, 1, secondary.Calls("import"))
 		assert.Equal(t, 1, secondary.Calls("train"))
@@ -68,7 +68,7 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 
 		// In sync: a second pass costs nothing billable.
 		primary.ClearFaults()
-		require.NoError(t, Run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs))
+		require.NoError(t, replicateEnv(t.Context(), env, logs))
 		assert.Equal(t, 1, secondary.Calls("import"), "no import when in sync")
 		assert.Equal(t, 1, secondary.Calls("train"), "no training when in sync")
 		assert.Equal(t, 1, secondary.Calls("deploy"), "no deployment when in sync")
@@ -77,17 +77,16 @@ func TestReplicateOnceExitStatus(t *testing.T) {
 		primary, secondary := replicationRegions(t, true) // training fails: texts missing
 		env := replicationEnv(primary, secondary)
 		logs := newTrafficRecord(primary, secondary).newLog()
-		err := Run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+		err := replicateEnv(t.Context(), env, logs)
 		require.Error(t, err)
 		assert.Contains(t, logs.String(), `"state":"failed"`)
 		assert.NotContains(t, err.Error(), testSecondaryKey)
 	})
-	t.Run("usage errors", func(t *testing.T) {
+	t.Run("nothing to replicate", func(t *testing.T) {
 		primary, secondary := replicationRegions(t, false)
 		env := replicationEnv(primary, secondary)
-		assert.Error(t, Run(t.Context(), []string{"replicate"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{}), "--once is required")
 		delete(env, "PROJECT_NAMES")
-		assert.Error(t, Run(t.Context(), []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, &bytes.Buffer{}), "nothing to replicate")
+		assert.Error(t, replicateEnv(t.Context(), env, io.Discard), "nothing to replicate")
 	})
 }
 
@@ -177,7 +176,7 @@ func TestReplicationPollThatNeverAnswersFailsTheStep(t *testing.T) {
 	// unbounded, this deadline ends the run instead of the poll timeout.
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	err := Run(ctx, []string{"replicate", "--once"}, func(k string) string { return env[k] }, &bytes.Buffer{}, logs)
+	err := replicateEnv(ctx, env, logs)
 	require.Error(t, err)
 	require.NoError(t, ctx.Err(), "the run lasted until the test's deadline: the hanging poll was not bounded")
 	assert.Contains(t, logs.String(), `"state":"failed"`)

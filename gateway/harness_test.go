@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -204,7 +205,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, nil, func(k string) string { return env[k] }, stdout, logs) }()
+	go func() { done <- serveEnv(ctx, env, logs) }()
 	gw := &testGateway{
 		URL: "http://" + addr, OpsURL: "http://" + opsAddr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second},
@@ -450,7 +451,12 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, cfg, options{getenv: getenv, stdout: stdout, stderr: logs, limits: s.limits})
+		g, err := New(ctx, cfg, Deps{Getenv: getenv, Stderr: logs, limits: s.limits})
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- g.Serve(ctx)
 	}()
 	addr := env["GATEWAY_ADDR"]
 	gw := &testGateway{
@@ -478,6 +484,43 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		return resp.StatusCode == http.StatusOK
 	})
 	return gw
+}
+
+// serveEnv serves the gateway with the configuration env holds, as
+// cmd/gateway does, logging to logs, until ctx is done.
+func serveEnv(ctx context.Context, env map[string]string, logs io.Writer) error {
+	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: processEnviron(), MemoryLimit: true}
+	cfg, err := config.Load(deps.Getenv)
+	if err != nil {
+		return err
+	}
+	g, err := New(ctx, cfg, deps)
+	if err != nil {
+		return err
+	}
+	return g.Serve(ctx)
+}
+
+// replicateEnv runs `gateway replicate --once` with the configuration env
+// holds, logging to logs.
+func replicateEnv(ctx context.Context, env map[string]string, logs io.Writer) error {
+	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: processEnviron()}
+	cfg, err := config.Load(deps.Getenv)
+	if err != nil {
+		return err
+	}
+	return ReplicateOnce(ctx, cfg, deps)
+}
+
+// processEnviron names the test process's environment variables, as
+// cmd/gateway passes its own (tests set misspelt ones with t.Setenv).
+func processEnviron() []string {
+	var names []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return names
 }
 
 // stopper cancels a gateway started with run or serve, once, and waits for
