@@ -244,9 +244,7 @@ func (t *tracker) checked(at time.Time, d *drift, verdict string) {
 func (t *tracker) checkFailed(at time.Time, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.st.LastCheck = ptr(at.UTC())
-	t.st.State, t.st.Stage, t.st.JobID = StateFailed, "", ""
-	t.st.LastError = newStatusError(err, at.UTC())
+	t.checkEnded(at, StateFailed, err)
 }
 
 // verdict records a run's verdict on the content and the hash it rests on.
@@ -260,10 +258,16 @@ func (t *tracker) verdict(verdict, assetsHash string) {
 func (t *tracker) refused(at time.Time, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.st.LastCheck = ptr(at.UTC())
-	t.st.State, t.st.Stage, t.st.JobID = StateRefused, "", ""
-	t.st.LastError = newStatusError(err, at.UTC())
+	t.checkEnded(at, StateRefused, err)
 	t.changedAt = time.Time{}
+}
+
+// checkEnded records a check that ended at at in state, with err and no
+// verdict: no step runs. The caller holds t.mu.
+func (t *tracker) checkEnded(at time.Time, state string, err error) {
+	t.st.LastCheck = ptr(at.UTC())
+	t.st.State, t.st.Stage, t.st.JobID = state, "", ""
+	t.st.LastError = newStatusError(err, at.UTC())
 }
 
 // stage records that a run started a step.
