@@ -134,58 +134,8 @@ type Config struct {
 
 // withDefaults validates c and returns a copy with every zero field filled.
 func (c Config) withDefaults() (Config, error) {
-	var errs []error
-	if c.Primary == nil {
-		errs = append(errs, errors.New("primary region client is missing"))
-	}
-	if c.Secondary == nil {
-		errs = append(errs, errors.New("secondary region client is missing"))
-	}
-	for name, d := range map[string]time.Duration{
-		"interval": c.Interval, "retry min": c.RetryMin, "call timeout": c.CallTimeout, "step timeout": c.StepTimeout,
-	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
-		}
-	}
-	if c.CanaryDocs < 0 || c.CanaryMinAgreement < 0 || c.CanaryMinAgreement > 1 {
-		errs = append(errs, fmt.Errorf("canary documents %d or minimum agreement %v out of range", c.CanaryDocs, c.CanaryMinAgreement))
-	}
-	if c.MaxConcurrentProjects < 0 {
-		errs = append(errs, fmt.Errorf("max concurrent projects %d is negative", c.MaxConcurrentProjects))
-	}
-	if c.AuthoringPostsPerMinute < 0 {
-		errs = append(errs, fmt.Errorf("authoring posts per minute %d is negative", c.AuthoringPostsPerMinute))
-	}
-	seen := map[string]bool{}
-	targets := map[string]string{}
-	for _, p := range c.Projects {
-		switch {
-		case p == "":
-			errs = append(errs, errors.New("a project name is empty"))
-			continue
-		case seen[p]:
-			errs = append(errs, fmt.Errorf("project %q is listed twice", p))
-			continue
-		}
-		seen[p] = true
-		to := secondaryName(c.ProjectNames, p)
-		if to == "" {
-			errs = append(errs, fmt.Errorf("project %q maps to an empty secondary name", p))
-		} else if other, dup := targets[to]; dup {
-			// Both would import into one secondary project, each replacing
-			// the other's on every run.
-			errs = append(errs, fmt.Errorf("projects %q and %q both map to secondary project %q", other, p, to))
-		}
-		targets[to] = p
-	}
-	for from, to := range c.DeploymentNames {
-		if from == "" || to == "" {
-			errs = append(errs, fmt.Errorf("deployment mapping %q:%q has an empty name", from, to))
-		}
-	}
-	if len(errs) > 0 {
-		return c, fmt.Errorf("replication config: %w", errors.Join(errs...))
+	if err := c.validate(); err != nil {
+		return c, fmt.Errorf("replication config: %w", err)
 	}
 	if c.PrimaryName == "" {
 		c.PrimaryName = "primary"
@@ -222,6 +172,70 @@ func (c Config) withDefaults() (Config, error) {
 		c.Now = time.Now
 	}
 	return c, nil
+}
+
+// validate reports every setting of c that is out of range, joined.
+func (c Config) validate() error {
+	var errs []error
+	if c.Primary == nil {
+		errs = append(errs, errors.New("primary region client is missing"))
+	}
+	if c.Secondary == nil {
+		errs = append(errs, errors.New("secondary region client is missing"))
+	}
+	for name, d := range map[string]time.Duration{
+		"interval": c.Interval, "retry min": c.RetryMin, "call timeout": c.CallTimeout, "step timeout": c.StepTimeout,
+	} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v is negative", name, d))
+		}
+	}
+	if c.CanaryDocs < 0 || c.CanaryMinAgreement < 0 || c.CanaryMinAgreement > 1 {
+		errs = append(errs, fmt.Errorf("canary documents %d or minimum agreement %v out of range", c.CanaryDocs, c.CanaryMinAgreement))
+	}
+	if c.MaxConcurrentProjects < 0 {
+		errs = append(errs, fmt.Errorf("max concurrent projects %d is negative", c.MaxConcurrentProjects))
+	}
+	if c.AuthoringPostsPerMinute < 0 {
+		errs = append(errs, fmt.Errorf("authoring posts per minute %d is negative", c.AuthoringPostsPerMinute))
+	}
+	errs = append(errs, c.nameErrors()...)
+	return errors.Join(errs...)
+}
+
+// nameErrors reports project and deployment names that cannot be
+// replicated: every project is listed once and has a secondary project of
+// its own, and no name is empty.
+func (c Config) nameErrors() []error {
+	var errs []error
+	seen := map[string]bool{}
+	targets := map[string]string{}
+	for _, p := range c.Projects {
+		switch {
+		case p == "":
+			errs = append(errs, errors.New("a project name is empty"))
+			continue
+		case seen[p]:
+			errs = append(errs, fmt.Errorf("project %q is listed twice", p))
+			continue
+		}
+		seen[p] = true
+		to := secondaryName(c.ProjectNames, p)
+		if to == "" {
+			errs = append(errs, fmt.Errorf("project %q maps to an empty secondary name", p))
+		} else if other, dup := targets[to]; dup {
+			// Both would import into one secondary project, each replacing
+			// the other's on every run.
+			errs = append(errs, fmt.Errorf("projects %q and %q both map to secondary project %q", other, p, to))
+		}
+		targets[to] = p
+	}
+	for from, to := range c.DeploymentNames {
+		if from == "" || to == "" {
+			errs = append(errs, fmt.Errorf("deployment mapping %q:%q has an empty name", from, to))
+		}
+	}
+	return errs
 }
 
 // secondaryName is name's counterpart in the secondary under mapping m.

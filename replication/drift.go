@@ -88,11 +88,54 @@ func (d *drift) addChange(t time.Time, reason string) {
 	}
 }
 
+// holds reports whether k is about the primary project as it is now: the
+// secondary is known to hold the assets the primary has at pp's date.
+func (k *knownContent) holds(pp *api.Project) bool {
+	return k != nil && pp.LastModifiedDateTime.Equal(k.primaryModified)
+}
+
 // check reads the project and its deployments in both regions and decides
 // what to copy. It only sends GETs. Any failed read is an error: acting on a
 // half-read primary could copy the wrong thing, and on a half-read secondary
 // could retrain what is already there.
 func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
+	d, err := w.readPrimary(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	// What this process learnt the secondary holds. An import is newer
+	// than any change made to the primary while it was being exported, and
+	// Azure moves lastModifiedDateTime after a deploy with no label edit,
+	// so the secondary's date alone can neither clear nor condemn the
+	// primary's.
+	known := p.known.Load()
+	if err := w.projectDrift(ctx, p, d, known); err != nil {
+		return nil, err
+	}
+	if d.reimport {
+		// An import replaces the project, models and all: every
+		// deployment has to be trained and deployed again.
+		d.deployments = d.primaryDeployments
+		return d, nil
+	}
+	// labelsAt is the primary date of labels this process imported, to
+	// retrain after an import whose training failed. Without that memory
+	// (a restart, `replicate --once`) the deployments' own dates decide: a
+	// primary model trained on newer labels is newer than the secondary's.
+	var labelsAt time.Time
+	if known.holds(d.primary) {
+		labelsAt = known.labelsAt
+	}
+	if err := w.deploymentDrift(ctx, p, d, labelsAt); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// readPrimary reads the primary's project and deployments, and refuses a
+// project of a kind the worker does not replicate before anything else is
+// read.
+func (w *Worker) readPrimary(ctx context.Context, p *project) (*drift, error) {
 	pp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Primary.GetProject(ctx, p.name)
 	})
@@ -108,23 +151,15 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 	if !supportedKind(pp.ProjectKind) {
 		return nil, &UnsupportedKindError{Project: p.name, Kind: pp.ProjectKind}
 	}
-	d := &drift{primary: pp, primaryDeployments: pds, primaryState: primaryState(pp, pds)}
-	// What this process learnt the secondary holds. An import is newer
-	// than any change made to the primary while it was being exported, and
-	// Azure moves lastModifiedDateTime after a deploy with no label edit,
-	// so the secondary's date alone can neither clear nor condemn the
-	// primary's.
-	known := p.known.Load()
-	knownNow := known != nil && pp.LastModifiedDateTime.Equal(known.primaryModified)
-	// labelsAt is the primary date of labels this process imported, to
-	// retrain after an import whose training failed. Without that memory
-	// (a restart, `replicate --once`) the deployments' own dates decide: a
-	// primary model trained on newer labels is newer than the secondary's.
-	var labelsAt time.Time
-	if knownNow {
-		labelsAt = known.labelsAt
-	}
+	return &drift{primary: pp, primaryDeployments: pds, primaryState: primaryState(pp, pds)}, nil
+}
 
+// projectDrift reads the secondary's project and decides whether the
+// project itself has to be exported and imported: the secondary lacks it,
+// or the primary's date moved past what the secondary is known to hold (a
+// question the content answers later, see drift.dateMoved).
+func (w *Worker) projectDrift(ctx context.Context, p *project, d *drift, known *knownContent) error {
+	pp := d.primary
 	sp, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) (*api.Project, error) {
 		return w.cfg.Secondary.GetProject(ctx, p.secondary)
 	})
@@ -133,10 +168,10 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 		d.reimport, d.missing = true, true
 		d.addChange(pp.LastModifiedDateTime, "secondary lacks the project")
 	case err != nil:
-		return nil, fmt.Errorf("read secondary project: %w", err)
+		return fmt.Errorf("read secondary project: %w", err)
 	default:
 		d.secondary = sp
-		if knownNow {
+		if known.holds(pp) {
 			break
 		}
 		if pp.LastModifiedDateTime.After(sp.LastModifiedDateTime) {
@@ -147,24 +182,25 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 			d.addChange(pp.LastModifiedDateTime, "primary project changed since its content was last copied")
 		}
 	}
-	if d.reimport {
-		// An import replaces the project, models and all: every
-		// deployment has to be trained and deployed again.
-		d.deployments = pds
-		return d, nil
-	}
+	return nil
+}
 
+// deploymentDrift reads the secondary's deployments and adds to d the
+// primary deployments the secondary lacks or serves older: judged by the
+// deployments' dates, and by labelsAt, the primary date of labels this
+// process imported (zero: none).
+func (w *Worker) deploymentDrift(ctx context.Context, p *project, d *drift, labelsAt time.Time) error {
 	sds, err := call(ctx, w.cfg.CallTimeout, func(ctx context.Context) ([]api.Deployment, error) {
 		return w.cfg.Secondary.ListDeployments(ctx, p.secondary)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list secondary deployments: %w", err)
+		return fmt.Errorf("list secondary deployments: %w", err)
 	}
 	byName := make(map[string]api.Deployment, len(sds))
 	for _, sd := range sds {
 		byName[sd.DeploymentName] = sd
 	}
-	for _, pd := range pds {
+	for _, pd := range d.primaryDeployments {
 		to := secondaryName(w.cfg.DeploymentNames, pd.DeploymentName)
 		sd, ok := byName[to]
 		switch {
@@ -187,7 +223,7 @@ func (w *Worker) check(ctx context.Context, p *project) (*drift, error) {
 		}
 		d.deployments = append(d.deployments, pd)
 	}
-	return d, nil
+	return nil
 }
 
 // judgeCanaries records the canaries in d; one below the minimum agreement

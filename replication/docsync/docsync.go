@@ -414,74 +414,90 @@ type Syncer struct {
 // the content it has in container from of From (Copy), or reports those
 // that are not (Verify, as a *MissingError). It never deletes anything.
 func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Progress, error) {
-	wanted := make(map[string]bool, len(names))
-	for _, n := range names {
-		wanted[n] = true
-	}
-	src := map[string]blobInfo{}
-	if _, err := list(ctx, s.From, sidePrimary, from, wanted, func(n string, i blobInfo) { src[n] = i }); err != nil {
-		return Progress{}, err
-	}
-	ok := map[string]bool{}
-	inDst := map[string]bool{}
-	dstExists, err := list(ctx, s.To, sideSecondary, to, wanted, func(n string, i blobInfo) {
-		inDst[n] = true
-		if si, found := src[n]; found && si.same(i) {
-			ok[n] = true
-		}
-	})
+	c, err := s.compare(ctx, from, to, names)
 	if err != nil {
 		return Progress{}, err
 	}
-	var (
-		p        Progress
-		nowhere  []string
-		seen     = map[string]bool{}
-		differ   []string
-		reported = func() {
-			if s.OnProgress != nil {
-				s.OnProgress(p)
-			}
-		}
-	)
-	for _, n := range names {
-		if seen[n] {
-			continue
-		}
-		seen[n] = true
-		p.Checked++
-		switch _, inSrc := src[n]; {
-		case ok[n]:
-		case !inSrc && inDst[n]:
-			// The primary no longer holds it; the secondary's copy is
-			// all there is, and nothing is ever deleted.
-		case !inSrc:
-			nowhere = append(nowhere, n)
-		default:
-			differ = append(differ, n)
-		}
-	}
-	p.Missing = len(nowhere) + len(differ)
-	reported()
-	if len(nowhere) > 0 {
-		return p, &MissingError{Container: to, Count: len(nowhere), First: head(nowhere), NowhereToCopyFrom: true}
-	}
-	if s.Mode != ModeCopy {
-		if len(differ) > 0 {
-			return p, &MissingError{Container: to, Count: len(differ), First: head(differ)}
-		}
+	p := Progress{Checked: c.checked, Missing: len(c.nowhere) + len(c.differ)}
+	s.report(p)
+	switch {
+	case len(c.nowhere) > 0:
+		return p, &MissingError{Container: to, Count: len(c.nowhere), First: head(c.nowhere), NowhereToCopyFrom: true}
+	case s.Mode != ModeCopy && len(c.differ) > 0:
+		return p, &MissingError{Container: to, Count: len(c.differ), First: head(c.differ)}
+	case s.Mode != ModeCopy || len(c.differ) == 0:
 		return p, nil
 	}
-	if len(differ) == 0 {
-		return p, nil
-	}
-	if !dstExists {
+	if !c.dstExists {
 		_, err := s.To.Container(to).Create(ctx, nil)
 		if err != nil && !isCode(err, "ContainerAlreadyExists") {
 			return p, describe(sideSecondary, to, "create container", err)
 		}
 	}
+	return s.copyAll(ctx, &copier{Syncer: s, from: from, to: to}, c, p)
+}
 
+// comparison is what listing both containers tells about the named
+// documents.
+type comparison struct {
+	// src are the named documents the source holds.
+	src map[string]blobInfo
+	// dstExists: the destination container exists.
+	dstExists bool
+	// checked counts the distinct names.
+	checked int
+	// nowhere are in neither container; differ are in the source and
+	// missing or different in the destination. Both keep names' order.
+	nowhere, differ []string
+}
+
+// compare lists both containers and sorts the named documents: in the
+// destination with the source's content, in neither, or to copy. A
+// document the source no longer holds is fine where the destination has
+// it: that copy is all there is, and nothing is ever deleted.
+func (s *Syncer) compare(ctx context.Context, from, to string, names []string) (*comparison, error) {
+	wanted := make(map[string]bool, len(names))
+	for _, n := range names {
+		wanted[n] = true
+	}
+	c := &comparison{src: map[string]blobInfo{}}
+	if _, err := list(ctx, s.From, sidePrimary, from, wanted, func(n string, i blobInfo) { c.src[n] = i }); err != nil {
+		return nil, err
+	}
+	ok := map[string]bool{}
+	inDst := map[string]bool{}
+	dstExists, err := list(ctx, s.To, sideSecondary, to, wanted, func(n string, i blobInfo) {
+		inDst[n] = true
+		if si, found := c.src[n]; found && si.same(i) {
+			ok[n] = true
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.dstExists = dstExists
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		c.checked++
+		switch _, inSrc := c.src[n]; {
+		case ok[n], !inSrc && inDst[n]:
+		case !inSrc:
+			c.nowhere = append(c.nowhere, n)
+		default:
+			c.differ = append(c.differ, n)
+		}
+	}
+	return c, nil
+}
+
+// copyAll copies c's differing documents with cp, at most Concurrency at
+// once and RequestsPerSecond paced, counting them in p as they land. The
+// first failure stops the copies not started yet.
+func (s *Syncer) copyAll(ctx context.Context, cp *copier, c *comparison, p Progress) (Progress, error) {
 	conc := s.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
@@ -491,11 +507,10 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 		perSec = DefaultRequestsPerSec
 	}
 	pace := rate.NewLimiter(rate.Limit(perSec), conc)
-	c := &copier{Syncer: s, from: from, to: to}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(conc)
-	for _, n := range differ {
+	for _, n := range c.differ {
 		if gctx.Err() != nil {
 			break
 		}
@@ -503,25 +518,32 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 			if err := pace.Wait(gctx); err != nil {
 				return err
 			}
-			streamed, err := c.copyBlob(gctx, n, src[n])
+			streamed, err := cp.copyBlob(gctx, n, c.src[n])
 			if err != nil {
 				return fmt.Errorf("copy %q: %w", n, err)
 			}
 			mu.Lock()
+			defer mu.Unlock()
 			p.Copied++
 			if streamed {
 				p.Streamed++
 			}
 			p.Missing--
-			reported()
-			mu.Unlock()
+			s.report(p)
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	return p, err
+}
+
+// report hands p to OnProgress, if set.
+func (s *Syncer) report(p Progress) {
+	if s.OnProgress != nil {
+		s.OnProgress(p)
+	}
 }
 
 // copier copies the documents of one Sync.
