@@ -46,13 +46,8 @@ func (e *Emulator) handleAnalyze(c *call) reply {
 			"Kind '"+req.Kind+"' is not supported by the synchronous API; custom tasks are async-only (POST /language/analyze-text/jobs).")
 	}
 	docs := req.AnalysisInput.Documents
-	if len(docs) == 0 {
-		return failureInner(http.StatusBadRequest, api.CodeInvalidArgument, "Invalid document in request.",
-			api.InnerMissingInputDocuments, "Missing input documents.")
-	}
-	if len(docs) > maxDocumentsPerJob {
-		return failureInner(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid document in request.",
-			api.InnerInvalidDocumentBatch, "Batch request contains too many records.")
+	if rep, bad := checkBatch(len(docs)); bad {
+		return rep
 	}
 	indexType := req.Parameters.StringIndexType
 	if indexType == "" {

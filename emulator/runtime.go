@@ -63,19 +63,28 @@ func (e *Emulator) runtimePhase(j *runtimeJob, now time.Time) phase {
 	return lifecycle(now, j.created, e.opts.JobDuration, j.cancelAt, j.finalStatus())
 }
 
+// checkBatch refuses a batch of n documents that is empty or larger than
+// maxDocumentsPerJob, as Azure does for jobs and synchronous calls alike.
+func checkBatch(n int) (reply, bool) {
+	switch {
+	case n == 0:
+		return failureInner(http.StatusBadRequest, api.CodeInvalidArgument, "Invalid document in request.",
+			api.InnerMissingInputDocuments, "Missing input documents."), true
+	case n > maxDocumentsPerJob:
+		return failureInner(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid document in request.",
+			api.InnerInvalidDocumentBatch, "Batch request contains too many records. Max "+strconv.Itoa(maxDocumentsPerJob)+" records are permitted."), true
+	}
+	return reply{}, false
+}
+
 func (e *Emulator) handleSubmit(c *call) reply {
 	var req api.SubmitRequest
 	if err := c.decode(&req); err != nil {
 		return badJSON(err)
 	}
 	docs := req.AnalysisInput.Documents
-	if len(docs) == 0 {
-		return failureInner(http.StatusBadRequest, api.CodeInvalidArgument, "Invalid document in request.",
-			api.InnerMissingInputDocuments, "Missing input documents.")
-	}
-	if len(docs) > maxDocumentsPerJob {
-		return failureInner(http.StatusBadRequest, api.CodeInvalidRequest, "Invalid document in request.",
-			api.InnerInvalidDocumentBatch, "Batch request contains too many records. Max "+strconv.Itoa(maxDocumentsPerJob)+" records are permitted.")
+	if rep, bad := checkBatch(len(docs)); bad {
+		return rep
 	}
 	seen := map[string]bool{}
 	total := 0
@@ -214,8 +223,7 @@ func checkModelVersion(t api.Task, i int) (reply, bool) {
 func (e *Emulator) servingModel(projectName, deploymentName string) (*dictionary, *api.Error) {
 	p, ok := e.projects[projectName]
 	if !ok {
-		return nil, &api.Error{Code: api.CodeProjectNotFound,
-			Message: "The project '" + projectName + "' could not be found."}
+		return nil, errProjectNotFound(projectName)
 	}
 	d, ok := p.deployments[deploymentName]
 	if !ok {
