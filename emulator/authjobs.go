@@ -132,6 +132,17 @@ func (e *Emulator) lookupAuthJob(c *call, kind string) (*authJob, reply, bool) {
 	return j, reply{}, true
 }
 
+// handleAuthJob serves the status URL of authoring jobs of kind.
+func (e *Emulator) handleAuthJob(kind string) func(*call) reply {
+	return func(c *call) reply {
+		j, rep, found := e.lookupAuthJob(c, kind)
+		if !found {
+			return rep
+		}
+		return respond(e.jobState(c, j))
+	}
+}
+
 // jobState renders j at c.now as Azure does (internal/testkit/recorded): job dates
 // in whole seconds, no warnings or errors members until there is something
 // to say, except warnings: [] on a finished training job.

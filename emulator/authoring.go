@@ -3,17 +3,14 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
-	"sort"
+	"slices"
 	"time"
 
 	"nergateway/api"
 )
-
-func projectNotFound(name string) reply {
-	return failure(http.StatusNotFound, api.CodeProjectNotFound, "The project '"+name+"' could not be found.")
-}
 
 func invalidArgument(msg string) reply {
 	return failure(http.StatusBadRequest, api.CodeInvalidArgument, msg)
@@ -29,11 +26,7 @@ func (e *Emulator) lookupProject(c *call) (*project, reply, bool) {
 }
 
 func (e *Emulator) handleListProjects(c *call) reply {
-	names := make([]string, 0, len(e.projects))
-	for n := range e.projects {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(e.projects))
 	items := make([]api.Project, 0, len(names))
 	for _, n := range names {
 		items = append(items, e.projects[n].body())
@@ -148,14 +141,6 @@ func (e *Emulator) handleDeleteProject(c *call) reply {
 	return rep
 }
 
-func (e *Emulator) handleDeletionJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobDeletion)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
-}
-
 // handleExport starts an export. The spec requires stringIndexType, and
 // only Utf16CodeUnit exists for projects. The body (docs send
 // {"assetsToExport":["*"]}) and assetKind/trainedModelLabel are accepted
@@ -176,7 +161,7 @@ func (e *Emulator) handleExport(c *call) reply {
 	_, rep := e.startJob(c, jobExport, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
 		p, ok := e.projects[j.project]
 		if !ok {
-			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+			return errProjectNotFound(j.project)
 		}
 		file := p.file
 		file.ProjectFileVersion = j.apiVersion
@@ -194,14 +179,6 @@ func (e *Emulator) handleExport(c *call) reply {
 		return nil
 	})
 	return rep
-}
-
-func (e *Emulator) handleExportJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobExport)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }
 
 // handleExportResult returns the exported project once the export job
@@ -257,14 +234,6 @@ func (e *Emulator) handleImport(c *call) reply {
 		return nil
 	})
 	return rep
-}
-
-func (e *Emulator) handleImportJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobImport)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }
 
 // trainingConfigVersion is an item of the training-config-versions list.

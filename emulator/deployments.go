@@ -1,27 +1,19 @@
 package emulator
 
 import (
-	"net/http"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"nergateway/api"
 )
-
-func deploymentNotFound(name string) reply {
-	return failure(http.StatusNotFound, api.CodeNotFound, "The deployment '"+name+"' could not be found.")
-}
 
 func (e *Emulator) handleListDeployments(c *call) reply {
 	p, rep, found := e.lookupProject(c)
 	if !found {
 		return rep
 	}
-	names := make([]string, 0, len(p.deployments))
-	for n := range p.deployments {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(p.deployments))
 	items := make([]deploymentBody, 0, len(names))
 	for _, n := range names {
 		items = append(items, p.deployments[n].body())
@@ -67,11 +59,11 @@ func (e *Emulator) handleDeploy(c *call) reply {
 	_, rep = e.startJob(c, jobDeploy, c.vars["project"], name, func(j *authJob, at time.Time) *api.Error {
 		p, ok := e.projects[j.project]
 		if !ok {
-			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+			return errProjectNotFound(j.project)
 		}
 		m, ok := p.models[req.TrainedModelLabel]
 		if !ok {
-			return &api.Error{Code: api.CodeNotFound, Message: "The trained model '" + req.TrainedModelLabel + "' could not be found."}
+			return errModelNotFound(req.TrainedModelLabel)
 		}
 		p.deploy(j.target, m, at)
 		e.modifyLater(p, at)
@@ -95,14 +87,6 @@ func (e *Emulator) handleDeleteDeployment(c *call) reply {
 		return nil
 	})
 	return rep
-}
-
-func (e *Emulator) handleDeployJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobDeploy)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }
 
 // swapRequest is the body of POST {p}/deployments/:swap.
@@ -134,7 +118,7 @@ func (e *Emulator) handleSwap(c *call) reply {
 	_, rep = e.startJob(c, jobSwap, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
 		p, ok := e.projects[j.project]
 		if !ok {
-			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+			return errProjectNotFound(j.project)
 		}
 		a, b := p.deployments[req.FirstDeploymentName], p.deployments[req.SecondDeploymentName]
 		if a == nil || b == nil {
@@ -146,12 +130,4 @@ func (e *Emulator) handleSwap(c *call) reply {
 		return nil
 	})
 	return rep
-}
-
-func (e *Emulator) handleSwapJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobSwap)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }

@@ -75,6 +75,34 @@ func missing(field string) reply {
 		"The request is missing the required field '"+field+"'.")
 }
 
+// errNotFound is Azure's error for a named thing that does not exist
+// ("The project 'x' could not be found."): the answer to a request that
+// names it, and the failure of a job whose thing went away before the job
+// ended.
+func errNotFound(code, thing, name string) *api.Error {
+	return &api.Error{Code: code, Message: "The " + thing + " '" + name + "' could not be found."}
+}
+
+func errProjectNotFound(name string) *api.Error {
+	return errNotFound(api.CodeProjectNotFound, "project", name)
+}
+
+func errModelNotFound(label string) *api.Error {
+	return errNotFound(api.CodeNotFound, "trained model", label)
+}
+
+func projectNotFound(name string) reply {
+	return reply{status: http.StatusNotFound, err: errProjectNotFound(name)}
+}
+
+func modelNotFound(label string) reply {
+	return reply{status: http.StatusNotFound, err: errModelNotFound(label)}
+}
+
+func deploymentNotFound(name string) reply {
+	return reply{status: http.StatusNotFound, err: errNotFound(api.CodeNotFound, "deployment", name)}
+}
+
 // url returns the absolute URL of path on the host the client used, with
 // the request's api-version and q, so operation-location, resultUrl and
 // nextLink lead back to this region whether it runs in process or as a

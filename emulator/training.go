@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -8,10 +9,6 @@ import (
 
 	"nergateway/api"
 )
-
-func modelNotFound(label string) reply {
-	return failure(http.StatusNotFound, api.CodeNotFound, "The trained model '"+label+"' could not be found.")
-}
 
 // handleTrain starts a training job. The model appears (and the project's
 // lastTrainedDateTime moves) when the job succeeds; training fails when a
@@ -51,7 +48,7 @@ func (e *Emulator) handleTrain(c *call) reply {
 	j, rep := e.startJob(c, jobTrain, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
 		p, ok := e.projects[j.project]
 		if !ok {
-			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+			return errProjectNotFound(j.project)
 		}
 		m, err := train(p, e.storage, j.train.ModelLabel, version, at, e.opts.AuthoringJobDuration)
 		if err != nil {
@@ -63,14 +60,6 @@ func (e *Emulator) handleTrain(c *call) reply {
 	})
 	j.train = &req
 	return rep
-}
-
-func (e *Emulator) handleTrainJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobTrain)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }
 
 func (e *Emulator) handleListTrainJobs(c *call) reply {
@@ -124,11 +113,7 @@ func (e *Emulator) handleListModels(c *call) reply {
 	if !found {
 		return rep
 	}
-	labels := make([]string, 0, len(p.models))
-	for l := range p.models {
-		labels = append(labels, l)
-	}
-	sort.Strings(labels)
+	labels := slices.Sorted(maps.Keys(p.models))
 	items := make([]api.TrainedModel, 0, len(labels))
 	for _, l := range labels {
 		items = append(items, p.models[l].body())
@@ -206,22 +191,14 @@ func (e *Emulator) handleLoadSnapshot(c *call) reply {
 	_, rep := e.startJob(c, jobLoadSnapshot, c.vars["project"], c.vars["model"], func(j *authJob, at time.Time) *api.Error {
 		p, ok := e.projects[j.project]
 		if !ok {
-			return &api.Error{Code: api.CodeProjectNotFound, Message: "The project '" + j.project + "' could not be found."}
+			return errProjectNotFound(j.project)
 		}
 		m, ok := p.models[j.target]
 		if !ok {
-			return &api.Error{Code: api.CodeNotFound, Message: "The trained model '" + j.target + "' could not be found."}
+			return errModelNotFound(j.target)
 		}
 		m.hasSnapshot = true
 		return nil
 	})
 	return rep
-}
-
-func (e *Emulator) handleLoadSnapshotJob(c *call) reply {
-	j, rep, found := e.lookupAuthJob(c, jobLoadSnapshot)
-	if !found {
-		return rep
-	}
-	return respond(e.jobState(c, j))
 }
