@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"nergateway/api"
+	"nergateway/internal/statuswriter"
 )
 
 // call is one request being served by a route handler. Handlers run with
@@ -149,25 +150,25 @@ func frontDoor429(retryAfter int) reply {
 // check, the api-version check and the rate limit, in that order.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
+	sw := statuswriter.New(w)
 	h := sw.Header()
 	h.Set(api.RequestIDHeader, newUUID())
 	h.Set("X-Content-Type-Options", "nosniff")
 
 	if strings.HasPrefix(r.URL.Path, adminPrefix) {
 		e.admin.ServeHTTP(sw, r)
-		e.logRequest(r, "admin", sw.status, start)
+		e.logRequest(r, "admin", sw, start)
 		return
 	}
 
 	rt, vars, found := e.findRoute(r)
 	e.count(rt.name)
 	if e.applyFaults(sw, r, rt.name) {
-		e.logRequest(r, rt.name, sw.status, start)
+		e.logRequest(r, rt.name, sw, start)
 		return
 	}
 	e.write(sw, e.dispatch(r, rt, vars, found), isAuthoringPath(r), start)
-	e.logRequest(r, rt.name, sw.status, start)
+	e.logRequest(r, rt.name, sw, start)
 }
 
 // dispatch runs the checks every Azure call goes through, then the route.
@@ -316,30 +317,11 @@ func (e *Emulator) takePostToken(now time.Time) int {
 
 // logRequest logs one request; status 0 means the connection was dropped
 // (a reset fault, or a client that left during injected latency).
-func (e *Emulator) logRequest(r *http.Request, route string, status int, start time.Time) {
+func (e *Emulator) logRequest(r *http.Request, route string, sw *statuswriter.Writer, start time.Time) {
+	status := 0
+	if sw.Answered() {
+		status = sw.Status()
+	}
 	e.log.Info("request", "method", r.Method, "path", r.URL.Path, "route", route,
 		"status", status, "duration", time.Since(start))
 }
-
-// statusWriter remembers the status for the log; Unwrap lets
-// http.ResponseController reach the connection for a reset fault.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

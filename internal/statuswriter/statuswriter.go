@@ -38,6 +38,11 @@ func (w *Writer) Status() int {
 	return w.status
 }
 
+// Answered reports whether the handler wrote a final status or a body;
+// false when it wrote nothing (it may have dropped the connection, which
+// Status cannot tell from an empty 200).
+func (w *Writer) Answered() bool { return w.status != 0 }
+
 // Unwrap lets http.ResponseController reach the connection (deadlines,
 // flushes) through the wrapper.
 func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
