@@ -22,8 +22,10 @@ import (
 	"nergateway/internal/secret"
 )
 
-// Config is every setting of the gateway. Field tags name the variables and
-// their defaults; docs/DESIGN.md's table is the contract.
+// Config is every setting of the gateway, validated by Load. A tagged field
+// holds its variable's value as read (tags name the variables and their
+// defaults; docs/DESIGN.md's table is the contract); the others are derived
+// from variables that only environment holds.
 type Config struct {
 	Addr string `env:"GATEWAY_ADDR" envDefault:":8080"`
 	// OpsAddr is the operations listener (/metrics, /status, /admin/...,
@@ -37,22 +39,18 @@ type Config struct {
 	AccessLogSample float64 `env:"GATEWAY_ACCESS_LOG_SAMPLE" envDefault:"1"`
 	// Pprof serves /debug/pprof/ on the ops listener.
 	Pprof bool `env:"GATEWAY_PPROF" envDefault:"false"`
-	// Gateway keys, each "name:key" or a bare key (internal/auth). A scope
-	// comes from its variable or from its file, which the gateway re-reads
-	// while it serves; Load parses the variables into the fields below.
-	APIKeyEntries       []secret.Secret `env:"GATEWAY_API_KEYS" envSeparator:","`
-	APIKeysFile         string          `env:"GATEWAY_API_KEYS_FILE"`
-	AuthoringKeyEntries []secret.Secret `env:"GATEWAY_AUTHORING_KEYS" envSeparator:","`
-	AuthoringKeysFile   string          `env:"GATEWAY_AUTHORING_KEYS_FILE"`
-	AdminKeyEntry       secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
-	AdminKeyFile        string          `env:"GATEWAY_ADMIN_KEY_FILE"`
-	PublicURLRaw        string          `env:"GATEWAY_PUBLIC_URL"`
-	TrustForwarded      bool            `env:"GATEWAY_TRUST_FORWARDED_HEADERS" envDefault:"false"`
-	DrainTimeout        time.Duration   `env:"GATEWAY_DRAIN_TIMEOUT" envDefault:"25s"`
-	LogFormat           string          `env:"LOG_FORMAT" envDefault:"json"`
-	LogLevel            string          `env:"LOG_LEVEL" envDefault:"info"`
-	UpstreamCAFile      string          `env:"UPSTREAM_CA_FILE"`
-	RateLimitPerKey     int             `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
+	// Key files, each line "name:key" or a bare key (internal/auth), which
+	// the gateway re-reads while it serves; a scope comes from its file or
+	// from its variable (APIKeys, AuthoringKeys, AdminKeys), not both.
+	APIKeysFile       string        `env:"GATEWAY_API_KEYS_FILE"`
+	AuthoringKeysFile string        `env:"GATEWAY_AUTHORING_KEYS_FILE"`
+	AdminKeyFile      string        `env:"GATEWAY_ADMIN_KEY_FILE"`
+	TrustForwarded    bool          `env:"GATEWAY_TRUST_FORWARDED_HEADERS" envDefault:"false"`
+	DrainTimeout      time.Duration `env:"GATEWAY_DRAIN_TIMEOUT" envDefault:"25s"`
+	LogFormat         string        `env:"LOG_FORMAT" envDefault:"json"`
+	LogLevel          string        `env:"LOG_LEVEL" envDefault:"info"`
+	UpstreamCAFile    string        `env:"UPSTREAM_CA_FILE"`
+	RateLimitPerKey   int           `env:"GATEWAY_RATE_LIMIT_PER_MINUTE" envDefault:"0"`
 
 	// DrainDelay keeps accepting after SIGTERM, with /readyz answering
 	// 503, so load balancers stop sending before the listener closes.
@@ -71,22 +69,20 @@ type Config struct {
 	// whatever its Retry-After says.
 	RegionMaxPark time.Duration `env:"REGION_MAX_PARK" envDefault:"60s"`
 
-	PrimaryName        string        `env:"PRIMARY_NAME" envDefault:"primary"`
-	PrimaryEndpointRaw string        `env:"PRIMARY_ENDPOINT,required"`
-	PrimaryKey         secret.Secret `env:"PRIMARY_RESOURCE_KEY"`
+	PrimaryName string        `env:"PRIMARY_NAME" envDefault:"primary"`
+	PrimaryKey  secret.Secret `env:"PRIMARY_RESOURCE_KEY"`
 	// PrimaryAuth is how the gateway authenticates to the primary: AuthKey
 	// (PRIMARY_RESOURCE_KEY) or AuthEntra (Microsoft Entra ID tokens).
-	PrimaryAuth          string        `env:"PRIMARY_AUTH" envDefault:"key"`
-	PrimaryContainer     string        `env:"PRIMARY_CONTAINER_NAME"`
-	SecondaryName        string        `env:"SECONDARY_NAME" envDefault:"secondary"`
-	SecondaryEndpointRaw string        `env:"SECONDARY_ENDPOINT,required"`
-	SecondaryKey         secret.Secret `env:"SECONDARY_RESOURCE_KEY"`
-	SecondaryAuth        string        `env:"SECONDARY_AUTH" envDefault:"key"`
-	SecondaryContainer   string        `env:"SECONDARY_CONTAINER_NAME"`
+	PrimaryAuth        string        `env:"PRIMARY_AUTH" envDefault:"key"`
+	PrimaryContainer   string        `env:"PRIMARY_CONTAINER_NAME"`
+	SecondaryName      string        `env:"SECONDARY_NAME" envDefault:"secondary"`
+	SecondaryKey       secret.Secret `env:"SECONDARY_RESOURCE_KEY"`
+	SecondaryAuth      string        `env:"SECONDARY_AUTH" envDefault:"key"`
+	SecondaryContainer string        `env:"SECONDARY_CONTAINER_NAME"`
 
-	ProjectNamesRaw    string   `env:"SECONDARY_PROJECT_NAMES"`
-	DeploymentNamesRaw string   `env:"SECONDARY_DEPLOYMENT_NAMES"`
-	Projects           []string `env:"PROJECT_NAMES" envSeparator:","`
+	// Projects are the projects replication keeps in the secondary, blanks
+	// dropped.
+	Projects []string `env:"PROJECT_NAMES" envSeparator:","`
 
 	ReplicationInterval  time.Duration `env:"REPLICATION_INTERVAL" envDefault:"24h"`
 	ReplicationRetryMin  time.Duration `env:"REPLICATION_RETRY_MIN" envDefault:"1m"`
@@ -121,7 +117,6 @@ type Config struct {
 	// again elsewhere: off, memory, or a redis:// / rediss:// URL (a
 	// Secret: the URL may hold a password).
 	JobRescue      secret.Secret `env:"JOB_RESCUE" envDefault:"off"`
-	JobRescueKey   secret.Secret `env:"JOB_RESCUE_KEY"`
 	JobRescueAfter time.Duration `env:"JOB_RESCUE_AFTER" envDefault:"60s"`
 	JobRescueTTL   time.Duration `env:"JOB_RESCUE_TTL" envDefault:"24h"`
 	// JobRescueTimeout bounds one store call: what a slow store can add to
@@ -131,18 +126,50 @@ type Config struct {
 	// them in memory (the oldest go first), each one in Redis.
 	JobRescueMaxBytes ByteSize `env:"JOB_RESCUE_MAX_BYTES" envDefault:"64MiB"`
 
-	// Derived by Load from the raw fields above.
-	APIKeys           []auth.Key        `env:"-"` // runtime routes
-	AuthoringKeys     []auth.Key        `env:"-"` // runtime and authoring routes; none: authoring off
-	AdminKeys         []auth.Key        `env:"-"` // /admin/...; none: admin API off
-	PublicURL         *url.URL          `env:"-"`
-	PrimaryEndpoint   *url.URL          `env:"-"`
-	SecondaryEndpoint *url.URL          `env:"-"`
-	ProjectNames      map[string]string `env:"-"`
-	DeploymentNames   map[string]string `env:"-"`
+	// Derived by Load from environment's variables (named in comments).
+
+	// APIKeys may call the runtime routes (GATEWAY_API_KEYS).
+	APIKeys []auth.Key `env:"-"`
+	// AuthoringKeys may call the runtime and authoring routes
+	// (GATEWAY_AUTHORING_KEYS); none: authoring off.
+	AuthoringKeys []auth.Key `env:"-"`
+	// AdminKeys may call /admin/... (GATEWAY_ADMIN_KEY); none: admin API off.
+	AdminKeys []auth.Key `env:"-"`
+	// PublicURL is the gateway's base URL as clients reach it
+	// (GATEWAY_PUBLIC_URL); nil: the request's scheme and host.
+	PublicURL *url.URL `env:"-"`
+	// PrimaryEndpoint and SecondaryEndpoint are the regions'
+	// (PRIMARY_ENDPOINT, SECONDARY_ENDPOINT), without a trailing slash.
+	PrimaryEndpoint   *url.URL `env:"-"`
+	SecondaryEndpoint *url.URL `env:"-"`
+	// ProjectNames and DeploymentNames map a primary's names to the
+	// secondary's (SECONDARY_PROJECT_NAMES, SECONDARY_DEPLOYMENT_NAMES).
+	ProjectNames    map[string]string `env:"-"`
+	DeploymentNames map[string]string `env:"-"`
 	// JobRescueKeys are JOB_RESCUE_KEY decoded (first seals, all open);
 	// nil when rescue is off.
 	JobRescueKeys [][]byte `env:"-"`
+}
+
+// environment is every variable the gateway reads, as the env library
+// parses it: Config's own, and the raw forms of the settings Load derives,
+// which only Load sees. Its tags are the one list of variable names
+// (Variables, Known, the docs' tables).
+type environment struct {
+	Config
+
+	// Gateway keys, each "name:key" or a bare key (internal/auth).
+	APIKeys       []secret.Secret `env:"GATEWAY_API_KEYS" envSeparator:","`
+	AuthoringKeys []secret.Secret `env:"GATEWAY_AUTHORING_KEYS" envSeparator:","`
+	AdminKey      secret.Secret   `env:"GATEWAY_ADMIN_KEY"`
+
+	PublicURL         string `env:"GATEWAY_PUBLIC_URL"`
+	PrimaryEndpoint   string `env:"PRIMARY_ENDPOINT,required"`
+	SecondaryEndpoint string `env:"SECONDARY_ENDPOINT,required"`
+	ProjectNames      string `env:"SECONDARY_PROJECT_NAMES"`
+	DeploymentNames   string `env:"SECONDARY_DEPLOYMENT_NAMES"`
+
+	JobRescueKey secret.Secret `env:"JOB_RESCUE_KEY"`
 }
 
 // JOB_RESCUE's plain values: rescue off (the default), or kept in this
@@ -198,10 +225,11 @@ func (c *Config) MemoryLimit() int64 {
 	return limit
 }
 
-// Variables lists every variable name Config reads, from its tags; Known
-// adds those that libraries and the runtime read (OTEL_*, AZURE_*, ...).
+// Variables lists every variable name the configuration reads, from
+// environment's tags; Known adds those that libraries and the runtime read
+// (OTEL_*, AZURE_*, ...).
 func Variables() []string {
-	params, err := env.GetFieldParams(&Config{})
+	params, err := env.GetFieldParams(&environment{})
 	if err != nil {
 		panic(fmt.Sprintf("config: bad struct tags: %v", err)) // a programming error, caught by tests
 	}
@@ -222,25 +250,24 @@ func Load(getenv func(string) string) (*Config, error) {
 			environ[name] = v
 		}
 	}
-	var cfg Config
-	var problems []error
-	failed := map[string]bool{} // variables already reported; later checks skip them
-	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+	var e environment
+	ck := &checks{failed: map[string]bool{}}
+	if err := env.ParseWithOptions(&e, env.Options{Environment: environ}); err != nil {
 		var agg env.AggregateError
 		if !errors.As(err, &agg) {
 			return nil, fmt.Errorf("invalid configuration: %w", err)
 		}
-		for _, e := range agg.Errors {
-			name, msg := describe(e)
-			failed[name] = true
-			problems = append(problems, errors.New(msg))
+		for _, err := range agg.Errors {
+			name, msg := describe(err)
+			ck.failed[name] = true
+			ck.problems = append(ck.problems, errors.New(msg))
 		}
 	}
-	problems = append(problems, cfg.derive(failed)...)
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(problems...))
+	e.derive(ck)
+	if len(ck.problems) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n%w", errors.Join(ck.problems...))
 	}
-	return &cfg, nil
+	return &e.Config, nil
 }
 
 // describe turns one error of the env library into a line that names the
@@ -253,7 +280,7 @@ func describe(err error) (variable, line string) {
 		return unset.Key, unset.Key + ": required but not set"
 	case errors.As(err, &parse):
 		name := parse.Name
-		if f, ok := reflect.TypeOf(Config{}).FieldByName(parse.Name); ok {
+		if f, ok := reflect.TypeOf(environment{}).FieldByName(parse.Name); ok {
 			name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
 		}
 		return name, fmt.Sprintf("%s: %v", name, parse.Err)
@@ -261,163 +288,219 @@ func describe(err error) (variable, line string) {
 	return "", strings.TrimPrefix(err.Error(), "env: ")
 }
 
-func (c *Config) derive(failed map[string]bool) []error {
-	var problems []error
-	add := func(format string, a ...any) {
-		name, _, _ := strings.Cut(format, ":")
-		if !failed[name] {
-			problems = append(problems, fmt.Errorf(format, a...))
-		}
-	}
+// checks collects Load's problems, one line each. A line starts with the
+// variable it is about; a variable the env library could not parse
+// (failed) is not reported again.
+type checks struct {
+	failed   map[string]bool
+	problems []error
+}
 
+func (ck *checks) add(format string, a ...any) {
+	line := fmt.Sprintf(format, a...)
+	if name, _, _ := strings.Cut(line, ":"); !ck.failed[name] {
+		ck.problems = append(ck.problems, errors.New(line))
+	}
+}
+
+// derive checks what the env library parsed and fills Config's derived
+// fields, a step for each part of the gateway.
+func (e *environment) derive(ck *checks) {
+	e.deriveURLs(ck)
+	e.deriveKeys(ck)
+	e.checkRegions(ck)
+	e.checkListeners(ck)
+	e.checkDurations(ck)
+	e.deriveDocuments(ck)
+	e.deriveRescue(ck)
+	e.checkLimits(ck)
+	e.checkLogging(ck)
+}
+
+// deriveURLs parses the regions' endpoints, the gateway's public URL and
+// the maps of the secondary's project and deployment names.
+func (e *environment) deriveURLs(ck *checks) {
 	var err error
-	if c.PrimaryEndpointRaw != "" {
-		if c.PrimaryEndpoint, err = parseEndpoint(c.PrimaryEndpointRaw); err != nil {
-			add("PRIMARY_ENDPOINT: %v", err)
+	for _, u := range []struct {
+		name string
+		raw  string
+		dst  **url.URL
+	}{
+		{"PRIMARY_ENDPOINT", e.PrimaryEndpoint, &e.Config.PrimaryEndpoint},
+		{"SECONDARY_ENDPOINT", e.SecondaryEndpoint, &e.Config.SecondaryEndpoint},
+		{"GATEWAY_PUBLIC_URL", e.PublicURL, &e.Config.PublicURL},
+	} {
+		if u.raw == "" {
+			continue
+		}
+		if *u.dst, err = parseEndpoint(u.raw); err != nil {
+			ck.add("%s: %v", u.name, err)
 		}
 	}
-	if c.SecondaryEndpointRaw != "" {
-		if c.SecondaryEndpoint, err = parseEndpoint(c.SecondaryEndpointRaw); err != nil {
-			add("SECONDARY_ENDPOINT: %v", err)
-		}
+	if e.Config.ProjectNames, err = parseNameMap(e.ProjectNames); err != nil {
+		ck.add("SECONDARY_PROJECT_NAMES: %v", err)
 	}
-	if c.PublicURLRaw != "" {
-		if c.PublicURL, err = parseEndpoint(c.PublicURLRaw); err != nil {
-			add("GATEWAY_PUBLIC_URL: %v", err)
-		}
+	if e.Config.DeploymentNames, err = parseNameMap(e.DeploymentNames); err != nil {
+		ck.add("SECONDARY_DEPLOYMENT_NAMES: %v", err)
 	}
-	if c.ProjectNames, err = parseNameMap(c.ProjectNamesRaw); err != nil {
-		add("SECONDARY_PROJECT_NAMES: %v", err)
+}
+
+// deriveKeys parses the gateway keys of each scope: from its variable or
+// from its file (read by the gateway), not both; the runtime scope needs one.
+func (e *environment) deriveKeys(ck *checks) {
+	if len(e.APIKeys) == 0 && e.APIKeysFile == "" {
+		ck.add("GATEWAY_API_KEYS: required but not set (or GATEWAY_API_KEYS_FILE)")
 	}
-	if c.DeploymentNames, err = parseNameMap(c.DeploymentNamesRaw); err != nil {
-		add("SECONDARY_DEPLOYMENT_NAMES: %v", err)
-	}
-	if len(c.APIKeyEntries) == 0 && c.APIKeysFile == "" {
-		add("GATEWAY_API_KEYS: required but not set (or GATEWAY_API_KEYS_FILE)")
-	}
-	keyScopes := []struct {
+	for _, s := range []struct {
 		name, fileName string
 		entries        []secret.Secret
 		file           string
 		keys           *[]auth.Key
 	}{
-		{"GATEWAY_API_KEYS", "GATEWAY_API_KEYS_FILE", c.APIKeyEntries, c.APIKeysFile, &c.APIKeys},
-		{"GATEWAY_AUTHORING_KEYS", "GATEWAY_AUTHORING_KEYS_FILE", c.AuthoringKeyEntries, c.AuthoringKeysFile, &c.AuthoringKeys},
-		{"GATEWAY_ADMIN_KEY", "GATEWAY_ADMIN_KEY_FILE", nonEmpty(c.AdminKeyEntry), c.AdminKeyFile, &c.AdminKeys},
-	}
-	for _, s := range keyScopes {
+		{"GATEWAY_API_KEYS", "GATEWAY_API_KEYS_FILE", e.APIKeys, e.APIKeysFile, &e.Config.APIKeys},
+		{"GATEWAY_AUTHORING_KEYS", "GATEWAY_AUTHORING_KEYS_FILE", e.AuthoringKeys, e.AuthoringKeysFile, &e.Config.AuthoringKeys},
+		{"GATEWAY_ADMIN_KEY", "GATEWAY_ADMIN_KEY_FILE", nonEmpty(e.AdminKey), e.AdminKeyFile, &e.Config.AdminKeys},
+	} {
 		if len(s.entries) > 0 && s.file != "" {
-			add("%s: set it or %s, not both", s.name, s.fileName)
+			ck.add("%s: set it or %s, not both", s.name, s.fileName)
 		}
+		var err error
 		if *s.keys, err = auth.ParseKeys(s.entries); err != nil {
-			add("%s: %v", s.name, strings.ReplaceAll(err.Error(), "\n", "; "))
+			ck.add("%s: %v", s.name, strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 	}
-	projects := c.Projects[:0]
-	for _, p := range c.Projects {
+}
+
+// checkRegions checks the projects, how the gateway authenticates to each
+// region, and that the two regions have names of their own.
+func (e *environment) checkRegions(ck *checks) {
+	projects := e.Projects[:0]
+	for _, p := range e.Projects {
 		if p = strings.TrimSpace(p); p != "" {
 			if !validName(p) {
-				add("PROJECT_NAMES: %q is not a valid project name (letters, digits, _ . -, at most 50)", p)
+				ck.add("PROJECT_NAMES: %q is not a valid project name (letters, digits, _ . -, at most 50)", p)
 			}
 			projects = append(projects, p)
 		}
 	}
-	c.Projects = projects
+	e.Projects = projects
 	for _, r := range []struct {
 		authVar, keyVar, auth string
 		key                   secret.Secret
 	}{
-		{"PRIMARY_AUTH", "PRIMARY_RESOURCE_KEY", c.PrimaryAuth, c.PrimaryKey},
-		{"SECONDARY_AUTH", "SECONDARY_RESOURCE_KEY", c.SecondaryAuth, c.SecondaryKey},
+		{"PRIMARY_AUTH", "PRIMARY_RESOURCE_KEY", e.PrimaryAuth, e.PrimaryKey},
+		{"SECONDARY_AUTH", "SECONDARY_RESOURCE_KEY", e.SecondaryAuth, e.SecondaryKey},
 	} {
 		switch r.auth {
 		case AuthKey:
 			if r.key.Reveal() == "" {
-				add("%s: required but not set (or %s=entra)", r.keyVar, r.authVar)
+				ck.add("%s: required but not set (or %s=entra)", r.keyVar, r.authVar)
 			}
 		case AuthEntra:
 		default:
-			add("%s: %q is neither key nor entra", r.authVar, r.auth)
+			ck.add("%s: %q is neither key nor entra", r.authVar, r.auth)
 		}
 	}
-	if c.AccessLogSample < 0 || c.AccessLogSample > 1 || c.AccessLogSample != c.AccessLogSample {
-		add("GATEWAY_ACCESS_LOG_SAMPLE: must be between 0 and 1, got %v", c.AccessLogSample)
+	if e.PrimaryName == e.SecondaryName {
+		ck.add("PRIMARY_NAME and SECONDARY_NAME must differ (both %q)", e.PrimaryName)
 	}
-	if c.OpsAddr == c.Addr {
-		add("GATEWAY_OPS_ADDR: must differ from GATEWAY_ADDR (both %q)", c.Addr)
+}
+
+// checkListeners checks the two listeners and the access log's sampling.
+func (e *environment) checkListeners(ck *checks) {
+	if e.AccessLogSample < 0 || e.AccessLogSample > 1 || e.AccessLogSample != e.AccessLogSample {
+		ck.add("GATEWAY_ACCESS_LOG_SAMPLE: must be between 0 and 1, got %v", e.AccessLogSample)
 	}
-	if c.PrimaryName == c.SecondaryName {
-		add("PRIMARY_NAME and SECONDARY_NAME must differ (both %q)", c.PrimaryName)
+	if e.OpsAddr == e.Addr {
+		ck.add("GATEWAY_OPS_ADDR: must differ from GATEWAY_ADDR (both %q)", e.Addr)
 	}
+}
+
+// checkDurations checks that every timeout and interval is positive.
+func (e *environment) checkDurations(ck *checks) {
 	positive := map[string]time.Duration{
-		"UPSTREAM_TIMEOUT":      c.UpstreamTimeout,
-		"SUBMIT_ORPHAN_WAIT":    c.SubmitOrphanWait,
-		"BREAKER_OPEN_TIMEOUT":  c.BreakerOpenTimeout,
-		"HEALTH_PROBE_INTERVAL": c.HealthProbeInterval,
-		"REPLICATION_INTERVAL":  c.ReplicationInterval,
-		"REPLICATION_RETRY_MIN": c.ReplicationRetryMin,
-		"GATEWAY_DRAIN_TIMEOUT": c.DrainTimeout,
-		"GATEWAY_BODY_TIMEOUT":  c.BodyTimeout,
-		"REGION_MAX_PARK":       c.RegionMaxPark,
-		"JOB_RESCUE_AFTER":      c.JobRescueAfter,
-		"JOB_RESCUE_TTL":        c.JobRescueTTL,
-		"JOB_RESCUE_TIMEOUT":    c.JobRescueTimeout,
+		"UPSTREAM_TIMEOUT":      e.UpstreamTimeout,
+		"SUBMIT_ORPHAN_WAIT":    e.SubmitOrphanWait,
+		"BREAKER_OPEN_TIMEOUT":  e.BreakerOpenTimeout,
+		"HEALTH_PROBE_INTERVAL": e.HealthProbeInterval,
+		"REPLICATION_INTERVAL":  e.ReplicationInterval,
+		"REPLICATION_RETRY_MIN": e.ReplicationRetryMin,
+		"GATEWAY_DRAIN_TIMEOUT": e.DrainTimeout,
+		"GATEWAY_BODY_TIMEOUT":  e.BodyTimeout,
+		"REGION_MAX_PARK":       e.RegionMaxPark,
+		"JOB_RESCUE_AFTER":      e.JobRescueAfter,
+		"JOB_RESCUE_TTL":        e.JobRescueTTL,
+		"JOB_RESCUE_TIMEOUT":    e.JobRescueTimeout,
 	}
 	for _, name := range sortedKeys(positive) {
-		if positive[name] <= 0 && !failed[name] {
-			add("%s: must be a positive duration, got %s", name, positive[name])
+		if positive[name] <= 0 {
+			ck.add("%s: must be a positive duration, got %s", name, positive[name])
 		}
 	}
-	problems = append(problems, c.deriveDocuments(failed)...)
-	if c.RescueOn() {
-		if err := checkRescueBackend(c.JobRescue); err != nil {
-			add("JOB_RESCUE: %v", err)
-		}
-		if c.JobRescueKey == "" {
-			add("JOB_RESCUE_KEY: required when JOB_RESCUE is on (32 random bytes, base64: openssl rand -base64 32)")
-		} else if c.JobRescueKeys, err = sealkey.Parse(c.JobRescueKey); err != nil {
-			add("JOB_RESCUE_KEY: %v", err)
-		}
+}
+
+// deriveRescue checks job rescue's store and decodes its sealing keys,
+// when rescue is on.
+func (e *environment) deriveRescue(ck *checks) {
+	if !e.RescueOn() {
+		return
 	}
-	if c.BreakerFailures == 0 {
-		add("BREAKER_CONSECUTIVE_FAILURES: must be at least 1")
+	if err := checkRescueBackend(e.JobRescue); err != nil {
+		ck.add("JOB_RESCUE: %v", err)
 	}
-	if c.MaxRequestBytes <= 0 {
-		add("MAX_REQUEST_BYTES: must be positive")
+	var err error
+	if e.JobRescueKey == "" {
+		ck.add("JOB_RESCUE_KEY: required when JOB_RESCUE is on (32 random bytes, base64: openssl rand -base64 32)")
+	} else if e.JobRescueKeys, err = sealkey.Parse(e.JobRescueKey); err != nil {
+		ck.add("JOB_RESCUE_KEY: %v", err)
 	}
-	if c.JobRescueMaxBytes <= 0 {
-		add("JOB_RESCUE_MAX_BYTES: must be positive")
+}
+
+// checkLimits checks the bounds on failures, bytes, rates and requests in
+// flight.
+func (e *environment) checkLimits(ck *checks) {
+	if e.BreakerFailures == 0 {
+		ck.add("BREAKER_CONSECUTIVE_FAILURES: must be at least 1")
 	}
-	if c.MaxBufferedBytes <= 0 {
-		add("GATEWAY_MAX_BUFFERED_BYTES: must be positive")
-	} else if c.MaxRequestBytes > 0 && c.MaxBufferedBytes < 2*c.MaxRequestBytes {
+	if e.MaxRequestBytes <= 0 {
+		ck.add("MAX_REQUEST_BYTES: must be positive")
+	}
+	if e.JobRescueMaxBytes <= 0 {
+		ck.add("JOB_RESCUE_MAX_BYTES: must be positive")
+	}
+	if e.MaxBufferedBytes <= 0 {
+		ck.add("GATEWAY_MAX_BUFFERED_BYTES: must be positive")
+	} else if e.MaxRequestBytes > 0 && e.MaxBufferedBytes < 2*e.MaxRequestBytes {
 		// A buffer holds its old array while it grows into the new one.
-		add("GATEWAY_MAX_BUFFERED_BYTES: %d is below twice MAX_REQUEST_BYTES (%d): a largest request could never be buffered",
-			int64(c.MaxBufferedBytes), int64(c.MaxRequestBytes))
+		ck.add("GATEWAY_MAX_BUFFERED_BYTES: %d is below twice MAX_REQUEST_BYTES (%d): a largest request could never be buffered",
+			int64(e.MaxBufferedBytes), int64(e.MaxRequestBytes))
 	}
-	if c.AuthoringPostsPerMin < 1 {
-		add("AUTHORING_POSTS_PER_MINUTE: must be at least 1")
+	if e.AuthoringPostsPerMin < 1 {
+		ck.add("AUTHORING_POSTS_PER_MINUTE: must be at least 1")
 	}
-	if c.RateLimitPerKey < 0 {
-		add("GATEWAY_RATE_LIMIT_PER_MINUTE: must not be negative")
+	if e.RateLimitPerKey < 0 {
+		ck.add("GATEWAY_RATE_LIMIT_PER_MINUTE: must not be negative")
 	}
-	if c.DrainDelay < 0 {
-		add("GATEWAY_DRAIN_DELAY: must not be negative")
+	if e.DrainDelay < 0 {
+		ck.add("GATEWAY_DRAIN_DELAY: must not be negative")
 	}
-	if c.MaxInflight < 1 {
-		add("GATEWAY_MAX_INFLIGHT: must be at least 1")
+	if e.MaxInflight < 1 {
+		ck.add("GATEWAY_MAX_INFLIGHT: must be at least 1")
 	}
-	switch c.LogFormat {
+}
+
+// checkLogging checks the log's format and level.
+func (e *environment) checkLogging(ck *checks) {
+	switch e.LogFormat {
 	case "json", "text":
 	default:
-		add("LOG_FORMAT: %q is neither json nor text", c.LogFormat)
+		ck.add("LOG_FORMAT: %q is neither json nor text", e.LogFormat)
 	}
-	switch strings.ToLower(c.LogLevel) {
+	switch strings.ToLower(e.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		add("LOG_LEVEL: %q is not one of debug, info, warn, error", c.LogLevel)
+		ck.add("LOG_LEVEL: %q is not one of debug, info, warn, error", e.LogLevel)
 	}
-	return problems
 }
 
 // How the gateway authenticates to a region (PRIMARY_AUTH, SECONDARY_AUTH).
@@ -583,13 +666,9 @@ const maxCanaryDocs = 25
 // deriveDocuments checks the storage and canary variables and settles
 // DOCUMENT_SYNC's default. Storage URLs are never quoted: a SAS may be in
 // them.
-func (c *Config) deriveDocuments(failed map[string]bool) []error {
-	var problems []error
-	add := func(name, msg string) {
-		if !failed[name] {
-			problems = append(problems, errors.New(name+": "+msg))
-		}
-	}
+func (c *Config) deriveDocuments(ck *checks) {
+	first := len(ck.problems)
+	add := func(name, msg string) { ck.add("%s: %s", name, msg) }
 	for name, raw := range map[string]string{
 		"PRIMARY_STORAGE_URL": c.PrimaryStorageURL.Reveal(), "SECONDARY_STORAGE_URL": c.SecondaryStorageURL.Reveal(),
 	} {
@@ -627,8 +706,9 @@ func (c *Config) deriveDocuments(failed map[string]bool) []error {
 	if c.CanaryMinAgreement < 0 || c.CanaryMinAgreement > 1 {
 		add("REPLICATION_CANARY_MIN_AGREEMENT", fmt.Sprintf("must be between 0 and 1, got %v", c.CanaryMinAgreement))
 	}
+	// Maps are walked in any order; the lines are not.
+	problems := ck.problems[first:]
 	sort.Slice(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
-	return problems
 }
 
 // CanaryOff says why the replication canary does not run, naming the

@@ -2,10 +2,12 @@ package config
 
 import (
 	"maps"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/caarlos0/env/v11"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -338,4 +340,45 @@ func TestMemoryLimitFollowsTheBudget(t *testing.T) {
 	m["JOB_RESCUE_MAX_BYTES"] = "0"
 	_, err = Load(getenv(m))
 	assert.ErrorContains(t, err, "JOB_RESCUE_MAX_BYTES: must be positive")
+}
+
+// Config holds each setting once, validated: a variable that Load turns
+// into another type (a URL, keys, a name map) is not also a field holding
+// the text as read, and every derived field is filled from its variable.
+func TestConfigHoldsValidatedSettingsOnly(t *testing.T) {
+	asRead, err := env.GetFieldParams(&Config{})
+	require.NoError(t, err)
+	all, err := env.GetFieldParams(&environment{})
+	require.NoError(t, err)
+	inConfig := map[string]bool{}
+	for _, p := range asRead {
+		inConfig[p.Key] = true
+	}
+	var derived []string
+	for _, p := range all {
+		if !inConfig[p.Key] {
+			derived = append(derived, p.Key)
+		}
+	}
+	assert.ElementsMatch(t, []string{
+		"GATEWAY_API_KEYS", "GATEWAY_AUTHORING_KEYS", "GATEWAY_ADMIN_KEY", "GATEWAY_PUBLIC_URL",
+		"PRIMARY_ENDPOINT", "SECONDARY_ENDPOINT", "SECONDARY_PROJECT_NAMES", "SECONDARY_DEPLOYMENT_NAMES",
+		"JOB_RESCUE_KEY",
+	}, derived, "the variables only environment holds, each derived into a field of Config")
+
+	m := minimal()
+	m["GATEWAY_AUTHORING_KEYS"] = "ops:authoring-key"
+	m["GATEWAY_ADMIN_KEY"] = "admin"
+	m["GATEWAY_PUBLIC_URL"] = "https://ner.example.com"
+	m["SECONDARY_PROJECT_NAMES"] = "demo:demo-dr"
+	m["SECONDARY_DEPLOYMENT_NAMES"] = "production:prod"
+	m["JOB_RESCUE"], m["JOB_RESCUE_KEY"] = "memory", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="
+	cfg, err := Load(getenv(m))
+	require.NoError(t, err)
+	v := reflect.ValueOf(*cfg)
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.Tag.Get("env") == "-" {
+			assert.False(t, v.Field(i).IsZero(), "Load leaves %s unset", f.Name)
+		}
+	}
 }

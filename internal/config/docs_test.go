@@ -50,7 +50,7 @@ func documentedVariables(t *testing.T, doc string) map[string]string {
 // contract) name every variable the configuration reads, with its default,
 // and nothing the gateway does not read, so neither can drift from the code.
 func TestVariableTablesMatchTheVariablesRead(t *testing.T) {
-	params, err := env.GetFieldParams(&Config{})
+	params, err := env.GetFieldParams(&environment{})
 	require.NoError(t, err)
 	for _, doc := range []string{"../../README.md", "../../docs/DESIGN.md"} {
 		t.Run(doc, func(t *testing.T) {
