@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	_ "google.golang.org/grpc/encoding/gzip" // OTEL_EXPORTER_OTLP_COMPRESSION=gzip over gRPC
+	"google.golang.org/grpc/encoding/gzip"
 )
 
 // closer releases what an exporter connected through, after the provider
@@ -49,14 +49,21 @@ func newHTTPClient(timeout time.Duration) (*http.Client, closer) {
 }
 
 // newGRPCConn makes the client connection an exporter uses, owned here so
-// its transport security comes only from the parsed configuration and
-// Shutdown closes it. grpc.NewClient does not connect until the first export.
+// its transport security and compression come only from the parsed
+// configuration and Shutdown closes it. The compressor is the
+// connection's: the exporters apply theirs (WithCompressor) only to a
+// connection they dial themselves. grpc.NewClient does not connect until
+// the first export.
 func newGRPCConn(s otlpSignal) (*grpc.ClientConn, error) {
 	creds := credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	if s.insecure {
 		creds = insecure.NewCredentials()
 	}
-	conn, err := grpc.NewClient(s.endpoint, grpc.WithTransportCredentials(creds))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if s.compression == "gzip" {
+		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor(gzip.Name)))
+	}
+	conn, err := grpc.NewClient(s.endpoint, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("otlp grpc client for %q: %w", s.endpoint, err)
 	}
@@ -72,89 +79,95 @@ func headers(s otlpSignal) map[string]string {
 	return s.headers
 }
 
-func newOTLPTraceExporter(ctx context.Context, s otlpSignal) (sdktrace.SpanExporter, closer, error) {
+// otlpClients are one signal's two ways to its collector: over a gRPC
+// connection (which compresses, see newGRPCConn) or through an HTTP client
+// (told whether to gzip).
+// The OTLP exporter packages differ per signal only in their option types.
+type otlpClients[E any] struct {
+	grpc func(conn *grpc.ClientConn) (E, error)
+	http func(client *http.Client, gzip bool) (E, error)
+}
+
+// newOTLPExporter builds signal's exporter (name: "trace", "metric") over
+// the protocol s names, owning what it connects through: the closer
+// releases it after the provider above has flushed, and a failed
+// exporter closes its gRPC connection at once.
+func newOTLPExporter[E any](name string, s otlpSignal, c otlpClients[E]) (E, closer, error) {
+	var none E
 	if s.protocol == protocolGRPC {
 		conn, err := newGRPCConn(s)
 		if err != nil {
-			return nil, nil, fmt.Errorf("otlp trace exporter: %w", err)
+			return none, nil, fmt.Errorf("otlp %s exporter: %w", name, err)
 		}
-		opts := []otlptracegrpc.Option{
-			otlptracegrpc.WithGRPCConn(conn),
-			otlptracegrpc.WithHeaders(headers(s)),
-			otlptracegrpc.WithTimeout(s.timeout),
-		}
-		if s.compression == "gzip" {
-			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
-		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
+		exp, err := c.grpc(conn)
 		if err != nil {
-			return nil, nil, fmt.Errorf("otlp trace exporter: %w", errorsJoinClose(err, conn))
+			return none, nil, fmt.Errorf("otlp %s exporter: %w", name, errorsJoinClose(err, conn))
 		}
 		return exp, func(context.Context) error { return conn.Close() }, nil
 	}
-
 	client, closeFn := newHTTPClient(s.timeout)
-	compression := otlptracehttp.NoCompression
-	if s.compression == "gzip" {
-		compression = otlptracehttp.GzipCompression
-	}
-	exp, err := otlptracehttp.New(ctx,
-		otlptracehttp.WithHTTPClient(client),
-		otlptracehttp.WithEndpointURL(s.endpoint),
-		otlptracehttp.WithHeaders(headers(s)),
-		otlptracehttp.WithTimeout(s.timeout),
-		otlptracehttp.WithCompression(compression),
-	)
+	exp, err := c.http(client, s.compression == "gzip")
 	if err != nil {
-		return nil, nil, fmt.Errorf("otlp trace exporter: %w", err)
+		return none, nil, fmt.Errorf("otlp %s exporter: %w", name, err)
 	}
 	return exp, closeFn, nil
 }
 
-func newOTLPMetricExporter(ctx context.Context, s otlpSignal) (sdkmetric.Exporter, closer, error) {
-	if s.protocol == protocolGRPC {
-		conn, err := newGRPCConn(s)
-		if err != nil {
-			return nil, nil, fmt.Errorf("otlp metric exporter: %w", err)
-		}
-		opts := []otlpmetricgrpc.Option{
-			otlpmetricgrpc.WithGRPCConn(conn),
-			otlpmetricgrpc.WithHeaders(headers(s)),
-			otlpmetricgrpc.WithTimeout(s.timeout),
-			// Explicit, so OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE
-			// and _DEFAULT_HISTOGRAM_AGGREGATION in the process environment
-			// do not apply.
-			otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
-			otlpmetricgrpc.WithAggregationSelector(sdkmetric.DefaultAggregationSelector),
-		}
-		if s.compression == "gzip" {
-			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
-		}
-		exp, err := otlpmetricgrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, nil, fmt.Errorf("otlp metric exporter: %w", errorsJoinClose(err, conn))
-		}
-		return exp, func(context.Context) error { return conn.Close() }, nil
-	}
+func newOTLPTraceExporter(ctx context.Context, s otlpSignal) (sdktrace.SpanExporter, closer, error) {
+	return newOTLPExporter("trace", s, otlpClients[sdktrace.SpanExporter]{
+		grpc: func(conn *grpc.ClientConn) (sdktrace.SpanExporter, error) {
+			return otlptracegrpc.New(ctx,
+				otlptracegrpc.WithGRPCConn(conn),
+				otlptracegrpc.WithHeaders(headers(s)),
+				otlptracegrpc.WithTimeout(s.timeout),
+			)
+		},
+		http: func(client *http.Client, gzip bool) (sdktrace.SpanExporter, error) {
+			compression := otlptracehttp.NoCompression
+			if gzip {
+				compression = otlptracehttp.GzipCompression
+			}
+			return otlptracehttp.New(ctx,
+				otlptracehttp.WithHTTPClient(client),
+				otlptracehttp.WithEndpointURL(s.endpoint),
+				otlptracehttp.WithHeaders(headers(s)),
+				otlptracehttp.WithTimeout(s.timeout),
+				otlptracehttp.WithCompression(compression),
+			)
+		},
+	})
+}
 
-	client, closeFn := newHTTPClient(s.timeout)
-	compression := otlpmetrichttp.NoCompression
-	if s.compression == "gzip" {
-		compression = otlpmetrichttp.GzipCompression
-	}
-	exp, err := otlpmetrichttp.New(ctx,
-		otlpmetrichttp.WithHTTPClient(client),
-		otlpmetrichttp.WithEndpointURL(s.endpoint),
-		otlpmetrichttp.WithHeaders(headers(s)),
-		otlpmetrichttp.WithTimeout(s.timeout),
-		otlpmetrichttp.WithCompression(compression),
-		otlpmetrichttp.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
-		otlpmetrichttp.WithAggregationSelector(sdkmetric.DefaultAggregationSelector),
-	)
-	if err != nil {
-		return nil, nil, fmt.Errorf("otlp metric exporter: %w", err)
-	}
-	return exp, closeFn, nil
+// newOTLPMetricExporter sets temporality and aggregation explicitly, so
+// OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE and
+// _DEFAULT_HISTOGRAM_AGGREGATION in the process environment do not apply.
+func newOTLPMetricExporter(ctx context.Context, s otlpSignal) (sdkmetric.Exporter, closer, error) {
+	return newOTLPExporter("metric", s, otlpClients[sdkmetric.Exporter]{
+		grpc: func(conn *grpc.ClientConn) (sdkmetric.Exporter, error) {
+			return otlpmetricgrpc.New(ctx,
+				otlpmetricgrpc.WithGRPCConn(conn),
+				otlpmetricgrpc.WithHeaders(headers(s)),
+				otlpmetricgrpc.WithTimeout(s.timeout),
+				otlpmetricgrpc.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
+				otlpmetricgrpc.WithAggregationSelector(sdkmetric.DefaultAggregationSelector),
+			)
+		},
+		http: func(client *http.Client, gzip bool) (sdkmetric.Exporter, error) {
+			compression := otlpmetrichttp.NoCompression
+			if gzip {
+				compression = otlpmetrichttp.GzipCompression
+			}
+			return otlpmetrichttp.New(ctx,
+				otlpmetrichttp.WithHTTPClient(client),
+				otlpmetrichttp.WithEndpointURL(s.endpoint),
+				otlpmetrichttp.WithHeaders(headers(s)),
+				otlpmetrichttp.WithTimeout(s.timeout),
+				otlpmetrichttp.WithCompression(compression),
+				otlpmetrichttp.WithTemporalitySelector(sdkmetric.DefaultTemporalitySelector),
+				otlpmetrichttp.WithAggregationSelector(sdkmetric.DefaultAggregationSelector),
+			)
+		},
+	})
 }
 
 func newConsoleTraceExporter(w io.Writer) (sdktrace.SpanExporter, error) {

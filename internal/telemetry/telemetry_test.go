@@ -27,6 +27,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	grpcmetadata "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,6 +38,14 @@ type received struct {
 	metrics []*metricpb.ResourceMetrics
 	headers []string // values of the "api-key" header of every export
 	paths   []string
+	// encodings are the compressions the exports came with ("" for none).
+	encodings []string
+}
+
+func (r *received) addEncoding(enc string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.encodings = append(r.encodings, enc)
 }
 
 func (r *received) addSpans(rs []*tracepb.ResourceSpans, apiKey, path string) {
@@ -121,6 +130,7 @@ func newHTTPReceiver(t *testing.T) (*httptest.Server, *received) {
 	rec := &received{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
+		rec.addEncoding(r.Header.Get("Content-Encoding"))
 		if r.Header.Get("Content-Encoding") == "gzip" {
 			zr, err := gzip.NewReader(r.Body)
 			if err != nil {
@@ -199,12 +209,24 @@ func (m metricsServer) Export(ctx context.Context, req *colmetricpb.ExportMetric
 	return &colmetricpb.ExportMetricsServiceResponse{}, nil
 }
 
+// encodings records the compression of every gRPC request received.
+type encodings struct{ rec *received }
+
+func (e encodings) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (e encodings) HandleRPC(_ context.Context, s stats.RPCStats) {
+	if in, ok := s.(*stats.InHeader); ok {
+		e.rec.addEncoding(in.Compression)
+	}
+}
+func (e encodings) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (e encodings) HandleConn(context.Context, stats.ConnStats)                       {}
+
 func newGRPCReceiver(t *testing.T) (string, *received) {
 	t.Helper()
 	rec := &received{}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.StatsHandler(encodings{rec}))
 	coltracepb.RegisterTraceServiceServer(srv, &grpcReceiver{rec: rec})
 	colmetricpb.RegisterMetricsServiceServer(srv, metricsServer{rec: rec})
 	var wg sync.WaitGroup
@@ -273,6 +295,9 @@ func TestOTLPHTTPExport(t *testing.T) {
 	for _, h := range rec.headers {
 		assert.Equal(t, "collector token", h)
 	}
+	for _, enc := range rec.encodings {
+		assert.Equal(t, "gzip", enc, "OTEL_EXPORTER_OTLP_COMPRESSION=gzip")
+	}
 }
 
 func TestOTLPPerSignalHTTPEndpoints(t *testing.T) {
@@ -317,6 +342,32 @@ func TestOTLPGRPCExport(t *testing.T) {
 	defer rec.mu.Unlock()
 	for _, h := range rec.headers {
 		assert.Equal(t, "grpc-token", h)
+	}
+}
+
+// OTEL_EXPORTER_OTLP_COMPRESSION=gzip compresses gRPC exports too: the
+// exporters run over a connection the gateway owns, so the compressor is
+// the connection's.
+func TestOTLPGRPCExportCompresses(t *testing.T) {
+	addr, rec := newGRPCReceiver(t)
+	tel, err := Setup(t.Context(), Options{Getenv: env(map[string]string{
+		"OTEL_EXPORTER_OTLP_ENDPOINT":    "http://" + addr,
+		"OTEL_EXPORTER_OTLP_PROTOCOL":    "grpc",
+		"OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+	})})
+	require.NoError(t, err)
+	emit(t, tel)
+	shutdown(t, tel)
+
+	_, ok := rec.sum("gateway.requests")
+	require.True(t, ok, "the counter reached the gRPC receiver")
+	span, _ := rec.span("upstream attempt")
+	require.NotNil(t, span, "the span reached the gRPC receiver")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.NotEmpty(t, rec.encodings)
+	for _, enc := range rec.encodings {
+		assert.Equal(t, "gzip", enc)
 	}
 }
 
