@@ -35,14 +35,15 @@ type Variable struct {
 	Prefix bool
 	// Feature is the part of the gateway that needs it.
 	Feature Feature
-	// ReadBy is what reads it: internal/config (Config's tags), or the
-	// library or runtime that reads the process environment itself.
+	// ReadBy is what reads it: internal/config (its environment struct's
+	// tags), or the library or runtime that reads the process environment
+	// itself.
 	ReadBy string
 }
 
-// serveOnly and replicationOnly name the Config variables that one part
-// of the gateway reads; every other Config variable is FeatureCommon, so a
-// new one is needed everywhere until it is listed here.
+// serveOnly and replicationOnly name the configuration's variables that
+// one part of the gateway reads; every other one is FeatureCommon, so a new
+// one is needed everywhere until it is listed here.
 var (
 	serveOnly = []string{
 		"GATEWAY_ADDR", "GATEWAY_OPS_ADDR", "GATEWAY_ACCESS_LOG", "GATEWAY_ACCESS_LOG_SAMPLE", "GATEWAY_PPROF",
@@ -63,28 +64,31 @@ var (
 
 const readByConfig = "internal/config"
 
-// external are the variables read outside Config, by the libraries and the
+// external are the variables read outside the configuration, by the libraries and the
 // runtime the gateway runs on.
-var external = []Variable{
-	{Name: "OTEL_", Prefix: true, Feature: FeatureCommon, ReadBy: "internal/telemetry (OpenTelemetry's variables)"},
-	{Name: "AZURE_", Prefix: true, Feature: FeatureCommon, ReadBy: "azidentity (PRIMARY_AUTH/SECONDARY_AUTH=entra, storage without key or SAS)"},
-	{Name: "HTTPS_PROXY", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "HTTP_PROXY", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "NO_PROXY", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "https_proxy", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "http_proxy", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "no_proxy", Feature: FeatureCommon, ReadBy: "net/http"},
-	{Name: "SSL_CERT_FILE", Feature: FeatureCommon, ReadBy: "crypto/x509"},
-	{Name: "SSL_CERT_DIR", Feature: FeatureCommon, ReadBy: "crypto/x509"},
-	{Name: "GOMEMLIMIT", Feature: FeatureProcess, ReadBy: "the Go runtime"},
-	{Name: "GOGC", Feature: FeatureProcess, ReadBy: "the Go runtime"},
-	{Name: "GOMAXPROCS", Feature: FeatureProcess, ReadBy: "the Go runtime"},
-	{Name: "GODEBUG", Feature: FeatureProcess, ReadBy: "the Go runtime"},
-	{Name: "GOTRACEBACK", Feature: FeatureProcess, ReadBy: "the Go runtime"},
+var external = slices.Concat(
+	[]Variable{
+		{Name: "OTEL_", Prefix: true, Feature: FeatureCommon, ReadBy: "internal/telemetry (OpenTelemetry's variables)"},
+		{Name: "AZURE_", Prefix: true, Feature: FeatureCommon, ReadBy: "azidentity (PRIMARY_AUTH/SECONDARY_AUTH=entra, storage without key or SAS)"},
+	},
+	readBy("net/http", FeatureCommon, "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy"),
+	readBy("crypto/x509", FeatureCommon, "SSL_CERT_FILE", "SSL_CERT_DIR"),
+	readBy("the Go runtime", FeatureProcess, "GOMEMLIMIT", "GOGC", "GOMAXPROCS", "GODEBUG", "GOTRACEBACK"),
+)
+
+// readBy lists variables that one library or the runtime reads for one
+// feature.
+func readBy(reader string, f Feature, names ...string) []Variable {
+	out := make([]Variable, len(names))
+	for i, n := range names {
+		out[i] = Variable{Name: n, Feature: f, ReadBy: reader}
+	}
+	return out
 }
 
-// Known lists every variable the gateway's process reads: Config's (from
-// its tags, so a new field is known the moment it exists) and those read
+// Known lists every variable the gateway's process reads: the
+// configuration's (from environment's tags, so a new field is known the
+// moment it exists) and those read
 // by libraries and the runtime. It is the one list the unknown-variable
 // warnings and the deployment kit's checks use.
 func Known() []Variable {
@@ -124,7 +128,7 @@ var ownPrefixes = []string{
 // meant for the gateway but that nothing in it reads: those with one of
 // its prefixes (GATEWAY_, PRIMARY_, SECONDARY_, REPLICATION_, JOB_RESCUE_,
 // PROJECT_, DOCUMENT_, UPSTREAM_, BREAKER_, AUTHORING_, REGION_,
-// HEALTH_PROBE_) and those within two edits of one of Config's variables
+// HEALTH_PROBE_) and those within two edits of one of the configuration's variables
 // or the Go runtime's (one for names of 4 to 7 letters, so GOOS is not
 // taken for GOGC; case counts as no edit), with the nearest of those.
 // Only names: a value may be a secret.
