@@ -17,6 +17,7 @@ import (
 
 	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
+	"nergateway/internal/sleep"
 )
 
 // Defaults of ClientOptions; each applies when its field is zero.
@@ -137,7 +138,7 @@ func NewClient(endpoint string, key secret.Secret, opts ClientOptions) (*Client,
 		pollInterval:    cmp.Or(opts.PollInterval, DefaultPollInterval),
 		maxPollInterval: cmp.Or(opts.MaxPollInterval, DefaultMaxPollInterval),
 		max429Retries:   opts.Max429Retries,
-		sleep:           sleepCtx,
+		sleep:           sleep.For,
 	}
 	switch {
 	case c.max429Retries == 0:
@@ -193,20 +194,6 @@ func (c *Client) String() string { return "api.Client{" + secret.Redacted + "}" 
 
 // GoString does for %#v what String does for %v.
 func (c *Client) GoString() string { return c.String() }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
 
 func defaultPort(scheme string) string {
 	if scheme == "https" {

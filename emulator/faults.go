@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"nergateway/api"
+	"nergateway/internal/sleep"
 )
 
 // Values of Fault.Down.
@@ -157,7 +157,7 @@ func (e *Emulator) applyFaults(w http.ResponseWriter, r *http.Request, route str
 		}
 	}
 	if delay > 0 {
-		if err := sleep(r.Context(), delay); err != nil {
+		if err := sleep.For(r.Context(), delay); err != nil {
 			// The client gave up; whatever is written goes nowhere.
 			return true
 		}
@@ -222,16 +222,4 @@ func resetConnection(w http.ResponseWriter) {
 		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
-}
-
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for injected latency: %w", ctx.Err())
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"nergateway/api"
+	"nergateway/internal/sleep"
 )
 
 // stepError is a failed step: which one, which Azure job, and why.
@@ -334,21 +335,10 @@ func (w *Worker) startPaced(ctx context.Context, posts *rate.Limiter,
 		if err == nil || !errors.As(err, &ae) || ae.StatusCode != http.StatusTooManyRequests {
 			return op, err
 		}
-		if err := sleep(ctx, backoff); err != nil {
+		if err := sleep.For(ctx, backoff); err != nil {
 			return nil, fmt.Errorf("waiting out 429 (%w): %w", ae, err)
 		}
 		backoff = min(2*backoff, time.Minute)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

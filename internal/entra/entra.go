@@ -30,6 +30,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
+	"nergateway/internal/sleep"
 )
 
 // Scope is the token audience of every Azure AI services resource.
@@ -221,12 +222,8 @@ func (a *Authorizer) Run(ctx context.Context) error {
 				wake = exp
 			}
 			a.mu.Unlock()
-			t := time.NewTimer(wake.Sub(now))
-			select {
-			case <-ctx.Done():
-				t.Stop()
+			if sleep.For(ctx, wake.Sub(now)) != nil {
 				return nil
-			case <-t.C:
 			}
 			a.note()
 		}
