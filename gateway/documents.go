@@ -27,7 +27,7 @@ func withDocuments(rc *replication.Config, cfg *config.Config, primary, secondar
 		if err != nil {
 			return fmt.Errorf("SECONDARY_STORAGE_URL: %w", err)
 		}
-		rc.Documents = &docsync.Syncer{From: from, To: to, Mode: cfg.DocumentSync}
+		rc.Documents = &docsync.Syncer{From: from, To: to, Copy: cfg.DocumentSync == config.DocumentSyncCopy}
 	}
 	rc.PrimaryRuntime, rc.SecondaryRuntime = primary, secondary
 	rc.CanaryDocs, rc.CanaryStore, rc.CanaryMinAgreement = cfg.CanaryDocs, from, cfg.CanaryMinAgreement

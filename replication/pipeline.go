@@ -143,11 +143,11 @@ func (w *Worker) syncDocuments(ctx context.Context, p *project, f *projectFile, 
 	to := firstNonEmpty(w.cfg.SecondaryContainer, from)
 	names := f.documents
 	ctx, span := w.tracer.Start(ctx, "replication."+StageDocuments, trace.WithAttributes(append(w.projectAttrs(p),
-		attribute.String("replication.documents.mode", w.cfg.Documents.Mode),
+		attribute.Bool("replication.documents.copy", w.cfg.Documents.Copy),
 		attribute.Int("replication.documents.named", len(names)))...))
 	defer span.End()
 	p.status.stage(StageDocuments)
-	log = log.With("stage", StageDocuments, "mode", w.cfg.Documents.Mode)
+	log = log.With("stage", StageDocuments, "copy", w.cfg.Documents.Copy)
 	s := *w.cfg.Documents
 	s.OnProgress = p.status.documents
 	progress, err := s.Sync(ctx, from, to, names)

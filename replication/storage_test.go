@@ -31,16 +31,17 @@ type storagePair struct {
 	pDocs, sDocs string
 }
 
-// newStoragePair keeps both regions' documents in one Azurite.
-func newStoragePair(t *testing.T, mode string) *storagePair {
+// newStoragePair keeps both regions' documents in one Azurite; with copy,
+// the sync copies what the secondary lacks, else only verifies.
+func newStoragePair(t *testing.T, copy bool) *storagePair {
 	t.Helper()
-	return newStoragePairOn(t, mode, azurite.Shared(t))
+	return newStoragePairOn(t, copy, azurite.Shared(t))
 }
 
 // newStoragePairOn keeps the primary's documents in the shared Azurite and
 // the secondary's in drAz: the same one, or another service, as two
 // regions' storage accounts are.
-func newStoragePairOn(t *testing.T, mode string, drAz *azurite.Server) *storagePair {
+func newStoragePairOn(t *testing.T, copy bool, drAz *azurite.Server) *storagePair {
 	t.Helper()
 	az := azurite.Shared(t)
 	newStore := func(rawURL, key, side string) *docsync.Store {
@@ -55,7 +56,7 @@ func newStoragePairOn(t *testing.T, mode string, drAz *azurite.Server) *storageP
 		pDocs: azurite.Container("primary-docs"), sDocs: azurite.Container("dr-docs")}
 	sp.regionPair = newRegionPairWith(t, pairOptions{secondary: emulator.Options{Documents: dr}},
 		emulator.Options{Documents: store}, sp.pDocs, sp.sDocs, false)
-	sp.cfg.Documents = &docsync.Syncer{From: store, To: toSecondary, Mode: mode}
+	sp.cfg.Documents = &docsync.Syncer{From: store, To: toSecondary, Copy: copy}
 	sp.cfg.PrimaryRuntime, sp.cfg.SecondaryRuntime = sp.pc, sp.sc
 	sp.cfg.CanaryDocs, sp.cfg.CanaryStore, sp.cfg.CanaryMinAgreement = 5, store, 0.9
 	return sp
@@ -81,7 +82,7 @@ func wantCanary(t *testing.T, st ProjectStatus, agreement float64) {
 }
 
 func TestStorageFreshSecondaryGetsDocumentsProjectAndCanary(t *testing.T) {
-	sp := newStoragePair(t, docsync.ModeCopy)
+	sp := newStoragePair(t, true)
 	w := mustNew(t, sp.cfg)
 	require.NoError(t, w.SyncOnce(t.Context()), "SyncOnce")
 	for name, text := range seedTexts {
@@ -132,7 +133,7 @@ func TestStorageTwoServicesStreamThenInSync(t *testing.T) {
 			Key: base64.StdEncoding.EncodeToString([]byte("the secondary's test key, worth nothing"))}},
 	} {
 		t.Run(pair.name, func(t *testing.T) {
-			sp := newStoragePairOn(t, docsync.ModeCopy, azurite.StartWith(t, pair.dr))
+			sp := newStoragePairOn(t, true, azurite.StartWith(t, pair.dr))
 			w := mustNew(t, sp.cfg)
 			require.NoError(t, w.SyncOnce(t.Context()))
 			for name, text := range seedTexts {
@@ -199,7 +200,7 @@ func TestStorageTwoServicesStreamThenInSync(t *testing.T) {
 }
 
 func TestStorageVerifyMissingDocumentFailsWithoutTraining(t *testing.T) {
-	sp := newStoragePair(t, docsync.ModeVerify)
+	sp := newStoragePair(t, false)
 	for _, name := range []string{"01.txt", "02.txt"} {
 		require.NoError(t, sp.dr.WriteDocument(t.Context(), sp.sDocs, name, seedTexts[name]))
 	}
@@ -235,7 +236,7 @@ func deleteDeployment(t *testing.T, s *emulator.Server, project, name string) {
 }
 
 func TestStorageCanaryFindsHandMadeChangesAndTheRunRepairs(t *testing.T) {
-	sp := newStoragePair(t, docsync.ModeCopy)
+	sp := newStoragePair(t, true)
 	w := mustNew(t, sp.cfg)
 	require.NoError(t, w.SyncOnce(t.Context()))
 	wantCanary(t, mustStatus(t, w), 1)
@@ -306,7 +307,7 @@ func TestStorageFaultsEndInAClearStateThenSucceed(t *testing.T) {
 		}, CodeStorage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sp := newStoragePair(t, docsync.ModeCopy)
+			sp := newStoragePair(t, true)
 			sp.cfg.Documents.Concurrency = 1
 			require.NoError(t, sp.dr.WriteDocument(t.Context(), sp.sDocs, "operator-notes.txt", "kept"))
 			var puts atomic.Int32

@@ -25,7 +25,7 @@ func TestDocsyncAgainstTheDemoBlobService(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := &docsync.Syncer{From: store, To: store, Mode: docsync.ModeCopy}
+	s := &docsync.Syncer{From: store, To: store, Copy: true}
 	if p, err := s.Sync(t.Context(), "src", "dst", names); err != nil || p.Copied != 3 {
 		t.Fatalf("first sync: %+v, %v", p, err)
 	}
@@ -39,7 +39,7 @@ func TestDocsyncAgainstTheDemoBlobService(t *testing.T) {
 	if _, found, err := store.ReadDocument(t.Context(), "dst", "zzz.txt"); found || err != nil {
 		t.Fatalf("a missing blob: %v %v", found, err)
 	}
-	_, err = (&docsync.Syncer{From: store, To: store, Mode: docsync.ModeVerify}).Sync(t.Context(), "src", "empty", names)
+	_, err = (&docsync.Syncer{From: store, To: store}).Sync(t.Context(), "src", "empty", names)
 	var me *docsync.MissingError
 	if !errors.As(err, &me) || me.Count != 3 {
 		t.Fatalf("verify into a missing container: %v", err)

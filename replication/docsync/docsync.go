@@ -49,13 +49,6 @@ import (
 	"nergateway/internal/secret"
 )
 
-// Modes of DOCUMENT_SYNC.
-const (
-	ModeOff    = "off"
-	ModeVerify = "verify"
-	ModeCopy   = "copy"
-)
-
 // CodeDocumentsMissing is the status code of a sync that found documents
 // missing (verify) or could not find them anywhere (copy).
 const CodeDocumentsMissing = "DocumentsMissing"
@@ -397,8 +390,9 @@ type Syncer struct {
 	// From and To are the primary's and the secondary's storage; errors
 	// name them so.
 	From, To *Store
-	// Mode is ModeVerify or ModeCopy.
-	Mode string
+	// Copy copies the documents the secondary lacks (DOCUMENT_SYNC=copy);
+	// false only verifies that it holds them (verify).
+	Copy bool
 	// Concurrency bounds the copies in flight. Zero means
 	// DefaultConcurrency.
 	Concurrency int
@@ -411,8 +405,9 @@ type Syncer struct {
 }
 
 // Sync makes every document in names present in container to of To with
-// the content it has in container from of From (Copy), or reports those
-// that are not (Verify, as a *MissingError). It never deletes anything.
+// the content it has in container from of From (with Copy), or reports
+// those that are not (without, as a *MissingError). It never deletes
+// anything.
 func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Progress, error) {
 	c, err := s.compare(ctx, from, to, names)
 	if err != nil {
@@ -423,9 +418,9 @@ func (s *Syncer) Sync(ctx context.Context, from, to string, names []string) (Pro
 	switch {
 	case len(c.nowhere) > 0:
 		return p, &MissingError{Container: to, Count: len(c.nowhere), First: head(c.nowhere), NowhereToCopyFrom: true}
-	case s.Mode != ModeCopy && len(c.differ) > 0:
+	case !s.Copy && len(c.differ) > 0:
 		return p, &MissingError{Container: to, Count: len(c.differ), First: head(c.differ)}
-	case s.Mode != ModeCopy || len(c.differ) == 0:
+	case !s.Copy || len(c.differ) == 0:
 		return p, nil
 	}
 	if !c.dstExists {

@@ -85,7 +85,7 @@ func setup(t *testing.T, n int) (az *azurite.Server, primary, secondary *Store, 
 func TestCopyFillsAnEmptyContainerThenOnlyLists(t *testing.T) {
 	_, primary, secondary, proxy, from, to := setup(t, 12)
 	put(t, secondary, to, "operator-only.txt", "kept") // never deleted
-	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 3}
+	s := &Syncer{From: primary, To: secondary, Copy: true, Concurrency: 3}
 	var serverSide atomic.Int32
 	proxy.SetFault(func(_ http.ResponseWriter, r *http.Request) bool {
 		if r.Header.Get("x-ms-copy-source") != "" {
@@ -135,7 +135,7 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 		put(t, secondary, to, n, text(n))
 	}
 	proxy.Take()
-	s := &Syncer{From: primary, To: secondary, Mode: ModeVerify}
+	s := &Syncer{From: primary, To: secondary}
 	p, err := s.Sync(t.Context(), from, to, names(4))
 	var me *MissingError
 	require.ErrorAs(t, err, &me, "err, want 2 missing")
@@ -149,7 +149,7 @@ func TestVerifyReportsMissingAndWritesNothing(t *testing.T) {
 
 func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
 	_, primary, secondary, _, from, to := setup(t, 2)
-	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
+	s := &Syncer{From: primary, To: secondary, Copy: true}
 	_, err := s.Sync(t.Context(), from, to, append(names(2), "gone.txt"))
 	var me *MissingError
 	require.ErrorAs(t, err, &me, "err")
@@ -165,7 +165,7 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 	_ = ln.Close()
 	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
 	require.NoError(t, err)
-	s := &Syncer{From: primary, To: deadStore, Mode: ModeCopy}
+	s := &Syncer{From: primary, To: deadStore, Copy: true}
 	_, err = s.Sync(t.Context(), from, to, names(3))
 	var se *Error
 	require.ErrorAs(t, err, &se, "err, want an unreachable storage error that says why")
@@ -188,7 +188,7 @@ func TestThrottledStorageThenSuccess(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return true
 	})
-	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy}
+	s := &Syncer{From: primary, To: secondary, Copy: true}
 	_, err := s.Sync(t.Context(), from, to, names(3))
 	var se *Error
 	require.ErrorAs(t, err, &se, "err, want 503")
@@ -209,7 +209,7 @@ func TestCopyCutHalfwayIsResumed(t *testing.T) {
 		}
 		panic(http.ErrAbortHandler) // the connection drops mid-copy
 	})
-	s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 1}
+	s := &Syncer{From: primary, To: secondary, Copy: true, Concurrency: 1}
 	p, err := s.Sync(t.Context(), from, to, names(10))
 	require.Error(t, err, "cut sync: %+v, %v", p, err)
 	require.Equal(t, 4, p.Copied, "cut sync: %+v, %v", p, err)
@@ -284,7 +284,7 @@ func BenchmarkSync10k(b *testing.B) {
 		}
 		require.NoError(b, g.Wait())
 		srcProxy, dstProxy := azurite.NewFaultProxy(b, az), azurite.NewFaultProxy(b, az)
-		s := &Syncer{From: newStoreTB(b, srcProxy.AccountURL()), To: newStoreTB(b, dstProxy.AccountURL()), Mode: ModeCopy}
+		s := &Syncer{From: newStoreTB(b, srcProxy.AccountURL()), To: newStoreTB(b, dstProxy.AccountURL()), Copy: true}
 		runtime.GC()
 		resetPeakRSS(b)
 		b.ResetTimer()

@@ -177,7 +177,7 @@ func TestHostileNamesCopiedByteExact(t *testing.T) {
 			names := sortedNames(docs)
 			before := everything(t, secondary)
 
-			s := &Syncer{From: primary, To: secondary, Mode: ModeCopy, Concurrency: 3}
+			s := &Syncer{From: primary, To: secondary, Copy: true, Concurrency: 3}
 			start := time.Now()
 			p, err := s.Sync(t.Context(), from, to, names)
 			require.NoError(t, err)
@@ -275,7 +275,7 @@ func TestTwoServicesFailuresNameSideContainerAndOperation(t *testing.T) {
 						proxy = srcProxy
 					}
 					proxy.SetFault(tc.fault(to))
-					s := &Syncer{From: storeOf(t, srcProxy.AccountURL(), az.Key), To: storeOf(t, dstProxy.AccountURL(), dr.Key), Mode: ModeCopy}
+					s := &Syncer{From: storeOf(t, srcProxy.AccountURL(), az.Key), To: storeOf(t, dstProxy.AccountURL(), dr.Key), Copy: true}
 					_, err := s.Sync(t.Context(), from, to, []string{"01.txt"})
 					require.Error(t, err)
 					var se *Error
