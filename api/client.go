@@ -119,11 +119,8 @@ func NewClient(endpoint string, key secret.Secret, opts ClientOptions) (*Client,
 	if err != nil {
 		return nil, errors.New("api client: endpoint is not a valid URL")
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, errors.New("api client: endpoint must be an absolute http(s) URL")
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, errors.New("api client: endpoint must not carry user info, a query or a fragment")
+	if err := CheckEndpoint(u); err != nil {
+		return nil, fmt.Errorf("api client: endpoint %w", err)
 	}
 	if key.Reveal() == "" && opts.Authorizer == nil {
 		return nil, errors.New("api client: key is empty")

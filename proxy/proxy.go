@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
+	"nergateway/api"
 	"nergateway/internal/inflight"
 	"nergateway/internal/region"
 	"nergateway/internal/reqrecord"
@@ -185,8 +186,8 @@ func New(cfg Config) (*Proxy, error) {
 		p.urls = append(p.urls, newRegionURL(r.Endpoint()))
 	}
 	if u := cfg.PublicURL; u != nil {
-		if (u.Scheme != "http" && u.Scheme != "https") || !validHost(u.Host) || strings.ContainsAny(u.Path, "\"\\?#") || u.RawQuery != "" {
-			return nil, errors.New("proxy: PublicURL must be an absolute http(s) URL without query")
+		if err := api.CheckEndpoint(u); err != nil {
+			return nil, fmt.Errorf("proxy: PublicURL %w", err)
 		}
 		p.public = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
 	}

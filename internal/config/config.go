@@ -17,6 +17,7 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"nergateway/api"
 	"nergateway/internal/auth"
 	"nergateway/internal/sealkey"
 	"nergateway/internal/secret"
@@ -333,7 +334,7 @@ func (e *environment) deriveURLs(ck *checks) {
 		if u.raw == "" {
 			continue
 		}
-		if *u.dst, err = parseEndpoint(u.raw); err != nil {
+		if *u.dst, err = api.ParseEndpoint(u.raw); err != nil {
 			ck.add("%s: %v", u.name, err)
 		}
 	}
@@ -524,24 +525,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// parseEndpoint accepts an absolute http(s) URL with a host and no query,
-// and drops a trailing slash so paths can be appended.
-func parseEndpoint(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%q is not a URL", raw)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q is not an absolute http(s) URL", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("%q must not carry a query, fragment or credentials", raw)
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
 }
 
 // parseNameMap reads "primaryName:secondaryName,..." into a map.

@@ -382,3 +382,15 @@ func TestConfigHoldsValidatedSettingsOnly(t *testing.T) {
 		}
 	}
 }
+
+// GATEWAY_PUBLIC_URL is checked by the rule the proxy applies to it
+// (api.CheckEndpoint), so check-config refuses what the gateway would
+// refuse to start with.
+func TestPublicURLFollowsTheProxysRule(t *testing.T) {
+	for _, raw := range []string{`https://gw.example.com/a"b`, "https://gw!x.example", "https://gw.example.com/a%3Fb"} {
+		m := minimal()
+		m["GATEWAY_PUBLIC_URL"] = raw
+		_, err := Load(getenv(m))
+		assert.ErrorContains(t, err, "GATEWAY_PUBLIC_URL: ", raw)
+	}
+}

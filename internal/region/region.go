@@ -156,8 +156,8 @@ func New(cfg Config) (*Region, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("region: name is empty")
 	}
-	if cfg.Endpoint == nil || (cfg.Endpoint.Scheme != "http" && cfg.Endpoint.Scheme != "https") || cfg.Endpoint.Host == "" {
-		return nil, fmt.Errorf("region %s: endpoint must be an absolute http(s) URL", cfg.Name)
+	if err := api.CheckEndpoint(cfg.Endpoint); err != nil {
+		return nil, fmt.Errorf("region %s: endpoint %w", cfg.Name, err)
 	}
 	if cfg.Key == "" && cfg.Authorizer == nil {
 		return nil, fmt.Errorf("region %s: key is empty", cfg.Name)
