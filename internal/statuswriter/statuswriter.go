@@ -11,8 +11,15 @@ type Writer struct {
 	status int
 }
 
-// New wraps w.
-func New(w http.ResponseWriter) *Writer { return &Writer{ResponseWriter: w} }
+// New wraps w, or returns w itself when it is a Writer already: the
+// middleware of one request (its server span, its access log) share one
+// writer instead of stacking a copy each.
+func New(w http.ResponseWriter) *Writer {
+	if sw, ok := w.(*Writer); ok {
+		return sw
+	}
+	return &Writer{ResponseWriter: w}
+}
 
 // WriteHeader records code unless it is an interim (1xx) answer.
 func (w *Writer) WriteHeader(code int) {

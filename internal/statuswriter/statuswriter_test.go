@@ -27,3 +27,14 @@ func TestStatus(t *testing.T) {
 	assert.Equal(t, http.StatusOK, w2.Status())
 	assert.True(t, w2.Answered())
 }
+
+// Middleware stacked on one request (the server span outside, the access
+// log inside) share one writer, and both read the status the handler wrote.
+func TestOneWriterServesStackedMiddleware(t *testing.T) {
+	outer := New(httptest.NewRecorder())
+	inner := New(outer)
+	assert.Same(t, outer, inner)
+	inner.WriteHeader(http.StatusTooManyRequests)
+	assert.Equal(t, http.StatusTooManyRequests, outer.Status())
+	assert.Equal(t, http.StatusTooManyRequests, inner.Status())
+}
