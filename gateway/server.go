@@ -38,8 +38,8 @@ import (
 // Request counts and durations are the proxy's own metrics.
 func (g *Gateway) clientHandler() http.Handler {
 	r := newRouter()
-	r.Method(http.MethodGet, "/healthz", g.checker.HandleHealthz())
-	r.Method(http.MethodGet, "/readyz", g.checker.HandleReadyz())
+	mount(r, route.Healthz, g.checker.HandleHealthz())
+	mount(r, route.Readyz, g.checker.HandleReadyz())
 	// The proxy bounds itself: bodies first (GATEWAY_BODY_TIMEOUT, the
 	// byte budget), then an in-flight slot (GATEWAY_MAX_INFLIGHT).
 	var language http.Handler = g.proxy
@@ -131,10 +131,10 @@ const languagePrefix = "/language/"
 // reads are not client traffic.
 func (g *Gateway) opsHandler() http.Handler {
 	r := newRouter()
-	r.Method(http.MethodGet, "/status", g.checker.HandleStatus())
-	r.Method(http.MethodGet, "/metrics", g.tel.MetricsHandler())
+	mount(r, route.Status, g.checker.HandleStatus())
+	mount(r, route.Metrics, g.tel.MetricsHandler())
 	if g.keys.admin.Len() > 0 {
-		r.Method(http.MethodPost, "/admin/replication/sync", auth.Require(auth.MessageNoAdmin, g.keys.admin)(g.handleSync()))
+		mount(r, route.AdminSync, auth.Require(auth.MessageNoAdmin, g.keys.admin)(g.handleSync()))
 	}
 	if g.cfg.Pprof {
 		r.HandleFunc("/debug/pprof/*", pprof.Index)
@@ -145,6 +145,9 @@ func (g *Gateway) opsHandler() http.Handler {
 	}
 	return r
 }
+
+// mount serves h at rt's path for its method, both from the route table.
+func mount(r chi.Router, rt route.Route, h http.Handler) { r.Method(rt.Methods[0], rt.Template, h) }
 
 // newRouter answers unknown paths and methods in Azure's error shape.
 func newRouter() chi.Router {

@@ -14,6 +14,7 @@ import (
 
 	"nergateway/gateway"
 	"nergateway/internal/config"
+	"nergateway/internal/route"
 )
 
 const usage = `usage:
@@ -177,7 +178,7 @@ func runHealthcheck(ctx context.Context, getenv func(string) string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+route.Healthz.Template, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}

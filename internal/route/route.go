@@ -2,9 +2,8 @@
 // span names (the server's tracing middleware) and metric and log labels
 // all read it, so a route is named the same everywhere and nothing a client
 // controls (a job id, a made-up path or method, the Host header) ever
-// becomes a label or a span name. The listeners in package gateway still mount
-// /healthz, /readyz, /status, /metrics and /admin/replication/sync by
-// their literal paths, not from Healthz ... AdminSync here.
+// becomes a label or a span name. The listeners of package gateway mount
+// the probes and the operations routes (Healthz ... AdminSync) from it too.
 package route
 
 import (
