@@ -21,7 +21,7 @@ func CheckEndpoint(u *url.URL) error {
 		return errors.New("is not an absolute http(s) URL")
 	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 		return errors.New("must not carry a query, fragment or credentials")
-	case !hostChars(u.Host) || strings.ContainsAny(u.Path, "\"\\?#"):
+	case !ValidHost(u.Host) || strings.ContainsAny(u.Path, "\"\\?#"):
 		return errors.New("holds a character a URL the gateway writes into answers cannot carry")
 	}
 	return nil
@@ -42,9 +42,14 @@ func ParseEndpoint(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// hostChars reports whether h is made of what a host name, an IPv4 or
-// bracketed IPv6 address and a port are made of.
-func hostChars(h string) bool {
+// ValidHost accepts host[:port] made of the characters a DNS name, an IPv4
+// or a bracketed IPv6 address uses, so the value can go into a URL, a
+// header and a JSON string without escaping: an endpoint's host, and the
+// Host or X-Forwarded-Host the proxy builds a client's base URL from.
+func ValidHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		if !(c == '.' || c == '-' || c == ':' || c == '_' || c == '[' || c == ']' ||
@@ -52,5 +57,5 @@ func hostChars(h string) bool {
 			return false
 		}
 	}
-	return len(h) <= 255
+	return true
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -42,4 +43,23 @@ func TestParseEndpoint(t *testing.T) {
 func TestCheckEndpointRefusesNil(t *testing.T) {
 	require.Error(t, CheckEndpoint(nil))
 	require.NoError(t, CheckEndpoint(&url.URL{Scheme: "https", Host: "gw.example.com", Path: "/ner"}))
+}
+
+func TestValidHost(t *testing.T) {
+	for h, want := range map[string]bool{
+		"gw.example.com":         true,
+		"gw.example.com:8443":    true,
+		"127.0.0.1:5002":         true,
+		"[::1]:80":               true,
+		"under_score.example":    true,
+		"":                       false,
+		"gw example.com":         false,
+		`gw"x.example`:           false,
+		"gw.example.com/path":    false,
+		"gw\r\nX-Injected: 1":    false,
+		strings.Repeat("a", 255): true,
+		strings.Repeat("a", 256): false,
+	} {
+		assert.Equal(t, want, ValidHost(h), "%q", h)
+	}
 }

@@ -183,11 +183,11 @@ func (p *Proxy) publicBase(r *http.Request) (string, error) {
 		if v := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); v == "http" || v == "https" {
 			scheme = v
 		}
-		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" && validHost(v) {
+		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" && api.ValidHost(v) {
 			host = v
 		}
 	}
-	if !validHost(host) {
+	if !api.ValidHost(host) {
 		return "", &localError{status: http.StatusBadRequest, code: api.CodeInvalidRequest, msg: "The request's Host header is missing or not a host name."}
 	}
 	return scheme + "://" + host, nil
@@ -205,19 +205,4 @@ func hostOf(base string) string {
 func firstValue(v string) string {
 	v, _, _ = strings.Cut(v, ",")
 	return strings.TrimSpace(v)
-}
-
-// validHost accepts host[:port] made of the characters a DNS name, an IPv4
-// or a bracketed IPv6 address uses, so the value can go into a URL, a
-// header and a JSON string without escaping.
-func validHost(h string) bool {
-	if h == "" || len(h) > 255 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		if c := h[i]; !continuesHost(c) && c != '[' && c != ']' {
-			return false
-		}
-	}
-	return true
 }
