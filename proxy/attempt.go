@@ -99,8 +99,9 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 		outcome = region.OutcomeClientError
 	}
 	p.finish(ctx, c, p.regions[idx].Name(), outcome, result)
+	head, headOK := pollHead(c, res)
 	if p.rescue != nil {
-		p.rescueAfterAnswer(ctx, c, idx, res)
+		p.rescueAfterAnswer(ctx, c, idx, res, head, headOK)
 	}
 	if err := p.respond(w, c, idx, res); err != nil {
 		if c.route.Name == route.Submit.Name && res.status == http.StatusAccepted {
@@ -110,7 +111,7 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 		p.writeError(w, c.r, err)
 	}
 	// After respond: it hands out the submit's job id.
-	p.noteJob(c, res, time.Now())
+	p.noteJob(c, res, head, headOK, time.Now())
 }
 
 // unavailable answers a call no region can take now (every one it may go

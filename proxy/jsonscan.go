@@ -216,6 +216,14 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(s.src) {
+		src, i := s.src, s.i
+		for i < len(src) && plainByte[src[i]] { // most of a string: one test a byte
+			i++
+		}
+		s.i = i
+		if s.i == len(s.src) {
+			break
+		}
 		c := s.src[s.i]
 		switch {
 		case c == '"':
@@ -251,6 +259,15 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	}
 	return nil, false, errBadJSON
 }
+
+// plainByte marks the bytes a JSON string holds as they are: not its
+// closing quote, not an escape, not a control character.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func isHex(c byte) bool {
 	return ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F')

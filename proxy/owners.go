@@ -15,13 +15,14 @@ const (
 
 // ownerCache remembers which region owns a job id that could not be turned
 // into a token (the bounded fallback of the package doc).
-type ownerCache = lruCache[int]
+type ownerCache = lruCache[string, int]
 
 func newOwnerCache(size int, ttl time.Duration) *ownerCache {
-	return newLRUCache[int](size, ttl)
+	return newLRUCache[string, int](size, ttl)
 }
 
-// lruCache is a plain LRU keyed by job id with a TTL checked on read: no
+// lruCache is a plain LRU keyed by job id (K: a string, or the job
+// memory's jobKey) with a TTL checked on read: no
 // background goroutine, so a Proxy owns nothing that needs stopping.
 // (hashicorp/golang-lru's expirable cache starts a goroutine that cannot
 // be stopped, which is why this is not it.) The owner cache and the job
@@ -32,31 +33,33 @@ func newOwnerCache(size int, ttl time.Duration) *ownerCache {
 // 24 h, and the garbage collector marks every object the heap holds on
 // every cycle, so an entry is one slot of one object (and its id string)
 // rather than three objects, which the benchmark showed as the larger part
-// of what the job memory cost per request.
-type lruCache[V any] struct {
+// of what the job memory cost per request. With a key and a value that
+// hold no pointer (the job memory's), the collector has nothing in it to
+// look at.
+type lruCache[K comparable, V any] struct {
 	mu    sync.Mutex
 	size  int
 	ttl   time.Duration
-	items map[string]int32 // id → its slot
-	slots []lruSlot[V]     // grows up to size; a freed slot is reused
-	free  []int32          // slots of dropped entries
-	head  int32            // the most recently used; -1 when empty
-	tail  int32            // the least recently used; -1 when empty
+	items map[K]int32     // id → its slot
+	slots []lruSlot[K, V] // grows up to size; a freed slot is reused
+	free  []int32         // slots of dropped entries
+	head  int32           // the most recently used; -1 when empty
+	tail  int32           // the least recently used; -1 when empty
 }
 
-type lruSlot[V any] struct {
-	id         string
+type lruSlot[K comparable, V any] struct {
+	id         K
 	v          V
 	expires    int64 // Unix nanoseconds
 	prev, next int32 // toward head and toward tail; -1 at the ends
 }
 
-func newLRUCache[V any](size int, ttl time.Duration) *lruCache[V] {
-	return &lruCache[V]{size: size, ttl: ttl, items: make(map[string]int32), head: -1, tail: -1}
+func newLRUCache[K comparable, V any](size int, ttl time.Duration) *lruCache[K, V] {
+	return &lruCache[K, V]{size: size, ttl: ttl, items: make(map[K]int32), head: -1, tail: -1}
 }
 
 // get returns the value of id, if known and not expired at now.
-func (c *lruCache[V]) get(id string, now time.Time) (V, bool) {
+func (c *lruCache[K, V]) get(id K, now time.Time) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, ok := c.items[id]
@@ -75,15 +78,21 @@ func (c *lruCache[V]) get(id string, now time.Time) (V, bool) {
 
 // put records v for id, refreshing its expiry, and evicts the least
 // recently used entry when full. Replacing an entry costs no allocation.
-func (c *lruCache[V]) put(id string, v V, now time.Time) {
+func (c *lruCache[K, V]) put(id K, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exp := now.Add(c.ttl).UnixNano()
 	if i, ok := c.items[id]; ok {
-		c.slots[i].v, c.slots[i].expires = v, exp
+		c.slots[i].v, c.slots[i].expires = v, now.Add(c.ttl).UnixNano()
 		c.toFront(i)
 		return
 	}
+	c.add(id, v, now)
+}
+
+// add records v for id, not known yet, evicting the least recently used
+// entry when full. c.mu is held.
+func (c *lruCache[K, V]) add(id K, v V, now time.Time) {
+	exp := now.Add(c.ttl).UnixNano()
 	if len(c.items) >= c.size {
 		c.drop(c.tail)
 	}
@@ -92,30 +101,58 @@ func (c *lruCache[V]) put(id string, v V, now time.Time) {
 		i, c.free = c.free[n-1], c.free[:n-1]
 	} else {
 		i = int32(len(c.slots))
-		c.slots = append(c.slots, lruSlot[V]{})
+		c.slots = append(c.slots, lruSlot[K, V]{})
 	}
-	c.slots[i] = lruSlot[V]{id: id, v: v, expires: exp, prev: -1, next: -1}
+	c.slots[i] = lruSlot[K, V]{id: id, v: v, expires: exp, prev: -1, next: -1}
 	c.items[id] = i
 	c.link(i)
 }
 
+// update replaces the value of id with what f makes of its current one
+// (known=false: none, or expired at now), under one lock; f's write=false
+// leaves the entry as it was, only made the most recently used. f must not
+// use c.
+func (c *lruCache[K, V]) update(id K, now time.Time, f func(cur V, known bool) (v V, write bool)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i, known := c.items[id]
+	if known && now.UnixNano() >= c.slots[i].expires {
+		c.drop(i)
+		known = false
+	}
+	var cur V
+	if known {
+		cur = c.slots[i].v
+	}
+	v, write := f(cur, known)
+	switch {
+	case known && write:
+		c.slots[i].v, c.slots[i].expires = v, now.Add(c.ttl).UnixNano()
+		c.toFront(i)
+	case known:
+		c.toFront(i)
+	case write:
+		c.add(id, v, now)
+	}
+}
+
 // len is the number of entries, expired or not.
-func (c *lruCache[V]) len() int {
+func (c *lruCache[K, V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.items)
 }
 
 // drop removes slot i and frees it. c.mu is held.
-func (c *lruCache[V]) drop(i int32) {
+func (c *lruCache[K, V]) drop(i int32) {
 	c.unlink(i)
 	delete(c.items, c.slots[i].id)
-	c.slots[i] = lruSlot[V]{} // let its id and value go
+	c.slots[i] = lruSlot[K, V]{} // let its id and value go
 	c.free = append(c.free, i)
 }
 
 // toFront makes slot i the most recently used. c.mu is held.
-func (c *lruCache[V]) toFront(i int32) {
+func (c *lruCache[K, V]) toFront(i int32) {
 	if c.head == i {
 		return
 	}
@@ -124,7 +161,7 @@ func (c *lruCache[V]) toFront(i int32) {
 }
 
 // link puts unlinked slot i at the head. c.mu is held.
-func (c *lruCache[V]) link(i int32) {
+func (c *lruCache[K, V]) link(i int32) {
 	s := &c.slots[i]
 	s.prev, s.next = -1, c.head
 	if c.head >= 0 {
@@ -137,7 +174,7 @@ func (c *lruCache[V]) link(i int32) {
 }
 
 // unlink takes slot i out of the order. c.mu is held.
-func (c *lruCache[V]) unlink(i int32) {
+func (c *lruCache[K, V]) unlink(i int32) {
 	s := &c.slots[i]
 	if s.prev >= 0 {
 		c.slots[s.prev].next = s.next

@@ -41,7 +41,7 @@ func TestOwnerCacheBoundsAndExpiry(t *testing.T) {
 
 func TestLRUCacheReusesItsSlotsAndKeepsTheMostRecent(t *testing.T) {
 	now := time.Date(2026, 11, 29, 4, 0, 0, 0, time.UTC)
-	c := newLRUCache[int](10, time.Hour)
+	c := newLRUCache[string, int](10, time.Hour)
 	var model []string // most recent first, as the cache should hold it
 	use := func(id string) {
 		for j, m := range model {

@@ -139,7 +139,7 @@ type Proxy struct {
 	log            *slog.Logger
 	m              *metrics
 	owners         *ownerCache
-	jobs           *lruCache[jobMemo] // what calm answers say (calm.go)
+	jobs           *lruCache[jobKey, jobMemo] // what calm answers say (calm.go)
 	openRetryAfter time.Duration
 	keyName        func(context.Context) string
 	// legacyTokensUntil ends the acceptance of tokens without a check
@@ -169,7 +169,7 @@ func New(cfg Config) (*Proxy, error) {
 		prop:              cfg.Propagator,
 		log:               cfg.Logger,
 		owners:            newOwnerCache(ownerCacheSize, ownerCacheTTL),
-		jobs:              newLRUCache[jobMemo](jobMemorySize, jobMemoryTTL),
+		jobs:              newLRUCache[jobKey, jobMemo](jobMemorySize, jobMemoryTTL),
 		openRetryAfter:    cmpOr(cfg.OpenRetryAfter, defaultOpenRetryAfter),
 		keyName:           cfg.KeyName,
 		legacyTokensUntil: time.Now().Add(ownerCacheTTL),

@@ -216,14 +216,14 @@ func deleteValue(s []int, v int) []int {
 }
 
 // rescueAfterAnswer does rescue's part once region idx answered c: the
-// region is up; a submit it accepted is kept; a final state forgets the
-// job's body; a cancel of a rescued job cancels its first copy too.
-func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *upstreamResponse) {
+// region is up; a submit it accepted is kept; a final state (head, the
+// head of a poll's 200 answer: pollHead) forgets the job's body; a cancel of a rescued job cancels its first copy too.
+func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *upstreamResponse, head jobHead, headOK bool) {
 	p.regions[idx].Up(time.Now())
 	switch {
 	case c.route.Name == route.Submit.Name && res.status == http.StatusAccepted:
 		p.remember(ctx, c, idx, res)
-	case c.route.Name == route.Job.Name && !c.resolve && res.status == http.StatusOK && finished(res.body.Bytes()):
+	case c.route.Name == route.Job.Name && !c.resolve && headOK && head.final:
 		_ = p.rescue.Forget(ctx, c.clientID)
 	case c.route.Name == route.Cancel.Name && c.rescued && res.status < 300 && p.answers(c.rescuedFrom, time.Now()):
 		// Otherwise the first copy is cancelled when its region answers
@@ -236,6 +236,6 @@ func (p *Proxy) rescueAfterAnswer(ctx context.Context, c *call, idx int, res *up
 // never run again, so its kept body can go. The body is read as calm
 // answers read it (readJobHead), one rule for both.
 func finished(body []byte) bool {
-	seen, ok := readJobHead(body, jobSeen{})
-	return ok && seen.final
+	head, ok := readJobHead(body)
+	return ok && head.final
 }
