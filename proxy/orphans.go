@@ -56,24 +56,29 @@ type orphans struct {
 	mu   sync.Mutex
 	ctx  context.Context // Run's; nil while Run is not running
 	live list.List       // *exchange, adopted, oldest first
-	wg   sync.WaitGroup  // every goroutine started here
+	// flight is every exchange started and not ended, linked through
+	// exchange.fprev and fnext: Run's end stops them.
+	flight *exchange
+	wg     sync.WaitGroup // every goroutine started here
 
 	// idle hands an exchange to a worker waiting for one (unbuffered: a
 	// send succeeds only when one waits).
 	idle chan *exchange
 }
 
-// workerIdle is how long a worker whose exchange ended waits for another
-// before it stops. Every submit's round trip runs on a worker (sendSubmit),
-// and a goroutine started per submit would grow its stack, small at
-// first, to the depth of a round trip on every submit: a worker keeps the
-// stack it grew, which the benchmark showed as the larger part of what
-// following submits cost.
+// workerIdle is how often the workers left idle are stopped. Every
+// submit's round trip runs on a worker (sendSubmit), and a goroutine
+// started per submit would grow its stack, small at first, to the depth of
+// a round trip on every submit: a worker keeps the stack it grew, which the
+// benchmark showed as the larger part of what following submits cost. A
+// worker waits for its next exchange with no timer of its own (one reset
+// per submit cost more than the rest of the hand-off, scripts/instructions):
+// stopIdleWorkers stops the idle ones together.
 const workerIdle = 10 * time.Second
 
 // spawn runs x's round trip (p.exchange) on an idle worker, or on a new
-// one; the worker is counted in wg (Run waits for it) and stops once idle
-// for workerIdle or when x.run, Run's context, ends.
+// one; the worker is counted in wg (Run waits for it) and stops when
+// stopIdleWorkers finds it idle or when x.run, Run's context, ends.
 func (o *orphans) spawn(p *Proxy, x *exchange) {
 	select {
 	case o.idle <- x:
@@ -84,19 +89,38 @@ func (o *orphans) spawn(p *Proxy, x *exchange) {
 	run := x.run
 	go func() {
 		defer o.wg.Done()
-		idle := time.NewTimer(workerIdle)
-		defer idle.Stop()
 		for x != nil {
 			p.exchange(x)
 			x = nil // held no longer than its exchange
-			idle.Reset(workerIdle)
 			select {
-			case x = <-o.idle:
-			case <-idle.C:
+			case x = <-o.idle: // nil from stopIdleWorkers
 			case <-run.Done():
 			}
 		}
 	}()
+}
+
+// stopIdleWorkers stops the workers found idle every workerIdle, until
+// ctx (Run's) ends: the goroutines and stacks of a burst do not outlive
+// it by more than workerIdle.
+func (o *orphans) stopIdleWorkers(ctx context.Context) {
+	t := time.NewTicker(workerIdle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	stopping:
+		for {
+			select {
+			case o.idle <- nil:
+			default:
+				break stopping
+			}
+		}
+	}
 }
 
 // Run owns the proxy's background work: the followers of orphaned submits
@@ -112,10 +136,18 @@ func (p *Proxy) Run(ctx context.Context) error {
 		return errors.New("proxy: Run is already running")
 	}
 	o.ctx = ctx
+	o.wg.Add(1)
 	o.mu.Unlock()
+	go func() {
+		defer o.wg.Done()
+		o.stopIdleWorkers(ctx)
+	}()
 	p.runOriginals(ctx) // until ctx is done
 	o.mu.Lock()
 	o.ctx = nil
+	for x := o.flight; x != nil; x = x.fnext {
+		x.stop()
+	}
 	o.mu.Unlock()
 	o.wg.Wait()
 	return nil
@@ -140,8 +172,14 @@ type exchange struct {
 	rawQuery string            // the submit's query (its api-version)
 	parent   trace.SpanContext // the client request's span
 	run      context.Context   // Run's: the cancel of an orphan runs under it
-	ctx      context.Context   // the request's: Run's, bounded by the attempt's timeout and the wait
-	stop     context.CancelFunc
+	// ctx is the request's. It is not derived from run (deriving one
+	// context per submit from Run's cost more than the rest of following
+	// it, scripts/instructions): Run's end stops every exchange in
+	// orphans.flight, and an orphan's follow timer stops it at deadline.
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	deadline time.Time   // the attempt's timeout and the wait after the request's start
+	follow   *time.Timer // once adopted: stops the request at deadline; guarded by orphans.mu
 	body     followedBody
 	req      *http.Request // the submit's request, sent by exchange
 	limit    int64         // the most of its answer read
@@ -154,9 +192,17 @@ type exchange struct {
 	el    *list.Element // in orphans.live once adopted; guarded by orphans.mu
 	// dropped: followers were full and this oldest one was stopped;
 	// guarded by orphans.mu.
-	dropped bool
-	why     string // why the attempt gave up (its outcome)
+	dropped      bool
+	why          string    // why the attempt gave up (its outcome)
+	fprev, fnext *exchange // in orphans.flight; guarded by orphans.mu
 }
+
+// errFollowed ends an orphan's request once it was followed for the
+// attempt's timeout and the wait.
+var errFollowed = fmt.Errorf("followed for the attempt's timeout and SUBMIT_ORPHAN_WAIT: %w", context.DeadlineExceeded)
+
+// stop ends x's request.
+func (x *exchange) stop() { x.cancel(nil) }
 
 const (
 	exchangeWaiting int32 = iota
@@ -186,13 +232,44 @@ func (b *followedBody) Close() error { return nil }
 // nil while Run does not run (the request is then the attempt's, as any
 // other call's).
 func (o *orphans) newExchange(c *call, idx int, timeout time.Duration) *exchange {
-	run, ok := o.start()
-	if !ok {
+	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, done: make(chan struct{})}
+	x.ctx, x.cancel = context.WithCancelCause(context.Background())
+	x.deadline = time.Now().Add(timeout + o.wait)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ctx == nil {
+		x.stop()
 		return nil
 	}
-	x := &exchange{idx: idx, rawQuery: c.r.URL.RawQuery, run: run, done: make(chan struct{})}
-	x.ctx, x.stop = context.WithTimeout(run, timeout+o.wait)
+	x.run = o.ctx
+	o.wg.Add(1)
+	x.fnext = o.flight
+	if o.flight != nil {
+		o.flight.fprev = x
+	}
+	o.flight = x
 	return x
+}
+
+// end ends x's request and takes it out of the flight; x's goroutine
+// count is released last.
+func (o *orphans) end(x *exchange) {
+	o.mu.Lock()
+	if x.fprev != nil {
+		x.fprev.fnext = x.fnext
+	} else {
+		o.flight = x.fnext
+	}
+	if x.fnext != nil {
+		x.fnext.fprev = x.fprev
+	}
+	x.fprev, x.fnext = nil, nil
+	if x.follow != nil {
+		x.follow.Stop()
+	}
+	o.mu.Unlock()
+	x.stop()
+	o.wg.Done()
 }
 
 // sends makes req, x's request, send body through x.body, which tells
@@ -216,8 +293,7 @@ func noBody() (io.ReadCloser, error) { return http.NoBody, nil }
 
 // unused gives x up before its request was sent.
 func (p *Proxy) unused(x *exchange) {
-	x.stop()
-	p.orphans.wg.Done()
+	p.orphans.end(x)
 }
 
 // adopt makes x a follower, dropping the oldest when max follow already.
@@ -230,6 +306,7 @@ func (o *orphans) adopt(x *exchange) {
 		oldest.stop()
 	}
 	x.el = o.live.PushBack(x)
+	x.follow = time.AfterFunc(time.Until(x.deadline), func() { x.cancel(errFollowed) })
 }
 
 // release takes x out of the followers and says whether it was dropped.
@@ -277,8 +354,7 @@ func (p *Proxy) sendSubmit(actx context.Context, x *exchange, req *http.Request,
 // exchange runs x's round trip and reads the answer; if the attempt gave
 // up meanwhile, it cancels the job the region created.
 func (p *Proxy) exchange(x *exchange) {
-	defer p.orphans.wg.Done()
-	defer x.stop()
+	defer p.orphans.end(x)
 	x.resp, x.err = p.transport.RoundTrip(x.req)
 	if x.err == nil {
 		x.res, x.err = p.readResponse(x.resp, x.limit)
