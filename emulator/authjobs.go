@@ -132,6 +132,18 @@ func (e *Emulator) lookupAuthJob(c *call, kind string) (*authJob, reply, bool) {
 	return j, reply{}, true
 }
 
+// onProject makes effect the end of a job on its project: a job whose
+// project was deleted before the job ended fails with ProjectNotFound.
+func (e *Emulator) onProject(effect func(j *authJob, p *project, at time.Time) *api.Error) func(*authJob, time.Time) *api.Error {
+	return func(j *authJob, at time.Time) *api.Error {
+		p, ok := e.projects[j.project]
+		if !ok {
+			return errProjectNotFound(j.project)
+		}
+		return effect(j, p, at)
+	}
+}
+
 // handleAuthJob serves the status URL of authoring jobs of kind.
 func (e *Emulator) handleAuthJob(kind string) func(*call) reply {
 	return func(c *call) reply {

@@ -158,11 +158,7 @@ func (e *Emulator) handleExport(c *call) reply {
 			"Invalid parameter in request: stringIndexType '"+sit+"'.", api.InnerInvalidParameterValue,
 			"Projects are exported in Utf16CodeUnit only.")
 	}
-	_, rep := e.startJob(c, jobExport, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
-		p, ok := e.projects[j.project]
-		if !ok {
-			return errProjectNotFound(j.project)
-		}
+	_, rep := e.startJob(c, jobExport, c.vars["project"], "", e.onProject(func(j *authJob, p *project, at time.Time) *api.Error {
 		file := p.file
 		file.ProjectFileVersion = j.apiVersion
 		file.StringIndexType = api.StringIndexUTF16
@@ -177,7 +173,7 @@ func (e *Emulator) handleExport(c *call) reply {
 		}
 		j.exported = b
 		return nil
-	})
+	}))
 	return rep
 }
 

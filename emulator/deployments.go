@@ -56,11 +56,7 @@ func (e *Emulator) handleDeploy(c *call) reply {
 	if _, ok := p.models[req.TrainedModelLabel]; !ok {
 		return modelNotFound(req.TrainedModelLabel)
 	}
-	_, rep = e.startJob(c, jobDeploy, c.vars["project"], name, func(j *authJob, at time.Time) *api.Error {
-		p, ok := e.projects[j.project]
-		if !ok {
-			return errProjectNotFound(j.project)
-		}
+	_, rep = e.startJob(c, jobDeploy, c.vars["project"], name, e.onProject(func(j *authJob, p *project, at time.Time) *api.Error {
 		m, ok := p.models[req.TrainedModelLabel]
 		if !ok {
 			return errModelNotFound(req.TrainedModelLabel)
@@ -68,7 +64,7 @@ func (e *Emulator) handleDeploy(c *call) reply {
 		p.deploy(j.target, m, at)
 		e.modifyLater(p, at)
 		return nil
-	})
+	}))
 	return rep
 }
 
@@ -115,11 +111,7 @@ func (e *Emulator) handleSwap(c *call) reply {
 			return deploymentNotFound(n)
 		}
 	}
-	_, rep = e.startJob(c, jobSwap, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
-		p, ok := e.projects[j.project]
-		if !ok {
-			return errProjectNotFound(j.project)
-		}
+	_, rep = e.startJob(c, jobSwap, c.vars["project"], "", e.onProject(func(j *authJob, p *project, at time.Time) *api.Error {
 		a, b := p.deployments[req.FirstDeploymentName], p.deployments[req.SecondDeploymentName]
 		if a == nil || b == nil {
 			return &api.Error{Code: api.CodeNotFound, Message: "A deployment to swap could not be found."}
@@ -128,6 +120,6 @@ func (e *Emulator) handleSwap(c *call) reply {
 		a.deployed, b.deployed = at, at
 		p.deployed = at
 		return nil
-	})
+	}))
 	return rep
 }

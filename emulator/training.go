@@ -45,11 +45,7 @@ func (e *Emulator) handleTrain(c *call) reply {
 	if version == "latest" {
 		version = latestTrainingConfigVersion
 	}
-	j, rep := e.startJob(c, jobTrain, c.vars["project"], "", func(j *authJob, at time.Time) *api.Error {
-		p, ok := e.projects[j.project]
-		if !ok {
-			return errProjectNotFound(j.project)
-		}
+	j, rep := e.startJob(c, jobTrain, c.vars["project"], "", e.onProject(func(j *authJob, p *project, at time.Time) *api.Error {
 		m, err := train(p, e.storage, j.train.ModelLabel, version, at, e.opts.AuthoringJobDuration)
 		if err != nil {
 			return err
@@ -57,7 +53,7 @@ func (e *Emulator) handleTrain(c *call) reply {
 		p.models[m.label] = m
 		p.trained = at
 		return nil
-	})
+	}))
 	j.train = &req
 	return rep
 }
@@ -188,17 +184,13 @@ func (e *Emulator) handleLoadSnapshot(c *call) reply {
 	if _, _, rep, found := e.lookupModel(c); !found {
 		return rep
 	}
-	_, rep := e.startJob(c, jobLoadSnapshot, c.vars["project"], c.vars["model"], func(j *authJob, at time.Time) *api.Error {
-		p, ok := e.projects[j.project]
-		if !ok {
-			return errProjectNotFound(j.project)
-		}
+	_, rep := e.startJob(c, jobLoadSnapshot, c.vars["project"], c.vars["model"], e.onProject(func(j *authJob, p *project, at time.Time) *api.Error {
 		m, ok := p.models[j.target]
 		if !ok {
 			return errModelNotFound(j.target)
 		}
 		m.hasSnapshot = true
 		return nil
-	})
+	}))
 	return rep
 }
