@@ -52,10 +52,13 @@ func checkConfig(ctx context.Context, getenv func(string) string, environ []stri
 	if _, err := newKeyring(cfg, slog.New(slog.DiscardHandler)); err != nil {
 		problems = append(problems, errorLines(err)...)
 	}
-	if _, err := upstreamTransport(cfg); err != nil {
+	if up, err := newUpstream(cfg, getenv, slog.New(slog.DiscardHandler)); err != nil {
 		problems = append(problems, errorLines(err)...)
-	} else if probe {
-		problems = append(problems, probeRegions(ctx, cfg, getenv)...)
+	} else {
+		if probe {
+			problems = append(problems, probeRegions(ctx, up)...)
+		}
+		up.close()
 	}
 	if probe {
 		problems = append(problems, probeRescue(ctx, cfg)...)

@@ -17,7 +17,6 @@ import (
 	"nergateway/internal/config"
 	"nergateway/internal/entra"
 	"nergateway/internal/scrub"
-	"nergateway/internal/secret"
 	"nergateway/replication/docsync"
 	"nergateway/rescue"
 )
@@ -29,31 +28,12 @@ import (
 // URL or a region host.
 
 // probeRegions sends each region the health probe's call.
-func probeRegions(ctx context.Context, cfg *config.Config, getenv func(string) string) []string {
-	transport, err := upstreamTransport(cfg)
-	if err != nil {
-		return errorLines(err)
-	}
-	defer transport.CloseIdleConnections()
-	auth, err := newRegionAuth(cfg, transport, getenv, nil)
-	if err != nil {
-		return errorLines(err)
-	}
-	auth.renew(ctx) // one token for both probes; without one each says why
+func probeRegions(ctx context.Context, up *upstream) []string {
+	up.renew(ctx) // one token for both probes; without one each says why
+	cfg := up.cfg
 	var problems []string
-	for _, r := range []struct {
-		role, prefix string // "primary", "PRIMARY_"
-		endpoint     string
-		key          secret.Secret
-		mode         string // config.AuthKey or config.AuthEntra
-		auth         api.Authorizer
-	}{
-		{"primary", "PRIMARY_", cfg.PrimaryEndpoint.String(), cfg.PrimaryKey, cfg.PrimaryAuth, auth.primary},
-		{"secondary", "SECONDARY_", cfg.SecondaryEndpoint.String(), cfg.SecondaryKey, cfg.SecondaryAuth, auth.secondary},
-	} {
-		client, err := api.NewClient(r.endpoint, r.key, api.ClientOptions{
-			HTTPClient: &http.Client{Transport: transport}, AuthoringAPIVersion: cfg.AuthoringAPIVersion, Authorizer: r.auth,
-		})
+	for _, r := range up.sides {
+		client, err := up.client(r, cfg.UpstreamTimeout)
 		if err != nil {
 			problems = append(problems, r.prefix+"ENDPOINT: "+err.Error())
 			continue
@@ -66,7 +46,7 @@ func probeRegions(ctx context.Context, cfg *config.Config, getenv func(string) s
 		case err == nil:
 		case errors.Is(err, entra.ErrNoToken):
 			problems = append(problems, r.prefix+"AUTH: no Microsoft Entra ID token (AZURE_* variables or the workload's identity): "+firstLine(err))
-		case errors.As(err, &apiErr) && (apiErr.StatusCode == 401 || apiErr.StatusCode == 403) && r.mode == config.AuthEntra:
+		case errors.As(err, &apiErr) && (apiErr.StatusCode == 401 || apiErr.StatusCode == 403) && r.auth == config.AuthEntra:
 			problems = append(problems, fmt.Sprintf("%sAUTH: the %s region refused the Microsoft Entra ID token (%s): the identity needs a Cognitive Services role on it",
 				r.prefix, r.role, statusCode(apiErr.StatusCode, apiErr.Code)))
 		case errors.As(err, &apiErr) && (apiErr.StatusCode == 401 || apiErr.StatusCode == 403):
@@ -152,19 +132,12 @@ func rescueProblem(err error) string {
 // SECONDARY_STORAGE_URL's) with the credential replication would use.
 func probeStorage(ctx context.Context, cfg *config.Config) []string {
 	var problems []string
-	for _, s := range []struct {
-		role, prefix string
-		url, key     secret.Secret
-		container    string
-	}{
-		{"primary", "PRIMARY_", cfg.PrimaryStorageURL, cfg.PrimaryStorageKey, cfg.PrimaryContainer},
-		{"secondary", "SECONDARY_", cfg.SecondaryStorageURL, cfg.SecondaryStorageKey, cfg.SecondaryContainer},
-	} {
-		if s.url.Reveal() == "" || s.container == "" {
+	for _, s := range sides(cfg) {
+		if s.storageURL.Reveal() == "" || s.container == "" {
 			continue
 		}
 		transport := &causeTransport{client: &http.Client{}}
-		store, err := docsync.NewStore(s.url.Reveal(), docsync.Options{Key: s.key, Timeout: cfg.UpstreamTimeout, Transport: transport})
+		store, err := docsync.NewStore(s.storageURL.Reveal(), docsync.Options{Key: s.storageKey, Timeout: cfg.UpstreamTimeout, Transport: transport})
 		if err != nil {
 			problems = append(problems, s.prefix+"STORAGE_URL: "+err.Error())
 			continue
@@ -178,7 +151,7 @@ func probeStorage(ctx context.Context, cfg *config.Config) []string {
 		// Who holds the credential: the shared key, else the URL (a SAS in
 		// its query, or none: the workload's Entra ID identity).
 		credential, what := s.prefix+"STORAGE_URL", "its SAS or Microsoft Entra ID identity"
-		if s.key.Reveal() != "" {
+		if s.storageKey.Reveal() != "" {
 			credential, what = s.prefix+"STORAGE_KEY", "the key"
 		}
 		var re *azcore.ResponseError

@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"nergateway/internal/config"
 )
 
 // TestUpstreamPoolIsBounded sends more concurrent calls to one region than
@@ -40,7 +38,7 @@ func TestUpstreamPoolIsBounded(t *testing.T) {
 	region.Start()
 	defer region.Close()
 
-	tr, err := upstreamTransport(&config.Config{})
+	tr, err := upstreamTransport("")
 	require.NoError(t, err)
 	defer tr.CloseIdleConnections()
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, "every connection may stay idle")

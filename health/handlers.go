@@ -21,35 +21,41 @@ type RegionStatus interface {
 	Status() region.Status
 }
 
-// Checker answers /healthz, /readyz and /status.
-type Checker struct {
-	// JobRescue, if set, reports job rescue (its store up or down) for
-	// /status; nil reports it off.
-	JobRescue func() any
-
+// Checker answers /healthz, /readyz and /status. R and J are the types of
+// /status's replication and jobRescue sections, which the wiring defines
+// (health knows neither part).
+type Checker[R, J any] struct {
 	regions     []RegionStatus
-	replication func() any
+	build       Build
+	replication func() R
+	jobRescue   func() J
 	draining    atomic.Bool
 	started     time.Time
-
-	// Build, if set before serving, is reported in /status as "build" (the
-	// gateway's version, so an operator sees what runs where).
-	Build any
 }
 
-// NewChecker builds the handlers' state. replication, if not nil, returns
-// the replication worker's per-project status for /status.
-func NewChecker(regions []RegionStatus, replication func() any) *Checker {
-	return &Checker{regions: regions, replication: replication, started: time.Now().UTC()}
+// Build is /status's "build": the version that runs, so an operator sees
+// what runs where.
+type Build struct {
+	Version   string `json:"version"`
+	Revision  string `json:"revision,omitempty"`
+	GoVersion string `json:"goVersion"`
+}
+
+// NewChecker builds the handlers' state: regions for readiness and
+// /status, build for /status's build (omitted when zero), and replication
+// and jobRescue, which report those parts for /status (nil reports their
+// zero value).
+func NewChecker[R, J any](regions []RegionStatus, build Build, replication func() R, jobRescue func() J) *Checker[R, J] {
+	return &Checker[R, J]{regions: regions, build: build, replication: replication, jobRescue: jobRescue, started: time.Now().UTC()}
 }
 
 // Drain makes /readyz answer 503 so load balancers stop sending new
 // requests while in-flight ones finish.
-func (c *Checker) Drain() { c.draining.Store(true) }
+func (c *Checker[R, J]) Drain() { c.draining.Store(true) }
 
 // Draining reports whether Drain was called: the server then switches
 // keep-alives off.
-func (c *Checker) Draining() bool { return c.draining.Load() }
+func (c *Checker[R, J]) Draining() bool { return c.draining.Load() }
 
 // Ready reports whether the gateway should receive traffic: not draining,
 // and at least one region with its breaker not open and a credential the
@@ -57,7 +63,7 @@ func (c *Checker) Draining() bool { return c.draining.Load() }
 // (its token expired unrenewed) is the gateway's own failure, not the
 // region's: readiness says so, steadily, and turns back the moment a token
 // is held again, with no probe needed.
-func (c *Checker) Ready() (bool, string) {
+func (c *Checker[R, J]) Ready() (bool, string) {
 	if c.draining.Load() {
 		return false, "draining"
 	}
@@ -77,7 +83,7 @@ func (c *Checker) Ready() (bool, string) {
 }
 
 // HandleHealthz answers 200 while the process serves.
-func (c *Checker) HandleHealthz() http.Handler {
+func (c *Checker[R, J]) HandleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -85,7 +91,7 @@ func (c *Checker) HandleHealthz() http.Handler {
 
 // HandleReadyz answers 200 while at least one region can take traffic and
 // the gateway is not draining, else 503.
-func (c *Checker) HandleReadyz() http.Handler {
+func (c *Checker[R, J]) HandleReadyz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, why := c.Ready()
 		status := http.StatusOK
@@ -97,35 +103,34 @@ func (c *Checker) HandleReadyz() http.Handler {
 }
 
 // StatusReport is the body of /status. It holds no keys and no hostnames.
-type StatusReport struct {
+type StatusReport[R, J any] struct {
 	Ready       bool            `json:"ready"`
 	Draining    bool            `json:"draining"`
 	StartedAt   time.Time       `json:"startedAt"`
-	Build       any             `json:"build,omitempty"`
+	Build       Build           `json:"build,omitzero"`
 	Regions     []region.Status `json:"regions"`
-	Replication any             `json:"replication"`
-	JobRescue   any             `json:"jobRescue"`
+	Replication R               `json:"replication"`
+	JobRescue   J               `json:"jobRescue"`
 }
 
 // Report assembles the current status.
-func (c *Checker) Report() StatusReport {
+func (c *Checker[R, J]) Report() StatusReport[R, J] {
 	ready, _ := c.Ready()
-	rep := StatusReport{Ready: ready, Draining: c.draining.Load(), StartedAt: c.started, Build: c.Build}
+	rep := StatusReport[R, J]{Ready: ready, Draining: c.draining.Load(), StartedAt: c.started, Build: c.build}
 	for _, r := range c.regions {
 		rep.Regions = append(rep.Regions, r.Status())
 	}
 	if c.replication != nil {
 		rep.Replication = c.replication()
 	}
-	rep.JobRescue = map[string]any{"enabled": false}
-	if c.JobRescue != nil {
-		rep.JobRescue = c.JobRescue()
+	if c.jobRescue != nil {
+		rep.JobRescue = c.jobRescue()
 	}
 	return rep
 }
 
 // HandleStatus serves the JSON status report.
-func (c *Checker) HandleStatus() http.Handler {
+func (c *Checker[R, J]) HandleStatus() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.Report())
 	})

@@ -177,7 +177,7 @@ func TestReadinessAndStatus(t *testing.T) {
 	srv := statusServer(t, &code, nil)
 	a := newRegion(t, srv.URL, 1, time.Hour)
 	b := newRegion(t, srv.URL, 1, time.Hour)
-	c := NewChecker([]RegionStatus{a, b}, func() any { return []string{"demo: in-sync"} })
+	c := NewChecker([]RegionStatus{a, b}, Build{}, func() []string { return []string{"demo: in-sync"} }, noSection)
 	p, err := NewProber(ProberConfig{Regions: []Region{a, b}})
 	require.NoError(t, err)
 
@@ -203,7 +203,7 @@ func TestReadinessAndStatus(t *testing.T) {
 
 	st, body := get(c.HandleStatus())
 	assert.Equal(t, 200, st)
-	var rep StatusReport
+	var rep StatusReport[[]string, struct{}]
 	require.NoError(t, json.Unmarshal([]byte(body), &rep))
 	assert.False(t, rep.Ready)
 	require.Len(t, rep.Regions, 2)
@@ -215,9 +215,12 @@ func TestReadinessAndStatus(t *testing.T) {
 	assert.NotContains(t, body, host)
 }
 
+// noSection is a /status section the test does not look at.
+func noSection() struct{} { return struct{}{} }
+
 func TestDrainingTurnsReadinessOff(t *testing.T) {
 	srv := statusServer(t, new(atomic.Int32), nil)
-	c := NewChecker([]RegionStatus{newRegion(t, srv.URL, 1, time.Hour)}, nil)
+	c := NewChecker([]RegionStatus{newRegion(t, srv.URL, 1, time.Hour)}, Build{}, noSection, noSection)
 	rec := httptest.NewRecorder()
 	c.HandleReadyz().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, 200, rec.Code)
@@ -257,7 +260,7 @@ func TestNoCredentialIsTheGatewaysFailure(t *testing.T) {
 	var logs strings.Builder
 	p, err := NewProber(ProberConfig{Regions: []Region{r}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	require.NoError(t, err)
-	c := NewChecker([]RegionStatus{r}, nil)
+	c := NewChecker([]RegionStatus{r}, Build{}, noSection, noSection)
 	for range 5 {
 		res := p.Probe(t.Context(), r)
 		assert.True(t, res.Skipped)
