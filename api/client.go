@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"nergateway/internal/scrub"
 	"nergateway/internal/secret"
 	"nergateway/internal/sleep"
+	"nergateway/internal/transport"
 )
 
 // Defaults of ClientOptions; each applies when its field is zero.
@@ -153,11 +153,11 @@ func NewClient(endpoint string, key secret.Secret, opts ClientOptions) (*Client,
 	return c, nil
 }
 
+// defaultHTTPClient is for a client given no HTTPClient: the regions' pool
+// (internal/transport, one set of defaults for every caller), each request
+// bounded.
 func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 60 * time.Second
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t, _ := transport.New("") // it fails only reading a CA file
 	return &http.Client{Transport: t, Timeout: 5 * time.Minute}
 }
 

@@ -14,6 +14,7 @@ import (
 	"nergateway/internal/entra"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/transport"
 )
 
 // side is one region as the configuration describes it, primary or
@@ -59,7 +60,7 @@ type upstream struct {
 // newUpstream builds the pool and the credentials. Nothing fetches a token
 // until run (or renew) is called.
 func newUpstream(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*upstream, error) {
-	transport, err := upstreamTransport(cfg.UpstreamCAFile)
+	transport, err := transport.New(cfg.UpstreamCAFile)
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,8 @@
-package gateway
+// Package transport builds the connection pool to the regions, with one
+// set of defaults: the proxy's calls, the probes, the replication worker
+// and the token requests all go through the one pool the wiring builds
+// with New, and the api client's default is one too.
+package transport
 
 import (
 	"crypto/tls"
@@ -11,13 +15,13 @@ import (
 	"time"
 )
 
-// maxConnsPerRegion caps the upstream connections to one region.
-const maxConnsPerRegion = 64
+// MaxConnsPerRegion caps the connections to one region.
+const MaxConnsPerRegion = 64
 
-// upstreamTransport is the one connection pool to the regions: keep-alives,
-// HTTP/2 where the region offers it, verified TLS (with UPSTREAM_CA_FILE
-// added to the system roots when set; verification is never switched off).
-func upstreamTransport(caFile string) (*http.Transport, error) {
+// New is a connection pool to the regions: keep-alives, HTTP/2 where the
+// region offers it, verified TLS (with caFile, UPSTREAM_CA_FILE, added to
+// the system roots when set; verification is never switched off).
+func New(caFile string) (*http.Transport, error) {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
@@ -45,8 +49,8 @@ func upstreamTransport(caFile string) (*http.Transport, error) {
 		// the number of clients: calls beyond it wait for a connection
 		// within their UPSTREAM_TIMEOUT. Every connection may stay idle,
 		// so a burst does not close and reopen them.
-		MaxConnsPerHost:       maxConnsPerRegion,
-		MaxIdleConnsPerHost:   maxConnsPerRegion,
+		MaxConnsPerHost:       MaxConnsPerRegion,
+		MaxIdleConnsPerHost:   MaxConnsPerRegion,
 		MaxIdleConns:          0, // no cap beyond the per-region one
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,

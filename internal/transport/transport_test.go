@@ -1,4 +1,4 @@
-package gateway
+package transport
 
 import (
 	"net"
@@ -13,12 +13,12 @@ import (
 )
 
 // TestUpstreamPoolIsBounded sends more concurrent calls to one region than
-// the pool allows: the region never sees more than maxConnsPerRegion
+// the pool allows: the region never sees more than MaxConnsPerRegion
 // connections, and every call is answered once connections free up. The
 // region holds every answer until the pool is full, so without the cap
 // each waiting call would dial its own connection.
 func TestUpstreamPoolIsBounded(t *testing.T) {
-	const calls = maxConnsPerRegion + 36
+	const calls = MaxConnsPerRegion + 36
 	var opened, active atomic.Int64
 	full := make(chan struct{})
 	var once sync.Once
@@ -30,7 +30,7 @@ func TestUpstreamPoolIsBounded(t *testing.T) {
 		case http.StateNew:
 			opened.Add(1)
 		case http.StateActive:
-			if active.Add(1) == maxConnsPerRegion {
+			if active.Add(1) == MaxConnsPerRegion {
 				once.Do(func() { close(full) })
 			}
 		}
@@ -38,7 +38,7 @@ func TestUpstreamPoolIsBounded(t *testing.T) {
 	region.Start()
 	defer region.Close()
 
-	tr, err := upstreamTransport("")
+	tr, err := New("")
 	require.NoError(t, err)
 	defer tr.CloseIdleConnections()
 	assert.GreaterOrEqual(t, tr.MaxIdleConnsPerHost, tr.MaxConnsPerHost, "every connection may stay idle")
@@ -57,5 +57,5 @@ func TestUpstreamPoolIsBounded(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Zero(t, failed.Load(), "every call answered")
-	assert.EqualValues(t, maxConnsPerRegion, opened.Load(), "connections the region saw")
+	assert.EqualValues(t, MaxConnsPerRegion, opened.Load(), "connections the region saw")
 }
