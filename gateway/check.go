@@ -12,6 +12,18 @@ import (
 	"nergateway/internal/config"
 )
 
+// EnvironNames are the names of environ's NAME=value entries (as
+// os.Environ lists them): what Deps.Environ and CheckConfig take, so the
+// values, which may be secrets, stay with the command.
+func EnvironNames(environ []string) []string {
+	names := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		names = append(names, name)
+	}
+	return names
+}
+
 // warnConfiguration logs, once at start, what check-config would fail on
 // but the gateway runs with: settings that are likely mistakes and
 // variables that look meant for it but that nothing reads (names only: a

@@ -489,7 +489,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 // serveEnv serves the gateway with the configuration env holds, as
 // cmd/gateway does, logging to logs, until ctx is done.
 func serveEnv(ctx context.Context, env map[string]string, logs io.Writer) error {
-	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: processEnviron(), MemoryLimit: true}
+	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: EnvironNames(os.Environ()), MemoryLimit: true}
 	cfg, err := config.Load(deps.Getenv)
 	if err != nil {
 		return err
@@ -504,23 +504,12 @@ func serveEnv(ctx context.Context, env map[string]string, logs io.Writer) error 
 // replicateEnv runs `gateway replicate --once` with the configuration env
 // holds, logging to logs.
 func replicateEnv(ctx context.Context, env map[string]string, logs io.Writer) error {
-	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: processEnviron()}
+	deps := Deps{Getenv: func(k string) string { return env[k] }, Stderr: logs, Environ: EnvironNames(os.Environ())}
 	cfg, err := config.Load(deps.Getenv)
 	if err != nil {
 		return err
 	}
 	return ReplicateOnce(ctx, cfg, deps)
-}
-
-// processEnviron names the test process's environment variables, as
-// cmd/gateway passes its own (tests set misspelt ones with t.Setenv).
-func processEnviron() []string {
-	var names []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		names = append(names, name)
-	}
-	return names
 }
 
 // stopper cancels a gateway started with run or serve, once, and waits for

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -158,7 +157,7 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		return err
 	}
 	g, err := gateway.New(ctx, cfg, gateway.Deps{
-		Getenv: demoEnv, Stderr: stderr, LogFormat: "text", Environ: environNames(),
+		Getenv: demoEnv, Stderr: stderr, LogFormat: "text", Environ: gateway.EnvironNames(os.Environ()),
 		Ready: func(addr, opsAddr string) {
 			printDemoHelp(stdout, addr, opsAddr, firstKey(cfg.APIKeys, "GATEWAY_API_KEYS_FILE"),
 				firstKey(cfg.AuthoringKeys, "GATEWAY_AUTHORING_KEYS_FILE"), primary.AdminURL, cfg.JobRescueAfter.String())
@@ -168,17 +167,6 @@ func runDemo(ctx context.Context, getenv func(string) string, stdout, stderr io.
 		return err
 	}
 	return g.Serve(ctx)
-}
-
-// environNames lists the names of the process's environment variables,
-// for the gateway's unknown-variable warnings.
-func environNames() []string {
-	var names []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		names = append(names, name)
-	}
-	return names
 }
 
 // startDemoStorage serves an in-memory blob service (internal/blobemu) on

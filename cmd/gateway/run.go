@@ -36,7 +36,7 @@ const demoMoved = "the demo is its own command now: go run ./cmd/demo"
 // what the command needs. main only supplies the process's context,
 // arguments, environment and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	deps := gateway.Deps{Getenv: getenv, Stderr: stderr, Environ: environNames()}
+	deps := gateway.Deps{Getenv: getenv, Stderr: stderr, Environ: gateway.EnvironNames(os.Environ())}
 	if len(args) > 0 {
 		switch args[0] {
 		case "replicate":
@@ -110,17 +110,6 @@ func runCheckConfig(ctx context.Context, args []string, deps gateway.Deps, stdou
 		return err
 	}
 	return gateway.CheckConfig(ctx, deps.Getenv, deps.Environ, *probe, stdout)
-}
-
-// environNames lists the names of the process's environment variables,
-// for the unknown-variable checks (getenv cannot list them).
-func environNames() []string {
-	var names []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		names = append(names, name)
-	}
-	return names
 }
 
 // load reads the configuration; when it is bad, the unknown variables
