@@ -85,9 +85,12 @@ func (g *Gateway) serve(ctx context.Context, stopped <-chan struct{}, ln, opsLn 
 	servers, failed := errgroup.WithContext(context.WithoutCancel(ctx))
 	servers.Go(func() error { return serveOn(srv, ln, "serve") })
 	servers.Go(func() error { return serveOn(opsSrv, opsLn, "serve ops") })
+	names := make([]string, len(g.regions))
+	for i, r := range g.regions {
+		names[i] = r.Name()
+	}
 	g.log.Info("gateway serving", "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(), "version", version,
-		"regions", strings.Join([]string{g.cfg.PrimaryName, g.cfg.SecondaryName}, ","),
-		"replication", g.worker != nil)
+		"regions", strings.Join(names, ","), "replication", g.worker != nil)
 	if g.deps.Ready != nil {
 		g.deps.Ready(ln.Addr().String(), opsLn.Addr().String())
 	}
