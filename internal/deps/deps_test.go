@@ -184,3 +184,76 @@ func TestOnlyCommandsImportTheWiring(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"cmd/demo", "cmd/gateway"}, importers)
 }
+
+// layers is docs/DESIGN.md's "Architecture" as data: every package of the
+// module (tests, test kits and the bench aside) on the layer it belongs to.
+// A package imports only packages on lower layers, so the imports point
+// down; a new package has to be placed here, and in the docs, before its
+// first test passes.
+var layers = map[string]int{
+	// Leaves: helpers that import nothing of the module.
+	"internal/secret": 0, "internal/scrub": 0, "internal/sleep": 0, "internal/transport": 0,
+	"internal/statuswriter": 0, "internal/blobemu": 0,
+	// The wire format, and the rescue seal's key format.
+	"api": 1, "internal/sealkey": 1,
+	// One concern each, over the wire format.
+	"internal/region": 2, "internal/route": 2, "internal/auth": 2, "internal/inflight": 2,
+	"internal/telemetry": 2, "rescue": 2, "replication/docsync": 2, "emulator": 2,
+	// Built on those.
+	"internal/reqrecord": 3, "internal/config": 3, "internal/entra": 3, "health": 3, "replication": 3,
+	// What a client request runs through.
+	"proxy": 4, "internal/accesslog": 4,
+	// The wiring.
+	"gateway": 5,
+	// The commands.
+	"cmd/gateway": 6, "cmd/demo": 6, "cmd/emulator": 6,
+}
+
+// outsideLayers are the packages only tests and the bench run.
+func outsideLayers(rel string) bool {
+	return rel == "bench" || strings.HasPrefix(rel, "bench/") || strings.HasPrefix(rel, "internal/testkit/") ||
+		rel == "internal/deps" || rel == "deployments"
+}
+
+func TestImportsPointDown(t *testing.T) {
+	dir := root(t)
+	seen := map[string]bool{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(p, 0)
+		var noGo *build.NoGoError
+		if errors.As(err, &noGo) {
+			return nil
+		}
+		require.NoError(t, err, p)
+		rel, err := filepath.Rel(dir, p)
+		require.NoError(t, err)
+		rel = filepath.ToSlash(rel)
+		if outsideLayers(rel) {
+			return nil
+		}
+		layer, ok := layers[rel]
+		if !assert.True(t, ok, "%s is on no layer: place it in layers and in docs/DESIGN.md's Architecture", rel) {
+			return nil
+		}
+		seen[rel] = true
+		for _, imp := range pkg.Imports {
+			if !inModule(imp) {
+				continue
+			}
+			dep := strings.TrimPrefix(imp, module+"/")
+			depLayer, ok := layers[dep]
+			assert.True(t, ok && depLayer < layer, "%s (layer %d) imports %s (layer %d): imports point down", rel, layer, dep, depLayer)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	for p := range layers {
+		assert.True(t, seen[p], "layers names %s, which is no package", p)
+	}
+}
