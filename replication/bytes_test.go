@@ -312,3 +312,28 @@ func TestUnsupportedKindIsRefusedBeforeAnyWrite(t *testing.T) {
 	require.NoError(t, <-runDone)
 	assert.Empty(t, primary.requests(http.MethodPost))
 }
+
+// A project whose kind changed after the check read it (deleted and
+// recreated as another kind) is refused where the export shows it, as at
+// the check: state refused, nothing imported.
+func TestUnsupportedKindIsRefusedAgainOnTheExport(t *testing.T) {
+	primary, secondary := newAzureFake(t), newAzureFake(t)
+	file := []byte(`{"projectFileVersion":"2025-05-15-preview","stringIndexType":"Utf16CodeUnit",` +
+		`"metadata":{"projectKind":"CustomAbstractiveSummarization","projectName":"summaries","language":"en"},"assets":{}}`)
+	servePrimaryExport(t, primary, "summaries", "CustomEntityRecognition", file)
+	serveSecondaryImport(t, secondary, "summaries")
+	w := mustNew(t, Config{
+		Primary: fakeClient(t, primary), Secondary: fakeClient(t, secondary),
+		Projects: []string{"summaries"}, AuthoringPostsPerMinute: 600000,
+	})
+	err := w.SyncOnce(context.Background())
+	var refused *UnsupportedKindError
+	require.ErrorAs(t, err, &refused)
+	assert.Contains(t, err.Error(), "CustomAbstractiveSummarization")
+
+	st := statusOf(t, w, "summaries")
+	assert.Equal(t, StateRefused, st.State)
+	require.NotNil(t, st.LastError)
+	assert.Equal(t, CodeUnsupportedKind, st.LastError.Code)
+	assert.Empty(t, secondary.requests(http.MethodPost), "nothing imported")
+}

@@ -160,7 +160,7 @@ func (r *projectRun) copy(ctx context.Context, d *drift, passNo int) error {
 		r.log.Info("primary changed during replication; copying again")
 	}
 	if err := r.w.replicate(ctx, r.p, d, r.log); err != nil {
-		return r.stepFailed(ctx, err, "replication failed", r.p.status.failed)
+		return r.readFailed(ctx, err, "replication failed", r.p.status.failed)
 	}
 	if d.file != nil {
 		r.p.status.verdict(r.verdict, d.file.assetsHash)
@@ -185,9 +185,9 @@ func (r *projectRun) inSync(ctx context.Context) {
 	r.span.SetAttributes(attribute.String("replication.outcome", outcome))
 }
 
-// readFailed ends a run whose reading of the primary failed: a project of
-// a kind the worker does not replicate is refused; any other failure is a
-// failed step.
+// readFailed ends a run whose reading of the primary failed (its project
+// at the check, or its export): a project of a kind the worker does not
+// replicate is refused; any other failure is a failed step.
 func (r *projectRun) readFailed(ctx context.Context, err error, msg string, record func(time.Time, error)) error {
 	var refused *UnsupportedKindError
 	if errors.As(err, &refused) {
