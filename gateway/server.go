@@ -39,7 +39,7 @@ func (g *Gateway) clientHandler() http.Handler {
 	if n := g.cfg.RateLimitPerKey; n > 0 {
 		language = limitPerKey(n)(language)
 	}
-	language = auth.Scoped(g.keys.runtime, g.keys.authoring)(recordKeyName(language))
+	language = auth.Scoped(g.keys.runtime(), g.keys.authoring())(recordKeyName(language))
 	if g.cfg.AccessLog {
 		// Outside the key check, so refused keys are logged too; inside
 		// the server span, so lines carry its trace id.
@@ -126,8 +126,8 @@ func (g *Gateway) opsHandler() http.Handler {
 	r := newRouter()
 	mount(r, route.Status, g.checker.HandleStatus())
 	mount(r, route.Metrics, g.tel.MetricsHandler())
-	if g.keys.admin.Len() > 0 {
-		mount(r, route.AdminSync, auth.Require(auth.MessageNoAdmin, g.keys.admin)(g.handleSync()))
+	if g.keys.admin().Len() > 0 {
+		mount(r, route.AdminSync, auth.Require(auth.MessageNoAdmin, g.keys.admin())(g.handleSync()))
 	}
 	if g.cfg.Pprof {
 		r.HandleFunc("/debug/pprof/*", pprof.Index)

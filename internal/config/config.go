@@ -136,6 +136,10 @@ type Config struct {
 	AuthoringKeys []auth.Key `env:"-"`
 	// AdminKeys may call /admin/... (GATEWAY_ADMIN_KEY); none: admin API off.
 	AdminKeys []auth.Key `env:"-"`
+	// KeyScopes is the three scopes above, runtime first, each with its
+	// variables and key file: the one list the wiring builds (and
+	// watches) the scopes' key sets from.
+	KeyScopes []KeyScope `env:"-"`
 	// PublicURL is the gateway's base URL as clients reach it
 	// (GATEWAY_PUBLIC_URL); nil: the request's scheme and host.
 	PublicURL *url.URL `env:"-"`
@@ -346,6 +350,26 @@ func (e *environment) deriveURLs(ck *checks) {
 	}
 }
 
+// The gateway's key scopes, as logs and KeyScope name them.
+const (
+	ScopeRuntime   = "runtime"
+	ScopeAuthoring = "authoring"
+	ScopeAdmin     = "admin"
+)
+
+// KeyScope is one scope of gateway keys as configured: the keys set in its
+// variable, or the file the gateway reads them from (never both).
+type KeyScope struct {
+	// Name is ScopeRuntime, ScopeAuthoring or ScopeAdmin.
+	Name string
+	// Variable and FileVariable are the scope's two variables, for
+	// messages.
+	Variable, FileVariable string
+	// Keys are Variable's keys; File is FileVariable's path.
+	Keys []auth.Key
+	File string
+}
+
 // deriveKeys parses the gateway keys of each scope: from its variable or
 // from its file (read by the gateway), not both; the runtime scope needs one.
 func (e *environment) deriveKeys(ck *checks) {
@@ -353,22 +377,26 @@ func (e *environment) deriveKeys(ck *checks) {
 		ck.add("GATEWAY_API_KEYS: required but not set (or GATEWAY_API_KEYS_FILE)")
 	}
 	for _, s := range []struct {
-		name, fileName string
-		entries        []secret.Secret
-		file           string
-		keys           *[]auth.Key
+		scope   KeyScope
+		entries []secret.Secret
+		keys    *[]auth.Key
 	}{
-		{"GATEWAY_API_KEYS", "GATEWAY_API_KEYS_FILE", e.APIKeys, e.APIKeysFile, &e.Config.APIKeys},
-		{"GATEWAY_AUTHORING_KEYS", "GATEWAY_AUTHORING_KEYS_FILE", e.AuthoringKeys, e.AuthoringKeysFile, &e.Config.AuthoringKeys},
-		{"GATEWAY_ADMIN_KEY", "GATEWAY_ADMIN_KEY_FILE", nonEmpty(e.AdminKey), e.AdminKeyFile, &e.Config.AdminKeys},
+		{KeyScope{Name: ScopeRuntime, Variable: "GATEWAY_API_KEYS", FileVariable: "GATEWAY_API_KEYS_FILE", File: e.APIKeysFile},
+			e.APIKeys, &e.Config.APIKeys},
+		{KeyScope{Name: ScopeAuthoring, Variable: "GATEWAY_AUTHORING_KEYS", FileVariable: "GATEWAY_AUTHORING_KEYS_FILE", File: e.AuthoringKeysFile},
+			e.AuthoringKeys, &e.Config.AuthoringKeys},
+		{KeyScope{Name: ScopeAdmin, Variable: "GATEWAY_ADMIN_KEY", FileVariable: "GATEWAY_ADMIN_KEY_FILE", File: e.AdminKeyFile},
+			nonEmpty(e.AdminKey), &e.Config.AdminKeys},
 	} {
-		if len(s.entries) > 0 && s.file != "" {
-			ck.add("%s: set it or %s, not both", s.name, s.fileName)
+		if len(s.entries) > 0 && s.scope.File != "" {
+			ck.add("%s: set it or %s, not both", s.scope.Variable, s.scope.FileVariable)
 		}
 		var err error
 		if *s.keys, err = auth.ParseKeys(s.entries); err != nil {
-			ck.add("%s: %v", s.name, strings.ReplaceAll(err.Error(), "\n", "; "))
+			ck.add("%s: %v", s.scope.Variable, strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
+		s.scope.Keys = *s.keys
+		e.Config.KeyScopes = append(e.Config.KeyScopes, s.scope)
 	}
 }
 

@@ -227,6 +227,29 @@ func TestKeyScopes(t *testing.T) {
 	assert.Equal(t, "/run/keys/api", cfg.APIKeysFile)
 }
 
+// KeyScopes is the one list the wiring builds its key sets from: each
+// scope with its variables and what they hold, runtime first.
+func TestKeyScopesNameEachScopesVariablesAndKeys(t *testing.T) {
+	m := minimal()
+	m["GATEWAY_AUTHORING_KEYS_FILE"] = "/run/keys/authoring"
+	m["GATEWAY_ADMIN_KEY"] = "oncall:admin-secret"
+	cfg, err := Load(getenv(m))
+	require.NoError(t, err)
+	require.Len(t, cfg.KeyScopes, 3)
+	runtime, authoring, admin := cfg.KeyScopes[0], cfg.KeyScopes[1], cfg.KeyScopes[2]
+	assert.Equal(t, []string{ScopeRuntime, "GATEWAY_API_KEYS", "GATEWAY_API_KEYS_FILE", ""},
+		[]string{runtime.Name, runtime.Variable, runtime.FileVariable, runtime.File})
+	assert.Equal(t, cfg.APIKeys, runtime.Keys)
+	assert.NotEmpty(t, runtime.Keys)
+	assert.Equal(t, []string{ScopeAuthoring, "GATEWAY_AUTHORING_KEYS", "GATEWAY_AUTHORING_KEYS_FILE", "/run/keys/authoring"},
+		[]string{authoring.Name, authoring.Variable, authoring.FileVariable, authoring.File})
+	assert.Empty(t, authoring.Keys)
+	assert.Equal(t, []string{ScopeAdmin, "GATEWAY_ADMIN_KEY", "GATEWAY_ADMIN_KEY_FILE", ""},
+		[]string{admin.Name, admin.Variable, admin.FileVariable, admin.File})
+	require.Len(t, admin.Keys, 1)
+	assert.Equal(t, "oncall", admin.Keys[0].Name)
+}
+
 func TestUnknownVariablesComeFromTheStruct(t *testing.T) {
 	assert.Empty(t, UnknownVariables(Variables()), "every field's variable is known")
 	assert.Empty(t, UnknownVariables([]string{"PATH", "HOME", "OTEL_SERVICE_NAME", "GOMEMLIMIT"}), "other prefixes are not ours to judge")
