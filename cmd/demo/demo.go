@@ -15,10 +15,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"nergateway/cmd/internal/cli"
 	"nergateway/emulator"
 	"nergateway/gateway"
 	"nergateway/internal/auth"
@@ -29,14 +28,7 @@ import (
 	"nergateway/rescue"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("demo", run) }
 
 // run is the whole demo; main only supplies the process's context,
 // arguments, environment and streams, so tests start the demo in process.
