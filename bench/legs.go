@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"nergateway/api"
 )
@@ -150,7 +153,8 @@ func (b *bencher) openLeg(ctx context.Context, rate float64, target string) erro
 		return err
 	}
 	if res.stats.errors > 0 || shed > 0 {
-		b.rep.failures = append(b.rep.failures, fmt.Sprintf("  %.0f req/s open via %s: %d requests failed, %d shed", rate, target, res.stats.errors, shed))
+		b.rep.failures = append(b.rep.failures, fmt.Sprintf("  %.0f req/s open via %s: %d requests failed (%s), %d shed",
+			rate, target, res.stats.errors, failedStatuses(samples), shed))
 	}
 	b.rep.addOpen(res)
 	fmt.Fprintf(b.log, "bench: %6.0f req/s open  %-22s p50 %s  p99 %s  errors %d\n", rate, target, ms(res.stats.p50), ms(res.stats.p99), res.stats.errors)
@@ -201,3 +205,20 @@ func (s *stack) exitedErr() error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// failedStatuses counts the answers of samples that were not 2xx by
+// status, "0" for no answer (a transport error or the client's deadline):
+// "503 ×12, 0 ×3".
+func failedStatuses(samples []sample) string {
+	counts := map[int]int{}
+	for _, s := range samples {
+		if !s.ok() {
+			counts[s.status]++
+		}
+	}
+	parts := make([]string, 0, len(counts))
+	for _, status := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%d ×%d", status, counts[status]))
+	}
+	return strings.Join(parts, ", ")
+}
