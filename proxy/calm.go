@@ -62,11 +62,7 @@ type jobMemo struct {
 func memoOf(s jobSeen) jobMemo {
 	m := jobMemo{created: unixNano(s.created), updated: unixNano(s.updated), expires: unixNano(s.expires),
 		completed: int32(s.completed), failed: int32(s.failed), total: int32(s.total), final: s.final, counted: s.counted}
-	for i, st := range jobStatuses {
-		if s.status == st {
-			m.status = uint8(i + 1)
-		}
-	}
+	m.status = statusPlace[s.status]
 	return m
 }
 
@@ -288,6 +284,15 @@ type jobHead struct {
 	counted                  bool // the counts above were read
 }
 
+// statusPlace is each of jobStatuses' place in it, plus one (0: none).
+var statusPlace = func() map[string]uint8 {
+	m := make(map[string]uint8, len(jobStatuses))
+	for i, st := range jobStatuses {
+		m[st] = uint8(i + 1)
+	}
+	return m
+}()
+
 // readJobHead reads a job body's top level: its status, dates and task
 // counts. It reads no further than the status of a finished job (nothing
 // else of it is needed), and keeps the dates as raw text for merge to
@@ -309,29 +314,27 @@ func readJobHead(src []byte) (h jobHead, ok bool) {
 			return h, true
 		}
 		switch {
-		case asciiEqualFold(name, "status"):
+		case memberIs(name, "status"):
 			raw, ok := s.plainString()
 			if !ok {
 				return jobHead{}, false
 			}
 			h.status, h.hasStatus = "", true
-			for _, st := range jobStatuses {
-				if string(raw) == st {
-					h.status = st
-				}
+			if i := statusPlace[string(raw)]; i > 0 {
+				h.status = jobStatuses[i-1]
 			}
 			if api.Terminal(h.status) {
 				h.final = true
 				return h, true
 			}
 			continue
-		case asciiEqualFold(name, "createdDateTime"):
+		case memberIs(name, "createdDateTime"):
 			h.created, ok = s.plainString()
-		case asciiEqualFold(name, "lastUpdatedDateTime"), asciiEqualFold(name, "lastUpdateDateTime"):
+		case memberIs(name, "lastUpdatedDateTime"), memberIs(name, "lastUpdateDateTime"):
 			h.updated, ok = s.plainString()
-		case asciiEqualFold(name, "expirationDateTime"):
+		case memberIs(name, "expirationDateTime"):
 			h.expi, ok = s.plainString()
-		case asciiEqualFold(name, "tasks"):
+		case memberIs(name, "tasks"):
 			ok = s.taskCounts(&h)
 		default:
 			ok = s.value(1) == nil
@@ -376,6 +379,13 @@ func parseDate(raw []byte, old time.Time) time.Time {
 		return old
 	}
 	return t
+}
+
+// memberIs reports whether member name is want, ignoring ASCII case as
+// Azure's deserializer does; the usual exact spelling is compared first, a
+// word at a time.
+func memberIs(name []byte, want string) bool {
+	return string(name) == want || asciiEqualFold(name, want)
 }
 
 // memberName reads the next member's name and colon in an object whose
@@ -451,11 +461,11 @@ func (s *jsonScanner) taskCounts(h *jobHead) bool {
 		}
 		slot := -1
 		switch {
-		case asciiEqualFold(name, "completed"):
+		case memberIs(name, "completed"):
 			slot = 0
-		case asciiEqualFold(name, "failed"):
+		case memberIs(name, "failed"):
 			slot = 1
-		case asciiEqualFold(name, "total"):
+		case memberIs(name, "total"):
 			slot = 2
 		}
 		s.ws()
