@@ -27,26 +27,12 @@ import (
 
 // serve picks the regions, runs the attempt loop and answers the client.
 func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) {
-	ctx := c.r.Context()
 	now := time.Now()
 	// On the stack: both are at most maxRegions long and not kept.
 	var viewBuf [maxRegions]regionView
 	var orderBuf [maxRegions]int
 	views := p.views(viewBuf[:0], c.scope)
-	order := orderBuf[:0]
-	var wait time.Duration
-	if c.resolve {
-		for i, v := range views {
-			if available(v, now) {
-				order = append(order, i)
-			}
-		}
-		if len(order) == 0 {
-			wait = waitFor(views, now, p.openRetryAfter)
-		}
-	} else {
-		order, wait = selectRegions(order, views, now, c.owner, p.openRetryAfter)
-	}
+	order, wait := p.regionOrder(orderBuf[:0], views, c, now)
 	if len(order) == 0 && p.rescuable(c) && views[c.owner].State != region.StateClosed {
 		// The owner's breaker keeps the call away: an outage since it
 		// opened (a quota parked by a 429 is not one).
@@ -69,10 +55,40 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 		return
 	}
 
-	res, idx, err := p.try(ctx, c, order, len(order) == len(p.regions))
+	res, idx, err := p.try(c.r.Context(), c, order, len(order) == len(p.regions))
 	if result != nil {
 		result.Attempts = c.attempts
 	}
+	if err != nil {
+		p.noAnswer(w, c, idx, err, result)
+		return
+	}
+	p.answered(w, c, idx, res, result)
+}
+
+// regionOrder is the regions to try for c, in order, from their views at
+// now; when there is none, wait is when one may take it. A call whose
+// owner is unknown (resolve) asks every region that is available.
+func (p *Proxy) regionOrder(order []int, views []regionView, c *call, now time.Time) ([]int, time.Duration) {
+	if !c.resolve {
+		return selectRegions(order, views, now, c.owner, p.openRetryAfter)
+	}
+	for i, v := range views {
+		if available(v, now) {
+			order = append(order, i)
+		}
+	}
+	if len(order) == 0 {
+		return order, waitFor(views, now, p.openRetryAfter)
+	}
+	return order, 0
+}
+
+// noAnswer answers c when no region tried gave an answer to relay (err,
+// from try): a rescue when the owner failed a poll of a rescuable job, a
+// calm answer when the owner cannot answer for an unfinished job, and
+// otherwise the failure.
+func (p *Proxy) noAnswer(w http.ResponseWriter, c *call, idx int, err error, result *reqrecord.Result) {
 	var ue *unavailableError
 	if p.rescuable(c) && errors.As(err, &ue) && ue.last != nil && ue.last.v.Outcome.RegionFault() {
 		// The owner failed this poll (the region's fault, not the client's
@@ -86,13 +102,16 @@ func (p *Proxy) serve(w http.ResponseWriter, c *call, result *reqrecord.Result) 
 			ue.retryAfter = min(ue.retryAfter, retry)
 		}
 	}
-	if err != nil {
-		if errors.As(err, &ue) && ue.last != nil && p.calm(w, c, ue.last.v.Outcome, ue.retryAfter, result) {
-			return
-		}
-		p.failed(w, c, idx, err, result)
+	if errors.As(err, &ue) && ue.last != nil && p.calm(w, c, ue.last.v.Outcome, ue.retryAfter, result) {
 		return
 	}
+	p.failed(w, c, idx, err, result)
+}
+
+// answered relays res, region idx's answer to c, and then keeps what it
+// says about the job: rescue's part, and the job memory of calm answers.
+func (p *Proxy) answered(w http.ResponseWriter, c *call, idx int, res *upstreamResponse, result *reqrecord.Result) {
+	ctx := c.r.Context()
 	defer res.body.Free()
 	outcome := region.OutcomeOK
 	if res.status >= 400 {

@@ -191,17 +191,8 @@ func New(cfg Config) (*Proxy, error) {
 		}
 		p.public = u.Scheme + "://" + u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
 	}
-	for i, m := range []map[string]string{cfg.ProjectNames, cfg.DeploymentNames} {
-		for from, to := range m {
-			if from == "" || to == "" {
-				return nil, errors.New("proxy: name maps must not hold empty names")
-			}
-		}
-		inv, err := invert(m)
-		if err != nil {
-			return nil, fmt.Errorf("proxy: name map: %w", err)
-		}
-		p.toSecondary[i], p.fromSecondary[i] = newNameMap(m), newNameMap(inv)
+	if err := p.setNameMaps(cfg.ProjectNames, cfg.DeploymentNames); err != nil {
+		return nil, err
 	}
 	if p.transport == nil {
 		p.transport = newTransport()
@@ -212,18 +203,44 @@ func New(cfg Config) (*Proxy, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	tp := cfg.TracerProvider
+	if err := p.instrument(cfg.TracerProvider, cfg.MeterProvider); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// setNameMaps sets the maps of project and deployment names between the
+// primary and the secondary regions, both ways: a name maps to one name
+// and back, and none is empty.
+func (p *Proxy) setNameMaps(projects, deployments map[string]string) error {
+	for i, m := range []map[string]string{projects, deployments} {
+		for from, to := range m {
+			if from == "" || to == "" {
+				return errors.New("proxy: name maps must not hold empty names")
+			}
+		}
+		inv, err := invert(m)
+		if err != nil {
+			return fmt.Errorf("proxy: name map: %w", err)
+		}
+		p.toSecondary[i], p.fromSecondary[i] = newNameMap(m), newNameMap(inv)
+	}
+	return nil
+}
+
+// instrument makes the proxy's tracer and instruments from tp and mp (nil:
+// none), the per-region series at zero from the start.
+func (p *Proxy) instrument(tp trace.TracerProvider, mp metric.MeterProvider) error {
 	if tp == nil {
 		tp = tracenoop.NewTracerProvider()
 	}
 	p.tracer = tp.Tracer(meterName)
-	mp := cfg.MeterProvider
 	if mp == nil {
 		mp = metricnoop.NewMeterProvider()
 	}
 	m, err := newMetrics(mp)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.m = m
 	if _, err := mp.Meter(meterName).Int64ObservableGauge("gateway.buffered_bytes", metric.WithUnit("By"),
@@ -232,17 +249,15 @@ func New(cfg Config) (*Proxy, error) {
 			o.Observe(p.budget.Used())
 			return nil
 		})); err != nil {
-		return nil, fmt.Errorf("proxy: creating instruments: %w", err)
+		return fmt.Errorf("proxy: creating instruments: %w", err)
 	}
 	names := make([]string, len(p.regions))
 	for i, r := range p.regions {
 		names[i] = r.Name()
 	}
 	m.zero(names)
-	if p.cm, err = newCancelMetrics(mp, names); err != nil {
-		return nil, err
-	}
-	return p, nil
+	p.cm, err = newCancelMetrics(mp, names)
+	return err
 }
 
 func cmpOr[T comparable](v, def T) T {
