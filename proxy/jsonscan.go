@@ -165,18 +165,8 @@ func (s *jsonScanner) object(depth int) error {
 		if err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.src) {
-			return errBadJSON
-		}
-		switch s.src[s.i] {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errBadJSON
+		if end, err := s.after('}'); end || err != nil {
+			return err
 		}
 	}
 }
@@ -194,20 +184,29 @@ func (s *jsonScanner) array(depth int) error {
 		if err := s.value(depth + 1); err != nil {
 			return err
 		}
-		s.ws()
-		if s.i >= len(s.src) {
-			return errBadJSON
-		}
-		switch s.src[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return nil
-		default:
-			return errBadJSON
+		if end, err := s.after(']'); end || err != nil {
+			return err
 		}
 	}
+}
+
+// after reads what follows a member of an object or an element of an
+// array: a comma (end=false: another follows) or closer, its '}' or ']'
+// (end=true).
+func (s *jsonScanner) after(closer byte) (end bool, err error) {
+	s.ws()
+	if s.i >= len(s.src) {
+		return false, errBadJSON
+	}
+	switch s.src[s.i] {
+	case ',':
+		s.i++
+		return false, nil
+	case closer:
+		s.i++
+		return true, nil
+	}
+	return false, errBadJSON
 }
 
 // str consumes a string at s.i and returns its raw content (between the
