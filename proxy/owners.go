@@ -40,11 +40,15 @@ type lruCache[K comparable, V any] struct {
 	mu    sync.Mutex
 	size  int
 	ttl   time.Duration
-	items map[K]int32     // id → its slot
-	slots []lruSlot[K, V] // grows up to size; a freed slot is reused
-	free  []int32         // slots of dropped entries
-	head  int32           // the most recently used; -1 when empty
-	tail  int32           // the least recently used; -1 when empty
+	items map[K]int32 // id → its slot
+	// slots grow up to size, lruChunk at a time, so that growing never
+	// copies them (a slice grown by append leaves four times its size
+	// behind for the collector); a freed slot is reused.
+	slots [][]lruSlot[K, V]
+	n     int32   // slots made
+	free  []int32 // slots of dropped entries
+	head  int32   // the most recently used; -1 when empty
+	tail  int32   // the least recently used; -1 when empty
 }
 
 type lruSlot[K comparable, V any] struct {
@@ -67,13 +71,13 @@ func (c *lruCache[K, V]) get(id K, now time.Time) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if now.UnixNano() >= c.slots[i].expires {
+	if now.UnixNano() >= c.slot(i).expires {
 		c.drop(i)
 		var zero V
 		return zero, false
 	}
 	c.toFront(i)
-	return c.slots[i].v, true
+	return c.slot(i).v, true
 }
 
 // put records v for id, refreshing its expiry, and evicts the least
@@ -82,7 +86,8 @@ func (c *lruCache[K, V]) put(id K, v V, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if i, ok := c.items[id]; ok {
-		c.slots[i].v, c.slots[i].expires = v, now.Add(c.ttl).UnixNano()
+		s := c.slot(i)
+		s.v, s.expires = v, now.Add(c.ttl).UnixNano()
 		c.toFront(i)
 		return
 	}
@@ -100,10 +105,13 @@ func (c *lruCache[K, V]) add(id K, v V, now time.Time) {
 	if n := len(c.free); n > 0 {
 		i, c.free = c.free[n-1], c.free[:n-1]
 	} else {
-		i = int32(len(c.slots))
-		c.slots = append(c.slots, lruSlot[K, V]{})
+		i = c.n
+		if i%lruChunk == 0 {
+			c.slots = append(c.slots, make([]lruSlot[K, V], min(lruChunk, c.size)))
+		}
+		c.n++
 	}
-	c.slots[i] = lruSlot[K, V]{id: id, v: v, expires: exp, prev: -1, next: -1}
+	*c.slot(i) = lruSlot[K, V]{id: id, v: v, expires: exp, prev: -1, next: -1}
 	c.items[id] = i
 	c.link(i)
 }
@@ -116,24 +124,33 @@ func (c *lruCache[K, V]) update(id K, now time.Time, f func(cur V, known bool) (
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i, known := c.items[id]
-	if known && now.UnixNano() >= c.slots[i].expires {
+	if known && now.UnixNano() >= c.slot(i).expires {
 		c.drop(i)
 		known = false
 	}
 	var cur V
 	if known {
-		cur = c.slots[i].v
+		cur = c.slot(i).v
 	}
 	v, write := f(cur, known)
 	switch {
 	case known && write:
-		c.slots[i].v, c.slots[i].expires = v, now.Add(c.ttl).UnixNano()
+		s := c.slot(i)
+		s.v, s.expires = v, now.Add(c.ttl).UnixNano()
 		c.toFront(i)
 	case known:
 		c.toFront(i)
 	case write:
 		c.add(id, v, now)
 	}
+}
+
+// lruChunk is how many slots the cache makes at a time.
+const lruChunk = 256
+
+// slot is slot i.
+func (c *lruCache[K, V]) slot(i int32) *lruSlot[K, V] {
+	return &c.slots[i/lruChunk][i%lruChunk]
 }
 
 // len is the number of entries, expired or not.
@@ -146,8 +163,8 @@ func (c *lruCache[K, V]) len() int {
 // drop removes slot i and frees it. c.mu is held.
 func (c *lruCache[K, V]) drop(i int32) {
 	c.unlink(i)
-	delete(c.items, c.slots[i].id)
-	c.slots[i] = lruSlot[K, V]{} // let its id and value go
+	delete(c.items, c.slot(i).id)
+	*c.slot(i) = lruSlot[K, V]{} // let its id and value go
 	c.free = append(c.free, i)
 }
 
@@ -162,10 +179,10 @@ func (c *lruCache[K, V]) toFront(i int32) {
 
 // link puts unlinked slot i at the head. c.mu is held.
 func (c *lruCache[K, V]) link(i int32) {
-	s := &c.slots[i]
+	s := c.slot(i)
 	s.prev, s.next = -1, c.head
 	if c.head >= 0 {
-		c.slots[c.head].prev = i
+		c.slot(c.head).prev = i
 	}
 	c.head = i
 	if c.tail < 0 {
@@ -175,14 +192,14 @@ func (c *lruCache[K, V]) link(i int32) {
 
 // unlink takes slot i out of the order. c.mu is held.
 func (c *lruCache[K, V]) unlink(i int32) {
-	s := &c.slots[i]
+	s := c.slot(i)
 	if s.prev >= 0 {
-		c.slots[s.prev].next = s.next
+		c.slot(s.prev).next = s.next
 	} else {
 		c.head = s.next
 	}
 	if s.next >= 0 {
-		c.slots[s.next].prev = s.prev
+		c.slot(s.next).prev = s.prev
 	} else {
 		c.tail = s.prev
 	}

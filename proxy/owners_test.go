@@ -83,11 +83,11 @@ func TestLRUCacheReusesItsSlotsAndKeepsTheMostRecent(t *testing.T) {
 			}
 		}
 	}
-	assert.LessOrEqual(t, len(c.slots), 10, "slots grow to the bound and are reused")
+	assert.LessOrEqual(t, int(c.n), 10, "slots grow to the bound and are reused")
 	require.Equal(t, len(model), c.len())
 	var order []string // the cache's own order, head to tail
-	for i := c.head; i >= 0 && len(order) <= c.len(); i = c.slots[i].next {
-		order = append(order, c.slots[i].id)
+	for i := c.head; i >= 0 && len(order) <= c.len(); i = c.slot(i).next {
+		order = append(order, c.slot(i).id)
 	}
 	assert.Equal(t, model, order, "the order links every live entry once, most recent first")
 	for _, id := range model {
