@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 )
 
 // A targeted JSON rewriter: it finds the string values at a few member paths
@@ -215,11 +217,7 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 	s.i++ // opening quote
 	start := s.i
 	for s.i < len(s.src) {
-		src, i := s.src, s.i
-		for i < len(src) && plainByte[src[i]] { // most of a string: one test a byte
-			i++
-		}
-		s.i = i
+		s.i = plainRun(s.src, s.i)
 		if s.i == len(s.src) {
 			break
 		}
@@ -257,6 +255,27 @@ func (s *jsonScanner) str() (raw []byte, escaped bool, err error) {
 		}
 	}
 	return nil, false, errBadJSON
+}
+
+// plainRun returns the end of the run of plain bytes (plainByte) of src
+// from i: most of a string, read eight bytes a test, the last few one a
+// test.
+func plainRun(src []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(src); i += 8 {
+		v := binary.LittleEndian.Uint64(src[i:])
+		quote, backslash := v^(ones*'"'), v^(ones*'\\')
+		// A lane's high bit is set when its byte is below 0x20, or 0 after
+		// the xor (a quote, a backslash); no lane below the first such byte
+		// has it set, so the lowest set bit is that byte.
+		if m := ((v-ones*0x20)&^v | (quote-ones)&^quote | (backslash-ones)&^backslash) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for i < len(src) && plainByte[src[i]] {
+		i++
+	}
+	return i
 }
 
 // plainByte marks the bytes a JSON string holds as they are: not its

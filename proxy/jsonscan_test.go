@@ -52,3 +52,34 @@ func FuzzRewriteJSON(f *testing.F) {
 		require.False(t, !bytes.Equal(mapped, src) && reflect.DeepEqual(a, b), "bytes changed but the value did not: %s", mapped)
 	})
 }
+
+// TestPlainRunStopsAtEverySpecialByte: the eight-bytes-a-test scan of a
+// string stops exactly where a byte-a-test scan does, for every byte
+// value at every place in and after the eight-byte lanes, among plain
+// bytes close to the special ones (0x20, 0x21, 0x23, 0x5b, 0x5d) or not
+// ASCII.
+func TestPlainRunStopsAtEverySpecialByte(t *testing.T) {
+	plain := []byte{0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xa2, 0xdc, 0xff, 'a'}
+	oneByOne := func(src []byte, i int) int {
+		for i < len(src) && plainByte[src[i]] {
+			i++
+		}
+		return i
+	}
+	for c := range 256 {
+		for n := range 24 {
+			for at := 0; at <= n; at++ {
+				src := make([]byte, n)
+				for i := range src {
+					src[i] = plain[(i+c)%len(plain)]
+				}
+				if at < n {
+					src[at] = byte(c)
+				}
+				for from := 0; from <= min(n, 3); from++ {
+					require.Equal(t, oneByOne(src, from), plainRun(src, from), "byte %#x at %d of %d, from %d", c, at, n, from)
+				}
+			}
+		}
+	}
+}
