@@ -61,9 +61,11 @@ type orphans struct {
 	flight *exchange
 	wg     sync.WaitGroup // every goroutine started here
 
-	// idle hands an exchange to a worker waiting for one (unbuffered: a
-	// send succeeds only when one waits).
-	idle chan *exchange
+	// idle hands an exchange, or nil (stop), to one of the idlers, the
+	// workers waiting for one; a sender first takes one from idlers, so
+	// that every send has its receiver. idlers is guarded by mu.
+	idle   chan *exchange
+	idlers int
 }
 
 // workerIdle is how often the workers left idle are stopped. Every
@@ -78,26 +80,49 @@ const workerIdle = 10 * time.Second
 
 // spawn runs x's round trip (p.exchange) on an idle worker, or on a new
 // one; the worker is counted in wg (Run waits for it) and stops when
-// stopIdleWorkers finds it idle or when x.run, Run's context, ends.
+// stopIdleWorkers finds it idle or once Run's context ended.
 func (o *orphans) spawn(p *Proxy, x *exchange) {
-	select {
-	case o.idle <- x:
+	o.mu.Lock()
+	if o.idlers > 0 {
+		o.idlers--
+		o.mu.Unlock()
+		o.idle <- x
 		return
-	default:
 	}
+	o.mu.Unlock()
 	o.wg.Add(1) // x's own count is held, so Run is still waiting
-	run := x.run
 	go func() {
 		defer o.wg.Done()
 		for x != nil {
 			p.exchange(x)
-			x = nil // held no longer than its exchange
-			select {
-			case x = <-o.idle: // nil from stopIdleWorkers
-			case <-run.Done():
-			}
+			x = o.next()
 		}
 	}()
+}
+
+// next waits, idle, for a worker's next exchange; nil: stop (Run ended,
+// or stopIdlers). One plain receive: a select here (with Run's end) cost
+// more than the lock.
+func (o *orphans) next() *exchange {
+	o.mu.Lock()
+	if o.ctx == nil {
+		o.mu.Unlock()
+		return nil
+	}
+	o.idlers++
+	o.mu.Unlock()
+	return <-o.idle
+}
+
+// stopIdlers stops the workers idle now.
+func (o *orphans) stopIdlers() {
+	o.mu.Lock()
+	n := o.idlers
+	o.idlers = 0
+	o.mu.Unlock()
+	for range n {
+		o.idle <- nil
+	}
 }
 
 // stopIdleWorkers stops the workers found idle every workerIdle, until
@@ -111,14 +136,7 @@ func (o *orphans) stopIdleWorkers(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	stopping:
-		for {
-			select {
-			case o.idle <- nil:
-			default:
-				break stopping
-			}
+			o.stopIdlers()
 		}
 	}
 }
@@ -144,11 +162,12 @@ func (p *Proxy) Run(ctx context.Context) error {
 	}()
 	p.runOriginals(ctx) // until ctx is done
 	o.mu.Lock()
-	o.ctx = nil
+	o.ctx = nil // no worker goes idle from now on
 	for x := o.flight; x != nil; x = x.fnext {
 		x.stop()
 	}
 	o.mu.Unlock()
+	o.stopIdlers()
 	o.wg.Wait()
 	return nil
 }
