@@ -31,13 +31,18 @@ type Job struct {
 const acceptedMark = 0
 
 // encode frames a Job for sealing: the mark and the accepted time (Unix
-// milliseconds), the query and content type with their lengths, then the
+// milliseconds, rounded up, so that a job accepted just after its region's
+// outage began is never read back as accepted before it), the query and content type with their lengths, then the
 // body, so a body costs no escaping or base64.
 func (j Job) encode() []byte {
 	out := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(j.Query)+len(j.ContentType)+len(j.Body))
 	var ms int64 // 0: not known
 	if !j.Accepted.IsZero() {
-		ms = max(j.Accepted.UnixMilli(), 1)
+		ms = j.Accepted.UnixMilli()
+		if j.Accepted.After(time.UnixMilli(ms)) {
+			ms++ // rounded up: never read back as accepted earlier
+		}
+		ms = max(ms, 1)
 	}
 	out = append(out, acceptedMark)
 	out = binary.AppendUvarint(out, uint64(ms))

@@ -71,6 +71,16 @@ func TestJobRecordRoundTrip(t *testing.T) {
 			assert.WithinDuration(t, j.Accepted, got.Accepted, 0, "round trip of %+v = %+v, %v", j, got, err)
 		}
 	}
+	// The record keeps milliseconds, rounded up: a job read back is never
+	// accepted earlier than it was, so one the region took in the
+	// millisecond after a replica saw it go down still proves it came back
+	// (JobDueIn) instead of being rescued, and billed, twice.
+	for _, at := range []time.Time{time.Unix(1_796_000_000, 123_000_001), time.Unix(1_796_000_000, 123_999_999)} {
+		got, err := decodeJob(Job{Accepted: at}.encode())
+		require.NoError(t, err)
+		assert.False(t, got.Accepted.Before(at), "accepted at %v, read back as %v", at, got.Accepted)
+		assert.WithinDuration(t, at, got.Accepted, time.Millisecond)
+	}
 	// A record written before the accepted time was kept (no mark) still
 	// reads, without it.
 	old := append([]byte{22}, "api-version=2023-04-01\x10application/json{}"...)
