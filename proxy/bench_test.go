@@ -15,6 +15,7 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/route"
 	"nergateway/internal/secret"
+	"nergateway/internal/transport"
 
 	"github.com/stretchr/testify/require"
 )
@@ -232,7 +233,8 @@ func benchLoopback(b *testing.B, followed bool) {
 	f := newFakeRegion(b, "p")
 	eu, _ := url.Parse(f.URL())
 	r, _ := region.New(region.Config{Name: "westus2", Role: region.RolePrimary, Endpoint: eu, Key: secret.Secret(f.key)})
-	tr := newTransport()
+	tr, err := transport.New("")
+	require.NoError(b, err)
 	p, err := New(Config{Regions: []*region.Region{r}, Transport: tr})
 	require.NoError(b, err)
 	if followed {

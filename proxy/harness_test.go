@@ -24,6 +24,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/transport"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -119,11 +120,12 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(h.spans))
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.metrics))
-	transport := newTransport()
+	tr, err := transport.New("")
+	require.NoError(t, err)
 	cfg := Config{
 		Regions:         h.regions,
 		UpstreamTimeout: 5 * time.Second,
-		Transport:       transport,
+		Transport:       tr,
 		TracerProvider:  tp,
 		MeterProvider:   mp,
 		Logger:          slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -166,7 +168,7 @@ func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 	t.Cleanup(func() {
 		clientTransport.CloseIdleConnections()
 		h.gw.Close()
-		transport.CloseIdleConnections()
+		tr.CloseIdleConnections()
 		_ = tp.Shutdown(context.Background())
 		h.assertNoSecrets()
 	})

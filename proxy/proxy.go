@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"nergateway/internal/region"
 	"nergateway/internal/reqrecord"
 	"nergateway/internal/route"
+	"nergateway/internal/transport"
 	"nergateway/rescue"
 )
 
@@ -82,9 +82,10 @@ type Config struct {
 	// secondary are rewritten through them and its results mapped back.
 	// Nil means the names are the same everywhere.
 	ProjectNames, DeploymentNames map[string]string
-	// Transport sends the upstream requests; nil means one tuned
-	// *http.Transport shared by all regions (keep-alives, HTTP/2 where the
-	// region offers it, dial and TLS timeouts, proxy from the environment).
+	// Transport sends the upstream requests; nil means the gateway's one
+	// pool to the regions (internal/transport: keep-alives, HTTP/2 where
+	// the region offers it, dial and TLS timeouts, a cap per region, proxy
+	// from the environment), as the wiring builds it.
 	// It must not follow redirects (an http.RoundTripper does not).
 	Transport http.RoundTripper
 	// TracerProvider makes the per-attempt spans; nil means no tracing.
@@ -195,7 +196,11 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	if p.transport == nil {
-		p.transport = newTransport()
+		t, err := transport.New("") // no CA file to read: cannot fail
+		if err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+		p.transport = t
 	}
 	if p.prop == nil {
 		p.prop = propagation.TraceContext{}
@@ -266,26 +271,6 @@ func cmpOr[T comparable](v, def T) T {
 		return def
 	}
 	return v
-}
-
-// newTransport is the default transport: connections to a region are
-// reused (two regions, many concurrent requests each), HTTP/2 is used where
-// Azure offers it, and every phase before the answer has its own bound so
-// a stuck dial fails well before UpstreamTimeout would.
-func newTransport() *http.Transport {
-	return &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   5 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          512,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   5 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
 }
 
 // ServeHTTP serves one client call under /language/. The caller has
