@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
 	"nergateway/emulator"
@@ -68,7 +70,7 @@ const defaultDrainTimeout = 25 * time.Second
 func TestDeploymentKit(t *testing.T) {
 	fsys := kitFS(t)
 	for _, p := range check(fsys) {
-		t.Error(p)
+		assert.Fail(t, p)
 	}
 }
 
@@ -126,20 +128,12 @@ func TestChecksCatchMistakes(t *testing.T) {
 				fsys[name] = &fstest.MapFile{Data: f.Data}
 			}
 			f, ok := fsys[tt.file]
-			if !ok {
-				t.Fatalf("no file %s", tt.file)
-			}
-			if !bytes.Contains(f.Data, []byte(tt.old)) {
-				t.Fatalf("%s does not contain %q: update the test", tt.file, tt.old)
-			}
+			require.True(t, ok, "no file %s", tt.file)
+			require.True(t, bytes.Contains(f.Data, []byte(tt.old)), "%s does not contain %q: update the test", tt.file, tt.old)
 			f.Data = bytes.Replace(f.Data, []byte(tt.old), []byte(tt.new), 1)
 			problems := check(fsys)
-			for _, p := range problems {
-				if strings.Contains(p, tt.want) {
-					return
-				}
-			}
-			t.Errorf("no problem mentions %q; got:\n%s", tt.want, strings.Join(problems, "\n"))
+			assert.True(t, slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tt.want) }),
+				"no problem mentions %q; got:\n%s", tt.want, strings.Join(problems, "\n"))
 		})
 	}
 }
@@ -152,9 +146,7 @@ func kitFS(t *testing.T) fstest.MapFS {
 	out := fstest.MapFS{}
 	add := func(name string) {
 		b, err := fs.ReadFile(root, name)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out[name] = &fstest.MapFile{Data: b}
 	}
 	add("Dockerfile")
@@ -167,9 +159,7 @@ func kitFS(t *testing.T) fstest.MapFS {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return out
 }
 

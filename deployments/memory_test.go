@@ -3,10 +3,12 @@ package deployments
 import (
 	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"nergateway/internal/config"
 	"nergateway/internal/secret"
@@ -16,13 +18,9 @@ import (
 func match(t *testing.T, file string, re *regexp.Regexp) string {
 	t.Helper()
 	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	m := re.FindSubmatch(b)
-	if m == nil {
-		t.Fatalf("%s: %s not found", file, re)
-	}
+	require.NotNil(t, m, "%s: %s not found", file, re)
 	return string(m[1])
 }
 
@@ -30,9 +28,7 @@ func match(t *testing.T, file string, re *regexp.Regexp) string {
 func mib(t *testing.T, file string, re *regexp.Regexp) int {
 	t.Helper()
 	n, err := strconv.Atoi(match(t, file, re))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return n
 }
 
@@ -48,24 +44,18 @@ func TestMemorySizedFromTheBudget(t *testing.T) {
 	limit := mib(t, "k8s/deployment.yaml", regexp.MustCompile(`(?s)limits:\s+cpu: [^\n]+\s+memory: (\d+)Mi\b`))
 	for _, file := range []string{"../Dockerfile", "k8s/deployment.yaml"} {
 		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if regexp.MustCompile(`(?m)^\s*(ENV GOMEMLIMIT|- name: GOMEMLIMIT)`).Match(b) {
-			t.Errorf("%s sets GOMEMLIMIT: it would win over the limit the gateway sizes from its budget", file)
-		}
+		require.NoError(t, err)
+		assert.NotRegexp(t, `(?m)^\s*(ENV GOMEMLIMIT|- name: GOMEMLIMIT)`, string(b),
+			"%s sets GOMEMLIMIT: it would win over the limit the gateway sizes from its budget", file)
 	}
 	cfg := config.Config{MaxBufferedBytes: config.ByteSize(budget) << 20, JobRescueMaxBytes: config.ByteSize(rescueMax) << 20,
 		JobRescue: secret.Secret(backend)}
 	soft := int(cfg.MemoryLimit() >> 20)
-	if limit < soft+96 {
-		t.Errorf("memory limit %dMi leaves less than 96Mi above the gateway's soft limit %dMiB", limit, soft)
-	}
+	assert.GreaterOrEqual(t, limit, soft+96, "memory limit %dMi leaves less than 96Mi above the gateway's soft limit %dMiB", limit, soft)
 	// Even a replica switched to JOB_RESCUE=memory fits.
 	cfg.JobRescue = "memory"
-	if memSoft := int(cfg.MemoryLimit() >> 20); limit < memSoft {
-		t.Errorf("memory limit %dMi below the soft limit %dMiB with JOB_RESCUE=memory", limit, memSoft)
-	}
+	memSoft := int(cfg.MemoryLimit() >> 20)
+	assert.GreaterOrEqual(t, limit, memSoft, "memory limit %dMi below the soft limit %dMiB with JOB_RESCUE=memory", limit, memSoft)
 }
 
 // The image and the manifest start goroutines at the smallest stack
@@ -75,10 +65,6 @@ func TestMemorySizedFromTheBudget(t *testing.T) {
 func TestSmallGoroutineStacks(t *testing.T) {
 	docker := match(t, "../Dockerfile", regexp.MustCompile(`(?m)^ENV GODEBUG=(\S+)$`))
 	manifest := match(t, "k8s/deployment.yaml", regexp.MustCompile(`(?m)name: GODEBUG\s+value: "?([^"\s]+)`))
-	if !slices.Contains(strings.Split(docker, ","), "adaptivestackstart=0") {
-		t.Errorf("Dockerfile GODEBUG=%s lacks adaptivestackstart=0", docker)
-	}
-	if manifest != docker {
-		t.Errorf("manifest GODEBUG=%s, Dockerfile %s", manifest, docker)
-	}
+	assert.Contains(t, strings.Split(docker, ","), "adaptivestackstart=0", "Dockerfile GODEBUG=%s lacks adaptivestackstart=0", docker)
+	assert.Equal(t, docker, manifest, "manifest GODEBUG=%s, Dockerfile %s", manifest, docker)
 }

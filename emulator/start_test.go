@@ -4,6 +4,8 @@ import (
 	"net"
 	"net/http"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // Seeds are in place before the region serves: the very first request
@@ -13,36 +15,25 @@ func TestStartSeedsBeforeServing(t *testing.T) {
 	sp := demoProject()
 	sp.DeploymentName = "production"
 	s, err := Start("127.0.0.1:0", "", Options{Name: "westus2", Key: "k1", Seeds: []SeedProject{sp}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer s.Close()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/language/authoring/analyze-text/projects/demo/deployments/production?api-version=2022-05-01", nil)
 	req.Header.Set("Ocp-Apim-Subscription-Key", "k1")
 	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("first request: %d, want the seeded deployment", res.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, res.StatusCode, "first request: want the seeded deployment")
 }
 
 // A seed that cannot be applied fails Start before anything listens.
 func TestStartWithABadSeedNeverListens(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	if _, err := Start(addr, "", Options{Name: "w", Key: "k", Seeds: []SeedProject{{Name: "bad name!"}}}); err == nil {
-		t.Fatal("Start accepted a bad seed")
-	}
+	_, err = Start(addr, "", Options{Name: "w", Key: "k", Seeds: []SeedProject{{Name: "bad name!"}}})
+	require.Error(t, err, "Start accepted a bad seed")
 	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("Start left %s listening: %v", addr, err)
-	}
+	require.NoError(t, err, "Start left %s listening", addr)
 	ln.Close()
 }

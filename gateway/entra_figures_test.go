@@ -21,7 +21,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var entraFigures = flag.Bool("entra.figures", false, "measure an identity-provider outage and print docs/reliability.md's table")
@@ -36,11 +39,6 @@ func TestEntraFigures(t *testing.T) {
 	eventually(t, "a token (readiness)", gw.ready)
 	start := time.Now()
 	loc := gw.submit(t, probeText)
-	require := func(ok bool, msg string) {
-		if !ok {
-			t.Fatal(msg)
-		}
-	}
 	body, _ := json.Marshal(submitBody(probeText))
 
 	type sample struct {
@@ -125,7 +123,7 @@ func TestEntraFigures(t *testing.T) {
 			}
 		}
 		mu.Unlock()
-		require(time.Since(start) < 200*time.Second, "not back within 35 s")
+		require.Less(t, time.Since(start), 200*time.Second, "not back within 35 s")
 	}
 	until(servedAt + 10*time.Second)
 	close(stop)

@@ -1,9 +1,10 @@
 package blobemu
 
 import (
-	"errors"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"nergateway/internal/secret"
 	"nergateway/replication/docsync"
@@ -16,36 +17,32 @@ func TestDocsyncAgainstTheDemoBlobService(t *testing.T) {
 	srv := httptest.NewServer(New("demo"))
 	defer srv.Close()
 	store, err := docsync.NewStore(srv.URL+"/demo", docsync.Options{Key: secret.Secret("ZGVtbw==")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	names := []string{"a.txt", "b.txt", "c.txt"}
 	for _, n := range names {
-		if err := store.WriteDocument(t.Context(), "src", n, "text of "+n); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, store.WriteDocument(t.Context(), "src", n, "text of "+n))
 	}
 	s := &docsync.Syncer{From: store, To: store, Copy: true}
-	if p, err := s.Sync(t.Context(), "src", "dst", names); err != nil || p.Copied != 3 {
-		t.Fatalf("first sync: %+v, %v", p, err)
-	}
-	if p, err := s.Sync(t.Context(), "src", "dst", names); err != nil || p.Copied != 0 || p.Checked != 3 {
-		t.Fatalf("second sync: %+v, %v", p, err)
-	}
+	p, err := s.Sync(t.Context(), "src", "dst", names)
+	require.NoError(t, err, "first sync")
+	require.Equal(t, 3, p.Copied, "first sync: %+v", p)
+	p, err = s.Sync(t.Context(), "src", "dst", names)
+	require.NoError(t, err, "second sync")
+	require.Equal(t, 0, p.Copied, "second sync: %+v", p)
+	require.Equal(t, 3, p.Checked, "second sync: %+v", p)
 	text, found, err := store.ReadDocument(t.Context(), "dst", "b.txt")
-	if err != nil || !found || text != "text of b.txt" {
-		t.Fatalf("read back: %q %v %v", text, found, err)
-	}
-	if _, found, err := store.ReadDocument(t.Context(), "dst", "zzz.txt"); found || err != nil {
-		t.Fatalf("a missing blob: %v %v", found, err)
-	}
+	require.NoError(t, err, "read back")
+	require.True(t, found, "read back")
+	require.Equal(t, "text of b.txt", text, "read back")
+	_, found, err = store.ReadDocument(t.Context(), "dst", "zzz.txt")
+	require.NoError(t, err, "a missing blob")
+	require.False(t, found, "a missing blob")
 	_, err = (&docsync.Syncer{From: store, To: store}).Sync(t.Context(), "src", "empty", names)
 	var me *docsync.MissingError
-	if !errors.As(err, &me) || me.Count != 3 {
-		t.Fatalf("verify into a missing container: %v", err)
-	}
+	require.ErrorAs(t, err, &me, "verify into a missing container")
+	require.Equal(t, 3, me.Count, "verify into a missing container: %v", err)
 	_, texts, err := store.Texts(t.Context(), "src", 2, 100)
-	if err != nil || len(texts) != 2 || texts[0] != "text of a.txt" {
-		t.Fatalf("texts %q %v", texts, err)
-	}
+	require.NoError(t, err, "texts")
+	require.Len(t, texts, 2, "texts")
+	require.Equal(t, "text of a.txt", texts[0], "texts %q", texts)
 }

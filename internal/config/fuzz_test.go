@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzLoad feeds arbitrary values to the variables whose parsing is the
@@ -33,33 +35,28 @@ func FuzzLoad(f *testing.F) {
 		cfg, err := Load(func(k string) string { return env[k] })
 		if err != nil {
 			msg := err.Error()
-			if strings.Contains(msg, regionKey) {
-				t.Fatalf("error repeats a region key: %s", msg)
-			}
-			if !strings.HasPrefix(msg, "invalid configuration") {
-				t.Fatalf("error does not say what failed: %q", msg)
-			}
+			require.NotContains(t, msg, regionKey, "error repeats a region key")
+			require.True(t, strings.HasPrefix(msg, "invalid configuration"), "error does not say what failed: %q", msg)
 			return
 		}
 		for name, ep := range map[string]*url.URL{"primary": cfg.PrimaryEndpoint, "secondary": cfg.SecondaryEndpoint} {
-			if ep == nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "" || ep.User != nil || ep.RawQuery != "" {
-				t.Fatalf("%s endpoint %v accepted", name, ep)
-			}
+			require.NotNil(t, ep, "%s endpoint accepted", name)
+			require.Contains(t, []string{"http", "https"}, ep.Scheme, "%s endpoint %v accepted", name, ep)
+			require.NotEmpty(t, ep.Host, "%s endpoint %v accepted", name, ep)
+			require.Nil(t, ep.User, "%s endpoint %v accepted", name, ep)
+			require.Empty(t, ep.RawQuery, "%s endpoint %v accepted", name, ep)
 		}
 		for _, m := range []map[string]string{cfg.ProjectNames, cfg.DeploymentNames} {
 			for from, to := range m {
-				if !validName(from) || !validName(to) {
-					t.Fatalf("name map holds %q:%q", from, to)
-				}
+				require.True(t, validName(from) && validName(to), "name map holds %q:%q", from, to)
 			}
 		}
-		if cfg.MaxRequestBytes <= 0 || cfg.UpstreamTimeout <= 0 || cfg.MaxInflight < 1 || len(cfg.APIKeys) == 0 {
-			t.Fatalf("accepted a non-positive setting: %+v", cfg)
-		}
+		require.Positive(t, cfg.MaxRequestBytes, "accepted a non-positive setting: %+v", cfg)
+		require.Positive(t, cfg.UpstreamTimeout, "accepted a non-positive setting: %+v", cfg)
+		require.GreaterOrEqual(t, cfg.MaxInflight, 1, "accepted a non-positive setting: %+v", cfg)
+		require.NotEmpty(t, cfg.APIKeys, "accepted a non-positive setting: %+v", cfg)
 		for _, k := range cfg.APIKeys {
-			if strings.TrimSpace(k.Secret.Reveal()) == "" {
-				t.Fatal("accepted an empty gateway key")
-			}
+			require.NotEmpty(t, strings.TrimSpace(k.Secret.Reveal()), "accepted an empty gateway key")
 		}
 	})
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSecretNeverPrints(t *testing.T) {
@@ -14,9 +16,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	var logs bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "key", s)
 	js, err := json.Marshal(struct{ K Secret }{s})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for name, out := range map[string]string{
 		"%v":   fmt.Sprintf("%v", s),
 		"%s":   fmt.Sprintf("%s", s),
@@ -25,11 +25,8 @@ func TestSecretNeverPrints(t *testing.T) {
 		"json": string(js),
 		"slog": logs.String(),
 	} {
-		if strings.Contains(out, s.Reveal()) || !strings.Contains(out, Redacted) {
-			t.Errorf("%s: got %q, want REDACTED and no key", name, out)
-		}
+		assert.NotContains(t, out, s.Reveal(), "%s: want no key", name)
+		assert.Contains(t, out, Redacted, "%s: want REDACTED", name)
 	}
-	if s.Reveal() != "k-0123456789abcdef" {
-		t.Errorf("Reveal = %q", s.Reveal())
-	}
+	assert.Equal(t, "k-0123456789abcdef", s.Reveal(), "Reveal")
 }
