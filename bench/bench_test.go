@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,9 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/testkit/testtool"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestQuickRun is the CI smoke run of the benchmark command: it builds the
@@ -43,16 +45,10 @@ func TestQuickRun(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(ctx, []string{"-quick", "-out", out}, &stdout, &stderr)
 	t.Log(stderr.String())
-	if err != nil {
-		t.Fatalf("bench -quick: %v", err)
-	}
+	require.NoError(t, err, "bench -quick")
 	written, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(written, stdout.Bytes()) {
-		t.Error("-out differs from what was printed")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, stdout.String(), string(written), "-out differs from what was printed")
 	report := stdout.String()
 	for _, want := range []string{
 		"### Throughput and CPU per request", "### Open loop: latency added", "### Memory at 64 connections",
@@ -62,35 +58,25 @@ func TestQuickRun(t *testing.T) {
 		"| 100 req/s | gateway |", "| gateway | ",
 		"| refuse | gateway |", "| blackhole | gateway |", "| 503 | gateway |",
 	} {
-		if !strings.Contains(report, want) {
-			t.Errorf("report lacks %q:\n%s", want, report)
-		}
+		assert.Contains(t, report, want, "report lacks %q", want)
 	}
 	// Every leg must have carried traffic, or the bench measured nothing.
 	for line := range strings.SplitSeq(report, "\n") {
 		if (strings.HasPrefix(line, "| polls | ") || strings.HasPrefix(line, "| submits | ")) && !strings.Contains(line, "skipped") {
-			if f := strings.Split(line, "|"); len(f) < 4 || strings.TrimSpace(f[3]) == "0" {
-				t.Errorf("a leg served no requests: %s", line)
-			}
+			f := strings.Split(line, "|")
+			assert.True(t, len(f) >= 4 && strings.TrimSpace(f[3]) != "0", "a leg served no requests: %s", line)
 		}
 	}
 }
 
 func TestParseOptions(t *testing.T) {
 	o, err := parseOptions([]string{"-quick", "-rounds", "2", "-targets", "gateway, floor"}, &bytes.Buffer{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.rounds != 2 {
-		t.Errorf("rounds = %d, want 2 (an explicit -rounds wins over -quick)", o.rounds)
-	}
-	if len(o.targets) != 2 || o.targets[0] != targetGateway || o.targets[1] != targetFloor {
-		t.Errorf("targets = %q", o.targets)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 2, o.rounds, "rounds: an explicit -rounds wins over -quick")
+	assert.Equal(t, []string{targetGateway, targetFloor}, o.targets, "targets")
 	for _, bad := range [][]string{{"-rounds", "0"}, {"-targets", "envoy"}, {"-duration", "0s"}, {"-profile-load", "mix"}, {"-legs", "soak"}, {"extra"}} {
-		if _, err := parseOptions(bad, &bytes.Buffer{}); err == nil {
-			t.Errorf("parseOptions(%q) accepted", bad)
-		}
+		_, err := parseOptions(bad, &bytes.Buffer{})
+		assert.Error(t, err, "parseOptions(%q) accepted", bad)
 	}
 }
 
@@ -99,16 +85,12 @@ func TestParseOptions(t *testing.T) {
 // figures are what ships; when the Dockerfile changes them, so must it.
 func TestShippedEnvIsTheImages(t *testing.T) {
 	dockerfile, err := os.ReadFile("../Dockerfile")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var image []string
 	for _, m := range regexp.MustCompile(`(?m)^ENV (GO[A-Z]+=\S+)$`).FindAllStringSubmatch(string(dockerfile), -1) {
 		image = append(image, m[1])
 	}
-	if !slices.Equal(image, shippedEnv) {
-		t.Errorf("the Dockerfile sets %q, the bench runs the gateway with %q", image, shippedEnv)
-	}
+	assert.Equal(t, shippedEnv, image, "the Dockerfile sets %q, the bench runs the gateway with %q", image, shippedEnv)
 }
 
 func TestBaselineEnv(t *testing.T) {
@@ -121,38 +103,29 @@ func TestBaselineEnv(t *testing.T) {
 		{"GOMEMLIMIT=192MiB", []string{"GOMEMLIMIT=192MiB"}},
 	} {
 		o, err := parseOptions([]string{"-baseline-env", tt.flag}, &bytes.Buffer{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if (o.baselineEnv == nil) != (tt.want == nil) || !slices.Equal(o.baselineEnv, tt.want) {
-			t.Errorf("-baseline-env %q: %q, want %q", tt.flag, o.baselineEnv, tt.want)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, o.baselineEnv, "-baseline-env %q", tt.flag)
 	}
-	if _, err := parseOptions([]string{"-baseline-env", "GOGC"}, &bytes.Buffer{}); err == nil {
-		t.Error("-baseline-env GOGC (no value) accepted")
-	}
+	_, err := parseOptions([]string{"-baseline-env", "GOGC"}, &bytes.Buffer{})
+	assert.Error(t, err, "-baseline-env GOGC (no value) accepted")
 }
 
 func TestStageCopiesTheBinary(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "proxy")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755))
 	got, err := stage(bin, filepath.Join(dir, "staged"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, err := os.ReadFile(got)
-	if err != nil || string(b) != "#!/bin/sh\n" {
-		t.Errorf("staged copy %q: %q, %v", got, b, err)
+	if assert.NoError(t, err, "staged copy %q", got) {
+		assert.Equal(t, "#!/bin/sh\n", string(b), "staged copy %q", got)
 	}
-	if fi, err := os.Stat(got); err != nil || fi.Mode().Perm()&0o100 == 0 {
-		t.Errorf("staged copy not executable: %v %v", fi.Mode(), err)
+	if fi, err := os.Stat(got); assert.NoError(t, err, "staged copy") {
+		assert.NotZero(t, fi.Mode().Perm()&0o100, "staged copy not executable: %v", fi.Mode())
 	}
-	if got, err := stage("", filepath.Join(dir, "none")); got != "" || err != nil {
-		t.Errorf("stage(\"\") = %q, %v; want nothing to stage", got, err)
-	}
+	got, err = stage("", filepath.Join(dir, "none"))
+	assert.NoError(t, err, "stage(\"\"): want nothing to stage")
+	assert.Empty(t, got, "stage(\"\"): want nothing to stage")
 }
 
 func TestNginxConf(t *testing.T) {
@@ -163,9 +136,7 @@ func TestNginxConf(t *testing.T) {
 		"listen 127.0.0.1:8080 backlog=4096;", "server 127.0.0.1:5001 max_fails=5 fail_timeout=2s;", "server 127.0.0.1:5002 backup;",
 		"non_idempotent", `proxy_set_header Ocp-Apim-Subscription-Key "k";`, "proxy_read_timeout 1000ms;", "daemon off;",
 	} {
-		if !strings.Contains(conf, want) {
-			t.Errorf("nginx.conf lacks %q:\n%s", want, conf)
-		}
+		assert.Contains(t, conf, want, "nginx.conf lacks %q", want)
 	}
 }
 
@@ -177,9 +148,7 @@ func TestCaddyfile(t *testing.T) {
 		"http://127.0.0.1:8080 {", "reverse_proxy 127.0.0.1:5001 127.0.0.1:5002 {", "lb_policy first", "max_fails 5", "fail_duration 2s",
 		`header_up Ocp-Apim-Subscription-Key "k"`, `@badkey not header Ocp-Apim-Subscription-Key "bench-client-key"`, "admin off",
 	} {
-		if !strings.Contains(conf, want) {
-			t.Errorf("Caddyfile lacks %q:\n%s", want, conf)
-		}
+		assert.Contains(t, conf, want, "Caddyfile lacks %q", want)
 	}
 }
 
@@ -208,20 +177,14 @@ func TestWrkCountsNon2xx(t *testing.T) {
 	defer srv.Close()
 	tl := &tools{tmp: t.TempDir(), wrk: ext["wrk"]}
 	r, err := runWrk(t.Context(), tl, srv.URL, wrkRequest{method: http.MethodGet, path: "/p?q=1", key: "k"}, 2, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	srv.Close() // every answer counted by the server is in before we compare
 	// wrk stops counting with up to one request per connection in flight.
-	if sent := bad.Load(); r.requests == 0 || int64(r.non2xx) > sent || int64(r.non2xx) < sent-2 || r.non2xx < r.requests/3 {
-		t.Errorf("wrk counted %d non-2xx of %d answers; the server sent %d non-2xx", r.non2xx, r.requests, sent)
-	}
-	if !strings.HasPrefix(r.firstBad, "404") && !strings.HasPrefix(r.firstBad, "302") {
-		t.Errorf("first bad answer = %q", r.firstBad)
-	}
+	sent := bad.Load()
+	assert.True(t, r.requests != 0 && int64(r.non2xx) <= sent && int64(r.non2xx) >= sent-2 && r.non2xx >= r.requests/3,
+		"wrk counted %d non-2xx of %d answers; the server sent %d non-2xx", r.non2xx, r.requests, sent)
+	assert.Regexp(t, `^(404|302)`, r.firstBad, "first bad answer")
 	rep := &report{}
 	(&bencher{rep: rep}).fail("polls", "x", r)
-	if len(rep.failures) != 1 {
-		t.Errorf("failures = %q, want the leg recorded", rep.failures)
-	}
+	assert.Len(t, rep.failures, 1, "failures: want the leg recorded")
 }

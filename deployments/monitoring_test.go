@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,12 +23,8 @@ import (
 func readYAML(t *testing.T, name string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, v), name)
 }
 
 type rulesFile struct {
@@ -138,42 +133,31 @@ func TestAlertRulesMatchTheGateway(t *testing.T) {
 	}
 	for _, want := range []string{"NergatewayRegionBreakerOpen", "NergatewayNoRegionReady", "NergatewayReplicationFailed",
 		"NergatewayReplicationLagging", "NergatewayCanaryBelowThreshold"} {
-		if exprs[want] == "" {
-			t.Errorf("%s: no alert %s", ruleFile, want)
-		}
+		assert.NotEmpty(t, exprs[want], "%s: no alert %s", ruleFile, want)
 	}
 	known := append(slices.Clone(knownMetrics), "replication_canary_agreement", "gateway_breaker_transitions_total")
 	for alert, expr := range exprs {
 		for _, tok := range metricToken.FindAllString(expr, -1) {
-			if !slices.Contains(known, tok) {
-				t.Errorf("%s: alert %s queries %s, which the gateway does not export", ruleFile, alert, tok)
-			}
+			assert.Contains(t, known, tok, "%s: alert %s queries %s, which the gateway does not export", ruleFile, alert, tok)
 		}
 	}
 	cfg, err := config.Load(func(k string) string {
 		return map[string]string{"GATEWAY_API_KEYS": "k", "PRIMARY_ENDPOINT": "https://a.example", "PRIMARY_RESOURCE_KEY": "k",
 			"SECONDARY_ENDPOINT": "https://b.example", "SECONDARY_RESOURCE_KEY": "k"}[k]
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	lag := fmt.Sprintf("> 1.5 * %d", int(cfg.ReplicationInterval.Seconds()))
-	if !strings.Contains(exprs["NergatewayReplicationLagging"], lag) {
-		t.Errorf("%s: the lag alert must fire past 1.5 x REPLICATION_INTERVAL (%s): want %q in %q", ruleFile, cfg.ReplicationInterval, lag, exprs["NergatewayReplicationLagging"])
-	}
+	assert.Contains(t, exprs["NergatewayReplicationLagging"], lag, "%s: the lag alert must fire past 1.5 x REPLICATION_INTERVAL (%s)", ruleFile, cfg.ReplicationInterval)
 	canary := "< " + strconv.FormatFloat(cfg.CanaryMinAgreement, 'g', -1, 64)
-	if !strings.Contains(exprs["NergatewayCanaryBelowThreshold"], canary) {
-		t.Errorf("%s: the canary alert must use REPLICATION_CANARY_MIN_AGREEMENT's default: want %q in %q", ruleFile, canary, exprs["NergatewayCanaryBelowThreshold"])
-	}
+	assert.Contains(t, exprs["NergatewayCanaryBelowThreshold"], canary, "%s: the canary alert must use REPLICATION_CANARY_MIN_AGREEMENT's default", ruleFile)
 	var cron struct {
 		Spec struct {
 			Schedule string `yaml:"schedule"`
 		} `yaml:"spec"`
 	}
 	readYAML(t, "deployments/k8s/cronjob.yaml", &cron)
-	if !regexp.MustCompile(`^\d+ \d+ \* \* \*$`).MatchString(cron.Spec.Schedule) || cfg.ReplicationInterval.Hours() != 24 {
-		t.Errorf("the lag threshold assumes a daily CronJob (%q) and REPLICATION_INTERVAL 24h", cron.Spec.Schedule)
-	}
+	assert.Regexp(t, `^\d+ \d+ \* \* \*$`, cron.Spec.Schedule, "the lag threshold assumes a daily CronJob (%q) and REPLICATION_INTERVAL 24h", cron.Spec.Schedule)
+	assert.Equal(t, 24.0, cfg.ReplicationInterval.Hours(), "the lag threshold assumes a daily CronJob (%q) and REPLICATION_INTERVAL 24h", cron.Spec.Schedule)
 }
 
 // TestScrapeAndNetworkPolicy checks the ServiceMonitor scrapes the ops port
@@ -205,16 +189,12 @@ func TestScrapeAndNetworkPolicy(t *testing.T) {
 	}
 	readYAML(t, "deployments/k8s/service-ops.yaml", &svc)
 	for k, v := range sm.Spec.Selector.MatchLabels {
-		if svc.Metadata.Labels[k] != v {
-			t.Errorf("the ServiceMonitor selects %s=%s, which the ops Service lacks", k, v)
-		}
+		assert.Equal(t, v, svc.Metadata.Labels[k], "the ServiceMonitor selects %s=%s, which the ops Service lacks", k, v)
 	}
-	if len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "ops" || !slices.Contains(opsPaths, sm.Spec.Endpoints[0].Path) {
-		t.Errorf("the ServiceMonitor must scrape the ops port's /metrics: %+v", sm.Spec.Endpoints)
-	}
-	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "ops" || svc.Spec.Ports[0].TargetPort != "ops" {
-		t.Errorf("the ops Service must expose the container's ops port only: %+v", svc.Spec.Ports)
-	}
+	assert.True(t, len(sm.Spec.Endpoints) == 1 && sm.Spec.Endpoints[0].Port == "ops" && slices.Contains(opsPaths, sm.Spec.Endpoints[0].Path),
+		"the ServiceMonitor must scrape the ops port's /metrics: %+v", sm.Spec.Endpoints)
+	assert.True(t, len(svc.Spec.Ports) == 1 && svc.Spec.Ports[0].Name == "ops" && svc.Spec.Ports[0].TargetPort == "ops",
+		"the ops Service must expose the container's ops port only: %+v", svc.Spec.Ports)
 
 	var np struct {
 		Kind string `yaml:"kind"`
@@ -234,13 +214,12 @@ func TestScrapeAndNetworkPolicy(t *testing.T) {
 		} `yaml:"spec"`
 	}
 	readYAML(t, "deployments/k8s/networkpolicy.yaml", &np)
-	if np.Kind != "NetworkPolicy" || !slices.Contains(np.Spec.PolicyTypes, "Ingress") || !slices.Contains(np.Spec.PolicyTypes, "Egress") {
-		t.Fatalf("networkpolicy.yaml: want a NetworkPolicy for Ingress and Egress")
-	}
+	require.Equal(t, "NetworkPolicy", np.Kind, "networkpolicy.yaml: want a NetworkPolicy for Ingress and Egress")
+	require.Subset(t, np.Spec.PolicyTypes, []string{"Ingress", "Egress"}, "networkpolicy.yaml: want a NetworkPolicy for Ingress and Egress")
 	for _, in := range np.Spec.Ingress {
 		for _, p := range in.Ports {
-			if fmt.Sprint(p.Port) == "ops" && len(in.From) == 0 {
-				t.Error("networkpolicy.yaml: the ops port is open to every pod; allow only the monitoring namespace")
+			if fmt.Sprint(p.Port) == "ops" {
+				assert.NotEmpty(t, in.From, "networkpolicy.yaml: the ops port is open to every pod; allow only the monitoring namespace")
 			}
 		}
 	}
@@ -251,8 +230,6 @@ func TestScrapeAndNetworkPolicy(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"53", "443"} {
-		if !slices.Contains(egress, want) {
-			t.Errorf("networkpolicy.yaml: no egress to port %s (DNS, the regions over HTTPS)", want)
-		}
+		assert.Contains(t, egress, want, "networkpolicy.yaml: no egress to port %s (DNS, the regions over HTTPS)", want)
 	}
 }
