@@ -41,7 +41,7 @@ func (rg *region) finish(loc string) api.AuthoringJob {
 		}
 		rg.clock.Advance(time.Second)
 	}
-	rg.t.Fatalf("job %s never ended", loc)
+	require.FailNow(rg.t, "job never ended", "job %s never ended", loc)
 	return api.AuthoringJob{}
 }
 

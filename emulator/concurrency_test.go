@@ -75,7 +75,7 @@ loop:
 	}
 	close(errs)
 	for e := range errs {
-		t.Error(e)
+		assert.Fail(t, e)
 	}
 	assert.Equal(t, workers*jobsEach, rg.Calls("submit"))
 }

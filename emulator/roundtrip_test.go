@@ -60,7 +60,7 @@ func TestRoundTripAnswersLikeThePrimary(t *testing.T) {
 			}
 			b.clock.Advance(time.Second)
 		}
-		t.Fatal("job never ended")
+		require.FailNow(t, "job never ended")
 		return api.AuthoringJob{}
 	}
 	finishB(keyB(http.MethodPost, api.ProjectPath("demo")+"/:import", file))

@@ -110,7 +110,7 @@ func (g *figureGateway) peakRSS(t *testing.T) float64 {
 			return float64(kb) / 1024
 		}
 	}
-	t.Fatal("no VmHWM")
+	require.FailNow(t, "no VmHWM")
 	return 0
 }
 

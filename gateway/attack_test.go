@@ -179,8 +179,7 @@ func TestAttackConcurrentBodiesHeldToTheBudget(t *testing.T) {
 			req.Header.Set(api.SubscriptionKeyHeader, testGatewayKey)
 			req.Header.Set("Content-Type", "application/json")
 			resp, err := client.Do(req)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			body, _ := io.ReadAll(resp.Body)
@@ -193,7 +192,7 @@ func TestAttackConcurrentBodiesHeldToTheBudget(t *testing.T) {
 				assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 				assert.Equal(t, api.CodeServiceUnavailable, assertAzureError(t, body).Code)
 			default:
-				t.Errorf("status %d: %s", resp.StatusCode, body)
+				assert.Failf(t, "unexpected status", "status %d: %s", resp.StatusCode, body)
 			}
 		})
 	}

@@ -106,7 +106,7 @@ func (l *chaosLink) addToxic(t *testing.T, name, typ, stream string, attrs map[s
 
 // setEnabled takes the link down (listener closed, every connection cut:
 // connection refused from then on) or brings it back on the same port. It
-// reports with t.Errorf, so the flapping goroutine may call it too.
+// reports with assert, so the flapping goroutine may call it too.
 func (l *chaosLink) setEnabled(t *testing.T, on bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -114,8 +114,7 @@ func (l *chaosLink) setEnabled(t *testing.T, on bool) {
 		return
 	}
 	if on {
-		if err := l.Start(); err != nil {
-			t.Errorf("toxiproxy %s: start again: %v", l.Name, err)
+		if err := l.Start(); !assert.NoError(t, err, "toxiproxy %s: start again", l.Name) {
 			return
 		}
 	} else {

@@ -12,6 +12,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/testkit/nertest"
 )
 
 var uuidShape = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -32,7 +33,7 @@ var wantEntities = map[string][]api.Entity{
 func assertEntities(t *testing.T, st api.JobState) {
 	t.Helper()
 	require.Equal(t, api.StatusSucceeded, st.Status)
-	got := entitiesOf(t, st)
+	got := nertest.Entities(t, st)
 	require.Len(t, got["1"], 2, "entities: %+v", got)
 	for i, want := range wantEntities["1"] {
 		assert.Equal(t, want.Text, got["1"][i].Text)

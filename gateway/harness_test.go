@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
@@ -20,6 +21,7 @@ import (
 	"nergateway/internal/config"
 	"nergateway/internal/testkit/loopback"
 	"nergateway/internal/testkit/syncbuf"
+	"nergateway/internal/testkit/wait"
 )
 
 // Keys used across the end-to-end tests. The secret scan looks for them in
@@ -213,15 +215,13 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
 		gw.Client.CloseIdleConnections()
-		if err := gw.stop(); err != nil {
-			t.Errorf("gateway stop: %v\nlogs:\n%s", err, logs.String())
-		}
+		assert.NoError(t, gw.stop(), "gateway stop\nlogs:\n%s", logs.String())
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
 		case err := <-done:
-			t.Fatalf("gateway exited at start: %v\nlogs:\n%s", err, logs.String())
+			require.FailNow(t, "gateway exited at start", "%v\nlogs:\n%s", err, logs.String())
 		default:
 		}
 		resp, err := http.Get(gw.URL + "/healthz")
@@ -232,7 +232,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gateway not healthy within 10s: %v\nlogs:\n%s", err, logs.String())
+			require.FailNow(t, "gateway not healthy within 10s", "%v\nlogs:\n%s", err, logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -325,35 +325,12 @@ func (g *testGateway) wait(t *testing.T, loc string) api.JobState {
 	}
 }
 
-// entitiesOf returns the custom NER entities of every document of a job.
-func entitiesOf(t *testing.T, st api.JobState) map[string][]api.Entity {
-	t.Helper()
-	out := map[string][]api.Entity{}
-	for _, item := range st.Tasks.Items {
-		var res api.CustomEntitiesResult
-		require.NoError(t, json.Unmarshal(item.Results, &res))
-		for _, d := range res.Documents {
-			for _, e := range d.Entities {
-				e.Extra = nil
-				out[d.ID] = append(out[d.ID], e)
-			}
-		}
-	}
-	return out
-}
-
-// eventually retries cond until it holds or the deadline passes; it waits
-// for state that the gateway reaches asynchronously (probes), and asserts
-// nothing about how long that took.
+// eventually retries cond until it holds or 10 s pass; it waits for state
+// that the gateway reaches asynchronously (probes), and asserts nothing
+// about how long that took.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, what, 10*time.Second, 10*time.Millisecond, cond)
 }
 
 // waitFirstProbes waits until every region has been probed once, so a test
@@ -379,7 +356,7 @@ func (g *testGateway) regionStatus(t *testing.T, name string) map[string]any {
 			return r
 		}
 	}
-	t.Fatalf("region %s not in /status: %s", name, body)
+	require.FailNow(t, "region not in /status", "region %s not in /status: %s", name, body)
 	return nil
 }
 
@@ -466,14 +443,12 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
 		gw.Client.CloseIdleConnections()
-		if err := gw.stop(); err != nil {
-			t.Errorf("gateway stop: %v\nlogs:\n%s", err, logs.String())
-		}
+		assert.NoError(t, gw.stop(), "gateway stop\nlogs:\n%s", logs.String())
 	})
 	eventually(t, "gateway /healthz", func() bool {
 		select {
 		case err := <-done:
-			t.Fatalf("gateway exited at start: %v\nlogs:\n%s", err, logs.String())
+			require.FailNow(t, "gateway exited at start", "%v\nlogs:\n%s", err, logs.String())
 		default:
 		}
 		resp, err := http.Get(gw.URL + "/healthz")

@@ -24,6 +24,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/emulator"
+	"nergateway/internal/testkit/nertest"
 )
 
 // This file drives the gateway with Azure's own JavaScript SDK,
@@ -309,7 +310,7 @@ func referenceEntities(t *testing.T) map[string][]sdkEntity {
 	for _, d := range jsDocuments {
 		want[d.ID] = []sdkEntity{}
 	}
-	for id, ents := range entitiesOf(t, st) {
+	for id, ents := range nertest.Entities(t, st) {
 		for _, e := range ents {
 			want[id] = append(want[id], sdkEntity{Text: e.Text, Category: e.Category, Offset: e.Offset,
 				Length: e.Length, ConfidenceScore: e.ConfidenceScore, TextAtOffset: e.Text})

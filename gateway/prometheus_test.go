@@ -9,19 +9,14 @@ import (
 
 	"nergateway/emulator"
 	"nergateway/internal/testkit/promtest"
+	"nergateway/internal/testkit/wait"
 )
 
 // waitFor retries cond for up to a minute (Prometheus scrapes on its own
 // schedule); it asserts nothing about how long that took.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	wait.Until(t, what, time.Minute, 100*time.Millisecond, cond)
 }
 
 // TestFirstFailoverIsAnIncreaseInPrometheus has a real Prometheus scrape

@@ -17,6 +17,7 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/nertest"
 	"nergateway/internal/testkit/redistest"
 )
 
@@ -107,7 +108,7 @@ func directEntities(t *testing.T, secondary *emulator.Server, text string) map[s
 	st, err := c.WaitJob(ctx, op)
 	require.NoError(t, err)
 	secondary.ResetCalls()
-	return entitiesOf(t, *st)
+	return nertest.Entities(t, *st)
 }
 
 func TestRescueAcrossReplicasExactlyOnce(t *testing.T) {
@@ -144,8 +145,7 @@ func TestRescueAcrossReplicasExactlyOnce(t *testing.T) {
 				g := replicas[n%2]
 				sent := time.Now()
 				code, st, err := poll(g, rp.on(g, loc))
-				if err != nil {
-					t.Errorf("poller %d: %v", i, err)
+				if !assert.NoError(t, err, "poller %d", i) {
 					return
 				}
 				mu.Lock()
@@ -164,13 +164,12 @@ func TestRescueAcrossReplicasExactlyOnce(t *testing.T) {
 					return
 				}
 				mu.Unlock()
-				if code != http.StatusOK && code != http.StatusServiceUnavailable {
-					t.Errorf("poller %d: status %d", i, code)
+				if !assert.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, code, "poller %d: status %d", i, code) {
 					return
 				}
 				time.Sleep(interval)
 			}
-			t.Errorf("poller %d: the job never finished", i)
+			assert.Fail(t, "the job never finished", "poller %d", i)
 		})
 	}
 	wg.Wait()
@@ -181,7 +180,7 @@ func TestRescueAcrossReplicasExactlyOnce(t *testing.T) {
 	for _, st := range finals {
 		assert.Equal(t, api.StatusSucceeded, st.Status)
 		assert.Equal(t, id, st.JobID, "the client's job id, unchanged")
-		assert.Equal(t, want, entitiesOf(t, st), "entities equal to a direct run on the secondary")
+		assert.Equal(t, want, nertest.Entities(t, st), "entities equal to a direct run on the secondary")
 	}
 	assert.Equal(t, 1, rp.secondary.Calls("submit"), "exactly one resubmit across both replicas")
 
@@ -196,7 +195,7 @@ func TestRescueAcrossReplicasExactlyOnce(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		assert.Equal(t, api.StatusSucceeded, st.Status, "the primary's copy (still running) must not answer")
 		assert.Equal(t, id, st.JobID)
-		assert.Equal(t, want, entitiesOf(t, st))
+		assert.Equal(t, want, nertest.Entities(t, st))
 	}
 	assert.Equal(t, 1, rp.secondary.Calls("submit"))
 

@@ -195,13 +195,11 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	select {
 	case <-exited:
 		var exit *exec.ExitError
-		if errors.As(waitErr, &exit) {
-			t.Fatalf("exit status %d\nlogs:\n%s", exit.ExitCode(), logs.String())
-		}
+		require.False(t, errors.As(waitErr, &exit), "exit status %v\nlogs:\n%s", waitErr, logs.String())
 		require.NoError(t, waitErr)
 		assert.Equal(t, 0, cmd.ProcessState.ExitCode())
 	case <-time.After(shutdownDrainDelay + shutdownDrain + 5*time.Second):
-		t.Fatalf("the binary did not exit within the drain bound\nlogs:\n%s", logs.String())
+		require.FailNow(t, "the binary did not exit within the drain bound", "logs:\n%s", logs.String())
 	}
 	took := time.Since(start)
 	assert.Less(t, took, shutdownDrainDelay+shutdownDrain, "within the drain bound")

@@ -24,6 +24,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/wait"
 	"nergateway/internal/transport"
 
 	"github.com/stretchr/testify/assert"
@@ -357,9 +358,5 @@ func jobID(t testing.TB, opLoc string) string {
 // nothing about how long that takes.
 func eventually(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		require.False(t, time.Now().After(deadline), "condition not met within 10s")
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, "a condition another goroutine makes true (10s)", 10*time.Second, time.Millisecond, cond)
 }

@@ -23,6 +23,7 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/wait"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -574,13 +575,11 @@ func TestEmulatorRunAndTrigger(t *testing.T) {
 	require.Equal(t, trainsBefore+1, rp.secondary.Calls("train"), "trains")
 }
 
+// waitFor waits for cond, which the worker makes true; it asserts nothing
+// about how long that takes.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		require.False(t, time.Now().After(deadline), "condition never held")
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, "the condition to hold", 10*time.Second, time.Millisecond, cond)
 }
 
 func TestEmulatorTelemetryNamesNoSecrets(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/testkit/loopback"
+	"nergateway/internal/testkit/nertest"
 	"nergateway/internal/testkit/syncbuf"
 )
 
@@ -35,7 +36,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 		case err := <-done:
 			assert.NoError(t, err)
 		case <-time.After(20 * time.Second):
-			t.Error("demo did not stop")
+			assert.Fail(t, "demo did not stop")
 		}
 	}()
 	eventually(t, "the demo to print its instructions", func() bool { return strings.Contains(stdout.String(), "Stop: Ctrl-C") })
@@ -78,7 +79,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	require.Equal(t, api.StatusSucceeded, st.Status)
 	assert.Contains(t, stderr.String(), "msg=access method=POST", "the demo's access log")
 	assert.Contains(t, stderr.String(), "key=demo-app", "names the key, never the key itself")
-	assert.NotEmpty(t, entitiesOf(t, st)["1"], "the demo model finds entities")
+	assert.NotEmpty(t, nertest.Entities(t, st)["1"], "the demo model finds entities")
 
 	eventually(t, "the worker to fill the secondary", func() bool {
 		_, data := call(http.MethodGet, status[1], "", "")
@@ -118,7 +119,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	resp, _ = call(http.MethodPost, faults[1], faults[2], "")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	failedOver := submitAndPoll()
-	assert.Equal(t, entitiesOf(t, st), entitiesOf(t, failedOver), "the secondary answers as the primary did")
+	assert.Equal(t, nertest.Entities(t, st), nertest.Entities(t, failedOver), "the secondary answers as the primary did")
 
 	resp, _ = call(http.MethodDelete, faults[1], "", "")
 	require.Less(t, resp.StatusCode, 300)
@@ -148,7 +149,7 @@ func TestDemoDoesWhatItPrints(t *testing.T) {
 	}
 	assert.Equal(t, api.StatusSucceeded, rescued.Status)
 	assert.Equal(t, loc[strings.LastIndex(loc, "/")+1:strings.Index(loc, "?")], rescued.JobID)
-	assert.Equal(t, entitiesOf(t, st), entitiesOf(t, rescued))
+	assert.Equal(t, nertest.Entities(t, st), nertest.Entities(t, rescued))
 	_, data = call(http.MethodGet, status[1], "", "")
 	assert.Contains(t, string(data), `"jobRescue"`)
 	assert.Contains(t, stderr.String(), "job rescued")

@@ -53,7 +53,7 @@ func TestRunServesASeededRegion(t *testing.T) {
 	case err := <-done:
 		require.NoError(t, err)
 	case <-time.After(5 * time.Second):
-		t.Fatal("run did not return")
+		require.FailNow(t, "run did not return")
 	}
 	assert.Contains(t, stderr.String(), `"route":"getDeployment"`)
 	assert.NotContains(t, stderr.String(), "k1", "the key is never logged")

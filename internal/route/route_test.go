@@ -27,9 +27,8 @@ func TestMatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		rt, id := Match(tt.path)
-		if rt.Name != tt.want.Name || id != tt.id {
-			t.Errorf("Match(%q) = %s, %q; want %s, %q", tt.path, rt.Name, id, tt.want.Name, tt.id)
-		}
+		assert.Equal(t, tt.want.Name, rt.Name, "Match(%q) route", tt.path)
+		assert.Equal(t, tt.id, id, "Match(%q) id", tt.path)
 	}
 }
 
@@ -42,9 +41,7 @@ func TestSpanNameHasNoClientValues(t *testing.T) {
 	} {
 		r := httptest.NewRequest("GET", tt.target, nil)
 		r.Method = tt.method
-		if got := SpanName(r); got != tt.want {
-			t.Errorf("SpanName(%s %s) = %q, want %q", tt.method, tt.target, got, tt.want)
-		}
+		assert.Equal(t, tt.want, SpanName(r), "SpanName(%s %s)", tt.method, tt.target)
 	}
 }
 

@@ -121,7 +121,6 @@ func TestServerSpansAllocs(t *testing.T) {
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	req := httptest.NewRequest(http.MethodGet, "/language/analyze-text/jobs/x", nil)
 	w := httptest.NewRecorder()
-	if n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) }); n != 0 {
-		t.Errorf("%.0f allocations for an untraced request, want 0", n)
-	}
+	n := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) })
+	assert.Zero(t, n, "%.0f allocations for an untraced request, want 0", n)
 }
