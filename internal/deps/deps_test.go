@@ -61,6 +61,33 @@ func moduleDeps(t *testing.T, dir, path string) map[string][]string {
 
 func inModule(path string) bool { return path == module || strings.HasPrefix(path, module+"/") }
 
+// eachPackage calls fn with every Go package under the module directory's
+// subdirectory sub ("" for the whole module), its slash-separated path
+// relative to the module and what its non-test files import. Hidden
+// directories, testdata and node_modules are no packages.
+func eachPackage(t *testing.T, dir, sub string, fn func(rel string, pkg *build.Package)) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		pkg, err := build.ImportDir(p, 0)
+		var noGo *build.NoGoError
+		if errors.As(err, &noGo) {
+			return nil
+		}
+		require.NoError(t, err, p)
+		rel, err := filepath.Rel(dir, p)
+		require.NoError(t, err)
+		fn(filepath.ToSlash(rel), pkg)
+		return nil
+	})
+	require.NoError(t, err)
+}
+
 // api is the wire format, the leaf every other part builds on: it needs
 // nothing of the gateway but leaf helpers that import nothing of the
 // module themselves.
@@ -97,21 +124,10 @@ func TestConfigDoesNotLinkTheRescueStore(t *testing.T) {
 func TestNoInternalPackageImportsTheProxy(t *testing.T) {
 	dir := root(t)
 	var checked int
-	err := filepath.WalkDir(filepath.Join(dir, "internal"), func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		pkg, err := build.ImportDir(p, 0)
-		var noGo *build.NoGoError
-		if errors.As(err, &noGo) {
-			return nil
-		}
-		require.NoError(t, err, p)
+	eachPackage(t, dir, "internal", func(rel string, pkg *build.Package) {
 		checked++
-		assert.False(t, slices.Contains(pkg.Imports, "nergateway/proxy"), "%s imports nergateway/proxy", p)
-		return nil
+		assert.False(t, slices.Contains(pkg.Imports, "nergateway/proxy"), "%s imports nergateway/proxy", rel)
 	})
-	require.NoError(t, err)
 	assert.Greater(t, checked, 10, "the walk found the internal packages")
 }
 
@@ -122,36 +138,19 @@ func TestNoInternalPackageImportsTheProxy(t *testing.T) {
 func TestOnlyTestKitsImportTesting(t *testing.T) {
 	dir := root(t)
 	var kits int
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-			return filepath.SkipDir
-		}
-		pkg, err := build.ImportDir(p, 0)
-		var noGo *build.NoGoError
-		if errors.As(err, &noGo) {
-			return nil
-		}
-		require.NoError(t, err, p)
-		rel, err := filepath.Rel(dir, p)
-		require.NoError(t, err)
-		rel = filepath.ToSlash(rel)
+	eachPackage(t, dir, "", func(rel string, pkg *build.Package) {
 		if strings.HasPrefix(rel, "internal/testkit/") {
 			kits++
-			return nil
+			return
 		}
 		assert.False(t, slices.Contains(pkg.Imports, "testing"), "%s imports testing outside its tests: a test kit belongs under internal/testkit", rel)
 		if rel == "bench" || strings.HasPrefix(rel, "bench/") {
-			return nil
+			return
 		}
 		for _, imp := range pkg.Imports {
 			assert.False(t, strings.HasPrefix(imp, module+"/internal/testkit/"), "%s links the test kit %s", rel, imp)
 		}
-		return nil
 	})
-	require.NoError(t, err)
 	assert.GreaterOrEqual(t, kits, 5, "the walk found the test kits")
 }
 
@@ -161,27 +160,11 @@ func TestOnlyTestKitsImportTesting(t *testing.T) {
 func TestOnlyCommandsImportTheWiring(t *testing.T) {
 	dir := root(t)
 	var importers []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-			return filepath.SkipDir
-		}
-		pkg, err := build.ImportDir(p, 0)
-		var noGo *build.NoGoError
-		if errors.As(err, &noGo) {
-			return nil
-		}
-		require.NoError(t, err, p)
+	eachPackage(t, dir, "", func(rel string, pkg *build.Package) {
 		if slices.Contains(pkg.Imports, module+"/gateway") {
-			rel, err := filepath.Rel(dir, p)
-			require.NoError(t, err)
-			importers = append(importers, filepath.ToSlash(rel))
+			importers = append(importers, rel)
 		}
-		return nil
 	})
-	require.NoError(t, err)
 	assert.Equal(t, []string{"cmd/demo", "cmd/gateway"}, importers)
 }
 
@@ -218,28 +201,13 @@ func outsideLayers(rel string) bool {
 func TestImportsPointDown(t *testing.T) {
 	dir := root(t)
 	seen := map[string]bool{}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return err
-		}
-		if name := d.Name(); p != dir && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-			return filepath.SkipDir
-		}
-		pkg, err := build.ImportDir(p, 0)
-		var noGo *build.NoGoError
-		if errors.As(err, &noGo) {
-			return nil
-		}
-		require.NoError(t, err, p)
-		rel, err := filepath.Rel(dir, p)
-		require.NoError(t, err)
-		rel = filepath.ToSlash(rel)
+	eachPackage(t, dir, "", func(rel string, pkg *build.Package) {
 		if outsideLayers(rel) {
-			return nil
+			return
 		}
 		layer, ok := layers[rel]
 		if !assert.True(t, ok, "%s is on no layer: place it in layers and in docs/DESIGN.md's Architecture", rel) {
-			return nil
+			return
 		}
 		seen[rel] = true
 		for _, imp := range pkg.Imports {
@@ -250,9 +218,7 @@ func TestImportsPointDown(t *testing.T) {
 			depLayer, ok := layers[dep]
 			assert.True(t, ok && depLayer < layer, "%s (layer %d) imports %s (layer %d): imports point down", rel, layer, dep, depLayer)
 		}
-		return nil
 	})
-	require.NoError(t, err)
 	for p := range layers {
 		assert.True(t, seen[p], "layers names %s, which is no package", p)
 	}
