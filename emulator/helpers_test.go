@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/testkit/jsonbody"
 )
 
 const (
@@ -77,18 +78,7 @@ func (rg *region) doKey(method, path, key string, body any) resp {
 	if strings.HasPrefix(path, "/") {
 		url = rg.URL + path
 	}
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		require.NoError(rg.t, err)
-		rd = bytes.NewReader(raw)
-	}
+	rd := jsonbody.Reader(rg.t, body)
 	req, err := http.NewRequest(method, url, rd)
 	require.NoError(rg.t, err)
 	if key != "" {

@@ -19,6 +19,7 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/config"
+	"nergateway/internal/testkit/jsonbody"
 	"nergateway/internal/testkit/loopback"
 	"nergateway/internal/testkit/syncbuf"
 	"nergateway/internal/testkit/wait"
@@ -242,18 +243,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 // returns the response with its body read.
 func (g *testGateway) do(t *testing.T, method, path string, body any, key ...string) (*http.Response, []byte) {
 	t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		js, err := json.Marshal(b)
-		require.NoError(t, err)
-		rd = bytes.NewReader(js)
-	}
+	rd := jsonbody.Reader(t, body)
 	target := path
 	if strings.HasPrefix(path, "/") {
 		target = g.URL + path

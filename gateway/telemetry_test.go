@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"compress/gzip"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,9 +13,9 @@ import (
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
 	"nergateway/emulator"
+	"nergateway/internal/testkit/otlptest"
 )
 
 // otlpReceiver is an OTLP/HTTP collector inside the test: it decodes the
@@ -32,75 +29,30 @@ type otlpReceiver struct {
 func newOTLPReceiver(t *testing.T) (*otlpReceiver, string) {
 	t.Helper()
 	rcv := &otlpReceiver{metrics: map[string]bool{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = zr
-		}
-		data, err := io.ReadAll(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
+	srv := httptest.NewServer(otlptest.Handler(func(_ *http.Request, req *coltrace.ExportTraceServiceRequest) {
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
-		switch r.URL.Path {
-		case "/v1/traces":
-			var req coltrace.ExportTraceServiceRequest
-			if err := proto.Unmarshal(data, &req); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				rcv.spans = append(rcv.spans, ss.Spans...)
 			}
-			for _, rs := range req.ResourceSpans {
-				for _, ss := range rs.ScopeSpans {
-					rcv.spans = append(rcv.spans, ss.Spans...)
+		}
+	}, func(_ *http.Request, req *colmetric.ExportMetricsServiceRequest) {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		for _, rm := range req.ResourceMetrics {
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					rcv.metrics[m.Name] = true
 				}
 			}
-			out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
-			w.Header().Set("Content-Type", "application/x-protobuf")
-			_, _ = w.Write(out)
-		case "/v1/metrics":
-			var req colmetric.ExportMetricsServiceRequest
-			if err := proto.Unmarshal(data, &req); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			for _, rm := range req.ResourceMetrics {
-				for _, sm := range rm.ScopeMetrics {
-					for _, m := range sm.Metrics {
-						rcv.metrics[m.Name] = true
-					}
-				}
-			}
-			out, _ := proto.Marshal(&colmetric.ExportMetricsServiceResponse{})
-			w.Header().Set("Content-Type", "application/x-protobuf")
-			_, _ = w.Write(out)
-		default:
-			http.NotFound(w, r)
 		}
 	}))
 	t.Cleanup(srv.Close)
 	return rcv, srv.URL
 }
 
-func attr(attrs []*commonpb.KeyValue, key string) string {
-	for _, kv := range attrs {
-		if kv.Key == key {
-			switch v := kv.Value.Value.(type) {
-			case *commonpb.AnyValue_StringValue:
-				return v.StringValue
-			case *commonpb.AnyValue_IntValue:
-				return strconv.FormatInt(v.IntValue, 10)
-			}
-		}
-	}
-	return ""
-}
+func attr(attrs []*commonpb.KeyValue, key string) string { return otlptest.Attrs(attrs)[key] }
 
 // TestOTLPExportOfAFailover starts the gateway with the standard OTEL_*
 // variables pointing at a receiver in the test, fails a submit over, and

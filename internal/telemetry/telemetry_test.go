@@ -1,17 +1,15 @@
 package telemetry
 
 import (
-	"compress/gzip"
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"nergateway/internal/testkit/otlptest"
 	"nergateway/internal/testkit/syncbuf"
 
 	"github.com/stretchr/testify/assert"
@@ -22,13 +20,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	grpcmetadata "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/stats"
-	"google.golang.org/protobuf/proto"
 )
 
 // received is what an in-test OTLP receiver decoded, over either protocol.
@@ -78,7 +74,7 @@ func (r *received) span(name string) (*tracepb.Span, map[string]string) {
 		for _, ss := range rs.GetScopeSpans() {
 			for _, s := range ss.GetSpans() {
 				if s.GetName() == name {
-					return s, attrs(rs.GetResource().GetAttributes())
+					return s, otlptest.Attrs(rs.GetResource().GetAttributes())
 				}
 			}
 		}
@@ -110,69 +106,19 @@ func (r *received) sum(name string) (int64, bool) {
 	return total, found
 }
 
-func attrs(kvs []*commonpb.KeyValue) map[string]string {
-	out := make(map[string]string, len(kvs))
-	for _, kv := range kvs {
-		switch v := kv.GetValue().GetValue().(type) {
-		case *commonpb.AnyValue_StringValue:
-			out[kv.GetKey()] = v.StringValue
-		case *commonpb.AnyValue_IntValue:
-			out[kv.GetKey()] = strconv.FormatInt(v.IntValue, 10)
-		}
-	}
-	return out
-}
-
 // newHTTPReceiver is an OTLP/HTTP collector: it decodes the protobuf bodies
 // posted to /v1/traces and /v1/metrics.
 func newHTTPReceiver(t *testing.T) (*httptest.Server, *received) {
 	t.Helper()
 	rec := &received{}
+	collector := otlptest.Handler(func(r *http.Request, req *coltracepb.ExportTraceServiceRequest) {
+		rec.addSpans(req.GetResourceSpans(), r.Header.Get("api-key"), r.URL.Path)
+	}, func(r *http.Request, req *colmetricpb.ExportMetricsServiceRequest) {
+		rec.addMetrics(req.GetResourceMetrics(), r.Header.Get("api-key"), r.URL.Path)
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
 		rec.addEncoding(r.Header.Get("Content-Encoding"))
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = zr
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		var resp proto.Message
-		switch r.URL.Path {
-		case "/v1/traces":
-			var req coltracepb.ExportTraceServiceRequest
-			if err := proto.Unmarshal(b, &req); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			rec.addSpans(req.GetResourceSpans(), r.Header.Get("api-key"), r.URL.Path)
-			resp = &coltracepb.ExportTraceServiceResponse{}
-		case "/v1/metrics":
-			var req colmetricpb.ExportMetricsServiceRequest
-			if err := proto.Unmarshal(b, &req); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			rec.addMetrics(req.GetResourceMetrics(), r.Header.Get("api-key"), r.URL.Path)
-			resp = &colmetricpb.ExportMetricsServiceResponse{}
-		default:
-			http.NotFound(w, r)
-			return
-		}
-		out, err := proto.Marshal(resp)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
+		collector.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv, rec
@@ -276,8 +222,8 @@ func TestOTLPHTTPExport(t *testing.T) {
 
 	span, res := rec.span("upstream attempt")
 	require.NotNil(t, span, "the span reached the receiver")
-	assert.Equal(t, "westus2", attrs(span.GetAttributes())["gateway.region"])
-	assert.Equal(t, "2", attrs(span.GetAttributes())["gateway.attempt"])
+	assert.Equal(t, "westus2", otlptest.Attrs(span.GetAttributes())["gateway.region"])
+	assert.Equal(t, "2", otlptest.Attrs(span.GetAttributes())["gateway.attempt"])
 	assert.Equal(t, "nergateway", res["service.name"])
 	assert.Equal(t, "1.2.3", res["service.version"])
 	assert.Equal(t, "test", res["deployment.environment"])
@@ -333,7 +279,7 @@ func TestOTLPGRPCExport(t *testing.T) {
 
 	span, res := rec.span("upstream attempt")
 	require.NotNil(t, span, "the span reached the gRPC receiver")
-	assert.Equal(t, "westus2", attrs(span.GetAttributes())["gateway.region"])
+	assert.Equal(t, "westus2", otlptest.Attrs(span.GetAttributes())["gateway.region"])
 	assert.Equal(t, "nergateway", res["service.name"])
 	n, ok := rec.sum("gateway.requests")
 	require.True(t, ok, "the counter reached the gRPC receiver")
