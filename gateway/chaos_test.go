@@ -335,16 +335,10 @@ type scanningTransport struct {
 }
 
 func (st scanningTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := st.next.RoundTrip(r)
+	resp, body, err := roundTripRead(st.next, r)
 	if err != nil {
 		return nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
 	var dump strings.Builder
 	_ = resp.Header.Write(&dump)
 	dump.Write(body)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -114,13 +115,8 @@ func TestCheckConfigCatchesEachMistake(t *testing.T) {
 			"PRIMARY_ENDPOINT: TLS certificate not trusted"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range tt.set {
-				env[k] = v
-			}
+			env := maps.Clone(base)
+			maps.Copy(env, tt.set)
 			var out strings.Builder
 			err := CheckConfig(t.Context(), func(k string) string { return env[k] }, names(env), tt.probe, &out)
 			require.Error(t, err, "check-config must fail; printed:\n%s", out.String())

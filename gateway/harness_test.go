@@ -77,7 +77,6 @@ func (rec *trafficRecord) newLog() *syncbuf.Buffer {
 	return b
 }
 
-// syncbuf.Buffer is a goroutine-safe log sink.
 // recordingTransport keeps the status, headers and body of every response.
 type recordingTransport struct {
 	next http.RoundTripper
@@ -93,17 +92,27 @@ func (rt recordingTransport) CloseIdleConnections() {
 	}
 }
 
-func (rt recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := rt.next.RoundTrip(r)
+// roundTripRead sends r through next and reads the whole answer: the
+// returned response's body reads the same bytes again, for the client.
+func roundTripRead(next http.RoundTripper, r *http.Request) (*http.Response, []byte, error) {
+	resp, err := next.RoundTrip(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, body, nil
+}
+
+func (rt recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, body, err := roundTripRead(rt.next, r)
+	if err != nil {
+		return nil, err
+	}
 	var dump strings.Builder
 	fmt.Fprintf(&dump, "%s %s -> %d\n", r.Method, r.URL.Path, resp.StatusCode)
 	_ = resp.Header.Write(&dump)
@@ -162,6 +171,34 @@ func withEnv(kv ...string) gatewayOption {
 	}
 }
 
+// gatewayEnv is the environment of a gateway under test: free loopback
+// addresses, the test keys, the two regions at primaryURL and
+// secondaryURL, and timings short enough for a test to see a breaker open
+// and a probe run.
+func gatewayEnv(t *testing.T, primaryURL, secondaryURL string) map[string]string {
+	t.Helper()
+	addrs := loopback.FreeAddrs(t, 2)
+	return map[string]string{
+		"GATEWAY_ADDR":                 addrs[0],
+		"GATEWAY_OPS_ADDR":             addrs[1],
+		"GATEWAY_API_KEYS":             testGatewayKey,
+		"GATEWAY_ADMIN_KEY":            testAdminKey,
+		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,
+		"PRIMARY_NAME":                 "westus2",
+		"SECONDARY_NAME":               "eastus",
+		"PRIMARY_ENDPOINT":             primaryURL,
+		"PRIMARY_RESOURCE_KEY":         testPrimaryKey,
+		"SECONDARY_ENDPOINT":           secondaryURL,
+		"SECONDARY_RESOURCE_KEY":       testSecondaryKey,
+		"UPSTREAM_TIMEOUT":             "2s",
+		"BREAKER_CONSECUTIVE_FAILURES": "3",
+		"BREAKER_OPEN_TIMEOUT":         "300ms",
+		"HEALTH_PROBE_INTERVAL":        "50ms",
+		"GATEWAY_DRAIN_TIMEOUT":        "5s",
+		"LOG_LEVEL":                    "debug",
+	}
+}
+
 // startGateway runs the whole gateway in process and waits for /healthz.
 // Both regions hold the test project unless a test reseeds them.
 func startGateway(t *testing.T, opts ...gatewayOption) *testGateway {
@@ -175,31 +212,12 @@ func startGateway(t *testing.T, opts ...gatewayOption) *testGateway {
 
 func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ...gatewayOption) *testGateway {
 	t.Helper()
-	addrs := loopback.FreeAddrs(t, 2)
-	addr, opsAddr := addrs[0], addrs[1]
-	env := map[string]string{
-		"GATEWAY_ADDR":                 addr,
-		"GATEWAY_OPS_ADDR":             opsAddr,
-		"GATEWAY_API_KEYS":             testGatewayKey,
-		"GATEWAY_ADMIN_KEY":            testAdminKey,
-		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,
-		"PRIMARY_NAME":                 "westus2",
-		"SECONDARY_NAME":               "eastus",
-		"PRIMARY_ENDPOINT":             primary.URL,
-		"PRIMARY_RESOURCE_KEY":         testPrimaryKey,
-		"SECONDARY_ENDPOINT":           secondary.URL,
-		"SECONDARY_RESOURCE_KEY":       testSecondaryKey,
-		"UPSTREAM_TIMEOUT":             "2s",
-		"BREAKER_CONSECUTIVE_FAILURES": "3",
-		"BREAKER_OPEN_TIMEOUT":         "300ms",
-		"HEALTH_PROBE_INTERVAL":        "50ms",
-		"GATEWAY_DRAIN_TIMEOUT":        "5s",
-		"LOG_LEVEL":                    "debug",
-		// Unset, run would size the soft memory limit of the whole test
-		// process (every gateway, emulator and client in it) from one
-		// gateway's budget; set, the process keeps its own.
-		"GOMEMLIMIT": "off",
-	}
+	env := gatewayEnv(t, primary.URL, secondary.URL)
+	addr, opsAddr := env["GATEWAY_ADDR"], env["GATEWAY_OPS_ADDR"]
+	// Unset, run would size the soft memory limit of the whole test
+	// process (every gateway, emulator and client in it) from one
+	// gateway's budget; set, the process keeps its own.
+	env["GOMEMLIMIT"] = "off"
 	for _, o := range opts {
 		o(env)
 	}
@@ -375,26 +393,7 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		}
 		return url
 	}
-	addrs := loopback.FreeAddrs(t, 2)
-	env := map[string]string{
-		"GATEWAY_ADDR":                 addrs[0],
-		"GATEWAY_OPS_ADDR":             addrs[1],
-		"GATEWAY_API_KEYS":             testGatewayKey,
-		"GATEWAY_ADMIN_KEY":            testAdminKey,
-		"GATEWAY_AUTHORING_KEYS":       testAuthorKey,
-		"PRIMARY_NAME":                 "westus2",
-		"SECONDARY_NAME":               "eastus",
-		"PRIMARY_ENDPOINT":             endpoint(s.primaryURL, s.primary),
-		"PRIMARY_RESOURCE_KEY":         testPrimaryKey,
-		"SECONDARY_ENDPOINT":           endpoint(s.secondaryURL, s.secondary),
-		"SECONDARY_RESOURCE_KEY":       testSecondaryKey,
-		"UPSTREAM_TIMEOUT":             "2s",
-		"BREAKER_CONSECUTIVE_FAILURES": "3",
-		"BREAKER_OPEN_TIMEOUT":         "300ms",
-		"HEALTH_PROBE_INTERVAL":        "50ms",
-		"GATEWAY_DRAIN_TIMEOUT":        "5s",
-		"LOG_LEVEL":                    "debug",
-	}
+	env := gatewayEnv(t, endpoint(s.primaryURL, s.primary), endpoint(s.secondaryURL, s.secondary))
 	for _, o := range opts {
 		o(env)
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"testing"
 
@@ -119,13 +120,8 @@ func TestCheckConfigProbesStorageContainers(t *testing.T) {
 			"PRIMARY_STORAGE_KEY: is not valid base64"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{}
-			for k, v := range base {
-				env[k] = v
-			}
-			for k, v := range tt.set {
-				env[k] = v
-			}
+			env := maps.Clone(base)
+			maps.Copy(env, tt.set)
 			out, err := runCheck(t, env, true)
 			require.Error(t, err)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
