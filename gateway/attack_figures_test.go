@@ -85,14 +85,7 @@ func startFigureGateway(t *testing.T, bin, primary, secondary string, env ...str
 		}
 	}
 	t.Cleanup(g.terminate)
-	eventually(t, "the gateway binary to serve", func() bool {
-		resp, err := http.Get(g.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	eventually(t, "the gateway binary to serve", func() bool { return answers(g.url+"/readyz", http.StatusOK) })
 	return g
 }
 

@@ -171,6 +171,17 @@ func withEnv(kv ...string) gatewayOption {
 	}
 }
 
+// answers reports whether GET url answers status; false while nothing
+// listens there.
+func answers(url string, status int) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == status
+}
+
 // gatewayEnv is the environment of a gateway under test: free loopback
 // addresses, the test keys, the two regions at primaryURL and
 // secondaryURL, and timings short enough for a test to see a breaker open

@@ -173,14 +173,7 @@ func TestShutdownUnderLoadSIGTERM(t *testing.T) {
 	})
 	base := "http://" + addr
 	client := &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second}
-	eventually(t, "the binary to serve", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	eventually(t, "the binary to serve", func() bool { return answers(base+"/readyz", http.StatusOK) })
 
 	wait := shutdownLoad(client, base)
 	eventually(t, "every submit to be in flight at the region", func() bool { return primary.Calls("submit") == shutdownInflight })
@@ -234,14 +227,7 @@ func TestDrainSwitchesKeepAlivesOff(t *testing.T) {
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- gw.stop() }()
-	eventually(t, "draining", func() bool {
-		resp, err := http.Get(gw.URL + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusServiceUnavailable
-	})
+	eventually(t, "draining", func() bool { return answers(gw.URL+"/readyz", http.StatusServiceUnavailable) })
 	// The same connection, idle across the start of the drain: answered,
 	// and told to close.
 	second := exchange()
