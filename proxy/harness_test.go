@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -24,6 +23,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/wait"
 	"nergateway/internal/transport"
 
@@ -305,28 +305,7 @@ func (h *harness) collect() metricdata.ResourceMetrics {
 // want.
 func (h *harness) counter(name string, want map[string]string) int64 {
 	h.t.Helper()
-	var n int64
-	for _, sm := range h.collect().ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if m.Name != name {
-				continue
-			}
-			sum, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
-			}
-		points:
-			for _, dp := range sum.DataPoints {
-				for k, v := range want {
-					if got, ok := dp.Attributes.Value(attribute.Key(k)); !ok || got.AsString() != v {
-						continue points
-					}
-				}
-				n += dp.Value
-			}
-		}
-	}
-	return n
+	return metrictest.Counter(h.t, h.metrics, name, want)
 }
 
 // gauge reads an int64 gauge's value (the sum over its points).

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/redistest"
 )
 
@@ -23,21 +23,7 @@ func jobOf(n int) Job {
 
 func uncoveredCount(t *testing.T, r *metric.ManualReader, reason string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "gateway.rescue.uncovered" {
-				for _, dp := range sum.DataPoints {
-					if v, _ := dp.Attributes.Value("reason"); v.AsString() == reason {
-						n += dp.Value
-					}
-				}
-			}
-		}
-	}
-	return n
+	return metrictest.Counter(t, r, "gateway.rescue.uncovered", map[string]string{"reason": reason})
 }
 
 // The memory store holds at most MaxBytes of sealed bodies; when a new

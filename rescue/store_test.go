@@ -19,6 +19,7 @@ import (
 
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/redistest"
 )
 
@@ -383,23 +384,7 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 
 func rescuedCount(t *testing.T, r *metric.ManualReader, from, to string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, r.Collect(context.Background(), &rm))
-	var n int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "gateway.jobs.rescued" {
-				for _, dp := range sum.DataPoints {
-					f, _ := dp.Attributes.Value("from")
-					tt, _ := dp.Attributes.Value("to")
-					if f.AsString() == from && tt.AsString() == to {
-						n += dp.Value
-					}
-				}
-			}
-		}
-	}
-	return n
+	return metrictest.Counter(t, r, "gateway.jobs.rescued", map[string]string{"from": from, "to": to})
 }
 
 func storeUp(t *testing.T, r *metric.ManualReader) int64 {
