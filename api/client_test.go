@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/loopback"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -632,12 +633,9 @@ func TestAuthoringCalls(t *testing.T) {
 }
 
 func TestTransportErrorIsWrapped(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // a dead upstream: connection refused
+	addr := loopback.FreeAddr(t) // a dead upstream: connection refused
 	c, _ := newTestClient(t, "http://"+addr, ClientOptions{})
-	_, err = c.GetDeployment(t.Context(), "p", "d")
+	_, err := c.GetDeployment(t.Context(), "p", "d")
 	var ne net.Error
 	require.Error(t, err, "err")
 	require.ErrorAs(t, err, &ne, "err")
@@ -671,12 +669,9 @@ func TestProbe(t *testing.T) {
 // the dialled address, and the shared scrubber removes both, while
 // errors.As still finds the network error.
 func TestTransportErrorsNameNoHost(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close() // a dead address: connection refused
+	addr := loopback.FreeAddr(t) // a dead address: connection refused
 	c, _ := newTestClient(t, "http://"+addr, ClientOptions{})
-	err = c.Probe(t.Context())
+	err := c.Probe(t.Context())
 	require.Error(t, err, "probe of a dead address succeeded")
 	require.NotContains(t, err.Error(), addr, "error names the host: %v", err)
 	require.NotContains(t, err.Error(), "127.0.0.1", "error names the host: %v", err)

@@ -55,7 +55,7 @@ func replay(t *testing.T, rg *region, c recorded.Conversation, steps map[int]rep
 		rg.clock.Advance(st.advance)
 		target, ok := links[e.RequestURI]
 		if !ok {
-			target = rg.URL + substitute(e.PathAndQuery(), ids)
+			target = rg.URL + recorded.SubstituteIDs(e.PathAndQuery(), ids)
 		}
 		var body any
 		if e.HasRequestBody() {
@@ -76,8 +76,8 @@ func replay(t *testing.T, rg *region, c recorded.Conversation, steps map[int]rep
 		if loc := e.ResponseHeaders["operation-location"]; loc != "" {
 			got := r.header.Get(api.OperationLocationHeader)
 			links[loc] = got
-			ids[lastSegment(loc)] = lastSegment(got)
-			assert.Equal(t, rg.URL+substitute(strings.TrimPrefix(loc, e.Origin()), ids), got, "%s: operation-location", where)
+			ids[recorded.LastSegment(loc)] = recorded.LastSegment(got)
+			assert.Equal(t, rg.URL+recorded.SubstituteIDs(strings.TrimPrefix(loc, e.Origin()), ids), got, "%s: operation-location", where)
 		}
 		if !e.HasResponseBody() {
 			assert.Empty(t, r.body, where)
@@ -94,23 +94,10 @@ func replay(t *testing.T, rg *region, c recorded.Conversation, steps map[int]rep
 			if w, ok := want[k].(string); ok {
 				g, _ := got[k].(string)
 				links[w] = g
-				assert.Equal(t, rg.URL+substitute(strings.TrimPrefix(w, e.Origin()), ids), g, "%s: %s has Azure's shape", where, k)
+				assert.Equal(t, rg.URL+recorded.SubstituteIDs(strings.TrimPrefix(w, e.Origin()), ids), g, "%s: %s has Azure's shape", where, k)
 			}
 		}
 	}
-}
-
-// substitute replaces Azure's job ids in a path with the emulator's.
-func substitute(path string, ids map[string]string) string {
-	for from, to := range ids {
-		path = strings.ReplaceAll(path, from, to)
-	}
-	return path
-}
-
-func lastSegment(u string) string {
-	p, _, _ := strings.Cut(u, "?")
-	return p[strings.LastIndex(p, "/")+1:]
 }
 
 // headersNotCompared vary with the transport or the body, or are the

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"nergateway/internal/testkit/loopback"
 	"net"
 	"net/http"
 	"testing"
@@ -27,13 +28,10 @@ func TestStartSeedsBeforeServing(t *testing.T) {
 
 // A seed that cannot be applied fails Start before anything listens.
 func TestStartWithABadSeedNeverListens(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = Start(addr, "", Options{Name: "w", Key: "k", Seeds: []SeedProject{{Name: "bad name!"}}})
+	addr := loopback.FreeAddr(t)
+	_, err := Start(addr, "", Options{Name: "w", Key: "k", Seeds: []SeedProject{{Name: "bad name!"}}})
 	require.Error(t, err, "Start accepted a bad seed")
-	ln, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err, "Start left %s listening", addr)
 	ln.Close()
 }

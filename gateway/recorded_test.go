@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"nergateway/api"
+	"nergateway/internal/testkit/loopback"
 	"nergateway/internal/testkit/recorded"
 )
 
@@ -57,7 +57,7 @@ func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptio
 	idle := recorded.NewReplayer(recorded.Conversation{Name: "the idle region"}, testSecondaryKey)
 	setup := gatewaySetup{primaryURL: rs.URL}
 	if o.onSecondary {
-		setup = gatewaySetup{primaryURL: "http://" + deadAddr(t), secondaryURL: rs.URL}
+		setup = gatewaySetup{primaryURL: "http://" + loopback.FreeAddr(t), secondaryURL: rs.URL}
 	} else {
 		is := httptest.NewServer(idle)
 		t.Cleanup(is.Close)
@@ -86,7 +86,7 @@ func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptio
 	for i, e := range c.Entries {
 		target, followUp := links[e.RequestURI]
 		if !followUp {
-			target = gw.URL + substituteIDs(e.PathAndQuery(), ids)
+			target = gw.URL + recorded.SubstituteIDs(e.PathAndQuery(), ids)
 		}
 		var body any
 		if e.HasRequestBody() {
@@ -110,9 +110,9 @@ func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptio
 				continue
 			case "operation-location":
 				g := resp.Header.Get(k)
-				ids[lastPathSegment(v)] = lastPathSegment(g)
+				ids[recorded.LastSegment(v)] = recorded.LastSegment(g)
 				links[v] = g
-				assert.Equal(t, gw.URL+substituteIDs(strings.TrimPrefix(v, e.Origin()), ids), g,
+				assert.Equal(t, gw.URL+recorded.SubstituteIDs(strings.TrimPrefix(v, e.Origin()), ids), g,
 					"entry %d: %s: operation-location: only the host and the job id change", i, where)
 			default:
 				assert.Equal(t, v, resp.Header.Get(k), "entry %d: %s: header %s as Azure sent it", i, where, k)
@@ -136,7 +136,7 @@ func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptio
 		for _, k := range []string{"nextLink", "resultUrl"} {
 			if w, ok := want[k].(string); ok {
 				g, _ := have[k].(string)
-				assert.Equal(t, gw.URL+substituteIDs(strings.TrimPrefix(w, e.Origin()), ids), g,
+				assert.Equal(t, gw.URL+recorded.SubstituteIDs(strings.TrimPrefix(w, e.Origin()), ids), g,
 					"entry %d: %s: %s: only the host and the job id change", i, where, k)
 				links[w] = g
 				have[k] = w
@@ -148,28 +148,6 @@ func replayWith(t *testing.T, c recorded.Conversation, key string, o replayOptio
 	assert.Equal(t, len(c.Entries), primary.Served(), "every recorded request reached the region once")
 	require.NoError(t, idle.Err())
 	return primary
-}
-
-// deadAddr is a loopback address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
-}
-
-func substituteIDs(path string, ids map[string]string) string {
-	for from, to := range ids {
-		path = strings.ReplaceAll(path, from, to)
-	}
-	return path
-}
-
-func lastPathSegment(u string) string {
-	p, _, _ := strings.Cut(u, "?")
-	return p[strings.LastIndex(p, "/")+1:]
 }
 
 func loadConversation(t *testing.T, name string) recorded.Conversation {

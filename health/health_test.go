@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"nergateway/internal/region"
+	"nergateway/internal/testkit/loopback"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -96,10 +96,7 @@ func TestProbeSendsDesignCallAndVerdicts(t *testing.T) {
 }
 
 func TestProbeConnectionErrorsAndTimeouts(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := "http://" + ln.Addr().String()
-	require.NoError(t, ln.Close())
+	dead := "http://" + loopback.FreeAddr(t)
 
 	r := newRegion(t, dead, 100, time.Minute)
 	p, err := NewProber(ProberConfig{Regions: []Region{r}})

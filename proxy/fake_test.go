@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -15,8 +14,6 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/route"
-
-	"github.com/stretchr/testify/require"
 )
 
 // fakeRegion is a hand-written stand-in for one Azure Language region: just
@@ -252,15 +249,4 @@ func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return fmt.Sprintf("%x", b)[:n]
-}
-
-// deadAddr returns a loopback address that refuses connections: it was
-// listening a moment ago and is closed now (Caddy's dead-upstream trick).
-func deadAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }

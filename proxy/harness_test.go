@@ -23,6 +23,7 @@ import (
 	"nergateway/api"
 	"nergateway/internal/region"
 	"nergateway/internal/secret"
+	"nergateway/internal/testkit/loopback"
 	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/wait"
 	"nergateway/internal/transport"
@@ -40,7 +41,7 @@ func (f *fakeRegion) upstream() upstream { return upstream{url: f.URL(), key: f.
 
 // deadUpstream is a region that refuses connections.
 func deadUpstream(t testing.TB) upstream {
-	return upstream{url: "http://" + deadAddr(t), key: "dead-region-key-" + randHex(8)}
+	return upstream{url: "http://" + loopback.FreeAddr(t), key: "dead-region-key-" + randHex(8)}
 }
 
 // harness is the proxy behind a real loopback server, with everything it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +22,7 @@ import (
 
 	"nergateway/internal/secret"
 	"nergateway/internal/testkit/azurite"
+	"nergateway/internal/testkit/loopback"
 )
 
 func newStore(t *testing.T, rawURL string) *Store {
@@ -159,10 +159,8 @@ func TestDocumentInNeitherContainerIsMissingEvenWhenCopying(t *testing.T) {
 
 func TestUnreachableStorageThenSuccess(t *testing.T) {
 	az, primary, _, _, from, to := setup(t, 3)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	dead := "http://" + ln.Addr().String() + "/" + azurite.Account + "?sv=2024&sig=SECRETSIG"
-	_ = ln.Close()
+	deadAddr := loopback.FreeAddr(t)
+	dead := "http://" + deadAddr + "/" + azurite.Account + "?sv=2024&sig=SECRETSIG"
 	deadStore, err := NewStore(dead, Options{Key: secret.Secret(azurite.Key), RetryDelay: time.Millisecond})
 	require.NoError(t, err)
 	s := &Syncer{From: primary, To: deadStore, Copy: true}
@@ -172,7 +170,7 @@ func TestUnreachableStorageThenSuccess(t *testing.T) {
 	require.Equal(t, 0, se.StatusCode, "err, want an unreachable storage error that says why")
 	require.Contains(t, err.Error(), "connection refused", "err, want an unreachable storage error that says why")
 	require.NotContains(t, err.Error(), "SECRETSIG", "error names the URL: %v", err)
-	require.NotContains(t, err.Error(), ln.Addr().String(), "error names the URL: %v", err)
+	require.NotContains(t, err.Error(), deadAddr, "error names the URL: %v", err)
 	s.To = newStore(t, az.URL)
 	p, err := s.Sync(t.Context(), from, to, names(3))
 	require.NoError(t, err, "later sync: %+v, %v", p, err)

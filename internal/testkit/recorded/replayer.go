@@ -170,3 +170,20 @@ func sameValues(a, b url.Values) bool {
 	}
 	return true
 }
+
+// SubstituteIDs replaces, in a recorded path, each of Azure's job ids (the
+// keys of ids) with the id the server under test handed out instead, so a
+// replay can follow a job the recording followed.
+func SubstituteIDs(path string, ids map[string]string) string {
+	for from, to := range ids {
+		path = strings.ReplaceAll(path, from, to)
+	}
+	return path
+}
+
+// LastSegment is the last path segment of a URL or path, its query left
+// out: the job id of an operation-location.
+func LastSegment(u string) string {
+	p, _, _ := strings.Cut(u, "?")
+	return p[strings.LastIndex(p, "/")+1:]
+}
