@@ -57,11 +57,12 @@ func BenchmarkTokenDecode(b *testing.B) {
 }
 
 // benchProxy is a two-region proxy whose regions are served in process.
-func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
-	b.Helper()
-	rt := inProcess{}
-	var regions []*region.Region
-	var fakes []*fakeRegion
+// inProcessPair is a primary (westus2) and a secondary (eastus) fake
+// region served in process through rt, no sockets, each a region.Region
+// with the breaker settings of breaker (ConsecutiveFailures, OpenTimeout).
+func inProcessPair(t testing.TB, breaker region.Config) (rt inProcess, regions []*region.Region, fakes []*fakeRegion) {
+	t.Helper()
+	rt = inProcess{}
 	for i, name := range []string{"westus2", "eastus"} {
 		f := newFakeHandler(name)
 		rt[f.host] = f
@@ -70,10 +71,17 @@ func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
 		if i > 0 {
 			role = region.RoleSecondary
 		}
-		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key)})
-		require.NoError(b, err)
+		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key),
+			ConsecutiveFailures: breaker.ConsecutiveFailures, OpenTimeout: breaker.OpenTimeout})
+		require.NoError(t, err)
 		regions, fakes = append(regions, r), append(fakes, f)
 	}
+	return rt, regions, fakes
+}
+
+func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
+	b.Helper()
+	rt, regions, fakes := inProcessPair(b, region.Config{})
 	cfg := Config{Regions: regions, Transport: rt}
 	if names {
 		cfg.ProjectNames = map[string]string{"proj": "proj-dr"}

@@ -12,7 +12,6 @@ import (
 
 	"nergateway/api"
 	"nergateway/internal/region"
-	"nergateway/internal/secret"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,20 +50,8 @@ type bubble struct {
 
 func newBubble(t *testing.T, failures uint32, openTimeout time.Duration, cfg func(*Config)) *bubble {
 	b := &bubble{t: t}
-	rt := inProcess{}
-	for i, name := range []string{"westus2", "eastus"} {
-		f := newFakeHandler(name)
-		rt[f.host] = f
-		eu, _ := url.Parse(f.URL())
-		role := region.RolePrimary
-		if i > 0 {
-			role = region.RoleSecondary
-		}
-		r, err := region.New(region.Config{Name: name, Role: role, Endpoint: eu, Key: secret.Secret(f.key),
-			ConsecutiveFailures: failures, OpenTimeout: openTimeout})
-		require.NoError(t, err)
-		b.regions, b.fakes = append(b.regions, r), append(b.fakes, f)
-	}
+	var rt inProcess
+	rt, b.regions, b.fakes = inProcessPair(t, region.Config{ConsecutiveFailures: failures, OpenTimeout: openTimeout})
 	c := Config{Regions: b.regions, Transport: rt}
 	if cfg != nil {
 		cfg(&c)
