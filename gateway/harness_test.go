@@ -242,30 +242,7 @@ func startGatewayWith(t *testing.T, primary, secondary *emulator.Server, opts ..
 		URL: "http://" + addr, OpsURL: "http://" + opsAddr, Primary: primary, Secondary: secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{}, rec: rec}, Timeout: 30 * time.Second},
 	}
-	gw.stop = stopper(cancel, done)
-	t.Cleanup(func() {
-		gw.Client.CloseIdleConnections()
-		assert.NoError(t, gw.stop(), "gateway stop\nlogs:\n%s", logs.String())
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			require.FailNow(t, "gateway exited at start", "%v\nlogs:\n%s", err, logs.String())
-		default:
-		}
-		resp, err := http.Get(gw.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return gw
-			}
-		}
-		if time.Now().After(deadline) {
-			require.FailNow(t, "gateway not healthy within 10s", "%v\nlogs:\n%s", err, logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return gw.started(t, cancel, done)
 }
 
 // do sends a request with the gateway key (unless key is set to "") and
@@ -440,25 +417,40 @@ func startGatewaySetup(t *testing.T, s gatewaySetup, opts ...gatewayOption) *tes
 		URL: "http://" + addr, OpsURL: "http://" + env["GATEWAY_OPS_ADDR"], Primary: s.primary, Secondary: s.secondary, Logs: logs, Stdout: stdout,
 		Client: &http.Client{Transport: recordingTransport{next: &http.Transport{MaxIdleConnsPerHost: 64}, rec: rec}, Timeout: 30 * time.Second},
 	}
+	return gw.started(t, cancel, done)
+}
+
+// started takes charge of a gateway serving until cancel, with its result
+// on done: it stops the gateway when the test ends (an error stopping
+// fails the test), and waits until /healthz answers 200, failing the test
+// with the logs if the gateway exits first or is not healthy within 10s.
+func (gw *testGateway) started(t *testing.T, cancel context.CancelFunc, done <-chan error) *testGateway {
+	t.Helper()
+	logs := gw.Logs
 	gw.stop = stopper(cancel, done)
 	t.Cleanup(func() {
 		gw.Client.CloseIdleConnections()
 		assert.NoError(t, gw.stop(), "gateway stop\nlogs:\n%s", logs.String())
 	})
-	eventually(t, "gateway /healthz", func() bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
 		select {
 		case err := <-done:
 			require.FailNow(t, "gateway exited at start", "%v\nlogs:\n%s", err, logs.String())
 		default:
 		}
 		resp, err := http.Get(gw.URL + "/healthz")
-		if err != nil {
-			return false
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return gw
+			}
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return gw
+		if time.Now().After(deadline) {
+			require.FailNow(t, "gateway not healthy within 10s", "%v\nlogs:\n%s", err, logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // serveEnv serves the gateway with the configuration env holds, as
