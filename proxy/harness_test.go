@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -25,6 +24,7 @@ import (
 	"nergateway/internal/secret"
 	"nergateway/internal/testkit/loopback"
 	"nergateway/internal/testkit/metrictest"
+	"nergateway/internal/testkit/syncbuf"
 	"nergateway/internal/testkit/wait"
 	"nergateway/internal/transport"
 
@@ -56,28 +56,11 @@ type harness struct {
 	client  *http.Client
 	spans   *tracetest.SpanRecorder
 	metrics *sdkmetric.ManualReader
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 
 	mu      sync.Mutex
 	answers []string // every status line, header and body a client saw
 	secrets []string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 type harnessOptions struct {
@@ -96,7 +79,7 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, ups []upstream, opts harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, spans: tracetest.NewSpanRecorder(), metrics: sdkmetric.NewManualReader(), logs: &lockedBuffer{}}
+	h := &harness{t: t, spans: tracetest.NewSpanRecorder(), metrics: sdkmetric.NewManualReader(), logs: &syncbuf.Buffer{}}
 	h.secrets = append(h.secrets, gatewayKey)
 	for i, u := range ups {
 		eu, err := url.Parse(u.url)

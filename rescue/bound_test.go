@@ -14,6 +14,7 @@ import (
 
 	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/redistest"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 // jobOf is a submit whose body is n bytes.
@@ -33,7 +34,7 @@ func uncoveredCount(t *testing.T, r *metric.ManualReader, reason string) int64 {
 func TestMemoryStoreDropsTheOldestFirst(t *testing.T) {
 	ctx := context.Background()
 	reader := metric.NewManualReader()
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	const body = 100 << 10
 	s := openStore(t, BackendMemory, &fakeClock{t: time.Unix(1_700_000_000, 0)}, logs,
 		metric.NewMeterProvider(metric.WithReader(reader)), func(c *Config) { c.MaxBytes = 350 << 10 })
@@ -114,7 +115,7 @@ func TestRedisAtMaxmemory(t *testing.T) {
 	ctx := context.Background()
 	r := redistest.Start(t)
 	reader := metric.NewManualReader()
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, metric.NewMeterProvider(metric.WithReader(reader)),
 		func(c *Config) { c.MaxBytes = 256 << 10 })
 	for i := range 3 {

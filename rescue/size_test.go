@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"nergateway/internal/testkit/redistest"
+	"nergateway/internal/testkit/syncbuf"
 
 	"github.com/stretchr/testify/require"
 )
@@ -24,7 +25,7 @@ func BenchmarkStoredJobSize(b *testing.B) {
 		job := Job{Query: "api-version=2023-04-01", ContentType: "application/json", Body: submitOf(docs)}
 		b.Run(fmt.Sprintf("memory/%ddocs", docs), func(b *testing.B) {
 			for b.Loop() {
-				s := openStore(b, BackendMemory, &fakeClock{t: time.Now()}, &logSink{}, nil)
+				s := openStore(b, BackendMemory, &fakeClock{t: time.Now()}, &syncbuf.Buffer{}, nil)
 				runtime.GC()
 				var before, after runtime.MemStats
 				runtime.ReadMemStats(&before)
@@ -41,7 +42,7 @@ func BenchmarkStoredJobSize(b *testing.B) {
 			c := r.Client()
 			defer c.Close()
 			for b.Loop() {
-				s := openStore(b, r.URL(), &fakeClock{t: time.Now()}, &logSink{}, nil)
+				s := openStore(b, r.URL(), &fakeClock{t: time.Now()}, &syncbuf.Buffer{}, nil)
 				before := usedMemory(b, r)
 				putJobs(b, s, jobs, job)
 				b.ReportMetric(float64(usedMemory(b, r)-before)/jobs, "B/job")

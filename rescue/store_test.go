@@ -21,6 +21,7 @@ import (
 	"nergateway/internal/secret"
 	"nergateway/internal/testkit/metrictest"
 	"nergateway/internal/testkit/redistest"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 // docText marks document text: it must never be found in the store in
@@ -46,25 +47,16 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// logSink collects log lines, safe for concurrent writers.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logSink) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // replicas opens n stores that share one backend: n gateway replicas.
 type replicas struct {
 	stores []*Store
-	logs   *logSink
+	logs   *syncbuf.Buffer
 	reader *metric.ManualReader
 	redis  *redistest.Server // nil for memory
 	clock  *fakeClock
 }
 
-func openStore(t testing.TB, backend string, clock *fakeClock, logs *logSink, mp *metric.MeterProvider, mutate ...func(*Config)) *Store {
+func openStore(t testing.TB, backend string, clock *fakeClock, logs *syncbuf.Buffer, mp *metric.MeterProvider, mutate ...func(*Config)) *Store {
 	t.Helper()
 	cfg := Config{
 		Backend: secret.Secret(backend), Keys: [][]byte{testKey(9)}, TTL: time.Hour,
@@ -88,13 +80,13 @@ func openStore(t testing.TB, backend string, clock *fakeClock, logs *logSink, mp
 // two replicas.
 func forEachBackend(t *testing.T, test func(t *testing.T, r *replicas)) {
 	t.Run("memory", func(t *testing.T) {
-		r := &replicas{logs: &logSink{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Unix(1_700_000_000, 0)}}
+		r := &replicas{logs: &syncbuf.Buffer{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Unix(1_700_000_000, 0)}}
 		s := openStore(t, BackendMemory, r.clock, r.logs, metric.NewMeterProvider(metric.WithReader(r.reader)))
 		r.stores = []*Store{s, s}
 		test(t, r)
 	})
 	t.Run("redis", func(t *testing.T) {
-		r := &replicas{logs: &logSink{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Now()}, redis: redistest.Start(t)}
+		r := &replicas{logs: &syncbuf.Buffer{}, reader: metric.NewManualReader(), clock: &fakeClock{t: time.Now()}, redis: redistest.Start(t)}
 		mp := metric.NewMeterProvider(metric.WithReader(r.reader))
 		r.stores = []*Store{
 			openStore(t, r.redis.URL(), r.clock, r.logs, mp),
@@ -211,7 +203,7 @@ func TestStoreClaimIsExactlyOnce(t *testing.T) {
 func TestStoreExpiry(t *testing.T) {
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	s := openStore(t, BackendMemory, clock, &logSink{}, nil, func(c *Config) { c.TTL, c.Lease = time.Hour, time.Minute })
+	s := openStore(t, BackendMemory, clock, &syncbuf.Buffer{}, nil, func(c *Config) { c.TTL, c.Lease = time.Hour, time.Minute })
 	mem := s.b.(*memoryBackend)
 	for _, id := range []string{"a", "b"} {
 		require.NoError(t, s.Put(ctx, id, testJob))
@@ -235,7 +227,7 @@ func TestStoreExpiry(t *testing.T) {
 // TestRedisHoldsNoDocumentText reads every key the store wrote.
 func TestRedisHoldsNoDocumentText(t *testing.T) {
 	r := redistest.Start(t)
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, nil, func(c *Config) { c.TTL = 90 * time.Minute })
 	ctx := context.Background()
 	require.NoError(t, s.Put(ctx, "job-1", testJob))
@@ -271,7 +263,7 @@ func TestRedisHoldsNoDocumentText(t *testing.T) {
 // the store is up and claims work.
 func TestRedisKilledAndBack(t *testing.T) {
 	r := redistest.Start(t)
-	logs := &logSink{}
+	logs := &syncbuf.Buffer{}
 	reader := metric.NewManualReader()
 	s := openStore(t, r.URL(), &fakeClock{t: time.Now()}, logs, metric.NewMeterProvider(metric.WithReader(reader)))
 	ctx := context.Background()
@@ -346,7 +338,7 @@ func TestSlowStoreIsBounded(t *testing.T) {
 			}
 		}
 	})
-	s := openStore(t, "redis://"+ln.Addr().String(), &fakeClock{t: time.Now()}, &logSink{}, nil,
+	s := openStore(t, "redis://"+ln.Addr().String(), &fakeClock{t: time.Now()}, &syncbuf.Buffer{}, nil,
 		func(c *Config) { c.OpTimeout = 50 * time.Millisecond })
 	require.False(t, s.Status().Up, "a store that never answered its first ping is up")
 	err = s.Put(context.Background(), "job", testJob)
@@ -413,7 +405,7 @@ func ownerRegion(t *testing.T, name string) *region.Region {
 }
 
 func TestOutageMakesRescueDue(t *testing.T) {
-	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
+	s := openStore(t, BackendMemory, &fakeClock{}, &syncbuf.Buffer{}, nil, func(c *Config) { c.After = time.Minute })
 	t0 := time.Unix(1_700_000_000, 0)
 	westus2, eastus := ownerRegion(t, "westus2"), ownerRegion(t, "eastus")
 	_, ok := s.DueIn(westus2, t0)
@@ -444,7 +436,7 @@ func TestOutageMakesRescueDue(t *testing.T) {
 // replica, say) shows the view is stale; a job's clock never starts before
 // it was accepted.
 func TestStaleViewOfAnOutage(t *testing.T) {
-	s := openStore(t, BackendMemory, &fakeClock{}, &logSink{}, nil, func(c *Config) { c.After = time.Minute })
+	s := openStore(t, BackendMemory, &fakeClock{}, &syncbuf.Buffer{}, nil, func(c *Config) { c.After = time.Minute })
 	t0 := time.Unix(1_700_000_000, 0)
 	westus2 := ownerRegion(t, "westus2")
 	westus2.Down(t0) // the breaker opened

@@ -23,6 +23,7 @@ import (
 	"nergateway/api"
 	"nergateway/emulator"
 	"nergateway/internal/region"
+	"nergateway/internal/testkit/syncbuf"
 )
 
 // fakeCredential is a token authority under the test's control: it hands
@@ -96,23 +97,10 @@ func bearer(t *testing.T, a *Authorizer) (string, error) {
 	return r.Header.Get("Authorization"), err
 }
 
-// syncLog is a slog text log safe to read while the renewer writes.
-type syncLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *syncLog) lines(substr string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// logLines are the lines of a log that contain substr, trimmed.
+func logLines(log *syncbuf.Buffer, substr string) []string {
 	var out []string
-	for line := range strings.Lines(l.buf.String()) {
+	for line := range strings.Lines(log.String()) {
 		if strings.Contains(line, substr) {
 			out = append(out, strings.TrimSpace(line))
 		}
@@ -130,7 +118,7 @@ func (l *syncLog) lines(substr string) []string {
 func TestRenewerKeepsTheTokenOffTheRequestPath(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cred := &fakeCredential{life: time.Hour}
-		logs := &syncLog{}
+		logs := &syncbuf.Buffer{}
 		a := NewWithCredential(cred, Options{Name: "Microsoft Entra ID (PRIMARY_AUTH=entra)", RetryMin: time.Second,
 			RetryMax: 10 * time.Second, FetchTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 		_, err := bearer(t, a)
@@ -206,7 +194,7 @@ func TestRenewerKeepsTheTokenOffTheRequestPath(t *testing.T) {
 
 		cancel()
 		require.NoError(t, <-done)
-		changes := logs.lines("gateway credential changed")
+		changes := logLines(logs, "gateway credential changed")
 		require.Len(t, changes, 4, "valid, renewal failing, none, valid: %q", changes)
 		for i, want := range []string{"state=valid", "state=renewal_failing", "state=none", "state=valid"} {
 			assert.Contains(t, changes[i], want)
