@@ -111,11 +111,7 @@ func TestAttackFigures(t *testing.T) {
 	if !*attackFigures {
 		t.Skip("a measurement, not a check: run with -attack.figures (attack_test.go holds the checks)")
 	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	build := exec.Command("go", "build", "-o", bin, "nergateway/cmd/gateway")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := buildGateway(t)
 	const budgetMiB = 128 // GATEWAY_MAX_BUFFERED_BYTES's default
 	var rows []string
 	row := func(attack, figure, target string) {

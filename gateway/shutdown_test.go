@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -119,17 +118,10 @@ func TestShutdownUnderLoadInProcess(t *testing.T) {
 // TestShutdownUnderLoadSIGTERM does the same with the real binary and a
 // real signal: exit status 0.
 func TestShutdownUnderLoadSIGTERM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	if runtime.GOOS == "windows" {
 		t.Skip("SIGTERM")
 	}
-	bin := filepath.Join(t.TempDir(), "gateway")
-	build := exec.Command("go", "build", "-o", bin, "nergateway/cmd/gateway")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := buildGateway(t) // skips under -short
 
 	primary := testRegion(t, "westus2", testPrimaryKey, 0)
 	secondary := testRegion(t, "eastus", testSecondaryKey, 0)
