@@ -25,27 +25,32 @@ type Job struct {
 	Accepted time.Time
 }
 
-// acceptedMark starts every record written since Accepted is kept. A
-// record written before starts with its query's length, never 0 (a kept
-// submit has an api-version), so both read right during an upgrade.
-const acceptedMark = 0
+// A record's first byte says how its accepted time is kept. A record
+// written before Accepted was kept starts with its query's length instead,
+// never 0 or 1 (a kept submit has an api-version), so every form reads right
+// during an upgrade.
+const (
+	// acceptedMillis: Unix milliseconds, as the first records with an
+	// accepted time were written; still read.
+	acceptedMillis = 0
+	// acceptedNanos: Unix nanoseconds, as records are written now. A job
+	// the owner accepted in the same millisecond as a replica saw it go
+	// down is ordered right: before the outage it is rescued, after it
+	// proves the owner came back (rescue.Store.JobDueIn).
+	acceptedNanos = 1
+)
 
 // encode frames a Job for sealing: the mark and the accepted time (Unix
-// milliseconds, rounded up, so that a job accepted just after its region's
-// outage began is never read back as accepted before it), the query and content type with their lengths, then the
-// body, so a body costs no escaping or base64.
+// nanoseconds; 0: not known), the query and content type with their
+// lengths, then the body, so a body costs no escaping or base64.
 func (j Job) encode() []byte {
 	out := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(j.Query)+len(j.ContentType)+len(j.Body))
-	var ms int64 // 0: not known
+	var ns int64
 	if !j.Accepted.IsZero() {
-		ms = j.Accepted.UnixMilli()
-		if j.Accepted.After(time.UnixMilli(ms)) {
-			ms++ // rounded up: never read back as accepted earlier
-		}
-		ms = max(ms, 1)
+		ns = max(j.Accepted.UnixNano(), 1)
 	}
-	out = append(out, acceptedMark)
-	out = binary.AppendUvarint(out, uint64(ms))
+	out = append(out, acceptedNanos)
+	out = binary.AppendUvarint(out, uint64(ns))
 	out = binary.AppendUvarint(out, uint64(len(j.Query)))
 	out = append(out, j.Query...)
 	out = binary.AppendUvarint(out, uint64(len(j.ContentType)))
@@ -57,13 +62,17 @@ var errBadRecord = errors.New("rescue: malformed job record")
 
 func decodeJob(b []byte) (Job, error) {
 	var j Job
-	if len(b) > 0 && b[0] == acceptedMark {
-		ms, k := binary.Uvarint(b[1:])
-		if k <= 0 || ms > 1<<62 {
+	if len(b) > 0 && (b[0] == acceptedMillis || b[0] == acceptedNanos) {
+		at, k := binary.Uvarint(b[1:])
+		if k <= 0 || at > 1<<62 {
 			return Job{}, errBadRecord
 		}
-		if ms > 0 {
-			j.Accepted = time.UnixMilli(int64(ms))
+		switch {
+		case at == 0:
+		case b[0] == acceptedMillis:
+			j.Accepted = time.UnixMilli(int64(at))
+		default:
+			j.Accepted = time.Unix(0, int64(at))
 		}
 		b = b[1+k:]
 	}

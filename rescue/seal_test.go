@@ -2,6 +2,7 @@ package rescue
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -71,20 +72,28 @@ func TestJobRecordRoundTrip(t *testing.T) {
 			assert.WithinDuration(t, j.Accepted, got.Accepted, 0, "round trip of %+v = %+v, %v", j, got, err)
 		}
 	}
-	// The record keeps milliseconds, rounded up: a job read back is never
-	// accepted earlier than it was, so one the region took in the
-	// millisecond after a replica saw it go down still proves it came back
-	// (JobDueIn) instead of being rescued, and billed, twice.
+	// The record keeps nanoseconds: a job read back is accepted exactly
+	// when it was, so one the region took in the millisecond after a
+	// replica saw it go down still proves it came back (JobDueIn), and one
+	// taken in the millisecond before is still rescued.
 	for _, at := range []time.Time{time.Unix(1_796_000_000, 123_000_001), time.Unix(1_796_000_000, 123_999_999)} {
 		got, err := decodeJob(Job{Accepted: at}.encode())
 		require.NoError(t, err)
-		assert.False(t, got.Accepted.Before(at), "accepted at %v, read back as %v", at, got.Accepted)
-		assert.WithinDuration(t, at, got.Accepted, time.Millisecond)
+		assert.True(t, got.Accepted.Equal(at), "accepted at %v, read back as %v", at, got.Accepted)
 	}
+	// A record written with milliseconds still reads.
+	millis := append([]byte{acceptedMillis}, binary.AppendUvarint(nil, 1_796_000_000_123)...)
+	millis = append(millis, "\x16api-version=2023-04-01\x10application/json{}"...)
+	got, err := decodeJob(millis)
+	require.NoError(t, err)
+	assert.True(t, got.Accepted.Equal(time.UnixMilli(1_796_000_000_123)), "read back as %v", got.Accepted)
+	assert.Equal(t, "api-version=2023-04-01", got.Query)
+	assert.Equal(t, "application/json", got.ContentType)
+	assert.Equal(t, "{}", string(got.Body))
 	// A record written before the accepted time was kept (no mark) still
 	// reads, without it.
 	old := append([]byte{22}, "api-version=2023-04-01\x10application/json{}"...)
-	got, err := decodeJob(old)
+	got, err = decodeJob(old)
 	if assert.NoError(t, err, "record without the mark: %+v, %v", got, err) {
 		assert.Equal(t, "api-version=2023-04-01", got.Query, "record without the mark: %+v, %v", got, err)
 		assert.Equal(t, "application/json", got.ContentType, "record without the mark: %+v, %v", got, err)
