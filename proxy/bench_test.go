@@ -95,7 +95,8 @@ func benchProxy(b *testing.B, names bool) (*Proxy, *fakeRegion, *fakeRegion) {
 func BenchmarkRewriteOperationLocation(b *testing.B) {
 	p, f, _ := benchProxy(b, false)
 	loc := f.URL() + api.JobsPath + "/" + newV4() + "?api-version=2023-04-01"
-	c := &call{public: "https://gw.example.com", publicHost: "gw.example.com"}
+	c := &call{public: "https://gw.example.com", publicHost: "gw.example.com",
+		r: httptest.NewRequest(http.MethodPost, api.JobsPath+"?api-version=2023-04-01", nil)}
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = p.rewriteLocation(loc, c, 0)
